@@ -1,0 +1,17 @@
+"""Exceptions raised by the `ml` package. Each message is written for a person to read."""
+
+
+class MlError(Exception):
+    """Base class for every error the detection engine raises on purpose."""
+
+
+class MediaError(MlError):
+    """The file cannot be analysed: empty, truncated, undecodable or of an unsupported type."""
+
+
+class UnsupportedMediaError(MediaError):
+    """The file's content is not one of the supported image or video formats."""
+
+
+class CheckpointError(MlError):
+    """A model checkpoint is missing, unreadable or not in this package's format."""

@@ -1,0 +1,53 @@
+"""Grad-CAM heatmaps: which parts of a face crop pushed the model towards "fake".
+
+Grad-CAM (Selvaraju et al., 2017): the gradients of the fake logit with respect to the last
+convolutional block's activations, averaged per channel, weight those activations; the positive
+part of the weighted sum, upsampled to the crop, is the heatmap.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from .model import FAKE_CLASS, ModelSpec, gradcam_layer, preprocess
+
+
+def gradcam(model: nn.Module, spec: ModelSpec, crop: np.ndarray) -> np.ndarray:
+    """A heatmap in [0, 1], float32, the crop's size, for one BGR face crop."""
+    layer = gradcam_layer(model, spec.arch)
+    saved: dict[str, torch.Tensor] = {}
+
+    def keep_activation(_module, _inputs, output):
+        output.retain_grad()
+        saved["activation"] = output
+
+    handle = layer.register_forward_hook(keep_activation)
+    device = next(model.parameters()).device
+    try:
+        with torch.enable_grad():
+            batch = preprocess([crop], spec).to(device)
+            logits = model(batch)
+            model.zero_grad(set_to_none=True)
+            logits[0, FAKE_CLASS].backward()
+    finally:
+        handle.remove()
+    activation = saved["activation"]
+    weights = activation.grad.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * activation).sum(dim=1))[0].detach().float().cpu().numpy()
+    model.zero_grad(set_to_none=True)
+    if cam.max() > 0:
+        cam = cam / cam.max()
+    return cv2.resize(cam.astype(np.float32), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45) -> bytes:
+    """The heatmap in a colour map over the BGR crop, encoded as PNG."""
+    colours = cv2.applyColorMap(np.uint8(np.clip(heatmap, 0, 1) * 255), cv2.COLORMAP_JET)
+    blended = cv2.addWeighted(colours, alpha, crop, 1 - alpha, 0)
+    ok, encoded = cv2.imencode(".png", blended)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()

