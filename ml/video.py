@@ -114,10 +114,9 @@ def _info_from_capture(cap: cv2.VideoCapture) -> VideoInfo:
     if not np.isfinite(fps) or fps <= 0 or fps > 1000:
         fps = 0.0
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+    # With CAP_PROP_ORIENTATION_AUTO on, OpenCV reports the size of the upright frames.
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if rotation in (90, 270):
-        width, height = height, width
     duration = count / fps if fps and count > 0 else 0.0
     return VideoInfo(max(count, 0), fps, duration, width, height, rotation)
 

@@ -1,0 +1,162 @@
+"""Command line: `python -m ml predict|train|evaluate|prepare ...` (see `--help`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import MlError
+
+EXIT_USAGE = 2
+
+
+def _detector(args):
+    from .detector import load_detector
+
+    return load_detector(args.checkpoint, device=args.device)
+
+
+def cmd_predict(args) -> int:
+    detector = _detector(args)
+    status = 0
+    for name in args.files:
+        try:
+            result = detector.analyze(name, max_frames=args.frames, max_faces=args.max_faces, explain=0)
+        except MlError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        if args.json:
+            print(json.dumps({"file": name, **result.to_json_dict()}), flush=True)
+        else:
+            probability = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
+            print(
+                f"{name}: {result.verdict}  fake probability {probability}  "
+                f"({len(result.frames)} frames, {result.faces_count} faces)",
+                flush=True,
+            )
+    return status
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    pretrained: bool | str = args.pretrained
+    if pretrained in ("imagenet", "yes"):
+        pretrained = True
+    elif pretrained in ("none", "no"):
+        pretrained = False
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        arch=args.arch,
+        pretrained=pretrained,
+        fakes=args.fakes,
+        extra_real=tuple(args.extra_real),
+        cropped=args.cropped,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        input_size=args.input_size,
+        val_fraction=args.val_fraction,
+        max_train=args.max_train,
+        seed=args.seed,
+        workers=args.workers,
+        device=args.device,
+    )
+    best = train(config)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate, format_summary
+
+    metrics = evaluate(_detector(args), args.data, args.out, cropped=args.cropped, split=args.split)
+    print(format_summary(metrics))
+    print(f"written to {args.out}/ (metrics.json, predictions.csv, confusion_matrix.png, roc.png)")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .datasets import ffpp_samples, folder_samples, is_ffpp_root, prepare_crops
+
+    root = Path(args.data)
+    samples = ffpp_samples(root, split=args.split) if is_ffpp_root(root) else folder_samples(root)
+    crops = prepare_crops(samples, args.out, frames_per_video=args.frames, size=args.size, margin=args.margin)
+    print(f"{len(crops)} face crops in {args.out}/ (index.csv)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml", description="Deepfake detection engine.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_model(p):
+        p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
+        p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+
+    p = sub.add_parser("predict", help="analyse images and videos")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    p.add_argument("--max-faces", type=int, default=4, help="largest faces kept per frame (default 4)")
+    with_model(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="fine-tune a classifier on face crops")
+    p.add_argument("data", help="folder dataset: DIR/real, DIR/fake, optional index.csv")
+    p.add_argument("--out", required=True, help="run folder: checkpoints and train_log.jsonl")
+    p.add_argument("--arch", default="mobilenet_v2", choices=("resnet18", "mobilenet_v2"))
+    p.add_argument(
+        "--pretrained", default="imagenet", help="imagenet (default), none, or a local ImageNet state-dict file"
+    )
+    p.add_argument("--fakes", default="both", choices=("real", "sbi", "both"), help="where fakes come from")
+    p.add_argument("--extra-real", action="append", default=[], help="more real faces (folder), repeatable")
+    p.add_argument("--cropped", action="store_true", help="the files are face crops (measure their framing)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of groups held out")
+    p.add_argument("--max-train", type=int, default=0, help="train on a seeded subset of this many files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0, help="data loading processes")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a checkpoint on a labelled dataset")
+    p.add_argument("data", help="folder dataset or FaceForensics++ root")
+    p.add_argument("--out", required=True)
+    p.add_argument("--cropped", action="store_true", help="files are face crops: no face search")
+    p.add_argument("--split", default="all", choices=("all", "train", "val", "test"))
+    with_model(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("prepare", help="cache face crops from videos and images")
+    p.add_argument("data", help="FaceForensics++ root or folder dataset")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--frames", type=int, default=8, help="frames sampled per video")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--margin", type=float, default=1.3)
+    p.set_defaults(func=cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (MlError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Evaluation of a checkpoint on a labelled dataset: metrics, per-file predictions, plots.
+
+Files are scored the way users' files are: full images and videos go through the whole
+detector (frames, Haar faces, aggregation); with `cropped=True` the files are face crops and
+are resized and classified directly, as training did. Files in which no face was found, and
+files that cannot be read, are counted and listed in predictions.csv, never silently dropped;
+the metrics are computed over the files that got a score.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .datasets import Sample, ffpp_samples, folder_samples, group_split, is_ffpp_root
+from .detector import Detector
+from .errors import MediaError
+from .metrics import binary_metrics, roc_curve
+from .train import read_crop, resize_square
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("all", "train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    sample: Sample
+    score: float | None  # None: no face found, or unreadable
+    status: str  # "ok", "no_face" or "error"
+    detail: str = ""
+
+
+def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[Sample]:
+    """The files to evaluate. For a folder dataset, "val"/"train" repeat the group split the
+    checkpoint was trained with (its recorded seed and validation fraction)."""
+    data = Path(data)
+    if is_ffpp_root(data):
+        return ffpp_samples(data, split="test" if split == "all" else split)
+    samples = folder_samples(data)
+    if split == "all":
+        return samples
+    if split == "test":
+        raise ValueError("a folder dataset has no test split; use --split all or val")
+    training = detector.spec.training
+    train, val = group_split(
+        samples, val_fraction=training.get("val_fraction", 0.1), seed=training.get("seed", 0)
+    )
+    return val if split == "val" else train
+
+
+def score_samples(detector: Detector, samples: list[Sample], *, cropped: bool, batch: int = 64) -> list[Prediction]:
+    predictions: list[Prediction] = []
+    if cropped:
+        size = detector.spec.input_size
+        for start in tqdm(range(0, len(samples), batch), desc="crops", unit="batch"):
+            chunk = samples[start : start + batch]
+            scores = detector.classify([resize_square(read_crop(s.path), size) for s in chunk])
+            predictions.extend(Prediction(s, float(p), "ok") for s, p in zip(chunk, scores))
+        return predictions
+    for sample in tqdm(samples, desc="files", unit="file"):
+        try:
+            result = detector.analyze(sample.path, explain=0)
+        except MediaError as exc:
+            log.warning("%s", exc)
+            predictions.append(Prediction(sample, None, "error", str(exc)))
+            continue
+        if result.fake_probability is None:
+            predictions.append(Prediction(sample, None, "no_face"))
+        else:
+            predictions.append(Prediction(sample, result.fake_probability, "ok"))
+    return predictions
+
+
+def summarize(predictions: list[Prediction], *, threshold: float) -> dict:
+    scored = [p for p in predictions if p.score is not None]
+    if not scored:
+        raise ValueError("no file got a score (no faces found or unreadable files)")
+    labels = np.array([p.sample.label for p in scored])
+    scores = np.array([p.score for p in scored])
+    metrics = binary_metrics(labels, scores, threshold=threshold)
+    metrics["n_files"] = len(predictions)
+    metrics["n_no_face"] = sum(p.status == "no_face" for p in predictions)
+    metrics["n_error"] = sum(p.status == "error" for p in predictions)
+    return metrics
+
+
+def write_predictions(predictions: list[Prediction], path: Path, *, threshold: float) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "group", "fake_probability", "predicted", "status", "detail"])
+        for p in predictions:
+            predicted = "" if p.score is None else ("fake" if p.score >= threshold else "real")
+            score = "" if p.score is None else f"{p.score:.6f}"
+            label = "fake" if p.sample.label == 1 else "real"
+            writer.writerow([str(p.sample.path), label, p.sample.group, score, predicted, p.status, p.detail])
+
+
+def write_plots(predictions: list[Prediction], metrics: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = metrics["confusion_matrix"]
+    grid = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, str(value), ha="center", va="center", color="black", fontsize=14)
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"threshold {metrics['threshold']:.2f}")
+    fig.tight_layout()
+    fig.savefig(out / "confusion_matrix.png", dpi=120)
+    plt.close(fig)
+
+    scored = [p for p in predictions if p.score is not None]
+    labels = np.array([p.sample.label for p in scored])
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if metrics["roc_auc"] is not None:
+        fpr, tpr, _ = roc_curve(labels, np.array([p.score for p in scored]))
+        ax.plot(fpr, tpr, label=f"AUC {metrics['roc_auc']:.3f}")
+        ax.legend(loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "one class only: no ROC curve", ha="center")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.set_xlabel("false positive rate (real called fake)")
+    ax.set_ylabel("true positive rate (fakes caught)")
+    fig.tight_layout()
+    fig.savefig(out / "roc.png", dpi=120)
+    plt.close(fig)
+
+
+def format_summary(metrics: dict) -> str:
+    cm = metrics["confusion_matrix"]
+    rows = [
+        ("files", metrics["n_files"]),
+        ("real / fake scored", f"{metrics['n_real']} / {metrics['n_fake']}"),
+        ("no face / unreadable", f"{metrics['n_no_face']} / {metrics['n_error']}"),
+        ("threshold", f"{metrics['threshold']:.3f}"),
+    ]
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "eer"):
+        value = metrics[key]
+        rows.append((key, "n/a" if value is None else f"{value:.4f}"))
+    rows.append(("confusion (tn fp fn tp)", f"{cm['tn']} {cm['fp']} {cm['fn']} {cm['tp']}"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def evaluate(
+    detector: Detector, data: str | Path, out: str | Path, *, cropped: bool = False, split: str = "all"
+) -> dict:
+    """Score every selected file, write metrics.json, predictions.csv and plots to `out`."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = select_samples(data, split=split, detector=detector)
+    predictions = score_samples(detector, samples, cropped=cropped)
+    metrics = summarize(predictions, threshold=detector.threshold)
+    metrics.update(
+        data=str(data), split=split, cropped=cropped, model_name=detector.name, model_version=detector.version
+    )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_predictions(predictions, out / "predictions.csv", threshold=detector.threshold)
+    write_plots(predictions, metrics, out)
+    return metrics

@@ -1,0 +1,349 @@
+"""Fine-tuning the real/fake classifier on face crops.
+
+The recipe: transfer learning from ImageNet weights (or from scratch), augmentation that keeps
+real and fake crops equally sharp and equally compressed (so the model cannot win by learning
+blur or JPEG quality), class-balanced loss, AdamW with a cosine schedule, bf16 autocast on CPU
+(about 3x faster than fp32 here) and AMP on CUDA, validation every epoch, the best checkpoint
+kept by validation ROC AUC, resumable, seeded, one JSON line per epoch in `train_log.jsonl`.
+
+Fakes come from the data ("real"), from self-blended images made of the real faces ("sbi",
+see blend.py), or both mixed ("both").
+
+Training crops must look like the crops the detector cuts at inference. For pre-cut crops
+(`cropped=True`), the framing of the data is measured against the Haar box
+(`faces.measure_crop_framing`) and stored in the checkpoint, so the detector cuts the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .blend import self_blend
+from .datasets import Sample, folder_samples, group_split
+from .faces import measure_crop_framing
+from .metrics import binary_metrics
+from .model import ModelSpec, build_model, preprocess, save_checkpoint, select_device
+
+log = logging.getLogger(__name__)
+
+FAKES_MODES = ("real", "sbi", "both")
+LOG_NAME = "train_log.jsonl"
+STATE_NAME = "last_state.pt"
+BEST_NAME = "best.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    arch: str = "mobilenet_v2"
+    pretrained: bool | str = True
+    fakes: str = "both"
+    extra_real: tuple[str, ...] = ()
+    cropped: bool = True
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    input_size: int = 224
+    val_fraction: float = 0.1
+    max_train: int = 0  # 0: use every training sample; else a seeded subset of this size
+    seed: int = 0
+    threshold: float = 0.5
+    workers: int = 0
+    device: str | None = None
+    name: str = "deepfake-detector"
+    version: str = ""
+    notes: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def read_crop(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read {path}")
+    return image
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Random framing, flip, colour, blur and JPEG re-compression, then resize to `size`.
+
+    Applied identically to both classes, so sharpness and compression carry no label.
+    """
+    height, width = image.shape[:2]
+    scale = rng.uniform(0.85, 1.0)  # a tighter or looser framing around the face
+    ch, cw = int(height * scale), int(width * scale)
+    y0 = int(rng.integers(0, height - ch + 1))
+    x0 = int(rng.integers(0, width - cw + 1))
+    image = image[y0 : y0 + ch, x0 : x0 + cw]
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    image = np.ascontiguousarray(image)
+    if rng.random() < 0.8:
+        alpha = rng.uniform(0.8, 1.2)  # contrast
+        beta = rng.uniform(-20, 20)  # brightness
+        image = cv2.convertScaleAbs(image, alpha=alpha, beta=beta)
+    if rng.random() < 0.3:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
+        hsv[..., 1] *= rng.uniform(0.7, 1.3)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
+        image = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+    if rng.random() < 0.2:
+        sigma = rng.uniform(0.3, 1.5)
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    if rng.random() < 0.4:
+        quality = int(rng.integers(40, 96))
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return resize_square(image, size)
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[:2] == (size, size):
+        return image
+    interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    label: int
+    blend: bool = False  # make a self-blended fake from this real face
+
+
+class CropDataset(Dataset):
+    """Face crops with labels; training items are augmented, self-blended ones made on the fly."""
+
+    def __init__(self, items: list[Item], *, size: int, train: bool, seed: int):
+        self.items = items
+        self.size = size
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        item = self.items[index]
+        image = read_crop(item.path)
+        if self.train:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            if item.blend:
+                image, _ = self_blend(image, rng)
+            image = augment(image, rng, self.size)
+        else:
+            image = resize_square(image, self.size)
+        return image, item.label
+
+
+def collate(batch, spec: ModelSpec):
+    images, labels = zip(*batch)
+    return preprocess(list(images), spec), torch.tensor(labels, dtype=torch.long)
+
+
+def build_items(samples: list[Sample], extra_real: list[Sample], fakes: str) -> list[Item]:
+    """Training items for a fakes mode. Self-blended fakes: one per real face."""
+    reals = [Item(s.path, 0) for s in samples if s.label == 0]
+    data_fakes = [Item(s.path, 1) for s in samples if s.label == 1]
+    extra = [Item(s.path, 0) for s in extra_real]
+    if fakes == "real":
+        return reals + data_fakes
+    blended = [Item(item.path, 1, blend=True) for item in reals + extra]
+    if fakes == "sbi":
+        return reals + extra + blended
+    return reals + extra + data_fakes + blended
+
+
+# ---------------------------------------------------------------------------- loop
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+@torch.inference_mode()
+def predict_scores(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Fake probabilities in fp32, exactly as the detector computes them."""
+    model.eval()
+    scores, labels = [], []
+    for images, target in loader:
+        logits = model(images.to(device))
+        scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        labels.append(target.numpy())
+    return np.concatenate(labels), np.concatenate(scores).astype(np.float64)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train, validate every epoch and return the path of the best checkpoint."""
+    if config.fakes not in FAKES_MODES:
+        raise ValueError(f"fakes must be one of {FAKES_MODES}")
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed)
+    device = select_device(config.device)
+
+    samples = folder_samples(config.data)
+    train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
+    if config.max_train and len(train_samples) > config.max_train:
+        picker = random.Random(config.seed)
+        train_samples = sorted(picker.sample(train_samples, config.max_train), key=lambda s: str(s.path))
+    extra_real = [s for root in config.extra_real for s in folder_samples(root) if s.label == 0]
+    train_items = build_items(train_samples, extra_real, config.fakes)
+    val_items = [Item(s.path, s.label) for s in val_samples]
+    if not train_items or not val_items:
+        raise ValueError("not enough data for a training and a validation split")
+
+    margin, shift = 1.3, 0.0
+    if config.cropped:
+        probe = random.Random(config.seed).sample(train_samples, min(300, len(train_samples)))
+        margin, shift, found = measure_crop_framing([read_crop(s.path) for s in probe])
+        log.info("measured crop framing: margin %.3f, shift %.3f (%d faces)", margin, shift, found)
+
+    spec = ModelSpec(
+        arch=config.arch,
+        input_size=config.input_size,
+        threshold=config.threshold,
+        face_margin=round(margin, 3),
+        face_shift=round(shift, 3),
+        name=config.name,
+        version=config.version or time.strftime("%Y.%m.%d"),
+    )
+    model = build_model(arch=config.arch, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
+
+    counts = np.bincount([item.label for item in train_items], minlength=2)
+    class_weights = torch.tensor(len(train_items) / (2.0 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
+    criterion = nn.CrossEntropyLoss(weight=class_weights)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    train_set = CropDataset(train_items, size=config.input_size, train=True, seed=config.seed)
+    val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=config.workers,
+        collate_fn=lambda b: collate(b, spec),
+        drop_last=len(train_set) > config.batch_size,
+    )
+    val_loader = DataLoader(
+        val_set, batch_size=64, num_workers=config.workers, collate_fn=lambda b: collate(b, spec)
+    )
+    total_steps = config.epochs * len(train_loader)
+    warmup = min(100, total_steps // 10)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+
+    start_epoch, best_auc = 0, -1.0
+    state_path = out / STATE_NAME
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start_epoch, best_auc = state["epoch"] + 1, state["best_auc"]
+        log.info("resumed after epoch %d (best AUC %.4f)", state["epoch"] + 1, best_auc)
+
+    data_info = {
+        "data": str(config.data),
+        "extra_real": list(config.extra_real),
+        "fakes": config.fakes,
+        "n_train_items": len(train_items),
+        "n_train_real": int(counts[0]),
+        "n_train_fake": int(counts[1]),
+        "n_val": len(val_items),
+        "val_fraction": config.val_fraction,
+        "seed": config.seed,
+        "cropped": config.cropped,
+    }
+    best_path = out / BEST_NAME
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        train_set.epoch = epoch
+        started = time.perf_counter()
+        losses = []
+        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        for images, labels in bar:
+            images, labels = images.to(device), labels.to(device)
+            with _autocast(device):
+                logits = model(images)
+            loss = criterion(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        train_seconds = time.perf_counter() - started
+        labels, scores = predict_scores(model, val_loader, device)
+        metrics = binary_metrics(labels, scores, threshold=config.threshold)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "lr": scheduler.get_last_lr()[0],
+            "train_seconds": round(train_seconds, 1),
+            "images_per_second": round(len(train_set) / train_seconds, 1),
+            "val": metrics,
+        }
+        with (out / LOG_NAME).open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        auc = metrics["roc_auc"] if metrics["roc_auc"] is not None else -1.0
+        print(
+            f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  val AUC {auc:.4f}  "
+            f"acc {metrics['accuracy']:.4f}  F1 {metrics['f1']:.4f}  ({train_seconds:.0f} s)",
+            flush=True,
+        )
+        if auc > best_auc:
+            best_auc = auc
+            training = {**data_info, "arch": config.arch, "pretrained": str(config.pretrained),
+                        "epochs": epoch + 1, "of_epochs": config.epochs, "batch_size": config.batch_size,
+                        "lr": config.lr, "val_metrics": metrics, **config.notes}
+            save_checkpoint(model, best_path, replace(spec, training=training))
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generator": generator.get_state(),
+                "epoch": epoch,
+                "best_auc": best_auc,
+                "config": json.dumps(asdict(config)),
+            },
+            state_path,
+        )
+    return best_path

@@ -1,0 +1,67 @@
+import cv2
+import numpy as np
+
+from ml.faces import crop_box, crop_face, find_faces, measure_crop_framing
+from ml.results import Box
+
+
+def test_it_finds_the_astronauts_face_with_a_box_around_it(astronaut):
+    boxes = find_faces(astronaut)
+    assert len(boxes) == 1
+    box = boxes[0]
+    # Her face spans roughly x 180-270, y 70-165 in the 512x512 photo.
+    assert 190 <= box.x + box.w / 2 <= 250
+    assert 90 <= box.y + box.h / 2 <= 145
+    assert 70 <= box.w <= 130
+
+
+def test_it_returns_boxes_in_the_original_coordinates_of_a_large_frame(astronaut):
+    small = find_faces(astronaut)[0]
+    big = cv2.resize(astronaut, (1536, 1536))  # searched on a 640 px copy
+    box = find_faces(big)[0]
+    assert abs(box.x - 3 * small.x) < 25 and abs(box.y - 3 * small.y) < 25
+    assert abs(box.w - 3 * small.w) < 30
+
+
+def test_it_finds_nothing_in_a_frame_without_a_face():
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 255, (360, 480, 3), dtype=np.uint8), (0, 0), 3)
+    assert find_faces(frame) == []
+
+
+def test_it_finds_several_faces_largest_first_and_keeps_the_n_largest(astronaut):
+    face = astronaut[40:220, 150:300]
+    canvas = np.full((400, 700, 3), 120, np.uint8)
+    canvas[20:200, 20:170] = face
+    canvas[120:400, 350:583] = cv2.resize(face, (233, 280))
+    boxes = find_faces(canvas)
+    assert len(boxes) == 2
+    assert boxes[0].x > 300 and boxes[1].x < 200  # the bigger face first
+    assert find_faces(canvas, max_faces=1) == boxes[:1]
+
+
+def test_the_crop_is_the_box_enlarged_by_the_margin_around_its_centre():
+    assert crop_box(Box(100, 100, 60, 60), 1000, 1000, margin=1.5) == Box(85, 85, 90, 90)
+    assert crop_box(Box(100, 100, 60, 60), 1000, 1000, margin=1.0, shift=0.5) == Box(100, 130, 60, 60)
+
+
+def test_the_crop_is_clamped_at_the_frame_borders():
+    assert crop_box(Box(0, 0, 40, 40), 100, 100, margin=2.0) == Box(0, 0, 60, 60)
+    assert crop_box(Box(70, 80, 30, 20), 100, 100, margin=2.0) == Box(55, 70, 45, 30)
+
+
+def test_a_face_crop_has_the_model_input_size(astronaut):
+    box = find_faces(astronaut)[0]
+    crop = crop_face(astronaut, box, size=224)
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    corner = crop_face(astronaut, Box(0, 0, 50, 50), size=64, margin=1.3)
+    assert corner.shape == (64, 64, 3)
+
+
+def test_it_measures_how_tightly_precut_crops_are_framed(astronaut):
+    box = find_faces(astronaut)[0]
+    tight = crop_face(astronaut, box, size=224, margin=0.9, shift=0.1)
+    loose = crop_face(astronaut, box, size=224, margin=1.3)
+    margin, shift, found = measure_crop_framing([tight])
+    assert found == 1 and abs(margin - 0.9) < 0.1 and abs(shift - 0.1) < 0.08
+    assert abs(measure_crop_framing([loose])[0] - 1.3) < 0.12

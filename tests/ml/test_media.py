@@ -1,0 +1,58 @@
+import cv2
+import pytest
+from PIL import Image
+
+from ml.errors import MediaError, UnsupportedMediaError
+from ml.media import load_image_bgr, media_kind, sniff_media_type
+
+from .factories import write_video
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".bmp"])
+def test_it_recognises_still_images_by_their_content(tmp_path, astronaut, suffix):
+    path = tmp_path / f"photo{suffix}"
+    cv2.imwrite(str(path), astronaut)
+    renamed = path.rename(tmp_path / "no_extension")
+    assert media_kind(renamed)[0] == "image"
+    assert sniff_media_type(renamed.read_bytes()[:64]) == "image"
+    assert load_image_bgr(renamed).shape == astronaut.shape
+
+
+@pytest.mark.parametrize("suffix,fourcc", [(".mp4", "mp4v"), (".avi", "MJPG"), (".webm", "VP80"), (".mkv", "MJPG")])
+def test_it_recognises_videos_by_their_content(tmp_path, astronaut, suffix, fourcc):
+    path = write_video(tmp_path / f"clip{suffix}", [astronaut] * 3, fourcc=fourcc)
+    assert media_kind(path)[0] == "video"
+    assert sniff_media_type(path.read_bytes()[:64]) == "video"
+
+
+def test_it_rejects_an_empty_file_with_a_clear_error(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        media_kind(path)
+
+
+def test_it_rejects_text_named_like_a_photo(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("this is not a photo\n" * 10)
+    with pytest.raises(UnsupportedMediaError, match="not a supported image"):
+        media_kind(path)
+
+
+def test_it_rejects_a_truncated_jpeg_instead_of_guessing_the_missing_part(tmp_path, astronaut):
+    path = tmp_path / "cut.jpg"
+    cv2.imwrite(str(path), astronaut)
+    path.write_bytes(path.read_bytes()[:4000])
+    assert media_kind(path)[0] == "image"
+    with pytest.raises(MediaError, match="cannot decode"):
+        load_image_bgr(path)
+
+
+def test_it_turns_a_phone_photo_upright_from_its_exif_orientation(tmp_path, astronaut):
+    path = tmp_path / "phone.jpg"
+    rotated = cv2.rotate(astronaut[:, :400], cv2.ROTATE_90_CLOCKWISE)  # stored sideways
+    image = Image.fromarray(cv2.cvtColor(rotated, cv2.COLOR_BGR2RGB))
+    exif = image.getexif()
+    exif[0x0112] = 8  # "rotate 90 CW to view" -> Pillow turns it back
+    image.save(path, exif=exif)
+    assert load_image_bgr(path).shape[:2] == (512, 400)
