@@ -19,19 +19,17 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, four
     return path
 
 
-def moving_face_frames(face: np.ndarray, count: int, *, size: tuple[int, int] = (480, 360)) -> list[np.ndarray]:
-    """The face pasted on a grey background, moving left to right, one frame each step;
-    each frame also carries its index as a grey level (4 x index) in the top-left corner."""
-    width, height = size
-    side = min(height, width) * 2 // 3
-    small = cv2.resize(face, (side, side))
-    top = (height - side) // 2
+def moving_face_frames(photo: np.ndarray, count: int, *, size: tuple[int, int] = (256, 256)) -> list[np.ndarray]:
+    """The photo panning sideways (60 px each way), resized to `size` (width, height); each frame
+    carries its index as a grey level (4 x index) in its top-left corner."""
+    height, width = photo.shape[:2]
     frames = []
     for i in range(count):
-        frame = np.full((height, width, 3), 90, np.uint8)
-        x = int((width - side) * i / max(1, count - 1))
-        frame[top : top + side, x : x + side] = small
-        frame[:16, :16] = min(255, i * 4)
+        shift = -60 + 120 * i / max(1, count - 1)
+        moved = cv2.warpAffine(photo, np.float32([[1, 0, shift], [0, 1, 0]]), (width, height),
+                               borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.resize(moved, size, interpolation=cv2.INTER_AREA)
+        frame[:12, :12] = min(255, i * 4)
         frames.append(frame)
     return frames
 

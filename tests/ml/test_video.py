@@ -11,7 +11,7 @@ from .factories import ffmpeg_rotate, moving_face_frames, write_video
 
 def frame_number(image: np.ndarray) -> int:
     """The index the test wrote into the frame's top-left corner."""
-    return round(float(image[2:14, 2:14].mean()) / 4)
+    return round(float(image[2:10, 2:10].mean()) / 4)
 
 
 def test_k_indices_spread_evenly_over_the_whole_video_first_and_last_included():
@@ -27,7 +27,7 @@ def test_a_video_shorter_than_k_gives_all_its_frames():
 
 
 def test_it_decodes_exactly_the_sampled_frames_of_a_generated_video(tmp_path, astronaut):
-    path = write_video(tmp_path / "walk.avi", moving_face_frames(astronaut, 40), fps=20, fourcc="MJPG")
+    path = write_video(tmp_path / "walk.avi", moving_face_frames(astronaut, 40, size=(480, 360)), fps=20, fourcc="MJPG")
     info, frames = sample_frames(path, 8)
     assert (info.frame_count, info.fps, info.width, info.height) == (40, 20.0, 480, 360)
     assert info.duration == pytest.approx(2.0)
