@@ -1,0 +1,60 @@
+"""Token API: exchange a username and password for the user's API token."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
+
+from . import services
+
+
+class TokenCreateInputSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+class TokenRateThrottle(AnonRateThrottle):
+    """Limits token requests per client address, whoever they claim to be."""
+
+    scope = "token"
+
+    def get_rate(self) -> str:
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+
+class TokenCreateApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [TokenRateThrottle]
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        summary="Get your API token",
+        request=TokenCreateInputSerializer,
+        responses={
+            200: TokenOutputSerializer,
+            400: OpenApiResponse(ValidationErrorOutputSerializer, "Missing or wrong credentials."),
+            429: OpenApiResponse(ErrorOutputSerializer, "Too many attempts; retry later."),
+        },
+    )
+    def post(self, request):
+        credentials = TokenCreateInputSerializer(data=request.data)
+        credentials.is_valid(raise_exception=True)
+        user = authenticate(request=request, **credentials.validated_data)
+        if user is None or not user.is_active:
+            raise ValidationError("Unable to log in with this username and password.")
+        token = services.token_get_or_create(user=user)
+        return Response({"token": token.key})

@@ -1,0 +1,27 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.messages.views import SuccessMessageMixin
+from django.urls import path, reverse_lazy
+
+from . import views
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    success_message = "Your password was changed."
+
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        PasswordChangeView.as_view(success_url=reverse_lazy("profile")),
+        name="password_change",
+    ),
+    path("profile/", views.profile, name="profile"),
+    path("token/", views.token_regenerate, name="token_regenerate"),
+]

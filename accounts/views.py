@@ -1,0 +1,46 @@
+"""Sign-up, profile and API token pages. Login, logout and password change are Django's own
+views, configured in urls.py."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import selectors, services
+from .forms import SignupForm
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("detection:upload")
+    form = SignupForm()
+    if request.method == "POST":
+        form = SignupForm(request.POST)
+        if form.is_valid():
+            user = services.user_create(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+            )
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
+            return redirect("detection:upload")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def profile(request):
+    token = selectors.token_get(user=request.user)
+    return render(request, "accounts/profile.html", {"token": token})
+
+
+@login_required
+@require_POST
+def token_regenerate(request):
+    services.token_regenerate(user=request.user)
+    messages.success(request, "A new API token was created; the old one no longer works.")
+    return redirect("profile")

@@ -1,0 +1,54 @@
+"""What every API endpoint shares: the error format and the errors DRF has no class for."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+
+
+class ValidationErrorOutputSerializer(ErrorOutputSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="The messages for each invalid field.",
+    )
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "too_large"
+
+
+class UnsupportedUpload(APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "The upload is not a supported type."
+    default_code = "unsupported_type"
+
+
+def _messages(errors, prefix: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        found = []
+        for field, value in errors.items():
+            label = field if field != "non_field_errors" else ""
+            found += _messages(value, f"{prefix}{label}: " if label else prefix)
+        return found
+    if isinstance(errors, list):
+        return [message for item in errors for message in _messages(item, prefix)]
+    return [f"{prefix}{errors}"]
+
+
+def exception_handler(exc, context):
+    """DRF's handler, with validation errors also summed up in `detail` so that every error
+    body has a `detail` string: {"detail": "file: No file was submitted.", "errors": {...}}."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, ValidationError):
+        errors = response.data
+        if not isinstance(errors, dict):
+            errors = {"non_field_errors": errors}
+        response.data = {"detail": " ".join(_messages(errors)), "errors": errors}
+    return response

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.api import TokenCreateApi
+from detection.api import (
+    AnalysisDetailApi,
+    AnalysisFileApi,
+    AnalysisHeatmapApi,
+    AnalysisListCreateApi,
+)
+
+api_v1 = [
+    path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
+    path("analyses/", AnalysisListCreateApi.as_view(), name="api-analyses"),
+    path(
+        "analyses/<uuid:analysis_id>/", AnalysisDetailApi.as_view(), name="api-analysis-detail"
+    ),
+    path(
+        "analyses/<uuid:analysis_id>/file/", AnalysisFileApi.as_view(), name="api-analysis-file"
+    ),
+    path(
+        "analyses/<uuid:analysis_id>/faces/<int:face_id>/heatmap/",
+        AnalysisHeatmapApi.as_view(),
+        name="api-analysis-heatmap",
+    ),
+]
+
+urlpatterns = [
+    path("", include("detection.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,184 @@
+"""Token API for analyses: upload, list, read, download and delete. Another user's analysis is
+always a 404."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from deepfake_site.api import (
+    ErrorOutputSerializer,
+    PayloadTooLarge,
+    UnsupportedUpload,
+    ValidationErrorOutputSerializer,
+)
+
+from . import selectors, services
+from .serializers import (
+    AnalysisCreateInputSerializer,
+    AnalysisCreateQuerySerializer,
+    AnalysisDetailOutputSerializer,
+    AnalysisListQuerySerializer,
+    AnalysisPageOutputSerializer,
+    AnalysisSummaryOutputSerializer,
+)
+
+ERRORS = {
+    401: OpenApiResponse(ErrorOutputSerializer, "No token, or a bad one."),
+    404: OpenApiResponse(ErrorOutputSerializer, "No such analysis among yours."),
+}
+
+
+class UploadRateThrottle(UserRateThrottle):
+    """Limits uploads (POST) per user; reading is not throttled. The rate is read from the
+    settings on every request, so it can be changed without a restart of the process."""
+
+    scope = "uploads"
+
+    def get_rate(self) -> str:
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class AnalysisPagination(PageNumberPagination):
+    page_size = 20
+
+
+def _analysis_or_404(request, analysis_id):
+    analysis = selectors.analysis_get(owner=request.user, analysis_id=analysis_id)
+    if analysis is None:
+        raise NotFound("No such analysis.")
+    return analysis
+
+
+class AnalysisListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [UploadRateThrottle]
+
+    @extend_schema(
+        operation_id="analyses_list",
+        summary="List your analyses",
+        parameters=[AnalysisListQuerySerializer],
+        responses={
+            200: AnalysisPageOutputSerializer,
+            400: ValidationErrorOutputSerializer,
+            401: ERRORS[401],
+        },
+    )
+    def get(self, request):
+        query = AnalysisListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = {key: value for key, value in query.validated_data.items() if key != "page"}
+        analyses = selectors.analysis_list(owner=request.user, **filters)
+        paginator = AnalysisPagination()
+        page = paginator.paginate_queryset(analyses, request, view=self)
+        data = AnalysisSummaryOutputSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        operation_id="analyses_create",
+        summary="Upload a photo or video for analysis",
+        request=AnalysisCreateInputSerializer,
+        parameters=[AnalysisCreateQuerySerializer],
+        responses={
+            201: OpenApiResponse(
+                AnalysisDetailOutputSerializer, "Finished (done or failed) within `wait`."
+            ),
+            202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued or still running."),
+            400: ValidationErrorOutputSerializer,
+            401: ERRORS[401],
+            413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
+            415: OpenApiResponse(ErrorOutputSerializer, "Not a supported image or video."),
+            429: OpenApiResponse(ErrorOutputSerializer, "Too many uploads; retry later."),
+        },
+    )
+    def post(self, request):
+        query = AnalysisCreateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        upload = AnalysisCreateInputSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        try:
+            analysis = services.analysis_create(
+                owner=request.user, file=upload.validated_data["file"]
+            )
+        except services.UploadTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+        except services.UploadUnsupported as exc:
+            raise UnsupportedUpload(str(exc)) from None
+        except services.UploadRefused as exc:
+            raise ValidationError({"file": [str(exc)]}) from None
+
+        analysis = selectors.analysis_wait(
+            owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
+        )
+        if analysis is None:
+            raise NotFound("The analysis was deleted while waiting for it.")
+        data = AnalysisDetailOutputSerializer(analysis, context={"request": request}).data
+        return Response(
+            data,
+            status=status.HTTP_201_CREATED if analysis.is_finished else status.HTTP_202_ACCEPTED,
+            headers={"Location": data["url"]},
+        )
+
+
+class AnalysisDetailApi(APIView):
+    @extend_schema(
+        operation_id="analyses_retrieve",
+        summary="Read an analysis with its frames and faces",
+        responses={200: AnalysisDetailOutputSerializer, **ERRORS},
+    )
+    def get(self, request, analysis_id):
+        analysis = selectors.analysis_get_detail(owner=request.user, analysis_id=analysis_id)
+        if analysis is None:
+            raise NotFound("No such analysis.")
+        return Response(AnalysisDetailOutputSerializer(analysis, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="analyses_destroy",
+        summary="Delete an analysis and its stored files",
+        responses={204: None, **ERRORS},
+    )
+    def delete(self, request, analysis_id):
+        services.analysis_delete(analysis=_analysis_or_404(request, analysis_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AnalysisFileApi(APIView):
+    @extend_schema(
+        operation_id="analyses_file",
+        summary="Download the original upload",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request, analysis_id):
+        analysis = _analysis_or_404(request, analysis_id)
+        return FileResponse(
+            analysis.file.open("rb"), as_attachment=True, filename=analysis.original_name
+        )
+
+
+class AnalysisHeatmapApi(APIView):
+    @extend_schema(
+        operation_id="analyses_heatmap",
+        summary="A face's Grad-CAM heatmap (PNG)",
+        responses={(200, "image/png"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request, analysis_id, face_id: int):
+        face = selectors.analysis_face_get(
+            owner=request.user, analysis_id=analysis_id, face_id=face_id
+        )
+        if face is None:
+            raise NotFound("No such heatmap.")
+        return FileResponse(face.heatmap.open("rb"), content_type="image/png")

@@ -1,0 +1,137 @@
+"""An uploaded photo or video, its analysis status and its results per frame and per face."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def analysis_file_path(analysis: Analysis, filename: str) -> str:
+    return f"analyses/{analysis.pk.hex}/{PurePosixPath(filename).name}"
+
+
+def face_heatmap_path(face: AnalysisFace, filename: str) -> str:
+    return f"analyses/{face.frame.analysis_id.hex}/heatmaps/{PurePosixPath(filename).name}"
+
+
+class Analysis(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Verdict(models.TextChoices):
+        REAL = "real", "Real"
+        FAKE = "fake", "Fake"
+        NO_FACE = "no_face", "No face found"
+
+    class MediaType(models.TextChoices):
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+
+    FINISHED = (Status.DONE, Status.FAILED)
+
+    # Random ids: a URL reveals nothing about how many analyses exist or whose they are.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analyses"
+    )
+    file = models.FileField(upload_to=analysis_file_path, max_length=300)
+    original_name = models.CharField(max_length=255)
+    media_type = models.CharField(max_length=8, choices=MediaType.choices)
+    size = models.PositiveBigIntegerField(help_text="Bytes")
+    sha256 = models.CharField(max_length=64, db_index=True)
+
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    error = models.TextField(blank=True)
+    worker = models.CharField(
+        max_length=200, blank=True, help_text="host:pid of the worker that ran the job"
+    )
+
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    fake_probability = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds (0 for an image)")
+    frame_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Frames in the whole file"
+    )
+    frames_analysed = models.PositiveIntegerField(default=0)
+    faces_count = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage")
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "analyses"
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class AnalysisFrame(models.Model):
+    """One sampled frame; a photo has a single frame with index 0 at time 0."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="frames")
+    index = models.PositiveIntegerField(help_text="Frame number in the file")
+    time = models.FloatField(help_text="Seconds from the start")
+    fake_probability = models.FloatField(
+        null=True, blank=True, help_text="The frame's most suspicious face; empty without faces"
+    )
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "index"], name="unique_frame_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"frame {self.index} at {self.time:.2f}s"
+
+
+class AnalysisFace(models.Model):
+    frame = models.ForeignKey(AnalysisFrame, on_delete=models.CASCADE, related_name="faces")
+    index = models.PositiveIntegerField(help_text="Face number within its frame")
+    x = models.IntegerField()
+    y = models.IntegerField()
+    w = models.PositiveIntegerField()
+    h = models.PositiveIntegerField()
+    fake_probability = models.FloatField()
+    heatmap = models.FileField(
+        upload_to=face_heatmap_path,
+        max_length=300,
+        blank=True,
+        help_text="Grad-CAM overlay (PNG) for the most suspicious faces",
+    )
+
+    class Meta:
+        ordering = ["frame__index", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["frame", "index"], name="unique_face_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"face {self.index} of {self.frame}"
+
+    @property
+    def box(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]

@@ -1,0 +1,157 @@
+"""API input and output shapes. Names are unique so the OpenAPI schema stays readable."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import Analysis, AnalysisFace, AnalysisFrame
+from .selectors import ORDERINGS
+
+MAX_WAIT_SECONDS = 30
+
+
+class AnalysisCreateInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A photo or a video, sent as multipart/form-data.")
+
+
+class AnalysisCreateQuerySerializer(serializers.Serializer):
+    wait = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_WAIT_SECONDS,
+        default=0,
+        help_text=(
+            "Hold the response up to this many seconds until the analysis is done or failed "
+            "(201), instead of answering at once (202)."
+        ),
+    )
+
+
+class AnalysisListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Analysis.Status.choices, required=False)
+    verdict = serializers.ChoiceField(choices=Analysis.Verdict.choices, required=False)
+    media_type = serializers.ChoiceField(choices=Analysis.MediaType.choices, required=False)
+    ordering = serializers.ChoiceField(
+        choices=ORDERINGS, default="-created_at", help_text="By upload time, newest first by default."
+    )
+    page = serializers.IntegerField(min_value=1, required=False, help_text="Page number, from 1.")
+
+
+def _absolute(request, name: str, **kwargs) -> str:
+    return request.build_absolute_uri(reverse(name, kwargs=kwargs))
+
+
+class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
+    box = serializers.SerializerMethodField(help_text="[x, y, width, height] in pixels")
+    heatmap_url = serializers.SerializerMethodField(
+        help_text="Grad-CAM overlay (PNG) for the most suspicious faces, else null"
+    )
+
+    class Meta:
+        model = AnalysisFace
+        fields = ["id", "index", "box", "fake_probability", "heatmap_url"]
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)
+    )
+    def get_box(self, face: AnalysisFace) -> list[int]:
+        return face.box
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_heatmap_url(self, face: AnalysisFace) -> str | None:
+        if not face.heatmap:
+            return None
+        return _absolute(
+            self.context["request"],
+            "api-analysis-heatmap",
+            analysis_id=self.context["analysis_id"],
+            face_id=face.pk,
+        )
+
+
+class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
+    faces = AnalysisFaceOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AnalysisFrame
+        fields = ["index", "time", "fake_probability", "faces"]
+
+
+class AnalysisModelOutputSerializer(serializers.Serializer):
+    name = serializers.CharField(source="model_name")
+    version = serializers.CharField(source="model_version")
+
+
+class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="This analysis in the API")
+
+    class Meta:
+        model = Analysis
+        fields = [
+            "id",
+            "url",
+            "original_name",
+            "media_type",
+            "size",
+            "status",
+            "progress",
+            "verdict",
+            "fake_probability",
+            "created_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, analysis: Analysis) -> str:
+        return _absolute(self.context["request"], "api-analysis-detail", analysis_id=analysis.pk)
+
+
+class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
+    model = AnalysisModelOutputSerializer(source="*", read_only=True)
+    frames = serializers.SerializerMethodField()
+    timings = serializers.DictField(
+        child=serializers.FloatField(), help_text="Seconds spent in each stage"
+    )
+    file_url = serializers.SerializerMethodField(help_text="Download the original upload")
+    page_url = serializers.SerializerMethodField(help_text="This analysis on the website")
+
+    class Meta(AnalysisSummaryOutputSerializer.Meta):
+        fields = [
+            *AnalysisSummaryOutputSerializer.Meta.fields,
+            "sha256",
+            "threshold",
+            "model",
+            "width",
+            "height",
+            "duration",
+            "frame_count",
+            "frames_analysed",
+            "faces_count",
+            "frames",
+            "timings",
+            "error",
+            "started_at",
+            "file_url",
+            "page_url",
+        ]
+
+    @extend_schema_field(AnalysisFrameOutputSerializer(many=True))
+    def get_frames(self, analysis: Analysis) -> list[dict]:
+        context = {**self.context, "analysis_id": analysis.pk}
+        return AnalysisFrameOutputSerializer(analysis.frames.all(), many=True, context=context).data
+
+    @extend_schema_field(serializers.URLField())
+    def get_file_url(self, analysis: Analysis) -> str:
+        return _absolute(self.context["request"], "api-analysis-file", analysis_id=analysis.pk)
+
+    @extend_schema_field(serializers.URLField())
+    def get_page_url(self, analysis: Analysis) -> str:
+        return _absolute(self.context["request"], "detection:detail", analysis_id=analysis.pk)
+
+
+class AnalysisPageOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AnalysisSummaryOutputSerializer(many=True)

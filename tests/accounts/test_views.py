@@ -1,0 +1,176 @@
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from tests.detection.base import PASSWORD, BaseTestCase
+
+
+class SignupTests(BaseTestCase):
+    def signup(self, **overrides):
+        data = {
+            "username": "carol",
+            "email": "carol@example.org",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            **overrides,
+        }
+        return self.client.post(reverse("signup"), data, follow=True)
+
+    def test_it_shows_the_form(self):
+        response = self.client.get(reverse("signup"))
+        self.assertContains(response, 'name="username"')
+        self.assertContains(response, 'name="email"')
+
+    def test_it_creates_the_user_logs_them_in_and_gives_them_a_token(self):
+        response = self.signup()
+
+        carol = get_user_model().objects.get(username="carol")
+        self.assertEqual(carol.email, "carol@example.org")
+        self.assertTrue(carol.check_password(PASSWORD))
+        self.assertTrue(Token.objects.filter(user=carol).exists())
+        self.assertEqual(response.context["user"], carol)
+        self.assertRedirects(response, reverse("detection:upload"))
+        self.assertContains(response, "Welcome, carol!")
+
+    def test_it_refuses_a_password_the_validators_reject(self):
+        response = self.signup(password1="password", password2="password")
+
+        self.assertContains(response, "This password is too common.")
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+
+    def test_it_refuses_mismatched_passwords(self):
+        response = self.signup(password2=PASSWORD + "!")
+
+        self.assertContains(response, "didn’t match")
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+
+    def test_it_refuses_a_taken_username(self):
+        response = self.signup(username="alice")
+        self.assertContains(response, "A user with that username already exists.")
+
+    def test_it_refuses_an_email_already_in_use(self):
+        response = self.signup(email="ALICE@example.org")
+
+        self.assertContains(response, "An account with this email address already exists.")
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+
+    def test_it_requires_an_email(self):
+        response = self.signup(email="")
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+        self.assertTrue(response.context["form"].has_error("email"))
+
+    def test_it_sends_a_logged_in_user_to_the_upload_page(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("signup"))
+        self.assertRedirects(response, reverse("detection:upload"))
+
+
+class LoginTests(BaseTestCase):
+    def test_it_logs_in_with_the_right_password(self):
+        response = self.client.post(
+            reverse("login"), {"username": "alice", "password": PASSWORD}, follow=True
+        )
+
+        self.assertRedirects(response, reverse("detection:upload"))
+        self.assertEqual(response.context["user"], self.alice)
+
+    def test_it_goes_back_to_the_page_that_asked_for_a_login(self):
+        history = reverse("detection:history")
+        response = self.client.post(
+            reverse("login"), {"username": "alice", "password": PASSWORD, "next": history}
+        )
+        self.assertRedirects(response, history)
+
+    def test_it_shows_an_error_for_a_wrong_password(self):
+        response = self.client.post(reverse("login"), {"username": "alice", "password": "nope"})
+
+        self.assertContains(response, "Please enter a correct username and password")
+        self.assertFalse(response.context["user"].is_authenticated)
+
+
+class LogoutTests(BaseTestCase):
+    def test_it_logs_out(self):
+        self.login(self.alice)
+
+        response = self.client.post(reverse("logout"), follow=True)
+
+        self.assertRedirects(response, reverse("login"))
+        self.assertFalse(response.context["user"].is_authenticated)
+        upload = self.client.get(reverse("detection:upload"))
+        self.assertRedirects(upload, f"{reverse('login')}?next={reverse('detection:upload')}")
+
+    def test_every_page_offers_a_logout_button(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("detection:history"))
+        self.assertContains(response, f'action="{reverse("logout")}"')
+
+
+class PasswordChangeTests(BaseTestCase):
+    def test_it_changes_the_password_and_says_so(self):
+        self.login(self.alice)
+        new_password = "another long passphrase 42"
+
+        response = self.client.post(
+            reverse("password_change"),
+            {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password},
+            follow=True,
+        )
+
+        self.assertRedirects(response, reverse("profile"))
+        self.assertContains(response, "Your password was changed.")
+        self.alice.refresh_from_db()
+        self.assertTrue(self.alice.check_password(new_password))
+
+    def test_it_needs_the_old_password(self):
+        self.login(self.alice)
+        response = self.client.post(
+            reverse("password_change"),
+            {"old_password": "wrong", "new_password1": "x" * 20, "new_password2": "x" * 20},
+        )
+        self.assertContains(response, "Your old password was entered incorrectly.")
+
+
+class ProfileTests(BaseTestCase):
+    def test_it_shows_the_users_api_token(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("profile"))
+        self.assertContains(response, Token.objects.get(user=self.alice).key)
+        self.assertNotContains(response, Token.objects.get(user=self.bob).key)
+
+    def test_it_sends_anonymous_visitors_to_log_in(self):
+        response = self.client.get(reverse("profile"))
+        self.assertRedirects(response, f"{reverse('login')}?next={reverse('profile')}")
+
+
+class TokenRegenerateTests(BaseTestCase):
+    def test_it_replaces_the_token_and_the_old_one_stops_working(self):
+        self.login(self.alice)
+        old_key = Token.objects.get(user=self.alice).key
+
+        response = self.client.post(reverse("token_regenerate"), follow=True)
+
+        new_key = Token.objects.get(user=self.alice).key
+        self.assertNotEqual(new_key, old_key)
+        self.assertContains(response, new_key)
+        self.assertContains(response, "the old one no longer works")
+        self.client.logout()
+        api = reverse("api-analyses")
+        self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {old_key}").status_code, 401)
+        self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {new_key}").status_code, 200)
+
+    def test_it_creates_a_token_for_a_user_without_one(self):
+        Token.objects.filter(user=self.alice).delete()
+        self.login(self.alice)
+
+        self.assertContains(self.client.get(reverse("profile")), "You have no API token yet.")
+        self.client.post(reverse("token_regenerate"))
+        self.assertTrue(Token.objects.filter(user=self.alice).exists())
+
+    def test_it_only_accepts_post(self):
+        self.login(self.alice)
+        old_key = Token.objects.get(user=self.alice).key
+
+        response = self.client.get(reverse("token_regenerate"))
+
+        self.assertEqual(response.status_code, 405)
+        self.assertEqual(Token.objects.get(user=self.alice).key, old_key)

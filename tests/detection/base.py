@@ -1,0 +1,154 @@
+"""The cast and the media every Django test uses.
+
+alice and bob each have an account and an API token; bob also has an analysis of his own.
+The anonymous visitor is `self.client` before any login. Tasks run inline (django-q2's sync
+mode, patched per test) and uploads go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase, override_settings
+from django_q.conf import Conf
+
+from accounts.services import user_create
+from detection.models import Analysis, AnalysisFace, AnalysisFrame
+
+PASSWORD = "correct horse battery staple"
+
+
+@functools.cache
+def astronaut_bgr(side: int = 256) -> np.ndarray:
+    """A real, public-domain photo with one frontal face."""
+    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+
+
+@functools.cache
+def astronaut_jpeg() -> bytes:
+    ok, encoded = cv2.imencode(".jpg", astronaut_bgr(), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return encoded.tobytes()
+
+
+@functools.cache
+def astronaut_mp4(frames: int = 10) -> bytes:
+    """A short mp4v video of the astronaut drifting a few pixels per frame."""
+    image = astronaut_bgr()
+    folder = Path(tempfile.mkdtemp())
+    try:
+        path = folder / "clip.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (256, 256))
+        assert writer.isOpened()
+        for i in range(frames):
+            writer.write(np.roll(image, 2 * i, axis=1))
+        writer.release()
+        return path.read_bytes()
+    finally:
+        shutil.rmtree(folder)
+
+
+def photo_upload(name: str = "astronaut.jpg") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, astronaut_jpeg(), content_type="image/jpeg")
+
+
+def video_upload(name: str = "astronaut.mp4") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, astronaut_mp4(), content_type="video/mp4")
+
+
+def text_upload(name: str = "notes.jpg") -> SimpleUploadedFile:
+    """A text file that claims to be a photo by its name and content type."""
+    return SimpleUploadedFile(name, b"just some words, not a picture\n" * 8, content_type="image/jpeg")
+
+
+def throttle_rates(**rates: str) -> override_settings:
+    """Override some of the API's throttle rates, e.g. throttle_rates(uploads="2/minute")."""
+    current = settings.REST_FRAMEWORK
+    return override_settings(
+        REST_FRAMEWORK={
+            **current,
+            "DEFAULT_THROTTLE_RATES": {**current["DEFAULT_THROTTLE_RATES"], **rates},
+        }
+    )
+
+
+class BaseTestCase(TestCase):
+    @pytest.fixture(autouse=True)
+    def _isolated_media_and_inline_tasks(self, monkeypatch):
+        media = tempfile.mkdtemp(prefix="media-")
+        self.media_root = Path(media)
+        fast_hashing = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+        with override_settings(MEDIA_ROOT=media, PASSWORD_HASHERS=fast_hashing):
+            monkeypatch.setattr(Conf, "SYNC", True)
+            yield
+        shutil.rmtree(media, ignore_errors=True)
+
+    def setUp(self) -> None:
+        super().setUp()
+        cache.clear()  # throttle history
+        self.alice = user_create(username="alice", email="alice@example.org", password=PASSWORD)
+        self.bob = user_create(username="bob", email="bob@example.org", password=PASSWORD)
+        self.bobs_analysis = self.analysis_for(self.bob, original_name="bob.jpg")
+
+    def analysis_for(self, owner, *, content: bytes | None = None, **fields) -> Analysis:
+        """A stored analysis (queued unless `fields` say otherwise) with a real file."""
+        content = astronaut_jpeg() if content is None else content
+        fields.setdefault("original_name", "photo.jpg")
+        fields.setdefault("media_type", Analysis.MediaType.IMAGE)
+        analysis = Analysis(owner=owner, size=len(content), sha256="0" * 64, **fields)
+        analysis.file.save(fields["original_name"], ContentFile(content), save=False)
+        analysis.save()
+        return analysis
+
+    def done_analysis_for(self, owner, **fields) -> Analysis:
+        """A finished analysis of a photo with one face and its heatmap."""
+        fields = {
+            "status": Analysis.Status.DONE,
+            "verdict": Analysis.Verdict.FAKE,
+            "fake_probability": 0.91,
+            "threshold": 0.5,
+            "model_name": "test-model",
+            "model_version": "1",
+            "width": 256,
+            "height": 256,
+            "duration": 0.0,
+            "frame_count": 1,
+            "frames_analysed": 1,
+            "faces_count": 1,
+            "progress": 1.0,
+            "timings": {"decode": 0.01, "faces": 0.02},
+            **fields,
+        }
+        analysis = self.analysis_for(owner, **fields)
+        frame = AnalysisFrame.objects.create(analysis=analysis, index=0, time=0.0, fake_probability=0.91)
+        face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91)
+        face.heatmap.save("0-0.png", ContentFile(b"\x89PNG\r\n\x1a\nheatmap"), save=False)
+        face.save()
+        return analysis
+
+    def login(self, user) -> None:
+        self.client.force_login(user)
+
+    def stored_files(self) -> list[Path]:
+        return sorted(p for p in self.media_root.rglob("*") if p.is_file())
+
+
+class PipelineTestCase(BaseTestCase):
+    """Tests that run the real `ml` detector inside the (inline) worker."""
+
+    @pytest.fixture(autouse=True)
+    def _real_detector(self, detector_checkpoint):
+        with override_settings(DEEPFAKE_MODEL_PATH=str(detector_checkpoint)):
+            yield

@@ -1,0 +1,265 @@
+from unittest import mock
+
+from django.test import override_settings
+from django.urls import reverse
+
+from detection.models import Analysis, AnalysisFace
+
+from .base import BaseTestCase, PipelineTestCase, photo_upload, text_upload, video_upload
+
+
+class UploadTests(BaseTestCase):
+    url = reverse("detection:upload")
+
+    def test_it_sends_anonymous_visitors_to_log_in(self):
+        response = self.client.get(self.url)
+        self.assertRedirects(response, f"{reverse('login')}?next={self.url}")
+
+    def test_it_shows_the_form_with_the_size_limit(self):
+        self.login(self.alice)
+        with override_settings(DETECTION_MAX_UPLOAD_BYTES=5 * 1024 * 1024):
+            response = self.client.get(self.url)
+        self.assertContains(response, 'type="file"')
+        self.assertContains(response, "up to 5 MB")
+
+    def test_it_stores_the_upload_as_a_queued_analysis_of_the_uploader(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"file": photo_upload("my photo.jpg")})
+
+        analysis = Analysis.objects.get(owner=self.alice)
+        self.assertRedirects(response, reverse("detection:detail", args=[analysis.pk]))
+        self.assertEqual(analysis.status, Analysis.Status.QUEUED)
+        self.assertEqual(analysis.original_name, "my photo.jpg")
+        self.assertEqual(analysis.media_type, Analysis.MediaType.IMAGE)
+        self.assertEqual(analysis.size, analysis.file.size)
+        self.assertEqual(len(analysis.sha256), 64)
+        self.assertTrue(analysis.file.name.endswith("my_photo.jpg"))
+
+    def test_it_queues_the_analysis_only_once_the_upload_is_committed(self):
+        self.login(self.alice)
+        with mock.patch("detection.services.async_task") as async_task:
+            with self.captureOnCommitCallbacks() as callbacks:
+                self.client.post(self.url, {"file": photo_upload()})
+                async_task.assert_not_called()
+            for callback in callbacks:
+                callback()
+
+        analysis = Analysis.objects.get(owner=self.alice)
+        async_task.assert_called_once()
+        self.assertEqual(async_task.call_args.args, ("detection.tasks.analysis_run_task", analysis.pk))
+
+    def test_it_detects_a_video_by_its_content_whatever_its_name(self):
+        self.login(self.alice)
+        self.client.post(self.url, {"file": video_upload("clip.jpg")})
+        self.assertEqual(Analysis.objects.get(owner=self.alice).media_type, Analysis.MediaType.VIDEO)
+
+    def test_it_refuses_an_oversize_upload_with_a_message_and_stores_nothing(self):
+        self.login(self.alice)
+        files_before = self.stored_files()
+
+        with override_settings(DETECTION_MAX_UPLOAD_BYTES=1024):
+            response = self.client.post(self.url, {"file": photo_upload()})
+
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, "The file is too large")
+        self.assertContains(response, "the limit is 0.0 MB")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_refuses_a_file_that_is_not_an_image_or_video_whatever_its_name(self):
+        self.login(self.alice)
+        files_before = self.stored_files()
+
+        response = self.client.post(self.url, {"file": text_upload("holiday.jpg")})
+
+        self.assertContains(response, "This file is not a supported type.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_refuses_a_post_without_a_file(self):
+        self.login(self.alice)
+        response = self.client.post(self.url, {})
+        self.assertContains(response, "This field is required.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+
+class UploadPipelineTests(PipelineTestCase):
+    """Upload through the page, then the (inline) worker runs the real detector."""
+
+    def upload(self, file):
+        self.login(self.alice)
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("detection:upload"), {"file": file})
+        analysis = Analysis.objects.get(owner=self.alice)
+        self.assertRedirects(response, reverse("detection:detail", args=[analysis.pk]))
+        return analysis
+
+    def test_a_photo_is_analysed_and_its_face_found(self):
+        analysis = self.upload(photo_upload())
+
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error)
+        self.assertIn(analysis.verdict, {Analysis.Verdict.REAL, Analysis.Verdict.FAKE})
+        self.assertEqual(analysis.progress, 1.0)
+        self.assertEqual((analysis.width, analysis.height), (256, 256))
+        self.assertIsNotNone(analysis.started_at)
+        self.assertIsNotNone(analysis.finished_at)
+        self.assertTrue(analysis.model_name)
+        self.assertGreaterEqual(set(analysis.timings), {"decode", "faces", "classify"})
+        frame = analysis.frames.get()
+        self.assertEqual((frame.index, frame.time), (0, 0.0))
+        face = frame.faces.first()
+        self.assertIsNotNone(face, "no face found on the astronaut")
+        self.assertEqual(analysis.faces_count, frame.faces.count())
+        # The astronaut's face is in the upper middle of the picture.
+        centre_x, centre_y = face.x + face.w / 2, face.y + face.h / 2
+        self.assertTrue(64 < centre_x < 192 and 16 < centre_y < 160, face.box)
+        self.assertTrue(0.0 <= face.fake_probability <= 1.0)
+        self.assertTrue(face.heatmap)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+        self.assertContains(page, analysis.get_verdict_display())
+        self.assertContains(page, f"[{face.x}, {face.y}, {face.w}, {face.h}]")
+        self.assertContains(page, reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]))
+        self.assertNotContains(page, "js/detail.js")
+
+    def test_a_video_is_analysed_frame_by_frame(self):
+        analysis = self.upload(video_upload())
+
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error)
+        self.assertEqual(analysis.media_type, Analysis.MediaType.VIDEO)
+        self.assertIn(analysis.verdict, {Analysis.Verdict.REAL, Analysis.Verdict.FAKE})
+        self.assertEqual(analysis.frame_count, 10)
+        self.assertGreater(analysis.duration, 0.5)
+        frames = list(analysis.frames.all())
+        self.assertEqual(len(frames), analysis.frames_analysed)
+        self.assertGreater(len(frames), 1)
+        self.assertEqual([f.index for f in frames], sorted({f.index for f in frames}))
+        self.assertEqual([f.time for f in frames], sorted(f.time for f in frames))
+        self.assertGreater(AnalysisFace.objects.filter(frame__analysis=analysis).count(), 0)
+
+    def test_a_file_that_cannot_be_decoded_fails_with_its_message_shown(self):
+        broken = photo_upload("broken.jpg")
+        broken.file.truncate(200)  # a JPEG header with nothing after it
+
+        analysis = self.upload(broken)
+
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertIn("broken.jpg", analysis.error)
+        self.assertEqual(analysis.frames.count(), 0)
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+        self.assertContains(page, "Failed")
+        self.assertContains(page, analysis.error)
+
+
+class HistoryTests(BaseTestCase):
+    url = reverse("detection:history")
+
+    def test_it_sends_anonymous_visitors_to_log_in(self):
+        response = self.client.get(self.url)
+        self.assertRedirects(response, f"{reverse('login')}?next={self.url}")
+
+    def test_it_lists_only_the_users_own_analyses_newest_first(self):
+        older = self.analysis_for(self.alice, original_name="older.jpg")
+        newer = self.analysis_for(self.alice, original_name="newer.jpg")
+        Analysis.objects.filter(pk=older.pk).update(created_at=newer.created_at.replace(year=2020))
+        self.login(self.alice)
+
+        response = self.client.get(self.url)
+
+        self.assertEqual([a.pk for a in response.context["page"]], [newer.pk, older.pk])
+        self.assertNotContains(response, "bob.jpg")
+
+    def test_it_filters_by_status_and_verdict(self):
+        self.done_analysis_for(self.alice, original_name="fake.jpg")
+        self.done_analysis_for(self.alice, original_name="real.jpg", verdict="real", fake_probability=0.1)
+        self.analysis_for(self.alice, original_name="waiting.jpg")
+        self.login(self.alice)
+
+        done_fake = self.client.get(self.url, {"status": "done", "verdict": "fake"})
+        queued = self.client.get(self.url, {"status": "queued"})
+
+        self.assertEqual([a.original_name for a in done_fake.context["page"]], ["fake.jpg"])
+        self.assertEqual([a.original_name for a in queued.context["page"]], ["waiting.jpg"])
+
+    def test_it_paginates_by_twenty_and_keeps_the_filters_in_the_page_links(self):
+        for i in range(21):
+            self.analysis_for(self.alice, original_name=f"photo-{i}.jpg")
+        self.login(self.alice)
+
+        first = self.client.get(self.url, {"status": "queued"})
+        second = self.client.get(self.url, {"status": "queued", "page": 2})
+
+        self.assertEqual(len(first.context["page"]), 20)
+        self.assertContains(first, "?status=queued&amp;page=2")
+        self.assertEqual(len(second.context["page"]), 1)
+
+    def test_it_says_when_there_is_nothing_yet(self):
+        self.login(self.alice)
+        self.assertContains(self.client.get(self.url), "Nothing yet.")
+
+
+class DetailTests(BaseTestCase):
+    def test_it_hides_other_users_analyses(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("detection:detail", args=[self.bobs_analysis.pk]))
+        self.assertEqual(response.status_code, 404)
+
+    def test_it_sends_anonymous_visitors_to_log_in(self):
+        url = reverse("detection:detail", args=[self.bobs_analysis.pk])
+        self.assertRedirects(self.client.get(url), f"{reverse('login')}?next={url}")
+
+    def test_a_queued_analysis_updates_itself_through_the_api(self):
+        self.login(self.bob)
+
+        response = self.client.get(reverse("detection:detail", args=[self.bobs_analysis.pk]))
+
+        self.assertContains(response, "Queued")
+        self.assertContains(response, "js/detail.js")
+        self.assertContains(
+            response, f'data-url="{reverse("api-analysis-detail", args=[self.bobs_analysis.pk])}"'
+        )
+
+    def test_a_done_analysis_shows_its_verdict_frames_and_faces(self):
+        analysis = self.done_analysis_for(self.alice)
+        self.login(self.alice)
+
+        response = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertContains(response, "Fake")
+        self.assertContains(response, "91.0%")
+        self.assertContains(response, "[80, 40, 100, 100]")
+        self.assertContains(response, "test-model 1")
+
+
+class DeleteTests(BaseTestCase):
+    def test_it_asks_for_confirmation_first(self):
+        self.login(self.bob)
+        response = self.client.get(reverse("detection:delete", args=[self.bobs_analysis.pk]))
+        self.assertContains(response, "Delete bob.jpg?")
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+
+    def test_it_deletes_the_analysis_its_file_and_its_heatmaps(self):
+        analysis = self.done_analysis_for(self.alice)
+        self.login(self.alice)
+        alices_files = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
+        self.assertEqual(len(alices_files), 2)  # the upload and one heatmap
+
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("detection:delete", args=[analysis.pk]), follow=True)
+
+        self.assertRedirects(response, reverse("detection:history"))
+        self.assertContains(response, "photo.jpg and its results were deleted.")
+        self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
+        self.assertFalse(AnalysisFace.objects.filter(frame__analysis_id=analysis.pk).exists())
+        self.assertFalse(any(path.exists() for path in alices_files))
+        self.assertFalse((self.media_root / "analyses" / analysis.pk.hex).exists())
+
+    def test_it_hides_other_users_analyses_and_keeps_them(self):
+        self.login(self.alice)
+        url = reverse("detection:delete", args=[self.bobs_analysis.pk])
+
+        self.assertEqual(self.client.get(url).status_code, 404)
+        self.assertEqual(self.client.post(url).status_code, 404)
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+        self.assertTrue(self.bobs_analysis.file.storage.exists(self.bobs_analysis.file.name))
