@@ -26,6 +26,8 @@ from ml.datasets import (
 )
 from ml.faces import crop_face, find_faces
 
+from .factories import write_video
+
 FRAME_SIZE = 192  # the cascade finds the astronaut's face at this size
 SPLITS = {
     "train": [["000", "001"]],
@@ -39,22 +41,13 @@ def astronaut_frame() -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def write_video(path: Path, frames: int = 6) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (FRAME_SIZE, FRAME_SIZE))
-    frame = astronaut_frame()
-    for i in range(frames):
-        writer.write(np.roll(frame, i, axis=1))  # a slow pan, so frames differ
-    writer.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def ffpp_root(tmp_path_factory) -> Path:
     """A miniature FF++ c23 download: originals 000-006 (007 missing), Deepfakes for every pair,
     Face2Face for the first test pair only, and the split files in splits/."""
     root = tmp_path_factory.mktemp("ffpp")
-    video = write_video(root / "template.mp4")
+    frame = astronaut_frame()
+    video = write_video(root / "template.mp4", [np.roll(frame, i, axis=1) for i in range(6)])  # a slow pan
     originals = root / "original_sequences" / "youtube" / "c23" / "videos"
     for vid in ("000", "001", "002", "003", "004", "005", "006"):
         originals.mkdir(parents=True, exist_ok=True)
