@@ -27,6 +27,8 @@ from accounts.services import user_create
 from detection.models import Analysis, AnalysisFace, AnalysisFrame
 
 PASSWORD = "correct horse battery staple"
+# Above Linux's largest process id (2**22), so no process can have it.
+DEAD_PID = 2**22 + 1
 
 
 @functools.cache

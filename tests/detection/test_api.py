@@ -1,0 +1,396 @@
+import itertools
+from unittest import mock
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from detection import services
+from detection.models import Analysis
+
+from .base import (
+    BaseTestCase,
+    PipelineTestCase,
+    photo_upload,
+    text_upload,
+    throttle_rates,
+    video_upload,
+)
+
+
+class ApiTestCase(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice_token = Token.objects.get(user=self.alice).key
+
+    def auth(self, token: str | None = None) -> dict:
+        return {"HTTP_AUTHORIZATION": f"Token {token or self.alice_token}"}
+
+    def get(self, url, data=None, **extra):
+        return self.client.get(url, data, **{**self.auth(), **extra})
+
+    def upload(self, file, *, query: str = "", **extra):
+        url = reverse("api-analyses") + query
+        return self.client.post(url, {"file": file}, **{**self.auth(), **extra})
+
+
+class AuthenticationTests(ApiTestCase):
+    def test_it_answers_401_without_a_token(self):
+        response = self.client.get(reverse("api-analyses"))
+
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(response.json(), {"detail": "Authentication credentials were not provided."})
+        self.assertEqual(response.headers["WWW-Authenticate"], "Token")
+
+    def test_it_answers_401_with_a_bad_token(self):
+        response = self.client.get(reverse("api-analyses"), **self.auth("0" * 40))
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(response.json(), {"detail": "Invalid token."})
+
+    def test_the_sites_own_pages_can_read_with_the_session(self):
+        self.client.force_login(self.bob)
+        url = reverse("api-analysis-detail", args=[self.bobs_analysis.pk])
+
+        response = self.client.get(url)
+
+        self.assertEqual(response.json()["status"], "queued")
+
+    def test_a_session_write_needs_the_csrf_token(self):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(self.bob)
+
+        response = client.delete(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+
+        self.assertEqual(response.status_code, 403)
+        self.assertIn("CSRF", response.json()["detail"])
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+
+
+class AnalysisCreateApiTests(ApiTestCase):
+    def test_it_accepts_a_photo_and_answers_202_with_the_queued_analysis(self):
+        response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 202)
+        body = response.json()
+        analysis = Analysis.objects.get(owner=self.alice)
+        self.assertEqual(body["id"], str(analysis.pk))
+        self.assertEqual(body["status"], "queued")
+        self.assertEqual(body["media_type"], "image")
+        detail_url = "http://testserver" + reverse("api-analysis-detail", args=[analysis.pk])
+        self.assertEqual(body["url"], detail_url)
+        self.assertEqual(response.headers["Location"], detail_url)
+
+    def test_it_refuses_a_request_without_a_file(self):
+        response = self.client.post(reverse("api-analyses"), {}, **self.auth())
+
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["detail"], "file: No file was submitted.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_it_refuses_an_empty_file(self):
+        response = self.upload(SimpleUploadedFile("empty.jpg", b""))
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("empty", response.json()["detail"])
+
+    def test_it_answers_413_for_an_oversize_file_and_stores_nothing(self):
+        files_before = self.stored_files()
+        with override_settings(DETECTION_MAX_UPLOAD_BYTES=2048):
+            response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 413)
+        self.assertIn("The file is too large", response.json()["detail"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_answers_415_for_a_file_that_is_not_an_image_or_video(self):
+        files_before = self.stored_files()
+
+        response = self.upload(text_upload())
+
+        self.assertEqual(response.status_code, 415)
+        self.assertEqual(
+            response.json()["detail"],
+            f"This file is not a supported type. Upload {services.SUPPORTED_FORMATS}.",
+        )
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_refuses_a_wait_over_thirty_seconds(self):
+        response = self.upload(photo_upload(), query="?wait=31")
+
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("wait", response.json()["errors"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_it_throttles_uploads_per_user_but_not_reading(self):
+        with throttle_rates(uploads="2/minute"):
+            statuses = [self.upload(photo_upload()).status_code for _ in range(3)]
+            listing = self.get(reverse("api-analyses"))
+            bobs_upload = self.upload(photo_upload(), **self.auth(Token.objects.get(user=self.bob).key))
+
+        self.assertEqual(statuses, [202, 202, 429])
+        self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 2)
+        self.assertEqual(listing.status_code, 200)
+        self.assertEqual(bobs_upload.status_code, 202)
+
+    def test_a_wait_that_runs_out_answers_202_with_the_analysis_still_queued(self):
+        clock = itertools.count(start=0.0, step=1.0)
+        with (
+            mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
+            mock.patch("detection.selectors.sleep") as sleep,
+        ):
+            response = self.upload(photo_upload(), query="?wait=5")
+
+        self.assertEqual(response.status_code, 202)
+        self.assertEqual(response.json()["status"], "queued")
+        self.assertTrue(sleep.called)
+        self.assertLessEqual(sum(call.args[0] for call in sleep.call_args_list), 5)
+
+
+class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
+    def test_a_wait_holds_the_answer_until_the_worker_is_done(self):
+        def worker_finishes(seconds):
+            for pk in Analysis.objects.filter(status="queued").values_list("pk", flat=True):
+                services.analysis_run(analysis_id=pk)
+
+        with mock.patch("detection.selectors.sleep", side_effect=worker_finishes) as sleep:
+            response = self.upload(photo_upload(), query="?wait=30")
+
+        sleep.assert_called_once()
+        self.assertEqual(response.status_code, 201)
+        body = response.json()
+        self.assertEqual(body["status"], "done", body["error"])
+        self.assertIn(body["verdict"], {"real", "fake"})
+        self.assertGreater(len(body["frames"][0]["faces"]), 0)
+
+    def test_token_upload_poll_result_and_delete(self):
+        """The whole life of an analysis as a script sees it, with the real detector."""
+        token = self.client.post(
+            reverse("api-token"), {"username": "alice", "password": "correct horse battery staple"}
+        ).json()["token"]
+        headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+        with self.captureOnCommitCallbacks(execute=True):  # the worker runs when the upload commits
+            created = self.client.post(reverse("api-analyses"), {"file": video_upload()}, **headers)
+        self.assertEqual(created.status_code, 202)
+        self.assertEqual(created.json()["status"], "queued")
+
+        result = self.client.get(created.json()["url"], **headers).json()
+        self.assertEqual(result["status"], "done", result["error"])
+        self.assertEqual(result["media_type"], "video")
+        self.assertIn(result["verdict"], {"real", "fake"})
+        self.assertEqual(result["progress"], 1.0)
+        self.assertEqual(result["error"], "")
+        self.assertEqual(len(result["frames"]), result["frames_analysed"])
+        self.assertGreater(len(result["frames"]), 1)
+        faces = [face for frame in result["frames"] for face in frame["faces"]]
+        self.assertEqual(len(faces), result["faces_count"])
+        self.assertGreater(len(faces), 0)
+        self.assertEqual(len(faces[0]["box"]), 4)
+        heatmaps = [face["heatmap_url"] for face in faces if face["heatmap_url"]]
+        self.assertGreater(len(heatmaps), 0)
+        heatmap = self.client.get(heatmaps[0], **headers)
+        self.assertEqual(heatmap.headers["Content-Type"], "image/png")
+        self.assertTrue(b"".join(heatmap.streaming_content).startswith(b"\x89PNG"))
+        self.assertTrue(result["model"]["name"])
+        self.assertGreaterEqual(set(result["timings"]), {"decode", "faces", "classify"})
+
+        with self.captureOnCommitCallbacks(execute=True):
+            deleted = self.client.delete(created.json()["url"], **headers)
+        self.assertEqual(deleted.status_code, 204)
+        self.assertEqual(self.client.get(created.json()["url"], **headers).status_code, 404)
+        self.assertEqual([p for p in self.stored_files() if created.json()["id"].replace("-", "") in str(p)], [])
+
+
+class AnalysisListApiTests(ApiTestCase):
+    url = reverse("api-analyses")
+
+    def test_it_lists_only_the_users_own_analyses(self):
+        mine = self.analysis_for(self.alice)
+
+        response = self.get(self.url)
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual([a["id"] for a in response.json()["results"]], [str(mine.pk)])
+
+    def test_it_pages_by_twenty(self):
+        for _ in range(21):
+            self.analysis_for(self.alice)
+
+        first = self.get(self.url).json()
+        second = self.get(first["next"]).json()
+
+        self.assertEqual(first["count"], 21)
+        self.assertEqual(len(first["results"]), 20)
+        self.assertIsNone(first["previous"])
+        self.assertEqual(len(second["results"]), 1)
+        self.assertIsNone(second["next"])
+        self.assertEqual(len({a["id"] for a in first["results"] + second["results"]}), 21)
+
+    def test_it_answers_404_for_a_page_past_the_end(self):
+        response = self.get(self.url, {"page": 2})
+        self.assertEqual(response.status_code, 404)
+        self.assertIn("detail", response.json())
+
+    def test_it_filters_by_status_verdict_and_media_type(self):
+        fake_photo = self.done_analysis_for(self.alice)
+        real_video = self.done_analysis_for(
+            self.alice, verdict="real", fake_probability=0.2, media_type="video"
+        )
+        queued = self.analysis_for(self.alice)
+
+        def ids(**filters):
+            return [a["id"] for a in self.get(self.url, filters).json()["results"]]
+
+        self.assertEqual(ids(status="queued"), [str(queued.pk)])
+        self.assertEqual(ids(verdict="fake"), [str(fake_photo.pk)])
+        self.assertEqual(ids(media_type="video"), [str(real_video.pk)])
+        self.assertEqual(ids(status="done", verdict="real"), [str(real_video.pk)])
+
+    def test_it_orders_by_upload_time(self):
+        first = self.analysis_for(self.alice)
+        second = self.analysis_for(self.alice)
+        Analysis.objects.filter(pk=first.pk).update(created_at=second.created_at.replace(year=2020))
+
+        newest_first = [a["id"] for a in self.get(self.url).json()["results"]]
+        oldest_first = [a["id"] for a in self.get(self.url, {"ordering": "created_at"}).json()["results"]]
+
+        self.assertEqual(newest_first, [str(second.pk), str(first.pk)])
+        self.assertEqual(oldest_first, [str(first.pk), str(second.pk)])
+
+    def test_it_refuses_an_unknown_filter_value(self):
+        response = self.get(self.url, {"status": "sleeping"})
+
+        self.assertEqual(response.status_code, 400)
+        self.assertIn('status: "sleeping" is not a valid choice.', response.json()["detail"])
+
+
+class AnalysisDetailApiTests(ApiTestCase):
+    def test_it_returns_the_full_result(self):
+        analysis = self.done_analysis_for(self.alice)
+        face = analysis.frames.get().faces.get()
+
+        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+
+        self.assertEqual(body["status"], "done")
+        self.assertEqual(body["verdict"], "fake")
+        self.assertEqual(body["fake_probability"], 0.91)
+        self.assertEqual(body["threshold"], 0.5)
+        self.assertEqual(body["model"], {"name": "test-model", "version": "1"})
+        self.assertEqual(body["timings"], {"decode": 0.01, "faces": 0.02})
+        self.assertEqual(
+            body["frames"],
+            [
+                {
+                    "index": 0,
+                    "time": 0.0,
+                    "fake_probability": 0.91,
+                    "faces": [
+                        {
+                            "id": face.pk,
+                            "index": 0,
+                            "box": [80, 40, 100, 100],
+                            "fake_probability": 0.91,
+                            "heatmap_url": "http://testserver"
+                            + reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]),
+                        }
+                    ],
+                }
+            ],
+        )
+        self.assertEqual(
+            body["file_url"], "http://testserver" + reverse("api-analysis-file", args=[analysis.pk])
+        )
+
+    def test_it_shows_why_an_analysis_failed(self):
+        analysis = self.analysis_for(self.alice, status="failed", error="photo.jpg: cannot decode")
+        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+        self.assertEqual((body["status"], body["error"], body["verdict"]), ("failed", "photo.jpg: cannot decode", ""))
+
+    def test_it_answers_404_for_another_users_analysis(self):
+        response = self.get(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json(), {"detail": "No such analysis."})
+
+
+class AnalysisDeleteApiTests(ApiTestCase):
+    def test_it_deletes_the_analysis_and_its_files(self):
+        analysis = self.done_analysis_for(self.alice)
+        paths = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
+
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.delete(reverse("api-analysis-detail", args=[analysis.pk]), **self.auth())
+
+        self.assertEqual(response.status_code, 204)
+        self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
+        self.assertEqual(len(paths), 2)
+        self.assertFalse(any(p.exists() for p in paths))
+
+    def test_it_answers_404_for_another_users_analysis_and_keeps_it(self):
+        response = self.client.delete(
+            reverse("api-analysis-detail", args=[self.bobs_analysis.pk]), **self.auth()
+        )
+
+        self.assertEqual(response.status_code, 404)
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+
+    def test_it_needs_a_token(self):
+        response = self.client.delete(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+        self.assertEqual(response.status_code, 401)
+
+
+class AnalysisFileApiTests(ApiTestCase):
+    def test_it_sends_the_original_to_its_owner(self):
+        analysis = self.analysis_for(self.alice, content=b"\xff\xd8\xff original bytes", original_name="me.jpg")
+
+        response = self.get(reverse("api-analysis-file", args=[analysis.pk]))
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(b"".join(response.streaming_content), b"\xff\xd8\xff original bytes")
+        self.assertEqual(response.headers["Content-Disposition"], 'attachment; filename="me.jpg"')
+
+    def test_it_answers_404_to_anyone_else(self):
+        response = self.get(reverse("api-analysis-file", args=[self.bobs_analysis.pk]))
+        self.assertEqual(response.status_code, 404)
+
+    def test_it_answers_401_without_a_token(self):
+        response = self.client.get(reverse("api-analysis-file", args=[self.bobs_analysis.pk]))
+        self.assertEqual(response.status_code, 401)
+
+
+class AnalysisHeatmapApiTests(ApiTestCase):
+    def test_it_answers_404_for_another_users_heatmap(self):
+        analysis = self.done_analysis_for(self.bob)
+        face = analysis.frames.get().faces.get()
+
+        response = self.get(reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]))
+
+        self.assertEqual(response.status_code, 404)
+
+    def test_it_answers_404_for_a_face_of_another_analysis(self):
+        bobs = self.done_analysis_for(self.bob)
+        mine = self.done_analysis_for(self.alice)
+        bobs_face = bobs.frames.get().faces.get()
+
+        response = self.get(reverse("api-analysis-heatmap", args=[mine.pk, bobs_face.pk]))
+
+        self.assertEqual(response.status_code, 404)
+
+
+class SchemaTests(BaseTestCase):
+    def test_the_openapi_schema_validates_without_warnings(self):
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(self.media_root / "schema.yml"))
+        schema = (self.media_root / "schema.yml").read_text()
+        self.assertIn("/api/v1/analyses/{analysis_id}/file/", schema)
+        self.assertIn("'415':", schema)
+
+    def test_the_schema_and_the_docs_are_served_without_internet(self):
+        schema = self.client.get(reverse("api-schema"))
+        docs = self.client.get(reverse("api-docs"))
+
+        self.assertEqual(schema.status_code, 200)
+        self.assertContains(docs, "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+        self.assertNotContains(docs, "cdn.jsdelivr.net")

@@ -1,0 +1,79 @@
+import socket
+from unittest import mock
+
+from django_q.conf import Conf
+from django_q.exceptions import TimeoutException
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from detection import services, tasks
+from detection.models import Analysis
+
+from .base import DEAD_PID, BaseTestCase
+
+
+class AnalysisRunTaskTests(BaseTestCase):
+    def test_a_job_stopped_by_the_queue_timeout_ends_failed_with_a_message(self):
+        analysis = self.analysis_for(self.alice)
+        with (
+            mock.patch("detection.inference.analyze", side_effect=TimeoutException("too slow")),
+            self.settings(DETECTION_JOB_TIMEOUT=600),
+            self.assertRaises(TimeoutException),
+        ):
+            tasks.analysis_run_task(analysis.pk)
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertEqual(
+            analysis.error,
+            "The analysis took longer than 10 minutes and was stopped. Try a shorter video.",
+        )
+
+    def test_the_queue_runs_it_by_primary_key(self):
+        analysis = self.analysis_for(self.alice)
+        with mock.patch("detection.inference.analyze", side_effect=services.inference.MediaError("bad")):
+            async_task("detection.tasks.analysis_run_task", analysis.pk)
+
+        analysis.refresh_from_db()
+        self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, "bad"))
+
+
+class WorkerStartTests(BaseTestCase):
+    def test_a_new_worker_fails_what_a_dead_one_left_running_and_loads_the_detector(self):
+        dead = self.analysis_for(
+            self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}"
+        )
+        with (
+            mock.patch.object(Conf, "SYNC", False),
+            mock.patch("detection.inference.get_detector") as get_detector,
+            self.assertLogs("detection.tasks", level="WARNING"),
+        ):
+            tasks.on_worker_start(sender="django_q", proc_name="Process-1:1")
+
+        dead.refresh_from_db()
+        self.assertEqual(dead.status, Analysis.Status.FAILED)
+        get_detector.assert_called_once_with()
+
+    def test_it_does_nothing_when_tasks_run_inline(self):
+        running = self.analysis_for(
+            self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}"
+        )
+        with mock.patch("detection.inference.get_detector") as get_detector:
+            tasks.on_worker_start(sender="django_q", proc_name="MainProcess")
+
+        running.refresh_from_db()
+        self.assertEqual(running.status, Analysis.Status.RUNNING)
+        get_detector.assert_not_called()
+
+    def test_it_is_connected_to_django_q2s_worker_start_signal(self):
+        from django_q.signals import post_spawn
+
+        with mock.patch.object(Conf, "SYNC", False), mock.patch(
+            "detection.tasks.analysis_fail_stale", return_value=0
+        ) as sweep, mock.patch("detection.inference.get_detector"):
+            post_spawn.send(sender="django_q", proc_name="Process-1:1")
+        sweep.assert_called_once_with()
+
+    def test_the_cluster_also_sweeps_every_ten_minutes(self):
+        schedule = Schedule.objects.get(func="detection.tasks.analysis_fail_stale_task")
+        self.assertEqual((schedule.schedule_type, schedule.minutes, schedule.repeats), ("I", 10, -1))
