@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install train-deps migrate clean
+.PHONY: run test install train-deps migrate clean model-comparison
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,22 @@ migrate: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# ---------------------------------------------------------------------------- models
+# The comparison behind ml/weights/MODEL_CARD.md and the shipped default model. They read
+# ../shared/data (DFDC face crops, UTKFace real faces, real and fake videos) and write runs/.
+DATA ?= ../shared/data
+RUNS ?= runs
+COMPARE_ARGS = --cropped --input-size 160 --epochs 3 --max-train 6000 --max-extra 1500
+
+define compare_run
+	$(BIN)/python -m ml train $(DATA)/dfdc_faces $(COMPARE_ARGS) --out $(RUNS)/$(1) $(2)
+	$(BIN)/python -m ml evaluate $(DATA)/dfdc_faces --cropped --split val --checkpoint $(RUNS)/$(1)/best.pt --out $(RUNS)/$(1)/eval-val
+	$(BIN)/python -m ml evaluate $(DATA)/videos --checkpoint $(RUNS)/$(1)/best.pt --out $(RUNS)/$(1)/eval-videos
+endef
+
+model-comparison: train-deps
+	$(call compare_run,mnv2-imagenet,--arch mobilenet_v2 --pretrained imagenet --fakes real)
+	$(call compare_run,mnv2-imagenet-sbi,--arch mobilenet_v2 --pretrained imagenet --fakes both --extra-real $(DATA)/real_faces)
+	$(call compare_run,r18-scratch,--arch resnet18 --pretrained none --fakes real)
+	$(call compare_run,r18-scratch-sbi,--arch resnet18 --pretrained none --fakes both --extra-real $(DATA)/real_faces)

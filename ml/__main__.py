@@ -41,6 +41,32 @@ def cmd_predict(args) -> int:
     return status
 
 
+def cmd_benchmark(args) -> int:
+    """Median time per stage over repeated analyses, and the process's peak memory."""
+    import resource
+    import statistics
+    import time
+
+    detector = _detector(args)
+    for name in args.files:
+        detector.analyze(name, max_frames=args.frames, explain=args.explain)  # warm-up
+        runs, walls = [], []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            result = detector.analyze(name, max_frames=args.frames, explain=args.explain)
+            walls.append(time.perf_counter() - started)
+            runs.append(result.timings)
+        stages = "  ".join(f"{k} {statistics.median(r[k] for r in runs) * 1000:.0f} ms" for k in runs[0])
+        faces_per_s = result.faces_count / statistics.median(r["classify"] for r in runs)
+        print(
+            f"{name}: {statistics.median(walls):.3f} s median of {args.repeat}  ({stages})  "
+            f"{len(result.frames)} frames, {result.faces_count} faces, classify {faces_per_s:.0f} faces/s"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory {peak_mb:.0f} MB, torch threads {__import__('torch').get_num_threads()}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
@@ -63,6 +89,7 @@ def cmd_train(args) -> int:
         input_size=args.input_size,
         val_fraction=args.val_fraction,
         max_train=args.max_train,
+        max_extra=args.max_extra,
         seed=args.seed,
         workers=args.workers,
         device=args.device,
@@ -108,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     with_model(p)
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("benchmark", help="time each stage of the analysis of some files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--explain", type=int, default=2)
+    with_model(p)
+    p.set_defaults(func=cmd_benchmark)
+
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
     p.add_argument("data", help="folder dataset: DIR/real, DIR/fake, optional index.csv")
     p.add_argument("--out", required=True, help="run folder: checkpoints and train_log.jsonl")
@@ -124,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of groups held out")
     p.add_argument("--max-train", type=int, default=0, help="train on a seeded subset of this many files")
+    p.add_argument("--max-extra", type=int, default=0, help="use a seeded subset of this many extra real faces")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="data loading processes")
     p.add_argument("--device")

@@ -124,11 +124,20 @@ def preprocess(crops: list[np.ndarray], spec: ModelSpec) -> torch.Tensor:
     return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
+def arch_of(model: nn.Module) -> str:
+    if isinstance(model, models.ResNet):
+        return "resnet18"
+    if isinstance(model, models.MobileNetV2):
+        return "mobilenet_v2"
+    raise ValueError(f"not a model this package builds: {type(model).__name__}")
+
+
 def save_checkpoint(
     model: nn.Module, path: str | Path, spec: ModelSpec | None = None, *, half: bool = False, **overrides: Any
 ) -> Path:
-    """Write a checkpoint. `overrides` replace fields of `spec` (e.g. arch=..., threshold=...)."""
-    spec = replace(spec or ModelSpec(), **overrides)
+    """Write a checkpoint. `overrides` replace fields of `spec` (e.g. threshold=...); the
+    architecture is read from the model itself."""
+    spec = replace(spec or ModelSpec(), **overrides, arch=arch_of(model))
     state = {}
     for key, value in model.state_dict().items():
         value = value.detach().cpu()

@@ -31,9 +31,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .blend import self_blend
-from .datasets import Sample, folder_samples, group_split
-from .faces import measure_crop_framing
+from .blend import TIGHT_CROP_BOX, face_box_in_crop, self_blend
+from .datasets import IMAGE_SUFFIXES, Sample, folder_samples, group_split, prepare_crops
+from .faces import DEFAULT_MARGIN, measure_crop_framing
 from .metrics import binary_metrics
 from .model import ModelSpec, build_model, preprocess, save_checkpoint, select_device
 
@@ -61,6 +61,7 @@ class TrainConfig:
     input_size: int = 224
     val_fraction: float = 0.1
     max_train: int = 0  # 0: use every training sample; else a seeded subset of this size
+    max_extra: int = 0  # the same for the extra real faces
     seed: int = 0
     threshold: float = 0.5
     workers: int = 0
@@ -131,8 +132,9 @@ class Item:
 class CropDataset(Dataset):
     """Face crops with labels; training items are augmented, self-blended ones made on the fly."""
 
-    def __init__(self, items: list[Item], *, size: int, train: bool, seed: int):
+    def __init__(self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX):
         self.items = items
+        self.face_box = face_box
         self.size = size
         self.train = train
         self.seed = seed
@@ -147,7 +149,7 @@ class CropDataset(Dataset):
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             if item.blend:
-                image, _ = self_blend(image, rng)
+                image, _ = self_blend(image, rng, face_box=self.face_box)
             image = augment(image, rng, self.size)
         else:
             image = resize_square(image, self.size)
@@ -157,6 +159,17 @@ class CropDataset(Dataset):
 def collate(batch, spec: ModelSpec):
     images, labels = zip(*batch)
     return preprocess(list(images), spec), torch.tensor(labels, dtype=torch.long)
+
+
+def real_face_samples(root: str | Path) -> list[Sample]:
+    """Real faces for self-blending: the reals of a folder dataset, or every image in a folder."""
+    root = Path(root)
+    if (root / "index.csv").is_file() or (root / "real").is_dir():
+        return [s for s in folder_samples(root) if s.label == 0]
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise ValueError(f"{root}: no images")
+    return [Sample(path, 0, path.stem) for path in images]
 
 
 def build_items(samples: list[Sample], extra_real: list[Sample], fakes: str) -> list[Item]:
@@ -209,17 +222,21 @@ def train(config: TrainConfig) -> Path:
     device = select_device(config.device)
 
     samples = folder_samples(config.data)
+    if not config.cropped:  # photos or videos: find faces once, cache crops the detector's way
+        samples = prepare_crops(samples, out / "crops", margin=DEFAULT_MARGIN)
     train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
     if config.max_train and len(train_samples) > config.max_train:
         picker = random.Random(config.seed)
         train_samples = sorted(picker.sample(train_samples, config.max_train), key=lambda s: str(s.path))
-    extra_real = [s for root in config.extra_real for s in folder_samples(root) if s.label == 0]
+    extra_real = [s for root in config.extra_real for s in real_face_samples(root)]
+    if config.max_extra and len(extra_real) > config.max_extra:
+        extra_real = sorted(random.Random(config.seed).sample(extra_real, config.max_extra), key=lambda s: str(s.path))
     train_items = build_items(train_samples, extra_real, config.fakes)
     val_items = [Item(s.path, s.label) for s in val_samples]
     if not train_items or not val_items:
         raise ValueError("not enough data for a training and a validation split")
 
-    margin, shift = 1.3, 0.0
+    margin, shift = DEFAULT_MARGIN, 0.0
     if config.cropped:
         probe = random.Random(config.seed).sample(train_samples, min(300, len(train_samples)))
         margin, shift, found = measure_crop_framing([read_crop(s.path) for s in probe])
@@ -240,7 +257,10 @@ def train(config: TrainConfig) -> Path:
     class_weights = torch.tensor(len(train_items) / (2.0 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=class_weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    train_set = CropDataset(train_items, size=config.input_size, train=True, seed=config.seed)
+    # Where the face sits in a crop, for the self-blending masks: measured for tight pre-cut
+    # crops, computed from the margin for crops cut around Haar boxes (`python -m ml prepare`).
+    face_box = TIGHT_CROP_BOX if config.cropped else face_box_in_crop(margin=margin, shift=shift)
+    train_set = CropDataset(train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box)
     val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(
@@ -282,6 +302,8 @@ def train(config: TrainConfig) -> Path:
         "data": str(config.data),
         "extra_real": list(config.extra_real),
         "fakes": config.fakes,
+        "n_train_files": len(train_samples),
+        "n_extra_real": len(extra_real),
         "n_train_items": len(train_items),
         "n_train_real": int(counts[0]),
         "n_train_fake": int(counts[1]),
