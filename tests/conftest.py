@@ -20,7 +20,6 @@ def detector_checkpoint(tmp_path_factory) -> Path:
     return save_checkpoint(
         build_model(arch="resnet18", pretrained=False),
         path,
-        arch="resnet18",
         threshold=0.5,
         name="untrained-test-model",
         training={"note": "random weights, for the Django tests"},
