@@ -208,7 +208,8 @@ Q_CLUSTER = {
     "retry": DETECTION_JOB_TIMEOUT + 120,
     "max_attempts": 1,
     "ack_failures": True,
-    "queue_limit": 2,
+    # Take one job ahead at most: a job held by a busy cluster waits, others could run it.
+    "queue_limit": 1,
     "recycle": 200,
     "save_limit": 100,
     "catch_up": False,
