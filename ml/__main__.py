@@ -108,6 +108,19 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Copy a checkpoint for shipping: fp16 weights, an optional new threshold or version."""
+    from dataclasses import replace
+
+    from .model import load_checkpoint, save_checkpoint
+
+    model, spec = load_checkpoint(args.source, device="cpu")
+    changes = {k: v for k, v in (("threshold", args.threshold), ("version", args.version)) if v is not None}
+    path = save_checkpoint(model, args.target, replace(spec, **changes), half=not args.fp32)
+    print(f"{path}: {path.stat().st_size / 1e6:.1f} MB ({'fp32' if args.fp32 else 'fp16'} weights)")
+    return 0
+
+
 def cmd_prepare(args) -> int:
     from .datasets import ffpp_samples, folder_samples, is_ffpp_root, prepare_crops
 
@@ -172,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="all", choices=("all", "train", "val", "test"))
     with_model(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a compact copy of a checkpoint (fp16 weights)")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.add_argument("--threshold", type=float, help="a new decision threshold")
+    p.add_argument("--version", help="a new version label")
+    p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("prepare", help="cache face crops from videos and images")
     p.add_argument("data", help="FaceForensics++ root or folder dataset")

@@ -34,3 +34,14 @@ def test_predict_refuses_to_run_without_a_trained_checkpoint(tmp_path, astronaut
     done = run_ml("predict", str(photo), "--checkpoint", str(tmp_path / "none.pt"))
     assert done.returncode == 2
     assert "no model checkpoint" in done.stderr and done.stdout == ""
+
+
+def test_export_writes_a_smaller_fp16_copy_with_a_new_threshold(tmp_path, untrained_checkpoint):
+    from ml.model import load_checkpoint
+
+    target = tmp_path / "shipped.pt"
+    done = run_ml("export", str(untrained_checkpoint), str(target), "--threshold", "0.6", "--version", "v2")
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_size < 0.6 * untrained_checkpoint.stat().st_size
+    _, spec = load_checkpoint(target)
+    assert (spec.threshold, spec.version, spec.name) == (0.6, "v2", "untrained-test-model")
