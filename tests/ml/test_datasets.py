@@ -285,3 +285,15 @@ class TestPrepareCrops:
         touch(out / "index.csv")
         with pytest.raises(ValueError, match="did not write"):
             prepare_crops(inputs[:1], out)
+
+
+def test_evaluate_reads_an_ffpp_root_by_split_and_scores_each_video(ffpp_root, tmp_path, detector):
+    from ml.evaluate import evaluate
+
+    metrics = evaluate(detector, ffpp_root, tmp_path / "eval", split="test")
+    # test split: originals 004, 005, 006 (007 is missing); Deepfakes 004_005, 005_004,
+    # 006_007, 007_006; Face2Face 004_005, 005_004.
+    assert (metrics["n_files"], metrics["n_error"], metrics["split"]) == (9, 0, "test")
+    rows = [row.split(",") for row in (tmp_path / "eval" / "predictions.csv").read_text().splitlines()[1:]]
+    assert sorted(row[1] for row in rows) == ["fake"] * 6 + ["real"] * 3
+    assert metrics["n_real"] + metrics["n_fake"] + metrics["n_no_face"] == 9
