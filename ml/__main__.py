@@ -47,6 +47,8 @@ def cmd_benchmark(args) -> int:
     import statistics
     import time
 
+    import torch
+
     detector = _detector(args)
     for name in args.files:
         detector.analyze(name, max_frames=args.frames, explain=args.explain)  # warm-up
@@ -63,7 +65,7 @@ def cmd_benchmark(args) -> int:
             f"{len(result.frames)} frames, {result.faces_count} faces, classify {faces_per_s:.0f} faces/s"
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory {peak_mb:.0f} MB, torch threads {__import__('torch').get_num_threads()}")
+    print(f"peak resident memory {peak_mb:.0f} MB, torch threads {torch.get_num_threads()}")
     return 0
 
 
