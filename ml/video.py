@@ -156,13 +156,20 @@ def sample_frames(path: str | Path, k: int = DEFAULT_FRAMES) -> tuple[VideoInfo,
     return info, sampled
 
 
+def _duration_ms(frame: Image.Image) -> int:
+    """How long an animation frame shows; 100 ms when the file does not say. Pillow fills in a
+    WebP frame's duration only once the frame is decoded."""
+    frame.load()
+    return frame.info.get("duration") or 100
+
+
 def _animation_info(path: Path) -> VideoInfo:
     try:
         with Image.open(path) as im:
             count = getattr(im, "n_frames", 1)
             total_ms = 0
             for frame in ImageSequence.Iterator(im):
-                total_ms += frame.info.get("duration", 100) or 100
+                total_ms += _duration_ms(frame)
             width, height = im.size
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{path.name}: cannot decode the animation ({exc})") from None
@@ -183,7 +190,7 @@ def _sample_animation(path: Path, k: int) -> tuple[VideoInfo, list[SampledFrame]
                     rgb = np.asarray(frame.convert("RGB"))
                     image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
                     sampled.append(SampledFrame(index, round(elapsed_ms / 1000, 3), image))
-                elapsed_ms += frame.info.get("duration", 100) or 100
+                elapsed_ms += _duration_ms(frame)
     except (OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{path.name}: cannot decode the animation ({exc})") from None
     if not sampled:

@@ -90,3 +90,15 @@ def test_a_single_frame_gif_is_a_still_image(tmp_path, astronaut):
     path = tmp_path / "still.gif"
     Image.fromarray(astronaut[..., ::-1]).save(path)
     assert media_kind(path) == ("image", "gif")
+
+
+def test_an_animated_webp_is_sampled_like_a_video(tmp_path, astronaut):
+    frames = moving_face_frames(astronaut, 4, size=(128, 128))
+    images = [Image.fromarray(f[..., ::-1]) for f in frames]
+    path = tmp_path / "loop.webp"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=250, loop=0, lossless=True)
+    assert media_kind(path) == ("video", "webp")
+    info, sampled = sample_frames(path, 8)
+    assert info.frame_count == 4 and info.duration == pytest.approx(1.0)
+    assert [f.time for f in sampled] == [0.0, 0.25, 0.5, 0.75]
+    assert [frame_number(f.image) for f in sampled] == [0, 1, 2, 3]
