@@ -21,8 +21,8 @@ from tqdm import tqdm
 from .datasets import Sample, ffpp_samples, folder_samples, group_split, is_ffpp_root
 from .detector import Detector
 from .errors import MediaError
+from .faces import read_crop, resize_square
 from .metrics import binary_metrics, roc_curve
-from .train import read_crop, resize_square
 
 log = logging.getLogger(__name__)
 

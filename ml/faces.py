@@ -14,6 +14,7 @@ clamped to the frame, resized to the model's square input.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from functools import lru_cache
 
 import cv2
@@ -89,9 +90,23 @@ def crop_face(
     """The face crop (BGR uint8, size x size) the classifier sees for this box."""
     height, width = image.shape[:2]
     c = crop_box(box, width, height, margin, shift)
-    patch = image[c.y : c.y + c.h, c.x : c.x + c.w]
-    interpolation = cv2.INTER_AREA if min(c.w, c.h) > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interpolation)
+    return resize_square(image[c.y : c.y + c.h, c.x : c.x + c.w], size)
+
+
+def read_crop(path: Path) -> np.ndarray:
+    """A stored face crop as BGR, read the same way in training and evaluation."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read {path}")
+    return image
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """A crop at the model's square input size (area-averaged when shrinking)."""
+    if image.shape[:2] == (size, size):
+        return image
+    interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 def measure_crop_framing(crops: list[np.ndarray]) -> tuple[float, float, int]:

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from .blend import TIGHT_CROP_BOX, face_box_in_crop, self_blend
 from .datasets import IMAGE_SUFFIXES, Sample, folder_samples, group_split, prepare_crops
-from .faces import DEFAULT_MARGIN, measure_crop_framing
+from .faces import DEFAULT_MARGIN, measure_crop_framing, read_crop, resize_square
 from .metrics import binary_metrics
 from .model import ModelSpec, build_model, preprocess, save_checkpoint, select_device
 
@@ -74,13 +74,6 @@ class TrainConfig:
 # ---------------------------------------------------------------------------- data
 
 
-def read_crop(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read {path}")
-    return image
-
-
 def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
     """Random framing, flip, colour, blur and JPEG re-compression, then resize to `size`.
 
@@ -113,13 +106,6 @@ def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarra
         if ok:
             image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
     return resize_square(image, size)
-
-
-def resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    if image.shape[:2] == (size, size):
-        return image
-    interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
 @dataclass(frozen=True)
