@@ -193,7 +193,7 @@ DEEPFAKE_MODEL_PATH = os.environ.get("DEEPFAKE_MODEL_PATH") or None
 DETECTION_MAX_UPLOAD_BYTES = envint("DETECTION_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
 DETECTION_MAX_FRAMES = envint("DETECTION_MAX_FRAMES", 32, minimum=1)
 DETECTION_MAX_FACES = envint("DETECTION_MAX_FACES", 4, minimum=1)
-DETECTION_EXPLAIN = envint("DETECTION_EXPLAIN", 2)
+DETECTION_HEATMAPS = envint("DETECTION_HEATMAPS", 2)
 # A job is stopped after this many seconds (size it for the longest video you accept).
 DETECTION_JOB_TIMEOUT = envint("DETECTION_JOB_TIMEOUT", 1800, minimum=10)
 

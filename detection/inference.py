@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -20,14 +20,15 @@ from ml.errors import CheckpointError, MediaError
 from ml.media import sniff_media_type as _sniff_media_type
 from ml.results import AnalysisResult
 
-from .models import Analysis, AnalysisFace, AnalysisFrame
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 __all__ = [
     "CheckpointError",
     "MediaError",
     "SNIFF_BYTES",
-    "FrameRows",
+    "ResultRows",
     "analyze",
+    "detector_options",
     "get_detector",
     "result_fields",
     "result_rows",
@@ -63,24 +64,29 @@ def get_detector():
     return detector
 
 
-def analyze(path: str | Path, *, progress: Callable[[float], None] | None = None) -> AnalysisResult:
-    """Run the detector on a stored file. Raises MediaError for a file it cannot analyse."""
-    return get_detector().analyze(
-        path,
+def detector_options():
+    """The analysis options from the settings (defaults are ml.options.DetectorOptions')."""
+    from ml.options import DetectorOptions
+
+    return DetectorOptions(
         max_frames=settings.DETECTION_MAX_FRAMES,
         max_faces=settings.DETECTION_MAX_FACES,
-        explain=settings.DETECTION_EXPLAIN,
-        progress=progress,
+        heatmaps=settings.DETECTION_HEATMAPS,
     )
 
 
+def analyze(path: str | Path, *, progress: Callable[[float], None] | None = None) -> AnalysisResult:
+    """Run the detector on a stored file. Raises MediaError for a file it cannot analyse."""
+    return get_detector().analyze(path, detector_options(), progress=progress)
+
+
 def result_fields(result: AnalysisResult) -> dict:
-    """Analysis field values from a detector result."""
+    """Analysis field values from a detector result (the media type stays the upload's)."""
     return {
-        "media_type": result.media_type,
         "verdict": result.verdict,
         "fake_probability": result.fake_probability,
         "threshold": result.threshold,
+        "threshold_real": result.threshold_real,
         "model_name": result.model_name,
         "model_version": result.model_version,
         "width": result.width,
@@ -94,36 +100,56 @@ def result_fields(result: AnalysisResult) -> dict:
 
 
 @dataclass
-class FrameRows:
-    """An unsaved frame, its unsaved faces, and the heatmap PNG (or None) of each face."""
+class ResultRows:
+    """Complete, unsaved rows for a result, with the bytes of each file still to be stored:
+    `files` maps (row, field name) to (file name, content)."""
 
-    frame: AnalysisFrame
-    faces: list[AnalysisFace]
-    heatmaps: list[bytes | None]
+    frames: list[AnalysisFrame]
+    faces: list[tuple[AnalysisFrame, AnalysisFace]]
+    tracks: list[AnalysisTrack]
+    files: list[tuple[object, str, str, bytes]] = field(default_factory=list)  # row, field, name, content
 
 
-def result_rows(analysis: Analysis, result: AnalysisResult) -> list[FrameRows]:
-    heatmaps = {(e.frame_index, e.face_index): e.png for e in result.explanations}
-    rows = []
+def result_rows(analysis: Analysis, result: AnalysisResult) -> ResultRows:
+    rows = ResultRows(frames=[], faces=[], tracks=[])
+    if result.thumbnail_jpeg:
+        rows.files.append((analysis, "thumbnail", "thumbnail.jpg", result.thumbnail_jpeg))
     for frame_result in result.frames:
         frame = AnalysisFrame(
             analysis=analysis,
             index=frame_result.index,
             time=frame_result.time,
             fake_probability=frame_result.fake_probability,
+            faces_left_out=frame_result.faces_left_out,
+            boxes_rejected=frame_result.boxes_rejected,
         )
-        faces = [
-            AnalysisFace(
+        rows.frames.append(frame)
+        if frame_result.image_jpeg:
+            rows.files.append((frame, "image", f"{frame_result.index}.jpg", frame_result.image_jpeg))
+        for face_index, face_result in enumerate(frame_result.faces):
+            face = AnalysisFace(
                 frame=frame,
                 index=face_index,
-                x=face.box.x,
-                y=face.box.y,
-                w=face.box.w,
-                h=face.box.h,
-                fake_probability=face.fake_probability,
+                x=face_result.box.x,
+                y=face_result.box.y,
+                w=face_result.box.w,
+                h=face_result.box.h,
+                fake_probability=face_result.fake_probability,
+                track=face_result.track,
             )
-            for face_index, face in enumerate(frame_result.faces)
-        ]
-        pngs = [heatmaps.get((frame_result.index, i)) for i in range(len(faces))]
-        rows.append(FrameRows(frame=frame, faces=faces, heatmaps=pngs))
+            rows.faces.append((frame, face))
+            if face_result.heatmap_png:
+                rows.files.append((face, "heatmap", f"{frame_result.index}-{face_index}.png", face_result.heatmap_png))
+    rows.tracks = [
+        AnalysisTrack(
+            analysis=analysis,
+            number=track.id,
+            fake_probability=track.fake_probability,
+            frames=track.frames,
+            first_time=track.first_time,
+            last_time=track.last_time,
+            counted=track.counted,
+        )
+        for track in result.tracks
+    ]
     return rows

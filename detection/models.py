@@ -18,6 +18,14 @@ def face_heatmap_path(face: AnalysisFace, filename: str) -> str:
     return f"analyses/{face.frame.analysis_id.hex}/heatmaps/{PurePosixPath(filename).name}"
 
 
+def frame_image_path(frame: AnalysisFrame, filename: str) -> str:
+    return f"analyses/{frame.analysis_id.hex}/frames/{PurePosixPath(filename).name}"
+
+
+def thumbnail_path(analysis: Analysis, filename: str) -> str:
+    return f"analyses/{analysis.pk.hex}/{PurePosixPath(filename).name}"
+
+
 class Analysis(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -26,7 +34,9 @@ class Analysis(models.Model):
         FAILED = "failed", "Failed"
 
     class Verdict(models.TextChoices):
+        # The values are ml.results.VERDICTS (pinned by tests/detection/test_models.py).
         REAL = "real", "Real"
+        UNCERTAIN = "uncertain", "Uncertain"
         FAKE = "fake", "Fake"
         NO_FACE = "no_face", "No face found"
 
@@ -56,9 +66,12 @@ class Analysis(models.Model):
         max_length=200, blank=True, help_text="host:pid of the worker that ran the job"
     )
 
-    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
     fake_probability = models.FloatField(null=True, blank=True)
-    threshold = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True, help_text="At or above: fake")
+    threshold_real = models.FloatField(
+        null=True, blank=True, help_text="Below: real; from here to the threshold: uncertain"
+    )
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -70,6 +83,9 @@ class Analysis(models.Model):
     frames_analysed = models.PositiveIntegerField(default=0)
     faces_count = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage")
+    thumbnail = models.FileField(
+        upload_to=thumbnail_path, max_length=300, blank=True, help_text="Small JPEG for the history"
+    )
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -97,6 +113,15 @@ class AnalysisFrame(models.Model):
     fake_probability = models.FloatField(
         null=True, blank=True, help_text="The frame's most suspicious face; empty without faces"
     )
+    faces_left_out = models.PositiveIntegerField(
+        default=0, help_text="Confirmed faces beyond the per-frame limit, not scored"
+    )
+    boxes_rejected = models.PositiveIntegerField(
+        default=0, help_text="Face-finder boxes that were not confirmed as faces, not scored"
+    )
+    image = models.FileField(
+        upload_to=frame_image_path, max_length=300, blank=True, help_text="Web-sized JPEG of the frame"
+    )
 
     class Meta:
         ordering = ["index"]
@@ -116,6 +141,7 @@ class AnalysisFace(models.Model):
     w = models.PositiveIntegerField()
     h = models.PositiveIntegerField()
     fake_probability = models.FloatField()
+    track = models.PositiveIntegerField(default=0, help_text="The person (face track) number, from 1")
     heatmap = models.FileField(
         upload_to=face_heatmap_path,
         max_length=300,
@@ -135,3 +161,24 @@ class AnalysisFace(models.Model):
     @property
     def box(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
+
+
+class AnalysisTrack(models.Model):
+    """One person: faces linked across the sampled frames, scored as the mean of its faces."""
+
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="tracks")
+    number = models.PositiveIntegerField(help_text="Track number, from 1, as on the faces")
+    fake_probability = models.FloatField()
+    frames = models.PositiveIntegerField(help_text="Sampled frames the person appears in")
+    first_time = models.FloatField()
+    last_time = models.FloatField()
+    counted = models.BooleanField(help_text="Long enough to decide the verdict")
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["analysis", "number"], name="unique_track_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"person {self.number} of {self.analysis_id}"

@@ -46,7 +46,7 @@ def analysis_get_detail(*, owner: AbstractBaseUser, analysis_id) -> Analysis | N
     )
     return (
         Analysis.objects.filter(owner=owner, pk=analysis_id)
-        .prefetch_related(Prefetch("frames", queryset=frames))
+        .prefetch_related(Prefetch("frames", queryset=frames), "tracks")
         .first()
     )
 

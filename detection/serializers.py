@@ -6,7 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Analysis, AnalysisFace, AnalysisFrame
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 from .selectors import ORDERINGS
 
 MAX_WAIT_SECONDS = 30
@@ -50,7 +50,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisFace
-        fields = ["id", "index", "box", "fake_probability", "heatmap_url"]
+        fields = ["id", "index", "box", "fake_probability", "track", "heatmap_url"]
 
     @extend_schema_field(
         serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)
@@ -75,7 +75,13 @@ class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisFrame
-        fields = ["index", "time", "fake_probability", "faces"]
+        fields = ["index", "time", "fake_probability", "faces_left_out", "boxes_rejected", "faces"]
+
+
+class AnalysisTrackOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AnalysisTrack
+        fields = ["number", "fake_probability", "frames", "first_time", "last_time", "counted"]
 
 
 class AnalysisModelOutputSerializer(serializers.Serializer):
@@ -110,6 +116,9 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
 class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
     model = AnalysisModelOutputSerializer(source="*", read_only=True)
     frames = serializers.SerializerMethodField()
+    tracks = AnalysisTrackOutputSerializer(
+        many=True, read_only=True, help_text="People: faces linked across frames, each with its score"
+    )
     timings = serializers.DictField(
         child=serializers.FloatField(), help_text="Seconds spent in each stage"
     )
@@ -121,6 +130,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             *AnalysisSummaryOutputSerializer.Meta.fields,
             "sha256",
             "threshold",
+            "threshold_real",
             "model",
             "width",
             "height",
@@ -129,6 +139,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "frames_analysed",
             "faces_count",
             "frames",
+            "tracks",
             "timings",
             "error",
             "started_at",

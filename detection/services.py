@@ -22,7 +22,7 @@ from django.utils.text import get_valid_filename
 from django_q.tasks import async_task
 
 from . import inference
-from .models import Analysis, AnalysisFace, AnalysisFrame
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +226,10 @@ def _analysis_save_result(*, analysis: Analysis, result) -> None:
             if not still_running:
                 logger.info("analysis %s was deleted or stopped while it ran", analysis.pk)
                 return
+            rows = inference.result_rows(analysis, result)
+            for row, field_name, name, content in rows.files:
+                getattr(row, field_name).save(name, ContentFile(content), save=False)
+                written.append(getattr(row, field_name).name)
             for name, value in inference.result_fields(result).items():
                 setattr(analysis, name, value)
             analysis.status = Analysis.Status.DONE
@@ -233,20 +237,11 @@ def _analysis_save_result(*, analysis: Analysis, result) -> None:
             analysis.error = ""
             analysis.finished_at = timezone.now()
             analysis.save()
-
-            rows = inference.result_rows(analysis, result)
-            AnalysisFrame.objects.bulk_create([row.frame for row in rows])
-            faces = []
-            for row in rows:
-                for face, png in zip(row.faces, row.heatmaps):
-                    face.frame = row.frame  # picks up the primary key bulk_create assigned
-                    if png is not None:
-                        face.heatmap.save(
-                            f"{row.frame.index}-{face.index}.png", ContentFile(png), save=False
-                        )
-                        written.append(face.heatmap.name)
-                    faces.append(face)
-            AnalysisFace.objects.bulk_create(faces)
+            AnalysisFrame.objects.bulk_create(rows.frames)
+            for frame, face in rows.faces:
+                face.frame = frame  # picks up the primary key bulk_create assigned
+            AnalysisFace.objects.bulk_create([face for _, face in rows.faces])
+            AnalysisTrack.objects.bulk_create(rows.tracks)
     except BaseException:
         for name in written:
             default_storage.delete(name)
@@ -303,13 +298,9 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
 
 def analysis_delete(*, analysis: Analysis) -> None:
     """Delete an analysis, its stored upload and its heatmaps."""
-    names = [analysis.file.name] if analysis.file else []
-    names += [
-        name
-        for name in AnalysisFace.objects.filter(frame__analysis=analysis)
-        .exclude(heatmap="")
-        .values_list("heatmap", flat=True)
-    ]
+    names = [f.name for f in (analysis.file, analysis.thumbnail) if f]
+    names += AnalysisFace.objects.filter(frame__analysis=analysis).exclude(heatmap="").values_list("heatmap", flat=True)
+    names += analysis.frames.exclude(image="").values_list("image", flat=True)
     folder = f"analyses/{analysis.pk.hex}"
     with transaction.atomic():
         analysis.delete()
@@ -324,7 +315,7 @@ def _files_delete(*, names: list[str], folder: str) -> None:
         root = default_storage.path(folder)
     except NotImplementedError:
         return
-    for path in (os.path.join(root, "heatmaps"), root):
+    for path in (os.path.join(root, "heatmaps"), os.path.join(root, "frames"), root):
         try:
             os.rmdir(path)
         except OSError:

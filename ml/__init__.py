@@ -11,7 +11,7 @@ The detector (and with it torch) is imported on first use, so light modules such
 """
 
 from .errors import CheckpointError, MediaError, MlError, UnsupportedMediaError
-from .results import AnalysisResult, Box, Explanation, FaceResult, FrameResult
+from .results import AnalysisResult, Box, FaceResult, FrameResult, TrackResult
 
 _LAZY = {"DEFAULT_CHECKPOINT", "Detector", "load_detector"}
 
@@ -21,17 +21,22 @@ __all__ = [
     "Box",
     "CheckpointError",
     "Detector",
-    "Explanation",
+    "DetectorOptions",
     "FaceResult",
     "FrameResult",
     "MediaError",
     "MlError",
+    "TrackResult",
     "UnsupportedMediaError",
     "load_detector",
 ]
 
 
 def __getattr__(name: str):
+    if name == "DetectorOptions":
+        from .options import DetectorOptions
+
+        return DetectorOptions
     if name in _LAZY:
         from . import detector
 

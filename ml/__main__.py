@@ -9,6 +9,12 @@ import sys
 from pathlib import Path
 
 from .errors import MlError
+from .options import DetectorOptions
+from .evaluate import SPLITS
+from .model import ARCHS
+from .sources import SOURCE_NAMES
+from .train import FAKES_MODES
+from .verify import VERIFIERS
 
 EXIT_USAGE = 2
 
@@ -19,12 +25,17 @@ def _detector(args):
     return load_detector(args.checkpoint, device=args.device)
 
 
+def _options(args, **overrides):
+    return DetectorOptions(max_frames=args.frames, max_faces=args.max_faces, verifier=args.verifier, **overrides)
+
+
 def cmd_predict(args) -> int:
     detector = _detector(args)
+    options = _options(args, heatmaps=0, frame_image_size=0, thumbnail_size=0)
     status = 0
     for name in args.files:
         try:
-            result = detector.analyze(name, max_frames=args.frames, max_faces=args.max_faces, explain=0)
+            result = detector.analyze(name, options)
         except MlError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = EXIT_USAGE
@@ -50,12 +61,13 @@ def cmd_benchmark(args) -> int:
     import torch
 
     detector = _detector(args)
+    options = _options(args, heatmaps=args.heatmaps)
     for name in args.files:
-        detector.analyze(name, max_frames=args.frames, explain=args.explain)  # warm-up
+        detector.analyze(name, options)  # warm-up
         runs, walls = [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            result = detector.analyze(name, max_frames=args.frames, explain=args.explain)
+            result = detector.analyze(name, options)
             walls.append(time.perf_counter() - started)
             runs.append(result.timings)
         stages = "  ".join(f"{k} {statistics.median(r[k] for r in runs) * 1000:.0f} ms" for k in runs[0])
@@ -77,8 +89,16 @@ def cmd_train(args) -> int:
         pretrained = True
     elif pretrained in ("none", "no"):
         pretrained = False
+    if not args.data and not args.source:
+        raise ValueError("give a DATA folder or at least one --source")
     config = TrainConfig(
-        data=args.data,
+        data=args.data or "",
+        sources=tuple(args.source),
+        data_root=args.data_root,
+        sources_cache=args.sources_cache,
+        sbi_landmarks=args.sbi_landmarks,
+        init=args.init or "",
+        calibrate=not args.no_calibrate,
         out=args.out,
         arch=args.arch,
         pretrained=pretrained,
@@ -137,35 +157,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description="Deepfake detection engine.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
+    defaults = DetectorOptions()
 
     def with_model(p):
         p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
         p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
 
+    def with_analysis(p):
+        p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
+        p.add_argument("--max-faces", type=int, default=defaults.max_faces, help="largest faces scored per frame")
+        p.add_argument("--verifier", default=defaults.verifier, choices=VERIFIERS, help="how Haar boxes are confirmed")
+
     p = sub.add_parser("predict", help="analyse images and videos")
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
-    p.add_argument("--max-faces", type=int, default=4, help="largest faces kept per frame (default 4)")
+    with_analysis(p)
     with_model(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("benchmark", help="time each stage of the analysis of some files")
     p.add_argument("files", nargs="+")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--explain", type=int, default=2)
+    p.add_argument("--heatmaps", type=int, default=defaults.heatmaps)
+    with_analysis(p)
     with_model(p)
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
-    p.add_argument("data", help="folder dataset: DIR/real, DIR/fake, optional index.csv")
+    p.add_argument("data", nargs="?", help="folder dataset: DIR/real, DIR/fake, optional index.csv")
     p.add_argument("--out", required=True, help="run folder: checkpoints and train_log.jsonl")
-    p.add_argument("--arch", default="mobilenet_v2", choices=("resnet18", "mobilenet_v2"))
+    p.add_argument("--source", action="append", default=[], choices=SOURCE_NAMES,
+                   help="a known source under --data-root instead of DATA (repeatable; ml/sources.py)")
+    p.add_argument("--data-root", default="../shared/data", help="where the known sources live")
+    p.add_argument("--sources-cache", default="runs/sources", help="cached crops and landmarks of the sources")
+    p.add_argument("--sbi-landmarks", action="store_true", help="self-blended fakes with face-mesh masks")
+    p.add_argument("--init", help="start from this checkpoint's weights")
+    p.add_argument("--no-calibrate", action="store_true", help="skip the temperature and uncertain band")
+    p.add_argument("--arch", default="mobilenet_v2", choices=ARCHS)
     p.add_argument(
         "--pretrained", default="imagenet", help="imagenet (default), none, or a local ImageNet state-dict file"
     )
-    p.add_argument("--fakes", default="both", choices=("real", "sbi", "both"), help="where fakes come from")
+    p.add_argument("--fakes", default="both", choices=FAKES_MODES, help="where fakes come from")
     p.add_argument("--extra-real", action="append", default=[], help="more real faces (folder), repeatable")
     p.add_argument("--cropped", action="store_true", help="the files are face crops (measure their framing)")
     p.add_argument("--epochs", type=int, default=4)
@@ -184,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="folder dataset or FaceForensics++ root")
     p.add_argument("--out", required=True)
     p.add_argument("--cropped", action="store_true", help="files are face crops: no face search")
-    p.add_argument("--split", default="all", choices=("all", "train", "val", "test"))
+    p.add_argument("--split", default="all", choices=SPLITS)
     with_model(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -14,6 +14,12 @@ size, aspect, centre and tilt, and convex hulls of jittered pseudo-landmarks (wh
 features, or a random subset). Each is randomly eroded or dilated, elastically warped, blurred,
 cut below a random level, blurred again, and scaled by a random blend ratio.
 
+With landmarks (468 face-mesh points of the crop, see ml/sources.py), masks are face-shaped
+instead: the convex hull of all the points, of the inner ones (nearest the face's centre), or of
+a random subset, each point jittered, then eroded or dilated, warped and softened like the
+others, and finally cut to the face itself (the hull of every landmark, grown by 2 % of the crop),
+so a landmark mask never reaches the background.
+
 Pixels where the returned mask is 0 are byte-identical to the source.
 """
 
@@ -52,15 +58,20 @@ def self_blend(
     rng: np.random.Generator,
     *,
     face_box: tuple[float, float, float, float] = TIGHT_CROP_BOX,
+    landmarks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(blended BGR uint8 of the same shape, mask float32 HxW in [0, 1]) from a face crop.
 
     `face_box` tells where the face is in the crop (fractions; the default suits tight crops such
     as DFDC or UTKFace faces; use `face_box_in_crop` for crops cut around a Haar box).
+    `landmarks`, (N, 2) fractions of the crop, give face-shaped masks.
     """
     if face.ndim != 3 or face.shape[2] != 3 or face.dtype != np.uint8:
         raise ValueError(f"expected a BGR uint8 image, got {face.shape} {face.dtype}")
-    mask = random_face_mask(face.shape[:2], rng, face_box=face_box)
+    if landmarks is not None:
+        mask = landmark_face_mask(face.shape[:2], rng, landmarks)
+    else:
+        mask = random_face_mask(face.shape[:2], rng, face_box=face_box)
     target = altered_copy(face, rng, face_box=face_box)
     mask *= np.float32(rng.choice(BLEND_RATIOS))
     mask[mask < 1 / 255] = 0.0
@@ -173,6 +184,48 @@ def random_face_mask(
     else:  # shapes are never all lost in practice; keep a plain ellipse if they are
         hard = _ellipse(shape, _box_pixels(face_box, width, height), rng)
     return _soften(hard.astype(np.float32), rng)
+
+
+LANDMARK_MARGIN = 0.02  # how far (a share of the crop's side) a landmark mask may pass the face
+
+
+def face_region(shape: tuple[int, int], landmarks: np.ndarray, *, grow: float = LANDMARK_MARGIN) -> np.ndarray:
+    """The face (uint8 0/1): the convex hull of every landmark, grown by `grow` of the side."""
+    height, width = shape
+    region = _hull_of(shape, np.asarray(landmarks, np.float32) * (width, height))
+    size = max(1, round(grow * min(shape))) * 2 + 1
+    return cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+
+
+def landmark_face_mask(shape: tuple[int, int], rng: np.random.Generator, landmarks: np.ndarray) -> np.ndarray:
+    """A soft, face-shaped mask (float32, max 1) from face-mesh landmarks, inside the face."""
+    height, width = shape
+    points = np.asarray(landmarks, np.float32) * (width, height)
+    centre = points.mean(axis=0)
+    spread = float(np.ptp(points[:, 0]) + np.ptp(points[:, 1])) / 2
+    kind = rng.random()
+    if kind < 0.5:
+        chosen = points
+    elif kind < 0.8:
+        distance = np.linalg.norm(points - centre, axis=1)
+        chosen = points[distance <= np.quantile(distance, rng.uniform(0.5, 0.8))]
+    else:
+        chosen = points[rng.random(len(points)) < 0.5]
+        if len(chosen) < 10:
+            chosen = points
+    jittered = chosen + rng.normal(0, 0.01 * spread, chosen.shape).astype(np.float32)
+    hard = _elastic_warp(_erode_or_dilate(_hull_of(shape, jittered), rng), rng)
+    region = face_region(shape, landmarks)
+    if not (hard & region).any():
+        hard = _hull_of(shape, points)
+    return _soften(hard.astype(np.float32), rng) * region
+
+
+def _hull_of(shape: tuple[int, int], pixels: np.ndarray) -> np.ndarray:
+    hull = cv2.convexHull(np.asarray(pixels, np.float32))
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
+    return mask
 
 
 def _box_pixels(face_box, width: int, height: int) -> tuple[float, float, float, float]:

@@ -1,14 +1,21 @@
-"""The detector: from a file on disk to a verdict with per-frame and per-face scores.
+"""The detector: from a file on disk to a verdict with per-face, per-person and per-file scores.
 
-Aggregation policy (tested in tests/ml/test_detector.py):
-- a face's score is the model's fake probability for its crop;
-- a frame's score is its most suspicious face (max), because one swapped face among several
-  real ones makes the frame manipulated;
-- a file's score is the mean of the scores of the sampled frames that have a face, so one
-  odd frame does not decide a whole video; frames without a face do not count;
-- the verdict is "fake" when the file's score is at least the checkpoint's threshold, "real"
-  below it, and "no_face" when no face was found in any sampled frame. A file in which no face
-  was examined is never called "real".
+Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
+- frames: an image is one frame; a video is sampled at `max_frames` evenly spaced frames
+  (ml/video.py);
+- faces: Haar's cascade proposes boxes (ml/faces.py); each box is confirmed by a second
+  detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face;
+  at most `max_faces` confirmed faces per frame are scored, largest first (the others are
+  counted as left out);
+- a face's score is the model's calibrated fake probability for its crop (logits divided by the
+  checkpoint's temperature);
+- faces are linked across frames into tracks, one per person (ml/tracks.py); a track scores the
+  mean of its faces, and the file scores as its most suspicious track that spans enough frames,
+  so one swapped person among real ones makes the file fake and a one-frame box cannot;
+- a frame's score (for the timeline) is its most suspicious face;
+- the verdict: "fake" at or above the checkpoint's threshold, "real" below its lower threshold,
+  "uncertain" between the two, and "no_face" when no confirmed face was found in any sampled
+  frame. A file in which no face was examined is never called "real".
 """
 
 from __future__ import annotations
@@ -18,42 +25,59 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from .errors import CheckpointError
 from .explain import gradcam, overlay_png
-from .faces import DEFAULT_MAX_FACES, crop_face, find_faces
+from .faces import crop_face, find_faces
 from .media import load_image_bgr, media_kind
-from .model import FAKE_CLASS, load_checkpoint, preprocess
+from .model import fake_probability, load_checkpoint, preprocess, real_threshold
 from .results import (
     MEDIA_IMAGE,
     VERDICT_FAKE,
     VERDICT_NO_FACE,
     VERDICT_REAL,
+    VERDICT_UNCERTAIN,
     AnalysisResult,
-    Explanation,
+    Box,
     FaceResult,
     FrameResult,
 )
-from .video import DEFAULT_FRAMES, sample_frames
+from .options import DetectorOptions
+from .tracks import file_score, link_tracks, summarize_tracks
+from .verify import confirm_faces
+from .video import sample_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
 BATCH_SIZE = 16
+HAAR_MAX_BOXES = 12  # Haar proposals examined per frame before verification
 
 Progress = Callable[[float], None]
 
 
-def file_score(frame_scores: Sequence[float | None]) -> float | None:
-    """Mean of the frame scores that exist; None when no frame had a face."""
-    present = [s for s in frame_scores if s is not None]
-    return float(np.mean(present)) if present else None
-
-
-def verdict_for(score: float | None, threshold: float) -> str:
+def verdict_for(score: float | None, *, threshold: float, threshold_real: float) -> str:
+    """The verdict for a file score under the two thresholds (see the module's policy)."""
     if score is None:
         return VERDICT_NO_FACE
-    return VERDICT_FAKE if score >= threshold else VERDICT_REAL
+    if score >= threshold:
+        return VERDICT_FAKE
+    if score < threshold_real:
+        return VERDICT_REAL
+    return VERDICT_UNCERTAIN
+
+
+def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
+    """A JPEG of a BGR frame scaled down (never up) so its longer side is at most `long_side`."""
+    height, width = image.shape[:2]
+    scale = min(1.0, long_side / max(height, width))
+    if scale < 1.0:
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode a frame as JPEG")
+    return encoded.tobytes()
 
 
 class Detector:
@@ -73,7 +97,11 @@ class Detector:
     def threshold(self) -> float:
         return self.spec.threshold
 
-    def crop(self, image: np.ndarray, box) -> np.ndarray:
+    @property
+    def threshold_real(self) -> float:
+        return real_threshold(self.spec)
+
+    def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The crop this model expects for a face box (its own framing and input size)."""
         return crop_face(
             image, box, size=self.spec.input_size, margin=self.spec.face_margin, shift=self.spec.face_shift
@@ -81,26 +109,30 @@ class Detector:
 
     @torch.inference_mode()
     def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """Fake probability per face crop (float64 array), computed in batches."""
+        """Calibrated fake probability per face crop (float64 array), computed in batches."""
         scores = []
         for start in range(0, len(crops), BATCH_SIZE):
             batch = preprocess(list(crops[start : start + BATCH_SIZE]), self.spec).to(self.device)
-            logits = self.model(batch).float()
-            scores.append(torch.softmax(logits, dim=1)[:, FAKE_CLASS].cpu().numpy())
-        return np.concatenate(scores).astype(np.float64) if scores else np.zeros(0)
+            scores.append(fake_probability(self.model(batch), self.spec.temperature))
+        return np.concatenate(scores) if scores else np.zeros(0)
+
+    def find_confirmed_faces(self, image: np.ndarray, options: DetectorOptions) -> tuple[list[Box], int, int]:
+        """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected)."""
+        boxes = find_faces(image, max_faces=HAAR_MAX_BOXES)
+        confirmed = confirm_faces(image, boxes, verifier=options.verifier)
+        faces = [box for box, ok in zip(boxes, confirmed) if ok]
+        kept = faces[: options.max_faces]
+        return kept, len(faces) - len(kept), len(boxes) - len(faces)
 
     def analyze(
         self,
         path: str | Path,
+        options: DetectorOptions = DetectorOptions(),
         *,
-        max_frames: int = DEFAULT_FRAMES,
-        max_faces: int = DEFAULT_MAX_FACES,
-        explain: int = 2,
         progress: Progress | None = None,
     ) -> AnalysisResult:
         """Analyse an image or a video file. Raises MediaError for files it cannot read.
 
-        `explain` is how many of the most suspicious faces get a Grad-CAM heatmap.
         `progress` is called with a fraction in [0, 1] as the stages finish.
         """
         report = progress or (lambda fraction: None)
@@ -113,63 +145,71 @@ class Detector:
             frame_count, duration = 1, 0.0
             frames = [(0, 0.0, image)]
         else:
-            info, sampled = sample_frames(path, max_frames)
+            info, sampled = sample_frames(path, options.max_frames)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
             frames = [(f.index, f.time, f.image) for f in sampled]
         timings["decode"] = time.perf_counter() - started
         report(0.3)
 
         started = time.perf_counter()
-        found = []  # (frame position, face position, box, crop)
-        boxes_per_frame = []
+        boxes, left_out, rejected = [], [], []
         for position, (_, _, image) in enumerate(frames):
-            boxes = find_faces(image, max_faces=max_faces)
-            boxes_per_frame.append(boxes)
-            found.extend((position, j, box, self.crop(image, box)) for j, box in enumerate(boxes))
+            kept, over_cap, not_faces = self.find_confirmed_faces(image, options)
+            boxes.append(kept)
+            left_out.append(over_cap)
+            rejected.append(not_faces)
             report(0.3 + 0.4 * (position + 1) / len(frames))
         timings["faces"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        scores = self.classify([crop for *_, crop in found])
+        located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
+        crops = [self.crop(frames[p][2], boxes[p][j]) for p, j in located]
+        flat = self.classify(crops)
+        scores: list[list[float]] = [[] for _ in frames]
+        for (p, _), score in zip(located, flat):
+            scores[p].append(float(score))
+        track_ids = link_tracks(boxes)
+        tracks = summarize_tracks(track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames)
+        score = file_score(tracks)
         timings["classify"] = time.perf_counter() - started
-        report(0.9)
+        report(0.85)
 
-        face_scores: dict[tuple[int, int], float] = {(p, j): float(s) for (p, j, _, _), s in zip(found, scores)}
+        started = time.perf_counter()
+        heatmaps: dict[tuple[int, int], bytes] = {}
+        for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]:
+            heatmaps[located[k]] = overlay_png(crops[k], gradcam(self.model, self.spec, crops[k]))
+        timings["explain"] = time.perf_counter() - started
+        report(0.95)
+
+        started = time.perf_counter()
         frame_results = tuple(
             FrameResult(
                 index=index,
                 time=float(time_s),
                 faces=tuple(
-                    FaceResult(box=box, fake_probability=face_scores[(position, j)]) for j, box in enumerate(boxes)
+                    FaceResult(box=box, fake_probability=scores[p][j], track=track_ids[p][j], heatmap_png=heatmaps.get((p, j)))
+                    for j, box in enumerate(boxes[p])
                 ),
+                faces_left_out=left_out[p],
+                boxes_rejected=rejected[p],
+                image_jpeg=jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None,
             )
-            for position, ((index, time_s, _), boxes) in enumerate(zip(frames, boxes_per_frame))
+            for p, (index, time_s, image) in enumerate(frames)
         )
-        score = file_score([frame.fake_probability for frame in frame_results])
-
-        started = time.perf_counter()
-        explanations = []
-        most_suspicious = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[: max(explain, 0)]
-        for i in most_suspicious:
-            position, j, _, crop = found[i]
-            heatmap = gradcam(self.model, self.spec, crop)
-            explanations.append(
-                Explanation(
-                    frame_index=frames[position][0],
-                    face_index=j,
-                    fake_probability=float(scores[i]),
-                    png=overlay_png(crop, heatmap),
-                )
-            )
-        timings["explain"] = time.perf_counter() - started
+        thumbnail = None
+        if options.thumbnail_size:
+            thumbnail = jpeg_of(frames[_thumbnail_frame(scores)][2], options.thumbnail_size, options.jpeg_quality)
+        timings["images"] = time.perf_counter() - started
         report(1.0)
 
         return AnalysisResult(
             media_type=media_type,
-            verdict=verdict_for(score, self.threshold),
+            verdict=verdict_for(score, threshold=self.threshold, threshold_real=self.threshold_real),
             fake_probability=score,
             threshold=self.threshold,
+            threshold_real=self.threshold_real,
             frames=frame_results,
+            tracks=tracks,
             model_name=self.name,
             model_version=self.version,
             timings={k: round(v, 4) for k, v in timings.items()},
@@ -177,8 +217,14 @@ class Detector:
             height=int(height),
             frame_count=int(frame_count),
             duration=float(duration),
-            explanations=tuple(explanations),
+            thumbnail_jpeg=thumbnail,
         )
+
+
+def _thumbnail_frame(scores: list[list[float]]) -> int:
+    """The frame a file is remembered by: the one with the most suspicious face, else the middle."""
+    best = max(range(len(scores)), key=lambda p: max(scores[p], default=-1.0))
+    return best if scores[best] else len(scores) // 2
 
 
 def load_detector(path: str | Path | None = None, *, device: str | None = None) -> Detector:

@@ -19,7 +19,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .datasets import Sample, ffpp_samples, folder_samples, group_split, is_ffpp_root
-from .detector import Detector
+from .detector import Detector, verdict_for
+from .options import DetectorOptions
 from .errors import MediaError
 from .faces import read_crop, resize_square
 from .metrics import binary_metrics, roc_curve
@@ -27,6 +28,8 @@ from .metrics import binary_metrics, roc_curve
 log = logging.getLogger(__name__)
 
 SPLITS = ("all", "train", "val", "test")
+# Files are judged as the site judges them, without the pictures the site stores.
+EVALUATE_OPTIONS = DetectorOptions(heatmaps=0, frame_image_size=0, thumbnail_size=0)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def score_samples(detector: Detector, samples: list[Sample], *, cropped: bool, b
         return predictions
     for sample in tqdm(samples, desc="files", unit="file"):
         try:
-            result = detector.analyze(sample.path, explain=0)
+            result = detector.analyze(sample.path, EVALUATE_OPTIONS)
         except MediaError as exc:
             log.warning("%s", exc)
             predictions.append(Prediction(sample, None, "error", str(exc)))
@@ -78,25 +81,40 @@ def score_samples(detector: Detector, samples: list[Sample], *, cropped: bool, b
     return predictions
 
 
-def summarize(predictions: list[Prediction], *, threshold: float) -> dict:
+def summarize(predictions: list[Prediction], *, threshold: float, threshold_real: float | None = None) -> dict:
+    """Metrics at the fake threshold over every scored file (`uncertain` counts as not fake),
+    the three-way verdict counts per true label, and the metrics over the files given a
+    definite verdict (`decided`: real or fake, leaving the uncertain ones out)."""
     scored = [p for p in predictions if p.score is not None]
     if not scored:
         raise ValueError("no file got a score (no faces found or unreadable files)")
+    threshold_real = threshold if threshold_real is None else threshold_real
     labels = np.array([p.sample.label for p in scored])
     scores = np.array([p.score for p in scored])
     metrics = binary_metrics(labels, scores, threshold=threshold)
+    metrics["threshold_real"] = threshold_real
+    verdicts = [verdict_for(s, threshold=threshold, threshold_real=threshold_real) for s in scores]
+    metrics["verdicts"] = {
+        name: {v: sum(1 for x, y in zip(verdicts, labels) if x == v and y == label) for v in ("real", "uncertain", "fake")}
+        for label, name in ((0, "true_real"), (1, "true_fake"))
+    }
+    decided = np.array([v != "uncertain" for v in verdicts])
+    metrics["decided"] = (
+        binary_metrics(labels[decided], scores[decided], threshold=threshold) if decided.any() else None
+    )
+    metrics["n_uncertain"] = int((~decided).sum())
     metrics["n_files"] = len(predictions)
     metrics["n_no_face"] = sum(p.status == "no_face" for p in predictions)
     metrics["n_error"] = sum(p.status == "error" for p in predictions)
     return metrics
 
 
-def write_predictions(predictions: list[Prediction], path: Path, *, threshold: float) -> None:
+def write_predictions(predictions: list[Prediction], path: Path, *, threshold: float, threshold_real: float) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "group", "fake_probability", "predicted", "status", "detail"])
         for p in predictions:
-            predicted = "" if p.score is None else ("fake" if p.score >= threshold else "real")
+            predicted = verdict_for(p.score, threshold=threshold, threshold_real=threshold_real) if p.score is not None else ""
             score = "" if p.score is None else f"{p.score:.6f}"
             label = "fake" if p.sample.label == 1 else "real"
             writer.writerow([str(p.sample.path), label, p.sample.group, score, predicted, p.status, p.detail])
@@ -146,12 +164,17 @@ def format_summary(metrics: dict) -> str:
         ("files", metrics["n_files"]),
         ("real / fake scored", f"{metrics['n_real']} / {metrics['n_fake']}"),
         ("no face / unreadable", f"{metrics['n_no_face']} / {metrics['n_error']}"),
-        ("threshold", f"{metrics['threshold']:.3f}"),
+        ("thresholds (real below, fake from)", f"{metrics['threshold_real']:.3f} {metrics['threshold']:.3f}"),
     ]
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "eer"):
         value = metrics[key]
         rows.append((key, "n/a" if value is None else f"{value:.4f}"))
     rows.append(("confusion (tn fp fn tp)", f"{cm['tn']} {cm['fp']} {cm['fn']} {cm['tp']}"))
+    for name, counts in metrics["verdicts"].items():
+        rows.append((f"{name}: real / uncertain / fake", f"{counts['real']} / {counts['uncertain']} / {counts['fake']}"))
+    decided = metrics["decided"]
+    if decided is not None:
+        rows.append(("decided files: accuracy, F1", f"{decided['accuracy']:.4f} {decided['f1']:.4f}"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -166,11 +189,13 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     samples = select_samples(data, split=split, detector=detector)
     predictions = score_samples(detector, samples, cropped=cropped)
-    metrics = summarize(predictions, threshold=detector.threshold)
+    metrics = summarize(predictions, threshold=detector.threshold, threshold_real=detector.threshold_real)
     metrics.update(
         data=str(data), split=split, cropped=cropped, model_name=detector.name, model_version=detector.version
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_predictions(predictions, out / "predictions.csv", threshold=detector.threshold)
+    write_predictions(
+        predictions, out / "predictions.csv", threshold=detector.threshold, threshold_real=detector.threshold_real
+    )
     write_plots(predictions, metrics, out)
     return metrics

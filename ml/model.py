@@ -43,12 +43,26 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     class_names: tuple[str, ...] = CLASS_NAMES
-    threshold: float = 0.5
+    threshold: float = 0.5  # calibrated fake probability at or above which a file is "fake"
+    threshold_real: float | None = None  # below it "real", between the two "uncertain"; None: no band
+    temperature: float = 1.0  # logits are divided by it before the softmax (calibration)
     face_margin: float = 1.3  # crop = Haar box enlarged this many times around its centre
     face_shift: float = 0.0  # crop centre moved down by this fraction of the box height
     name: str = "deepfake-detector"
     version: str = "untrained"
     training: dict[str, Any] = field(default_factory=dict)
+
+
+def real_threshold(spec: ModelSpec) -> float:
+    """The score below which a file is called real (the fake threshold when there is no band)."""
+    return spec.threshold if spec.threshold_real is None else min(spec.threshold_real, spec.threshold)
+
+
+def fake_probability(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    """Calibrated fake probabilities (float64) from two-class logits. The detector, training's
+    validation and `evaluate` all call this, so a temperature is applied identically."""
+    scaled = logits.detach().float() / float(temperature)
+    return torch.softmax(scaled, dim=1)[:, FAKE_CLASS].cpu().numpy().astype(np.float64)
 
 
 def select_device(device: str | None = None) -> torch.device:

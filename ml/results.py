@@ -1,20 +1,24 @@
 """What the detector returns: frozen dataclasses of plain Python values.
 
 These types are the seam between `ml` and its callers (the CLI, the Django worker): they hold
-no tensors, arrays or file handles, so they can be logged, compared, turned into JSON with
-`dataclasses.asdict`, and stored.
+no tensors, arrays or file handles, so they can be logged, compared, turned into JSON and
+stored. A result is built once, complete: each face carries its own track (person) number and
+its heatmap; each sampled frame can carry a web-sized JPEG of itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 MEDIA_IMAGE = "image"
 MEDIA_VIDEO = "video"
+MEDIA_TYPES = (MEDIA_IMAGE, MEDIA_VIDEO)
 
 VERDICT_REAL = "real"
+VERDICT_UNCERTAIN = "uncertain"
 VERDICT_FAKE = "fake"
 VERDICT_NO_FACE = "no_face"
+VERDICTS = (VERDICT_REAL, VERDICT_UNCERTAIN, VERDICT_FAKE, VERDICT_NO_FACE)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Box:
 class FaceResult:
     box: Box
     fake_probability: float
+    track: int = 0  # the person (face track) this face belongs to, numbered from 1
+    heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class FrameResult:
     index: int
     time: float
     faces: tuple[FaceResult, ...]
+    faces_left_out: int = 0  # confirmed faces beyond the per-frame cap, not scored
+    boxes_rejected: int = 0  # Haar boxes that were not confirmed as faces, not scored
+    image_jpeg: bytes | None = field(default=None, repr=False, compare=False)  # web-sized copy
 
     @property
     def fake_probability(self) -> float | None:
@@ -53,22 +62,26 @@ class FrameResult:
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """A Grad-CAM heatmap for one face, as a PNG overlay on the face crop."""
+class TrackResult:
+    """One person: the faces linked across sampled frames (see ml/tracks.py)."""
 
-    frame_index: int
-    face_index: int
-    fake_probability: float
-    png: bytes = field(repr=False)
+    id: int
+    fake_probability: float  # mean over its faces
+    frames: int  # sampled frames it appears in
+    first_time: float
+    last_time: float
+    counted: bool  # long enough to decide the verdict
 
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    media_type: str  # MEDIA_IMAGE or MEDIA_VIDEO
-    verdict: str  # VERDICT_REAL, VERDICT_FAKE or VERDICT_NO_FACE
+    media_type: str  # one of MEDIA_TYPES
+    verdict: str  # one of VERDICTS
     fake_probability: float | None  # None when verdict is no_face
-    threshold: float
+    threshold: float  # at or above: fake
+    threshold_real: float  # below: real; between the two: uncertain
     frames: tuple[FrameResult, ...]
+    tracks: tuple[TrackResult, ...]
     model_name: str
     model_version: str
     timings: dict[str, float]  # seconds per stage: decode, faces, classify, explain
@@ -76,20 +89,51 @@ class AnalysisResult:
     height: int
     frame_count: int  # frames in the whole file (1 for an image)
     duration: float  # seconds (0.0 for an image)
-    explanations: tuple[Explanation, ...] = ()
+    thumbnail_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def faces_count(self) -> int:
         return sum(len(frame.faces) for frame in self.frames)
 
     def to_json_dict(self) -> dict:
-        """A JSON-ready dict (heatmap PNGs left out)."""
-        data = asdict(self)
-        data.pop("explanations")
-        for frame, frame_data in zip(self.frames, data["frames"]):
-            frame_data["fake_probability"] = frame.fake_probability
-            for face_data in frame_data["faces"]:
-                box = face_data["box"]
-                face_data["box"] = [box["x"], box["y"], box["w"], box["h"]]
-        data["faces_count"] = self.faces_count
-        return data
+        """A JSON-ready dict (images and heatmaps left out)."""
+        return {
+            "media_type": self.media_type,
+            "verdict": self.verdict,
+            "fake_probability": self.fake_probability,
+            "threshold": self.threshold,
+            "threshold_real": self.threshold_real,
+            "frames": [
+                {
+                    "index": frame.index,
+                    "time": frame.time,
+                    "fake_probability": frame.fake_probability,
+                    "faces_left_out": frame.faces_left_out,
+                    "boxes_rejected": frame.boxes_rejected,
+                    "faces": [
+                        {"box": face.box.as_list(), "fake_probability": face.fake_probability, "track": face.track}
+                        for face in frame.faces
+                    ],
+                }
+                for frame in self.frames
+            ],
+            "tracks": [
+                {
+                    "id": t.id,
+                    "fake_probability": t.fake_probability,
+                    "frames": t.frames,
+                    "first_time": t.first_time,
+                    "last_time": t.last_time,
+                    "counted": t.counted,
+                }
+                for t in self.tracks
+            ],
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "timings": self.timings,
+            "width": self.width,
+            "height": self.height,
+            "frame_count": self.frame_count,
+            "duration": self.duration,
+            "faces_count": self.faces_count,
+        }

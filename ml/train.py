@@ -32,10 +32,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .blend import TIGHT_CROP_BOX, face_box_in_crop, self_blend
+from .calibration import calibration_report
 from .datasets import IMAGE_SUFFIXES, Sample, folder_samples, group_split, prepare_crops
 from .faces import DEFAULT_MARGIN, measure_crop_framing, read_crop, resize_square
 from .metrics import binary_metrics
-from .model import ModelSpec, build_model, preprocess, save_checkpoint, select_device
+from .model import ModelSpec, build_model, fake_probability, load_checkpoint, preprocess, save_checkpoint, select_device
+from .sources import FRAMING, load_landmarks, source_samples
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,13 @@ class TrainConfig:
     name: str = "deepfake-detector"
     version: str = ""
     notes: dict = field(default_factory=dict)
+    # Several known sources instead of one folder (ml/sources.py), each split by its own groups.
+    sources: tuple[str, ...] = ()
+    data_root: str = ""
+    sources_cache: str = "runs/sources"
+    sbi_landmarks: bool = False  # self-blended fakes only from faces with landmarks, face-shaped masks
+    init: str = ""  # start from this checkpoint's weights instead of ImageNet's
+    calibrate: bool = True  # fit a temperature and the uncertain band on validation at the end
 
 
 # ---------------------------------------------------------------------------- data
@@ -113,13 +122,17 @@ class Item:
     path: Path
     label: int
     blend: bool = False  # make a self-blended fake from this real face
+    source: str = ""
 
 
 class CropDataset(Dataset):
     """Face crops with labels; training items are augmented, self-blended ones made on the fly."""
 
-    def __init__(self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX):
+    def __init__(
+        self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX, landmarks=None
+    ):
         self.items = items
+        self.landmarks = landmarks or {}
         self.face_box = face_box
         self.size = size
         self.train = train
@@ -135,7 +148,8 @@ class CropDataset(Dataset):
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             if item.blend:
-                image, _ = self_blend(image, rng, face_box=self.face_box)
+                points = self.landmarks.get(str(item.path))
+                image, _ = self_blend(image, rng, face_box=self.face_box, landmarks=points)
             image = augment(image, rng, self.size)
         else:
             image = resize_square(image, self.size)
@@ -158,14 +172,22 @@ def real_face_samples(root: str | Path) -> list[Sample]:
     return [Sample(path, 0, path.stem) for path in images]
 
 
-def build_items(samples: list[Sample], extra_real: list[Sample], fakes: str) -> list[Item]:
-    """Training items for a fakes mode. Self-blended fakes: one per real face."""
-    reals = [Item(s.path, 0) for s in samples if s.label == 0]
-    data_fakes = [Item(s.path, 1) for s in samples if s.label == 1]
+def build_items(
+    samples: list[Sample], extra_real: list[Sample], fakes: str, *, sources: dict | None = None, blend_only=None
+) -> list[Item]:
+    """Training items for a fakes mode. Self-blended fakes: one per real face (only those in
+    `blend_only` when given: the faces that have landmarks)."""
+    sources = sources or {}
+    reals = [Item(s.path, 0, source=sources.get(s.path, "")) for s in samples if s.label == 0]
+    data_fakes = [Item(s.path, 1, source=sources.get(s.path, "")) for s in samples if s.label == 1]
     extra = [Item(s.path, 0) for s in extra_real]
     if fakes == "real":
         return reals + data_fakes
-    blended = [Item(item.path, 1, blend=True) for item in reals + extra]
+    blended = [
+        Item(item.path, 1, blend=True, source=item.source)
+        for item in reals + extra
+        if blend_only is None or str(item.path) in blend_only
+    ]
     if fakes == "sbi":
         return reals + extra + blended
     return reals + extra + data_fakes + blended
@@ -181,15 +203,37 @@ def _autocast(device: torch.device):
 
 
 @torch.inference_mode()
-def predict_scores(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """Fake probabilities in fp32, exactly as the detector computes them."""
+def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, fp32 logits N x 2), computed exactly as the detector computes them."""
     model.eval()
-    scores, labels = [], []
+    logits, labels = [], []
     for images, target in loader:
-        logits = model(images.to(device))
-        scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        logits.append(model(images.to(device)).float().cpu())
         labels.append(target.numpy())
-    return np.concatenate(labels), np.concatenate(scores).astype(np.float64)
+    return np.concatenate(labels), torch.cat(logits).numpy()
+
+
+def predict_scores(
+    model: nn.Module, loader: DataLoader, device: torch.device, temperature: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, fake probabilities) at a temperature, as the detector computes them."""
+    labels, logits = predict_logits(model, loader, device)
+    return labels, fake_probability(torch.from_numpy(logits), temperature)
+
+
+def per_source_metrics(items: list[Item], scores: np.ndarray, threshold: float) -> dict:
+    """Validation metrics per source: AUC and more where it has both classes, else the share
+    of its (real) faces scored at or above the threshold."""
+    report = {}
+    for source in sorted({item.source for item in items}):
+        picked = [i for i, item in enumerate(items) if item.source == source]
+        labels = np.array([items[i].label for i in picked])
+        if len(set(labels.tolist())) == 2:
+            m = binary_metrics(labels, scores[picked], threshold=threshold)
+            report[source] = {k: m[k] for k in ("roc_auc", "accuracy", "f1", "n_real", "n_fake")}
+        else:
+            report[source] = {"n": len(picked), "called_fake": float(np.mean(scores[picked] >= threshold))}
+    return report
 
 
 def _seed_everything(seed: int) -> None:
@@ -207,23 +251,42 @@ def train(config: TrainConfig) -> Path:
     _seed_everything(config.seed)
     device = select_device(config.device)
 
-    samples = folder_samples(config.data)
-    if not config.cropped:  # photos or videos: find faces once, cache crops the detector's way
-        samples = prepare_crops(samples, out / "crops", margin=DEFAULT_MARGIN)
-    train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
+    source_of: dict[Path, str] = {}
+    landmarks: dict[str, np.ndarray] = {}
+    if config.sources:  # each source split by its own groups, so DFDC's split matches `evaluate`
+        found = source_samples(config.sources, config.data_root, config.sources_cache)
+        train_samples, val_samples = [], []
+        for name in config.sources:
+            mine = [f.sample for f in found if f.source == name]
+            source_of.update({s.path: name for s in mine})
+            train_part, val_part = group_split(mine, val_fraction=config.val_fraction, seed=config.seed)
+            train_samples += train_part
+            val_samples += val_part
+        landmarks = load_landmarks(config.sources, config.sources_cache)
+        samples = train_samples + val_samples
+    else:
+        samples = folder_samples(config.data)
+        if not config.cropped:  # photos or videos: find faces once, cache crops the detector's way
+            samples = prepare_crops(samples, out / "crops", margin=DEFAULT_MARGIN)
+        train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
     if config.max_train and len(train_samples) > config.max_train:
         picker = random.Random(config.seed)
         train_samples = sorted(picker.sample(train_samples, config.max_train), key=lambda s: str(s.path))
     extra_real = [s for root in config.extra_real for s in real_face_samples(root)]
     if config.max_extra and len(extra_real) > config.max_extra:
         extra_real = sorted(random.Random(config.seed).sample(extra_real, config.max_extra), key=lambda s: str(s.path))
-    train_items = build_items(train_samples, extra_real, config.fakes)
-    val_items = [Item(s.path, s.label) for s in val_samples]
+    train_items = build_items(
+        train_samples, extra_real, config.fakes, sources=source_of,
+        blend_only=set(landmarks) if config.sbi_landmarks else None,
+    )
+    val_items = [Item(s.path, s.label, source=source_of.get(s.path, "")) for s in val_samples]
     if not train_items or not val_items:
         raise ValueError("not enough data for a training and a validation split")
 
     margin, shift = DEFAULT_MARGIN, 0.0
-    if config.cropped:
+    if config.sources:
+        margin, shift = FRAMING
+    elif config.cropped:
         probe = random.Random(config.seed).sample(train_samples, min(300, len(train_samples)))
         margin, shift, found = measure_crop_framing([read_crop(s.path) for s in probe])
         log.info("measured crop framing: margin %.3f, shift %.3f (%d faces)", margin, shift, found)
@@ -237,7 +300,11 @@ def train(config: TrainConfig) -> Path:
         name=config.name,
         version=config.version or time.strftime("%Y.%m.%d"),
     )
-    model = build_model(arch=config.arch, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
+    if config.init:
+        model, _ = load_checkpoint(config.init, device="cpu")
+        model.to(device, memory_format=torch.channels_last)
+    else:
+        model = build_model(arch=config.arch, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
 
     counts = np.bincount([item.label for item in train_items], minlength=2)
     class_weights = torch.tensor(len(train_items) / (2.0 * np.maximum(counts, 1)), dtype=torch.float32, device=device)
@@ -245,8 +312,10 @@ def train(config: TrainConfig) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Where the face sits in a crop, for the self-blending masks: measured for tight pre-cut
     # crops, computed from the margin for crops cut around Haar boxes (`python -m ml prepare`).
-    face_box = TIGHT_CROP_BOX if config.cropped else face_box_in_crop(margin=margin, shift=shift)
-    train_set = CropDataset(train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box)
+    face_box = TIGHT_CROP_BOX if config.cropped or config.sources else face_box_in_crop(margin=margin, shift=shift)
+    train_set = CropDataset(
+        train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box, landmarks=landmarks
+    )
     val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(
@@ -297,6 +366,10 @@ def train(config: TrainConfig) -> Path:
         "val_fraction": config.val_fraction,
         "seed": config.seed,
         "cropped": config.cropped,
+        "sources": list(config.sources),
+        "sbi_landmarks": config.sbi_landmarks,
+        "n_sbi": sum(item.blend for item in train_items),
+        "init": config.init,
     }
     best_path = out / BEST_NAME
     for epoch in range(start_epoch, config.epochs):
@@ -320,6 +393,8 @@ def train(config: TrainConfig) -> Path:
         train_seconds = time.perf_counter() - started
         labels, scores = predict_scores(model, val_loader, device)
         metrics = binary_metrics(labels, scores, threshold=config.threshold)
+        if config.sources:
+            metrics["per_source"] = per_source_metrics(val_items, scores, config.threshold)
         record = {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
@@ -354,4 +429,19 @@ def train(config: TrainConfig) -> Path:
             },
             state_path,
         )
+    if config.calibrate and best_path.exists():
+        calibrate_checkpoint(best_path, val_loader, device)
     return best_path
+
+
+def calibrate_checkpoint(path: Path, val_loader: DataLoader, device: torch.device) -> dict:
+    """Fit the temperature and the two thresholds on validation and store them in `path`."""
+    model, spec = load_checkpoint(path, device=str(device))
+    labels, logits = predict_logits(model, val_loader, device)
+    report = calibration_report(labels, logits)
+    log.info("calibration: %s", json.dumps(report))
+    save_checkpoint(
+        model, path, replace(spec, training={**spec.training, "calibration": report}),
+        temperature=report["temperature"], threshold=report["threshold"], threshold_real=report["threshold_real"],
+    )
+    return report

@@ -24,7 +24,7 @@ from django.test import TestCase, override_settings
 from django_q.conf import Conf
 
 from accounts.services import user_create
-from detection.models import Analysis, AnalysisFace, AnalysisFrame
+from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 PASSWORD = "correct horse battery staple"
 # Above Linux's largest process id (2**22), so no process can have it.
@@ -135,9 +135,12 @@ class BaseTestCase(TestCase):
         }
         analysis = self.analysis_for(owner, **fields)
         frame = AnalysisFrame.objects.create(analysis=analysis, index=0, time=0.0, fake_probability=0.91)
-        face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91)
+        face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91, track=1)
         face.heatmap.save("0-0.png", ContentFile(b"\x89PNG\r\n\x1a\nheatmap"), save=False)
         face.save()
+        AnalysisTrack.objects.create(
+            analysis=analysis, number=1, fake_probability=0.91, frames=1, first_time=0.0, last_time=0.0, counted=True
+        )
         return analysis
 
     def login(self, user) -> None:

@@ -307,18 +307,25 @@ class AnalysisDetailApiTests(ApiTestCase):
                     "index": 0,
                     "time": 0.0,
                     "fake_probability": 0.91,
+                    "faces_left_out": 0,
+                    "boxes_rejected": 0,
                     "faces": [
                         {
                             "id": face.pk,
                             "index": 0,
                             "box": [80, 40, 100, 100],
                             "fake_probability": 0.91,
+                            "track": 1,
                             "heatmap_url": "http://testserver"
                             + reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]),
                         }
                     ],
                 }
             ],
+        )
+        self.assertEqual(
+            body["tracks"],
+            [{"number": 1, "fake_probability": 0.91, "frames": 1, "first_time": 0.0, "last_time": 0.0, "counted": True}],
         )
         self.assertEqual(
             body["file_url"], "http://testserver" + reverse("api-analysis-file", args=[analysis.pk])

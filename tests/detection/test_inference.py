@@ -1,4 +1,4 @@
-from ml.results import AnalysisResult, Box, Explanation, FaceResult, FrameResult
+from ml.results import MEDIA_TYPES, VERDICTS, AnalysisResult, Box, FaceResult, FrameResult, TrackResult
 
 from detection import inference
 from detection.models import Analysis
@@ -7,19 +7,29 @@ from .base import BaseTestCase, astronaut_jpeg, astronaut_mp4
 
 
 def video_result() -> AnalysisResult:
-    """Two sampled frames (file frames 3 and 7); frame 7 has two faces, one explained."""
+    """Two sampled frames (file frames 3 and 7); frame 7 has two people, one with a heatmap."""
     return AnalysisResult(
         media_type="video",
-        verdict="fake",
+        verdict="uncertain",
         fake_probability=0.7,
-        threshold=0.5,
+        threshold=0.8,
+        threshold_real=0.3,
         frames=(
-            FrameResult(index=3, time=0.3, faces=(FaceResult(Box(1, 2, 30, 40), 0.6),)),
+            FrameResult(index=3, time=0.3, faces=(FaceResult(Box(1, 2, 30, 40), 0.6, track=1),), image_jpeg=b"JPEG3"),
             FrameResult(
                 index=7,
                 time=0.7,
-                faces=(FaceResult(Box(5, 6, 20, 20), 0.2), FaceResult(Box(50, 60, 20, 20), 0.8)),
+                faces=(
+                    FaceResult(Box(5, 6, 20, 20), 0.2, track=1),
+                    FaceResult(Box(50, 60, 20, 20), 0.8, track=2, heatmap_png=b"PNG"),
+                ),
+                faces_left_out=1,
+                boxes_rejected=2,
             ),
+        ),
+        tracks=(
+            TrackResult(id=1, fake_probability=0.4, frames=2, first_time=0.3, last_time=0.7, counted=True),
+            TrackResult(id=2, fake_probability=0.8, frames=1, first_time=0.7, last_time=0.7, counted=False),
         ),
         model_name="m",
         model_version="v",
@@ -28,7 +38,7 @@ def video_result() -> AnalysisResult:
         height=240,
         frame_count=10,
         duration=1.0,
-        explanations=(Explanation(frame_index=7, face_index=1, fake_probability=0.8, png=b"PNG"),),
+        thumbnail_jpeg=b"THUMB",
     )
 
 
@@ -40,24 +50,40 @@ class SniffMediaTypeTests(BaseTestCase):
         self.assertIsNone(inference.sniff_media_type(b"%PDF-1.7 not media at all"))
 
 
+class ChoicesTests(BaseTestCase):
+    def test_the_stored_verdicts_and_media_types_are_the_engines(self):
+        self.assertEqual(tuple(Analysis.Verdict.values), VERDICTS)
+        self.assertEqual(tuple(Analysis.MediaType.values), MEDIA_TYPES)
+
+
 class ResultMappingTests(BaseTestCase):
-    def test_it_fills_the_analysis_fields(self):
+    def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type(self):
         fields = inference.result_fields(video_result())
 
-        self.assertEqual(fields["verdict"], "fake")
+        self.assertEqual(fields["verdict"], "uncertain")
+        self.assertEqual((fields["threshold_real"], fields["threshold"]), (0.3, 0.8))
         self.assertEqual(fields["frames_analysed"], 2)
         self.assertEqual(fields["faces_count"], 3)
         self.assertEqual(fields["frame_count"], 10)
         self.assertEqual(fields["timings"], {"decode": 0.1235})
+        self.assertNotIn("media_type", fields)
 
-    def test_it_maps_frames_faces_and_heatmaps_by_frame_number(self):
+    def test_it_maps_frames_faces_tracks_and_their_files(self):
         analysis = self.analysis_for(self.alice)
 
         rows = inference.result_rows(analysis, video_result())
 
-        self.assertEqual([(r.frame.index, r.frame.time) for r in rows], [(3, 0.3), (7, 0.7)])
-        self.assertEqual([r.frame.fake_probability for r in rows], [0.6, 0.8])
-        self.assertEqual([f.box for f in rows[1].faces], [[5, 6, 20, 20], [50, 60, 20, 20]])
-        self.assertEqual([f.index for f in rows[1].faces], [0, 1])
-        self.assertEqual(rows[0].heatmaps, [None])
-        self.assertEqual(rows[1].heatmaps, [None, b"PNG"])
+        self.assertEqual([(f.index, f.time, f.fake_probability) for f in rows.frames], [(3, 0.3, 0.6), (7, 0.7, 0.8)])
+        self.assertEqual((rows.frames[1].faces_left_out, rows.frames[1].boxes_rejected), (1, 2))
+        faces = [(frame.index, face.index, face.box, face.track) for frame, face in rows.faces]
+        self.assertEqual(faces, [(3, 0, [1, 2, 30, 40], 1), (7, 0, [5, 6, 20, 20], 1), (7, 1, [50, 60, 20, 20], 2)])
+        self.assertEqual([(t.number, t.fake_probability, t.counted) for t in rows.tracks], [(1, 0.4, True), (2, 0.8, False)])
+        files = {(type(row).__name__, field, name): content for row, field, name, content in rows.files}
+        self.assertEqual(
+            files,
+            {
+                ("Analysis", "thumbnail", "thumbnail.jpg"): b"THUMB",
+                ("AnalysisFrame", "image", "3.jpg"): b"JPEG3",
+                ("AnalysisFace", "heatmap", "7-1.png"): b"PNG",
+            },
+        )

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from ml import load_detector
-from ml.detector import file_score, verdict_for
+from ml.detector import verdict_for
 from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam
+from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 
 from .factories import moving_face_frames, write_video
@@ -22,16 +23,36 @@ def test_a_frame_scores_as_its_most_suspicious_face():
     assert frame().fake_probability is None
 
 
-def test_a_file_scores_as_the_mean_of_frames_that_have_a_face():
-    frames = [frame(0.2), frame(), frame(0.9, 0.1), frame(0.7)]
-    assert file_score([f.fake_probability for f in frames]) == pytest.approx((0.2 + 0.9 + 0.7) / 3)
+def test_the_verdict_has_an_uncertain_band_and_is_never_real_without_a_face():
+    assert verdict_for(0.8, threshold=0.8, threshold_real=0.3) == "fake"
+    assert verdict_for(0.79, threshold=0.8, threshold_real=0.3) == "uncertain"
+    assert verdict_for(0.3, threshold=0.8, threshold_real=0.3) == "uncertain"
+    assert verdict_for(0.29, threshold=0.8, threshold_real=0.3) == "real"
+    assert verdict_for(None, threshold=0.8, threshold_real=0.3) == "no_face"
+    assert verdict_for(0.59, threshold=0.6, threshold_real=0.6) == "real"  # no band: two verdicts
 
 
-def test_the_verdict_follows_the_threshold_and_is_never_real_without_a_face():
-    assert verdict_for(0.6, 0.6) == "fake"
-    assert verdict_for(0.59, 0.6) == "real"
-    assert verdict_for(None, 0.6) == "no_face"
-    assert file_score([None, None]) is None
+def test_the_checkpoint_decides_the_two_thresholds(tmp_path):
+    from ml.model import build_model, save_checkpoint
+
+    path = save_checkpoint(build_model(arch="resnet18"), tmp_path / "m.pt", threshold=0.7, threshold_real=0.2)
+    detector = load_detector(path, device="cpu")
+    assert (detector.threshold_real, detector.threshold) == (0.2, 0.7)
+    old_style = save_checkpoint(build_model(arch="resnet18"), tmp_path / "old.pt", threshold=0.6)
+    assert load_detector(old_style, device="cpu").threshold_real == 0.6
+
+
+def test_the_temperature_divides_the_logits(tmp_path, astronaut):
+    import torch
+
+    from ml.model import build_model, preprocess, save_checkpoint
+
+    crop = cv2.resize(astronaut[60:170, 170:280], (224, 224))
+    hot = load_detector(save_checkpoint(build_model(arch="resnet18"), tmp_path / "t.pt", temperature=3.0), device="cpu")
+    with torch.inference_mode():
+        logits = hot.model(preprocess([crop], hot.spec)).float()[0]
+    expected = 1 / (1 + np.exp(-(float(logits[1]) - float(logits[0])) / 3.0))
+    assert hot.classify([crop])[0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
@@ -43,28 +64,37 @@ def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
     [only] = result.frames
     [face] = only.faces
     assert 190 <= face.box.x + face.box.w / 2 <= 250
+    assert face.track == 1 and [t.id for t in result.tracks] == [1] and result.tracks[0].counted
     assert result.fake_probability == face.fake_probability
     assert 0.0 <= result.fake_probability <= 1.0
-    assert result.verdict == ("fake" if result.fake_probability >= result.threshold else "real")
+    assert result.verdict == verdict_for(
+        result.fake_probability, threshold=result.threshold, threshold_real=result.threshold_real
+    )
     assert result.model_name == "untrained-test-model"
-    assert set(result.timings) == {"decode", "faces", "classify", "explain"}
+    assert set(result.timings) == {"decode", "faces", "classify", "explain", "images"}
     assert seen == sorted(seen) and seen[-1] == 1.0
-    [explanation] = result.explanations[:1]
-    heat = cv2.imdecode(np.frombuffer(explanation.png, np.uint8), cv2.IMREAD_COLOR)
+    heat = cv2.imdecode(np.frombuffer(face.heatmap_png, np.uint8), cv2.IMREAD_COLOR)
     assert heat.shape == (224, 224, 3)
+    picture = cv2.imdecode(np.frombuffer(only.image_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (512, 512, 3)  # never enlarged past the original
+    thumbnail = cv2.imdecode(np.frombuffer(result.thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert thumbnail.shape == (320, 320, 3)
     json.dumps(result.to_json_dict())  # plain values only
 
 
 def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     path = write_video(tmp_path / "clip.mp4", moving_face_frames(astronaut, 12), fps=12)
-    result = detector.analyze(path, max_frames=4, explain=1)
+    result = detector.analyze(path, DetectorOptions(max_frames=4, heatmaps=1, frame_image_size=128))
     assert result.media_type == "video"
     assert [f.index for f in result.frames] == [0, 4, 7, 11]
     assert [f.time for f in result.frames] == pytest.approx([0, 4 / 12, 7 / 12, 11 / 12], abs=1e-3)
     assert all(len(f.faces) == 1 for f in result.frames)
     assert result.duration == pytest.approx(1.0)
+    assert [face.track for f in result.frames for face in f.faces] == [1, 1, 1, 1]  # one person
     assert result.fake_probability == pytest.approx(np.mean([f.fake_probability for f in result.frames]))
-    assert len(result.explanations) == 1
+    assert sum(face.heatmap_png is not None for f in result.frames for face in f.faces) == 1
+    sizes = {cv2.imdecode(np.frombuffer(f.image_jpeg, np.uint8), cv2.IMREAD_COLOR).shape for f in result.frames}
+    assert sizes == {(128, 128, 3)}
 
 
 def test_a_photo_without_a_face_is_no_face_not_real(tmp_path, detector):
@@ -73,7 +103,7 @@ def test_a_photo_without_a_face_is_no_face_not_real(tmp_path, detector):
     result = detector.analyze(path)
     assert result.verdict == "no_face"
     assert result.fake_probability is None
-    assert result.faces_count == 0 and result.explanations == ()
+    assert result.faces_count == 0 and result.tracks == ()
 
 
 def test_unreadable_files_raise_media_errors(tmp_path, detector):

@@ -1,0 +1,142 @@
+"""A hand-labelled check set of Haar boxes, and how well a verifier separates faces from the rest.
+
+The set is a CSV (`file,frame,x,y,w,h,label`): `file` relative to a data root, `frame` the
+frame index (0 for a photo), the Haar box in that frame's pixels, and `label` `face` or
+`not_face`, set by a person looking at each box. `collect_boxes` proposes the boxes (every Haar
+box, no verification, 8 evenly spaced frames per video) and `contact_sheets` draws numbered
+crops for labelling; `measure` reports, per verifier, the precision of the boxes it keeps (the
+share of scored boxes that are faces) and the recall of true faces.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .datasets import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .faces import find_faces
+from .media import load_image_bgr
+from .results import Box
+from .verify import VERIFIERS, confirm_faces
+from .video import sample_frames
+
+FIELDS = ("file", "frame", "x", "y", "w", "h", "label")
+LABELS = ("face", "not_face")
+
+
+@dataclass(frozen=True)
+class LabelledBox:
+    file: str
+    frame: int
+    box: Box
+    label: str = ""
+
+
+def _frames(path: Path, frames_per_video: int) -> list[tuple[int, np.ndarray]]:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        _, sampled = sample_frames(path, frames_per_video)
+        return [(f.index, f.image) for f in sampled]
+    return [(0, load_image_bgr(path))]
+
+
+def collect_boxes(root: Path, files: list[Path], *, frames_per_video: int = 8, max_faces: int = 8) -> list[LabelledBox]:
+    """Every Haar box in the given files (unlabelled)."""
+    found = []
+    for path in files:
+        for index, image in _frames(path, frames_per_video):
+            for box in find_faces(image, max_faces=max_faces):
+                found.append(LabelledBox(str(path.relative_to(root)), index, box))
+    return found
+
+
+def write_boxes(boxes: list[LabelledBox], path: Path) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(FIELDS)
+        for b in boxes:
+            writer.writerow([b.file, b.frame, b.box.x, b.box.y, b.box.w, b.box.h, b.label])
+
+
+def read_boxes(path: Path) -> list[LabelledBox]:
+    with path.open(newline="") as fh:
+        return [
+            LabelledBox(row["file"], int(row["frame"]), Box(*(int(row[k]) for k in "xywh")), row["label"])
+            for row in csv.DictReader(fh)
+        ]
+
+
+def _images_by_frame(root: Path, boxes: list[LabelledBox]) -> dict[tuple[str, int], np.ndarray]:
+    """The frames the boxes were found in, decoded once per file."""
+    wanted: dict[str, set[int]] = {}
+    for b in boxes:
+        wanted.setdefault(b.file, set()).add(b.frame)
+    images = {}
+    for file, frames in wanted.items():
+        path = root / file
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            images[(file, 0)] = load_image_bgr(path)
+            continue
+        cap = cv2.VideoCapture(str(path))
+        for index in sorted(frames):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, image = cap.read()
+            if ok:
+                images[(file, index)] = image
+        cap.release()
+    return images
+
+
+def contact_sheets(root: Path, boxes: list[LabelledBox], out: Path, *, per_sheet: int = 80, cell: int = 110) -> list[Path]:
+    """PNG sheets of numbered box crops (with some context) for labelling by eye."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = _images_by_frame(root, boxes)
+    sheets = []
+    columns = 10
+    for start in range(0, len(boxes), per_sheet):
+        chunk = boxes[start : start + per_sheet]
+        rows = (len(chunk) + columns - 1) // columns
+        sheet = np.full((rows * (cell + 18), columns * cell, 3), 255, np.uint8)
+        for k, b in enumerate(chunk):
+            image = images[(b.file, b.frame)]
+            h, w = image.shape[:2]
+            pad = b.box.w // 4
+            x0, y0 = max(0, b.box.x - pad), max(0, b.box.y - pad)
+            x1, y1 = min(w, b.box.x + b.box.w + pad), min(h, b.box.y + b.box.h + pad)
+            crop = image[y0:y1, x0:x1].copy()
+            cv2.rectangle(crop, (b.box.x - x0, b.box.y - y0), (b.box.x - x0 + b.box.w - 1, b.box.y - y0 + b.box.h - 1), (0, 255, 0), max(1, b.box.w // 60))
+            crop = cv2.resize(crop, (cell - 4, cell - 4), interpolation=cv2.INTER_AREA)
+            r, c = divmod(k, columns)
+            sheet[r * (cell + 18) + 18 : r * (cell + 18) + 18 + cell - 4, c * cell : c * cell + cell - 4] = crop
+            cv2.putText(sheet, str(start + k), (c * cell + 2, r * (cell + 18) + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 200), 1)
+        path = out / f"sheet-{start // per_sheet:02d}.png"
+        cv2.imwrite(str(path), sheet)
+        sheets.append(path)
+    return sheets
+
+
+def measure(root: Path, boxes: list[LabelledBox], verifiers: tuple[str, ...] = VERIFIERS) -> dict[str, dict]:
+    """Per verifier: kept boxes, precision of the kept boxes, recall of faces, seconds per box."""
+    images = _images_by_frame(root, boxes)
+    truth = np.array([b.label == "face" for b in boxes])
+    report = {}
+    for verifier in verifiers:
+        started = time.perf_counter()
+        kept = np.array([confirm_faces(images[(b.file, b.frame)], [b.box], verifier=verifier)[0] for b in boxes])
+        seconds = time.perf_counter() - started
+        tp = int((kept & truth).sum())
+        report[verifier] = {
+            "boxes": len(boxes),
+            "faces": int(truth.sum()),
+            "kept": int(kept.sum()),
+            "kept_faces": tp,
+            "kept_not_faces": int((kept & ~truth).sum()),
+            "precision": tp / max(1, int(kept.sum())),
+            "recall": tp / max(1, int(truth.sum())),
+            "ms_per_box": round(1000 * seconds / max(1, len(boxes)), 2),
+        }
+    return report

@@ -1,0 +1,131 @@
+"""Face tracks: one person followed across the sampled frames of a video.
+
+Linking (no extra dependency, boxes only): frames are visited in order; each face is matched
+to an open track whose latest box, seen at most `max_gap` sampled frames earlier, overlaps it
+(intersection over union at least `min_iou`) or, for fast motion between sparse samples, whose
+centre lies within `max_shift` box widths of it with a size within `max_scale` times. Pairs are
+matched greedily, best overlap first; a track takes at most one face per frame. An unmatched
+face starts a new track. Tracks are numbered from 1 in order of appearance.
+
+Scoring policy (tested in tests/ml/test_tracks.py):
+- a track's score is the mean fake probability of its faces;
+- a track *counts* when it spans at least `min_frames` sampled frames, or every sampled frame
+  of a clip shorter than that (a photo: its one frame);
+- the file's score is the most suspicious counted track, so one swapped person among real ones
+  makes the file fake, while a face that flickers into one or two frames cannot decide it;
+- when no track is long enough (faces flicker in and out everywhere), the longest tracks count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import Box, TrackResult
+
+MIN_TRACK_FRAMES = 3
+
+
+@dataclass(frozen=True)
+class Linking:
+    min_iou: float = 0.3
+    max_shift: float = 0.5  # centre distance, in widths of the larger box
+    max_scale: float = 1.5  # larger over smaller box width
+    max_gap: int = 2  # sampled frames a track may miss and still continue
+
+
+def iou(a: Box, b: Box) -> float:
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _affinity(a: Box, b: Box, linking: Linking) -> float:
+    """How well box b continues box a: IoU, or a small positive value for a near, same-sized
+    box that does not overlap enough; 0 when b cannot continue a."""
+    overlap = iou(a, b)
+    if overlap >= linking.min_iou:
+        return overlap
+    big, small = max(a.w, b.w), max(1, min(a.w, b.w))
+    if big / small > linking.max_scale:
+        return 0.0
+    dx = (a.x + a.w / 2) - (b.x + b.w / 2)
+    dy = (a.y + a.h / 2) - (b.y + b.h / 2)
+    if (dx * dx + dy * dy) ** 0.5 <= linking.max_shift * big:
+        return 0.01
+    return 0.0
+
+
+def link_tracks(frames: Sequence[Sequence[Box]], linking: Linking = Linking()) -> list[list[int]]:
+    """The track number (from 1) of every box, frame by frame, in the boxes' own order."""
+    ids: list[list[int]] = []
+    open_tracks: dict[int, tuple[int, Box]] = {}  # track -> (frame position, latest box)
+    next_id = 1
+    for position, boxes in enumerate(frames):
+        for track in [t for t, (seen, _) in open_tracks.items() if position - seen > linking.max_gap + 1]:
+            del open_tracks[track]
+        pairs = sorted(
+            (
+                (_affinity(last, box, linking), track, j)
+                for track, (_, last) in open_tracks.items()
+                for j, box in enumerate(boxes)
+            ),
+            reverse=True,
+        )
+        assigned: dict[int, int] = {}
+        used_tracks: set[int] = set()
+        for score, track, j in pairs:
+            if score <= 0.0 or j in assigned or track in used_tracks:
+                continue
+            assigned[j] = track
+            used_tracks.add(track)
+        frame_ids = []
+        for j, box in enumerate(boxes):
+            track = assigned.get(j)
+            if track is None:
+                track, next_id = next_id, next_id + 1
+            open_tracks[track] = (position, box)
+            frame_ids.append(track)
+        ids.append(frame_ids)
+    return ids
+
+
+def summarize_tracks(
+    track_ids: Sequence[Sequence[int]],
+    scores: Sequence[Sequence[float]],
+    times: Sequence[float],
+    *,
+    min_frames: int = MIN_TRACK_FRAMES,
+) -> tuple[TrackResult, ...]:
+    """One TrackResult per track, with the counting rule of the module's policy applied."""
+    faces: dict[int, list[tuple[float, float]]] = {}
+    for frame_ids, frame_scores, time in zip(track_ids, scores, times):
+        for track, score in zip(frame_ids, frame_scores):
+            faces.setdefault(track, []).append((float(score), float(time)))
+    if not faces:
+        return ()
+    needed = min(min_frames, len(times))
+    longest = max(len(v) for v in faces.values())
+    if longest < needed:
+        needed = longest
+    return tuple(
+        TrackResult(
+            id=track,
+            fake_probability=float(np.mean([s for s, _ in members])),
+            frames=len(members),
+            first_time=min(t for _, t in members),
+            last_time=max(t for _, t in members),
+            counted=len(members) >= needed,
+        )
+        for track, members in sorted(faces.items())
+    )
+
+
+def file_score(tracks: Sequence[TrackResult]) -> float | None:
+    """The most suspicious counted track's score; None when there is no track (no face)."""
+    counted = [t.fake_probability for t in tracks if t.counted]
+    return max(counted) if counted else None

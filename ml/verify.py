@@ -1,0 +1,133 @@
+"""Confirming Haar boxes as faces before they are scored.
+
+Haar's frontal-face cascade fires on faces, but also on flowers, table edges and hands; a box
+that is not a face must never be scored, shown as a face or allowed to decide a verdict. Each
+Haar box is therefore checked by a second, independent detector:
+
+- `blazeface` (the default): MediaPipe's short-range BlazeFace model (it ships inside the
+  `mediapipe==0.10.14` wheel, so nothing is downloaded) runs on a square region around the box,
+  twice the box's size; the box is confirmed when BlazeFace finds a face whose centre lies inside
+  the Haar box and whose size is within a factor of two of it.
+- `eyes`: OpenCV's own eye cascade must find at least one eye in the upper half of the box
+  (equalised, 120 px wide). Cheaper, no extra dependency, weaker on small or turned faces.
+- `none`: every Haar box is accepted (for measurements only).
+
+Measured on a hand-labelled set of Haar boxes (`python -m ml check-faces`, numbers in
+ml/weights/MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .errors import CheckpointError
+from .results import Box
+
+VERIFIERS = ("blazeface", "eyes", "none")
+DEFAULT_VERIFIER = "blazeface"
+BLAZEFACE_MIN_SCORE = 0.5
+_REGION_SCALE = 2.0  # the region BlazeFace sees: the box enlarged this many times
+_REGION_SIZE = 256
+
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """MediaPipe's C++ side prints start-up chatter (TFLite delegate, absl) straight to file
+    descriptor 2 while a graph is built and first run; hide it there, and only there."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@lru_cache(maxsize=1)
+def _blazeface():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # protobuf deprecation notices
+            from mediapipe.python.solutions.face_detection import FaceDetection
+    except ImportError as exc:  # a broken install must not quietly accept every box
+        raise CheckpointError(
+            "the face verifier needs mediapipe 0.10.14 (`make install` installs it with --no-deps)"
+        ) from exc
+    with _quiet_native_logs():
+        detector = FaceDetection(model_selection=0, min_detection_confidence=BLAZEFACE_MIN_SCORE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            detector.process(np.zeros((_REGION_SIZE, _REGION_SIZE, 3), np.uint8))  # the first run logs too
+    return detector
+
+
+@lru_cache(maxsize=1)
+def _eye_cascade() -> cv2.CascadeClassifier:
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye_tree_eyeglasses.xml")
+    if cascade.empty():
+        raise RuntimeError("OpenCV could not load its eye cascade")
+    return cascade
+
+
+def _region(image: np.ndarray, box: Box) -> tuple[np.ndarray, float, float, float]:
+    """A square region around the box (padded with black outside the frame), resized to
+    _REGION_SIZE; returns it with its top-left corner and scale in frame coordinates."""
+    side = max(box.w, box.h) * _REGION_SCALE
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    s = int(round(side))
+    height, width = image.shape[:2]
+    region = np.zeros((s, s, 3), np.uint8)
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(width, x0 + s), min(height, y0 + s)
+    if fx1 > fx0 and fy1 > fy0:
+        region[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = image[fy0:fy1, fx0:fx1]
+    scale = s / _REGION_SIZE
+    return cv2.resize(region, (_REGION_SIZE, _REGION_SIZE), interpolation=cv2.INTER_AREA), x0, y0, scale
+
+
+def blazeface_confirms(image: np.ndarray, box: Box) -> bool:
+    region, x0, y0, scale = _region(image, box)
+    with _lock, warnings.catch_warnings():  # the MediaPipe graph is not safe to share between threads
+        warnings.simplefilter("ignore", UserWarning)  # protobuf deprecation notice on every call
+        found = _blazeface().process(cv2.cvtColor(region, cv2.COLOR_BGR2RGB))
+    for detection in found.detections or ():
+        rel = detection.location_data.relative_bounding_box
+        w = rel.width * _REGION_SIZE * scale
+        cx = x0 + (rel.xmin + rel.width / 2) * _REGION_SIZE * scale
+        cy = y0 + (rel.ymin + rel.height / 2) * _REGION_SIZE * scale
+        inside = box.x <= cx <= box.x + box.w and box.y <= cy <= box.y + box.h
+        if inside and 0.5 <= w / box.w <= 2.0:
+            return True
+    return False
+
+
+def eyes_confirm(image: np.ndarray, box: Box) -> bool:
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    top = grey[max(0, box.y) : max(0, box.y) + box.h // 2 + box.h // 10, max(0, box.x) : max(0, box.x) + box.w]
+    if top.size == 0:
+        return False
+    scale = 120 / top.shape[1]
+    top = cv2.equalizeHist(cv2.resize(top, (120, max(1, round(top.shape[0] * scale))), interpolation=cv2.INTER_AREA))
+    eyes = _eye_cascade().detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12), maxSize=(60, 60))
+    return len(eyes) > 0
+
+
+def confirm_faces(image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER) -> list[bool]:
+    """For each Haar box, whether the verifier confirms it is a face."""
+    if verifier not in VERIFIERS:
+        raise ValueError(f"unknown face verifier {verifier!r}; choose from {', '.join(VERIFIERS)}")
+    if verifier == "none":
+        return [True] * len(boxes)
+    check = blazeface_confirms if verifier == "blazeface" else eyes_confirm
+    return [check(image, box) for box in boxes]

@@ -1,0 +1,64 @@
+import pytest
+
+from ml.results import Box
+from ml.tracks import file_score, link_tracks, summarize_tracks
+
+
+def box(x, y=100, side=80):
+    return Box(x, y, side, side)
+
+
+def test_a_face_moving_a_little_stays_one_person():
+    frames = [[box(100)], [box(110)], [box(125)], [box(140)]]
+    assert link_tracks(frames) == [[1], [1], [1], [1]]
+
+
+def test_two_people_side_by_side_keep_their_numbers_whatever_the_box_order():
+    left, right = box(50), box(400)
+    frames = [[left, right], [right, left], [box(55), box(405)]]
+    assert link_tracks(frames) == [[1, 2], [2, 1], [1, 2]]
+
+
+def test_a_face_far_away_or_of_another_size_starts_a_new_track():
+    frames = [[box(100)], [box(600)], [box(600, side=300)]]
+    assert link_tracks(frames) == [[1], [2], [3]]
+
+
+def test_a_track_survives_a_short_gap_but_not_a_long_one():
+    assert link_tracks([[box(100)], [], [], [box(102)]]) == [[1], [], [], [1]]
+    assert link_tracks([[box(100)], [], [], [], [box(102)]]) == [[1], [], [], [], [2]]
+
+
+def test_one_swapped_person_among_real_ones_decides_the_file():
+    # person 1 real in 4 frames, person 2 fake in 4 frames
+    ids = [[1, 2]] * 4
+    scores = [[0.1, 0.9], [0.2, 0.8], [0.1, 0.95], [0.15, 0.85]]
+    tracks = summarize_tracks(ids, scores, [0, 1, 2, 3])
+    assert [t.fake_probability for t in tracks] == pytest.approx([0.1375, 0.875])
+    assert file_score(tracks) == pytest.approx(0.875)
+
+
+def test_a_face_seen_in_one_frame_cannot_decide_a_video():
+    ids = [[1], [1, 2], [1], [1]]
+    scores = [[0.1], [0.1, 0.99], [0.2], [0.1]]
+    tracks = summarize_tracks(ids, scores, [0, 1, 2, 3])
+    assert [(t.id, t.frames, t.counted) for t in tracks] == [(1, 4, True), (2, 1, False)]
+    assert file_score(tracks) == pytest.approx(0.125)
+
+
+def test_a_short_clip_counts_tracks_that_span_all_its_frames():
+    tracks = summarize_tracks([[1], [1]], [[0.7], [0.9]], [0.0, 0.5], min_frames=3)
+    assert tracks[0].counted and file_score(tracks) == pytest.approx(0.8)
+
+
+def test_when_faces_only_flicker_the_longest_tracks_count():
+    ids = [[1], [], [], [2], [2], [], [], [], [3]]
+    scores = [[0.9], [], [], [0.2], [0.4], [], [], [], [0.95]]
+    tracks = summarize_tracks(ids, scores, list(range(9)))
+    assert [t.counted for t in tracks] == [False, True, False]
+    assert file_score(tracks) == pytest.approx(0.3)
+
+
+def test_no_face_anywhere_means_no_score():
+    assert summarize_tracks([[], []], [[], []], [0, 1]) == ()
+    assert file_score(()) is None

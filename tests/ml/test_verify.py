@@ -1,0 +1,49 @@
+import cv2
+import numpy as np
+import pytest
+
+from ml.faces import find_faces
+from ml.verify import confirm_faces
+
+
+def haar_fooling_texture() -> np.ndarray:
+    """Smoothed random noise (seed 1) in which Haar's face cascade sees a face: a stand-in for
+    the flowers, hands and table edges it fires on in real footage."""
+    noise = np.random.default_rng(1).integers(0, 255, (40, 40), dtype=np.uint8)
+    grey = cv2.GaussianBlur(cv2.resize(noise, (320, 320), interpolation=cv2.INTER_CUBIC), (0, 0), 3)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+
+
+def test_the_astronauts_face_is_confirmed(astronaut):
+    boxes = find_faces(astronaut)
+    assert len(boxes) == 1
+    assert confirm_faces(astronaut, boxes) == [True]
+
+
+def test_a_texture_that_haar_takes_for_a_face_is_rejected():
+    texture = haar_fooling_texture()
+    boxes = find_faces(texture)
+    assert boxes, "the texture no longer fools Haar: pick another seed"
+    assert confirm_faces(texture, boxes) == [False] * len(boxes)
+
+
+def test_without_verification_every_box_is_kept():
+    texture = haar_fooling_texture()
+    boxes = find_faces(texture)
+    assert confirm_faces(texture, boxes, verifier="none") == [True] * len(boxes)
+
+
+def test_an_unknown_verifier_is_refused(astronaut):
+    with pytest.raises(ValueError, match="unknown face verifier"):
+        confirm_faces(astronaut, [], verifier="guess")
+
+
+def test_a_photo_of_only_a_rejected_box_has_no_face_not_a_verdict(tmp_path, detector):
+    path = tmp_path / "texture.png"
+    cv2.imwrite(str(path), haar_fooling_texture())
+
+    result = detector.analyze(path)
+
+    assert result.verdict == "no_face" and result.fake_probability is None
+    assert result.faces_count == 0
+    assert result.frames[0].boxes_rejected >= 1
