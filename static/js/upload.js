@@ -15,13 +15,18 @@
   var apiUrl = form.dataset.apiUrl;
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var EXTENSIONS = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "mp4", "m4v", "mov", "avi", "webm", "mkv"];
-  var AT_ONCE = 2;
+  // One file after another: sending several at once shares the same connection and only
+  // delays the first result.
+  var AT_ONCE = 1;
   var waiting = [];
   var sending = 0;
 
   form.classList.add("enhanced");
 
   function megabytes(bytes) {
+    if (bytes < 1024 * 1024) {
+      return Math.ceil(bytes / 1024) + " KB";
+    }
     return (bytes / (1024 * 1024)).toFixed(1) + " MB";
   }
 
@@ -84,17 +89,22 @@
 
   function showResult(upload, analysis) {
     upload.bar.value = 100;
-    var label = analysis.status === "done" ? verdictLabel(analysis) : "Uploaded, analysis " + analysis.status;
-    finish(upload, "upload-sent", label);
+    finish(upload, "upload-sent", "Uploaded.");
+    var badge = element("span", "badge badge-" + (analysis.status === "done" ? analysis.verdict : analysis.status));
+    badge.textContent = analysis.status === "done" ? verdictLabel(analysis) : STATUSES[analysis.status];
+    upload.state.appendChild(document.createTextNode(" "));
+    upload.state.appendChild(badge);
     var link = element("a", "upload-result", "See the result");
     link.href = analysis.page_url;
     link.setAttribute("aria-label", "See the result for " + upload.file.name);
     upload.item.querySelector(".upload-row").appendChild(link);
   }
 
+  var STATUSES = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+
   function verdictLabel(analysis) {
     var names = { real: "Real", fake: "Fake", uncertain: "Uncertain", no_face: "No face found" };
-    return "Done: " + (names[analysis.verdict] || analysis.verdict);
+    return names[analysis.verdict] || analysis.verdict;
   }
 
   function errorText(xhr) {
