@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 from django_q.conf import Conf
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -43,6 +44,22 @@ def written(folder: Path, name: str, content: bytes) -> str:
     return str(path)
 
 
+def slow_uploads(browser, bytes_per_second: int) -> None:  # noqa: F811
+    """Throttle what the browser sends, so that an upload's progress can be watched."""
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
+    )
+
+
+def first_bar_partly_filled(driver) -> bool:
+    value = driver.execute_script(
+        "var bar = document.querySelector('#upload-list progress'); return bar && bar.value;"
+    )
+    return bool(value) and 0 < value < 100
+
+
 def signed_in(browser, live_server):  # noqa: F811
     alice = user_create(username="alice", email="alice@example.org", password=PASSWORD)
     log_in(browser, live_server.url, username="alice", password=PASSWORD)
@@ -59,6 +76,7 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
 
     zone = browser.find_element(By.ID, "dropzone")
     assert zone.is_displayed()
+    slow_uploads(browser, 16 * 1024)
     browser.find_element(By.ID, "id_file").send_keys(f"{photo}\n{video}")
 
     items = WebDriverWait(browser, 10).until(
@@ -66,6 +84,7 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
     )
     assert len(items) == 2
     assert len(browser.find_elements(By.CSS_SELECTOR, "#upload-list progress")) == 2
+    WebDriverWait(browser, 10, poll_frequency=0.05).until(first_bar_partly_filled)
     screenshot(browser, "upload-in-progress")
 
     links = WebDriverWait(browser, 60).until(
@@ -102,3 +121,32 @@ def test_an_oversize_file_is_refused_in_the_browser_and_never_sent(
     assert "the limit is 20 KB), so it was not sent." in item.text
     assert not Analysis.objects.filter(owner=alice).exists()
     assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
+
+
+def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, site):  # noqa: F811
+    alice = signed_in(browser, live_server)
+    slow_uploads(browser, 8 * 1024)
+    photo = written(site, "slow.jpg", astronaut_jpeg() * 10)
+
+    browser.find_element(By.ID, "id_file").send_keys(photo)
+    WebDriverWait(browser, 10, poll_frequency=0.05).until(first_bar_partly_filled)
+    browser.find_element(By.CSS_SELECTOR, "#upload-list .upload-cancel").click()
+
+    item = WebDriverWait(browser, 10).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#upload-list .upload-cancelled"))
+    )
+    assert "Cancelled" in item.text
+    assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
+    assert not Analysis.objects.filter(owner=alice).exists()
+
+
+def test_the_drop_zone_is_reached_with_the_keyboard_and_shows_its_focus(browser, live_server, site):  # noqa: F811
+    signed_in(browser, live_server)
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(20):
+        if browser.switch_to.active_element.get_attribute("id") == "id_file":
+            break
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "id_file"
+    assert "focused" in browser.find_element(By.ID, "dropzone").get_attribute("class")
