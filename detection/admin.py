@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -98,7 +100,13 @@ class AnalysisAdmin(admin.ModelAdmin):
     def result_page(self, analysis: Analysis) -> str:
         # The site's own page, which staff may open read-only for any user's analysis.
         url = reverse("detection:detail", args=[analysis.pk])
-        return format_html('<a href="{}">Open the result page</a>', url)
+        history = reverse("detection:history") + "?" + urlencode({"user": analysis.owner.get_username()})
+        return format_html(
+            '<a href="{}">Open the result page</a> · <a href="{}">all of {}\'s analyses</a>',
+            url,
+            history,
+            analysis.owner.get_username(),
+        )
 
     @admin.display(description="file")
     def stored_file(self, analysis: Analysis) -> str:

@@ -60,6 +60,7 @@ class AnalysisAdminTests(BaseTestCase):
         page_url = reverse("detection:detail", args=[analysis.pk])
         self.assertContains(response, f'href="{file_url}"')
         self.assertContains(response, f'href="{page_url}"')
+        self.assertContains(response, f'href="{reverse("detection:history")}?user=alice"')
         download = self.client.get(file_url)
         self.assertEqual(download.status_code, 200)
         with analysis.file.open("rb") as stored:
