@@ -9,6 +9,32 @@ class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
     success_message = "Your password was changed."
 
 
+# Password reset by e-mail: Django's own views, with this site's templates in
+# templates/registration/password_reset_*.
+password_reset = [
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]
+
+
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path(
@@ -24,4 +50,5 @@ urlpatterns = [
     ),
     path("profile/", views.profile, name="profile"),
     path("token/", views.token_regenerate, name="token_regenerate"),
+    *password_reset,
 ]

@@ -1,4 +1,8 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import services
 from .models import Analysis, AnalysisFrame
@@ -41,7 +45,21 @@ class AnalysisAdmin(admin.ModelAdmin):
     inlines = [AnalysisFrameInline]
     actions = ["fail_selected"]
     fieldsets = [
-        (None, {"fields": ["id", "owner", "file", "original_name", "media_type", "size", "sha256"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "owner",
+                    "result_page",
+                    "stored_file",
+                    "original_name",
+                    "media_type",
+                    "size",
+                    "sha256",
+                ]
+            },
+        ),
         (
             "Job",
             {
@@ -77,6 +95,24 @@ class AnalysisAdmin(admin.ModelAdmin):
         ),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+
+    @admin.display(description="result page")
+    def result_page(self, analysis: Analysis) -> str:
+        # The site's own page, which staff may open read-only for any user's analysis.
+        url = reverse("detection:detail", args=[analysis.pk])
+        history = reverse("detection:history") + "?" + urlencode({"user": analysis.owner.get_username()})
+        return format_html(
+            '<a href="{}">Open the result page</a> · <a href="{}">all of {}\'s analyses</a>',
+            url,
+            history,
+            analysis.owner.get_username(),
+        )
+
+    @admin.display(description="file")
+    def stored_file(self, analysis: Analysis) -> str:
+        # Uploads are never under a public URL: the owner-or-staff download view serves them.
+        url = reverse("detection:file", args=[analysis.pk])
+        return format_html('<a href="{}">{}</a>', url, analysis.file.name)
 
     @admin.action(description="Stop the selected queued or running analyses (mark failed)")
     def fail_selected(self, request, queryset) -> None:

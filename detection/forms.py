@@ -1,19 +1,63 @@
 from django import forms
+from django.db.models import QuerySet
 
 from .models import Analysis
 
 
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files; cleans to a list."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        if not files:
+            files = [None]  # raises "This field is required."
+        return [super(MultipleFileField, self).clean(file, initial) for file in files]
+
+
 class AnalysisUploadForm(forms.Form):
-    file = forms.FileField(
-        label="Photo or video",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/*,video/*"}),
+    file = MultipleFileField(
+        label="Photos or videos",
+        widget=MultipleFileInput(attrs={"accept": "image/*,video/*", "multiple": True}),
+        help_text="Choose one or several files; each is analysed on its own.",
     )
 
 
 class AnalysisFilterForm(forms.Form):
+    q = forms.CharField(label="File name", required=False, max_length=255)
     status = forms.ChoiceField(
-        choices=[("", "Any status"), *Analysis.Status.choices], required=False
+        label="Status", choices=[("", "Any status"), *Analysis.Status.choices], required=False
     )
     verdict = forms.ChoiceField(
-        choices=[("", "Any verdict"), *Analysis.Verdict.choices], required=False
+        label="Result", choices=[("", "Any result"), *Analysis.Verdict.choices], required=False
     )
+    media_type = forms.ChoiceField(
+        label="Type", choices=[("", "Photos and videos"), *Analysis.MediaType.choices], required=False
+    )
+    uploaded_from = forms.DateField(
+        label="Uploaded from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    uploaded_to = forms.DateField(
+        label="Uploaded until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class AnalysisSelectionForm(forms.Form):
+    """Analyses picked in the history; only the requesting user's can be picked."""
+
+    ids = forms.ModelMultipleChoiceField(
+        queryset=Analysis.objects.none(),
+        error_messages={"required": "Select at least one analysis."},
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, owned: QuerySet[Analysis], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ids"].queryset = owned

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from time import monotonic, sleep
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
@@ -19,12 +21,25 @@ def analysis_list(
     status: str | None = None,
     verdict: str | None = None,
     media_type: str | None = None,
+    name: str | None = None,
+    uploaded_from: date | None = None,
+    uploaded_to: date | None = None,
     ordering: str = "-created_at",
 ) -> QuerySet[Analysis]:
-    """The owner's analyses, newest first unless `ordering` says otherwise."""
+    """The owner's analyses, newest first unless `ordering` says otherwise.
+
+    `name` matches part of the original file name, in any case; `uploaded_from` and
+    `uploaded_to` are days in the site's time zone, both included.
+    """
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering must be one of {ORDERINGS}")
     analyses = Analysis.objects.filter(owner=owner)
+    if name:
+        analyses = analyses.filter(original_name__icontains=name)
+    if uploaded_from:
+        analyses = analyses.filter(created_at__date__gte=uploaded_from)
+    if uploaded_to:
+        analyses = analyses.filter(created_at__date__lte=uploaded_to)
     if status:
         analyses = analyses.filter(status=status)
     if verdict:
@@ -38,17 +53,41 @@ def analysis_get(*, owner: AbstractBaseUser, analysis_id) -> Analysis | None:
     return Analysis.objects.filter(owner=owner, pk=analysis_id).first()
 
 
+def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> QuerySet[Analysis]:
+    """The owner's analyses among `analysis_ids` (others' are left out), for status polling."""
+    return Analysis.objects.filter(owner=owner, pk__in=analysis_ids).only(
+        "id", "status", "progress", "verdict", "fake_probability"
+    )
+
+
 def analysis_get_detail(*, owner: AbstractBaseUser, analysis_id) -> Analysis | None:
     """An analysis with its frames and their faces loaded in two extra queries."""
+    return _with_frames(Analysis.objects.filter(owner=owner, pk=analysis_id)).first()
+
+
+def analysis_get_for_viewer(*, viewer: AbstractBaseUser, analysis_id) -> Analysis | None:
+    """An analysis with its frames, for its owner or, read-only, for staff; None otherwise."""
+    analyses = Analysis.objects.select_related("owner").filter(pk=analysis_id)
+    if not viewer.is_staff:
+        analyses = analyses.filter(owner=viewer)
+    return _with_frames(analyses).first()
+
+
+def _with_frames(analyses: QuerySet[Analysis]) -> QuerySet[Analysis]:
     faces = AnalysisFace.objects.order_by("index")
     frames = AnalysisFrame.objects.order_by("index").prefetch_related(
         Prefetch("faces", queryset=faces)
     )
-    return (
-        Analysis.objects.filter(owner=owner, pk=analysis_id)
-        .prefetch_related(Prefetch("frames", queryset=frames), "tracks")
-        .first()
-    )
+    return analyses.prefetch_related(Prefetch("frames", queryset=frames), "tracks")
+
+
+def user_get_for_staff(*, viewer: AbstractBaseUser, username: str) -> AbstractBaseUser | None:
+    """The user called `username` when `viewer` is staff (or is that user); None otherwise."""
+    if viewer.get_username() == username:
+        return viewer
+    if not viewer.is_staff:
+        return None
+    return get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
 
 
 def analysis_wait(

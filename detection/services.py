@@ -320,3 +320,15 @@ def _files_delete(*, names: list[str], folder: str) -> None:
             os.rmdir(path)
         except OSError:
             pass
+
+
+def analysis_delete_many(*, owner: AbstractBaseUser, analysis_ids: list) -> int:
+    """Delete the owner's analyses among `analysis_ids`, with their files; others' are left
+    alone. Returns how many were deleted."""
+    analyses = Analysis.objects.filter(owner=owner, pk__in=analysis_ids)
+    deleted = 0
+    with transaction.atomic():
+        for analysis in analyses:
+            analysis_delete(analysis=analysis)
+            deleted += 1
+    return deleted

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
@@ -174,3 +175,32 @@ class TokenRegenerateTests(BaseTestCase):
 
         self.assertEqual(response.status_code, 405)
         self.assertEqual(Token.objects.get(user=self.alice).key, old_key)
+
+
+class ProfileTokenControlsTests(BaseTestCase):
+    def test_it_offers_to_copy_the_token_and_asks_before_replacing_it(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("profile"))
+        self.assertContains(response, 'id="copy-token"')
+        self.assertContains(response, "js/profile.js")
+        self.assertContains(response, "<summary>Regenerate the token…</summary>")
+        self.assertContains(response, "The current token stops working at once")
+
+
+class PasswordResetTests(BaseTestCase):
+    def test_it_mails_a_reset_link_to_a_known_address(self):
+        response = self.client.post(reverse("password_reset"), {"email": "alice@example.org"})
+
+        self.assertRedirects(response, reverse("password_reset_done"))
+        self.assertEqual(len(mail.outbox), 1)
+        self.assertIn("/accounts/password/reset/", mail.outbox[0].body)
+        self.assertEqual(mail.outbox[0].subject, "Choose a new password for the deepfake detector")
+
+    def test_it_says_the_same_and_mails_nothing_for_an_unknown_address(self):
+        response = self.client.post(reverse("password_reset"), {"email": "nobody@example.org"})
+
+        self.assertRedirects(response, reverse("password_reset_done"))
+        self.assertEqual(mail.outbox, [])
+
+    def test_the_login_page_links_to_it(self):
+        self.assertContains(self.client.get(reverse("login")), reverse("password_reset"))

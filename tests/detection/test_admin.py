@@ -51,3 +51,22 @@ class AnalysisAdminTests(BaseTestCase):
         self.bobs_analysis.refresh_from_db()
         self.assertEqual(self.bobs_analysis.status, Analysis.Status.FAILED)
         self.assertEqual(self.bobs_analysis.error, "Stopped by an administrator.")
+
+    def test_the_links_to_the_stored_file_and_the_result_page_work_for_staff(self):
+        analysis = self.done_analysis_for(self.alice, original_name="alice-fake.jpg")
+        response = self.client.get(reverse("admin:detection_analysis_change", args=[analysis.pk]))
+
+        file_url = reverse("detection:file", args=[analysis.pk])
+        page_url = reverse("detection:detail", args=[analysis.pk])
+        self.assertContains(response, f'href="{file_url}"')
+        self.assertContains(response, f'href="{page_url}"')
+        self.assertContains(response, f'href="{reverse("detection:history")}?user=alice"')
+        download = self.client.get(file_url)
+        self.assertEqual(download.status_code, 200)
+        with analysis.file.open("rb") as stored:
+            self.assertEqual(b"".join(download.streaming_content), stored.read())
+        self.assertContains(self.client.get(page_url), "Viewing alice's analysis as staff.")
+
+    def test_admin_pages_carry_the_favicon(self):
+        response = self.client.get(reverse("admin:index"))
+        self.assertContains(response, "favicon.svg")

@@ -181,3 +181,22 @@ class AnalysisFailStaleTests(BaseTestCase):
         out = io.StringIO()
         call_command("fail_stale_analyses", stdout=out)
         self.assertEqual(out.getvalue(), "1 stale analyses marked failed\n")
+
+
+class AnalysisDeleteManyTests(BaseTestCase):
+    def test_it_deletes_only_the_owners_analyses_with_their_files(self):
+        mine = self.done_analysis_for(self.alice, original_name="mine.jpg")
+        my_files = [p for p in self.stored_files() if mine.pk.hex in str(p)]
+        bobs_file = self.bobs_analysis.file.path
+
+        with self.captureOnCommitCallbacks(execute=True):
+            deleted = services.analysis_delete_many(
+                owner=self.alice, analysis_ids=[mine.pk, self.bobs_analysis.pk]
+            )
+
+        self.assertEqual(deleted, 1)
+        self.assertFalse(Analysis.objects.filter(pk=mine.pk).exists())
+        self.assertEqual(len(my_files), 2)
+        self.assertFalse(any(path.exists() for path in my_files))
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+        self.assertTrue(os.path.exists(bobs_file))

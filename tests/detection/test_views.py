@@ -263,3 +263,214 @@ class DeleteTests(BaseTestCase):
         self.assertEqual(self.client.post(url).status_code, 404)
         self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
         self.assertTrue(self.bobs_analysis.file.storage.exists(self.bobs_analysis.file.name))
+
+
+class FrontPageTests(BaseTestCase):
+    url = reverse("detection:home")
+
+    def test_it_tells_visitors_what_the_site_does_and_does_not_do(self):
+        response = self.client.get(self.url)
+        self.assertContains(response, "What it does not do")
+        self.assertContains(response, reverse("signup"))
+        self.assertContains(response, reverse("login"))
+
+    def test_it_sends_signed_in_people_to_the_upload_page(self):
+        self.login(self.alice)
+        self.assertRedirects(self.client.get(self.url), reverse("detection:upload"))
+
+
+class SeveralFilesUploadTests(BaseTestCase):
+    url = reverse("detection:upload")
+
+    def test_the_plain_form_makes_one_analysis_per_file(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"file": [photo_upload("a.jpg"), video_upload("b.mp4")]})
+
+        self.assertRedirects(response, reverse("detection:history"))
+        names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
+        self.assertEqual(sorted(names), ["a.jpg", "b.mp4"])
+
+    def test_it_names_each_refused_file_and_keeps_the_accepted_ones(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"file": [photo_upload("a.jpg"), text_upload("notes.jpg")]})
+
+        self.assertContains(response, "notes.jpg: This file is not a supported type.")
+        self.assertContains(response, "a.jpg was uploaded and queued.")
+        names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
+        self.assertEqual(list(names), ["a.jpg"])
+
+    def test_the_page_carries_the_size_limit_for_the_browser_check(self):
+        self.login(self.alice)
+        with override_settings(DETECTION_MAX_UPLOAD_BYTES=5 * 1024 * 1024):
+            response = self.client.get(self.url)
+        self.assertContains(response, f'data-max-bytes="{5 * 1024 * 1024}"')
+        self.assertContains(response, "multiple")
+
+
+class HistorySearchTests(BaseTestCase):
+    url = reverse("detection:history")
+
+    def test_it_finds_analyses_by_part_of_the_file_name_in_any_case(self):
+        self.analysis_for(self.alice, original_name="Holiday beach.jpg")
+        self.analysis_for(self.alice, original_name="office.jpg")
+        self.login(self.alice)
+
+        response = self.client.get(self.url, {"q": "BEACH"})
+
+        self.assertEqual([a.original_name for a in response.context["page"]], ["Holiday beach.jpg"])
+
+    def test_it_filters_by_type_and_upload_day(self):
+        old = self.analysis_for(self.alice, original_name="old.jpg")
+        Analysis.objects.filter(pk=old.pk).update(created_at=old.created_at.replace(year=2020))
+        self.analysis_for(self.alice, original_name="new.jpg")
+        self.analysis_for(self.alice, original_name="clip.mp4", media_type="video")
+        self.login(self.alice)
+
+        photos_since_2021 = self.client.get(
+            self.url, {"media_type": "image", "uploaded_from": "2021-01-01"}
+        )
+        until_2020 = self.client.get(self.url, {"uploaded_to": "2020-12-31"})
+
+        self.assertEqual([a.original_name for a in photos_since_2021.context["page"]], ["new.jpg"])
+        self.assertEqual([a.original_name for a in until_2020.context["page"]], ["old.jpg"])
+
+    def test_every_filter_has_a_visible_label(self):
+        self.login(self.alice)
+        response = self.client.get(self.url)
+        for field in ("q", "status", "verdict", "media_type", "uploaded_from", "uploaded_to"):
+            self.assertContains(response, f'<label for="id_{field}">')
+
+    def test_each_row_has_a_badge_a_placeholder_thumbnail_and_a_time_with_its_zone(self):
+        self.done_analysis_for(self.alice, original_name="fake.jpg")
+        self.analysis_for(self.alice, original_name="waiting.mp4", media_type="video")
+        self.login(self.alice)
+
+        response = self.client.get(self.url)
+
+        self.assertContains(response, 'class="badge badge-fake"')
+        self.assertContains(response, 'class="badge badge-queued"')
+        self.assertContains(response, 'class="thumb-placeholder"', count=2)
+        self.assertContains(response, " UTC</time>", count=2)
+
+
+class StatusPollTests(BaseTestCase):
+    url = reverse("detection:statuses")
+
+    def test_it_answers_the_status_of_the_users_own_analyses_only(self):
+        mine = self.done_analysis_for(self.alice, original_name="fake.jpg")
+        self.login(self.alice)
+
+        response = self.client.get(self.url, {"id": [mine.pk, self.bobs_analysis.pk]})
+
+        self.assertEqual(
+            response.json()["analyses"],
+            [
+                {
+                    "id": str(mine.pk),
+                    "status": "done",
+                    "status_label": "Done",
+                    "progress": 1.0,
+                    "verdict": "fake",
+                    "verdict_label": "Fake",
+                    "fake_probability": 0.91,
+                }
+            ],
+        )
+
+    def test_it_refuses_a_malformed_id(self):
+        self.login(self.alice)
+        self.assertEqual(self.client.get(self.url, {"id": "nope"}).status_code, 400)
+
+
+class DeleteManyTests(BaseTestCase):
+    url = reverse("detection:delete-many")
+
+    def test_it_asks_for_confirmation_and_lists_the_chosen_analyses(self):
+        first = self.analysis_for(self.alice, original_name="first.jpg")
+        second = self.analysis_for(self.alice, original_name="second.jpg")
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"ids": [first.pk, second.pk]})
+
+        self.assertContains(response, "Delete 2 analyses?")
+        self.assertContains(response, "first.jpg")
+        self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 2)
+
+    def test_once_confirmed_it_deletes_the_chosen_analyses_and_their_files(self):
+        first = self.done_analysis_for(self.alice, original_name="first.jpg")
+        second = self.analysis_for(self.alice, original_name="second.jpg")
+        kept = self.analysis_for(self.alice, original_name="kept.jpg")
+        self.login(self.alice)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(
+                self.url, {"ids": [first.pk, second.pk], "confirmed": "true"}, follow=True
+            )
+
+        self.assertContains(response, "2 analyses were deleted.")
+        self.assertEqual(list(Analysis.objects.filter(owner=self.alice)), [kept])
+        self.assertFalse(any(first.pk.hex in str(p) or second.pk.hex in str(p) for p in self.stored_files()))
+
+    def test_it_refuses_other_users_analyses_and_keeps_them(self):
+        mine = self.analysis_for(self.alice, original_name="mine.jpg")
+        self.login(self.alice)
+
+        response = self.client.post(
+            self.url, {"ids": [mine.pk, self.bobs_analysis.pk], "confirmed": "true"}, follow=True
+        )
+
+        self.assertRedirects(response, reverse("detection:history"))
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+        self.assertTrue(Analysis.objects.filter(pk=mine.pk).exists())
+
+    def test_it_asks_for_a_selection_when_nothing_was_chosen(self):
+        self.login(self.alice)
+        response = self.client.post(self.url, {}, follow=True)
+        self.assertContains(response, "Select at least one analysis.")
+
+
+class StaffViewTests(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.alice.is_staff = True
+        self.alice.save()
+
+    def test_staff_see_any_users_result_page_marked_as_staff_and_read_only(self):
+        analysis = self.done_analysis_for(self.bob, original_name="bobs-fake.jpg")
+        self.login(self.alice)
+
+        response = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertContains(response, "Viewing bob's analysis as staff.")
+        self.assertNotContains(response, reverse("detection:delete", args=[analysis.pk]))
+
+    def test_staff_see_any_users_history_read_only(self):
+        self.login(self.alice)
+
+        response = self.client.get(reverse("detection:history"), {"user": "bob"})
+
+        self.assertContains(response, "Viewing bob's analyses as staff.")
+        self.assertContains(response, "bob.jpg")
+        self.assertNotContains(response, 'name="ids"')
+
+    def test_staff_may_download_any_users_file_but_not_delete_it(self):
+        self.login(self.alice)
+
+        download = self.client.get(reverse("detection:file", args=[self.bobs_analysis.pk]))
+        delete = self.client.post(reverse("detection:delete", args=[self.bobs_analysis.pk]))
+
+        self.assertEqual(download.status_code, 200)
+        self.assertEqual(delete.status_code, 404)
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+
+    def test_other_people_still_get_404_for_someone_elses_analysis(self):
+        self.login(self.bob)
+        mine = self.analysis_for(self.alice, original_name="alices.jpg")
+
+        self.assertEqual(self.client.get(reverse("detection:detail", args=[mine.pk])).status_code, 404)
+        self.assertEqual(self.client.get(reverse("detection:file", args=[mine.pk])).status_code, 404)
+        self.assertEqual(
+            self.client.get(reverse("detection:history"), {"user": "alice"}).status_code, 404
+        )

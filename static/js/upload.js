@@ -1,0 +1,236 @@
+// The upload page: a drop zone that is also the file picker, several files at once, each checked
+// here (type and size) before it is sent, each sent on its own with a progress bar and a cancel
+// button, then a link to its result. Without this script the plain form still works.
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form || !window.XMLHttpRequest || !window.FormData) {
+    return;
+  }
+  var input = form.querySelector("input[type=file]");
+  var zone = document.getElementById("dropzone");
+  var list = document.getElementById("upload-list");
+  var section = document.getElementById("upload-list-section");
+  var maxBytes = Number(form.dataset.maxBytes);
+  var apiUrl = form.dataset.apiUrl;
+  var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var EXTENSIONS = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "mp4", "m4v", "mov", "avi", "webm", "mkv"];
+  // One file after another: sending several at once shares the same connection and only
+  // delays the first result.
+  var AT_ONCE = 1;
+  var waiting = [];
+  var sending = 0;
+
+  form.classList.add("enhanced");
+
+  function megabytes(bytes) {
+    if (bytes < 1024 * 1024) {
+      return Math.ceil(bytes / 1024) + " KB";
+    }
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  function refusal(file) {
+    var dot = file.name.lastIndexOf(".");
+    var extension = dot >= 0 ? file.name.slice(dot + 1).toLowerCase() : "";
+    var typeOk = /^(image|video)\//.test(file.type) || EXTENSIONS.indexOf(extension) >= 0;
+    if (!typeOk) {
+      return "Not a photo or a video, so it was not sent.";
+    }
+    if (file.size === 0) {
+      return "The file is empty, so it was not sent.";
+    }
+    if (file.size > maxBytes) {
+      return "Too large (" + megabytes(file.size) + "; the limit is " + megabytes(maxBytes) + "), so it was not sent.";
+    }
+    return null;
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function addItem(file) {
+    var item = element("li", "upload-item");
+    var head = element("div", "upload-head");
+    head.appendChild(element("span", "upload-name", file.name));
+    head.appendChild(element("span", "upload-size meta", megabytes(file.size)));
+    item.appendChild(head);
+    var row = element("div", "upload-row");
+    var bar = element("progress", "upload-progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", "Upload of " + file.name);
+    var state = element("span", "upload-state", "Waiting");
+    var cancel = element("button", "secondary upload-cancel", "Cancel");
+    cancel.type = "button";
+    cancel.setAttribute("aria-label", "Cancel the upload of " + file.name);
+    row.appendChild(bar);
+    row.appendChild(state);
+    row.appendChild(cancel);
+    item.appendChild(row);
+    list.appendChild(item);
+    section.hidden = false;
+    return { file: file, item: item, bar: bar, state: state, cancel: cancel, xhr: null };
+  }
+
+  function finish(upload, className, text) {
+    upload.item.classList.add(className);
+    upload.state.textContent = text;
+    upload.cancel.remove();
+  }
+
+  function showResult(upload, analysis) {
+    upload.bar.value = 100;
+    finish(upload, "upload-sent", "Uploaded.");
+    var badge = element("span", "badge badge-" + (analysis.status === "done" ? analysis.verdict : analysis.status));
+    badge.textContent = analysis.status === "done" ? verdictLabel(analysis) : STATUSES[analysis.status];
+    upload.state.appendChild(document.createTextNode(" "));
+    upload.state.appendChild(badge);
+    var link = element("a", "upload-result", "See the result");
+    link.href = analysis.page_url;
+    link.setAttribute("aria-label", "See the result for " + upload.file.name);
+    upload.item.querySelector(".upload-row").appendChild(link);
+  }
+
+  var STATUSES = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+
+  function verdictLabel(analysis) {
+    var names = { real: "Real", fake: "Fake", uncertain: "Uncertain", no_face: "No face found" };
+    return names[analysis.verdict] || analysis.verdict;
+  }
+
+  function errorText(xhr) {
+    try {
+      var body = JSON.parse(xhr.responseText);
+      if (body && body.detail) {
+        return body.detail;
+      }
+    } catch (ignored) {
+      // Not JSON (a proxy's error page): fall through to the status line.
+    }
+    if (xhr.status === 413) {
+      return "The server refused the file: it is too large.";
+    }
+    return "The upload failed (HTTP " + xhr.status + "). Try again.";
+  }
+
+  function send(upload) {
+    sending += 1;
+    var xhr = new XMLHttpRequest();
+    upload.xhr = xhr;
+    upload.state.textContent = "Uploading 0%";
+    xhr.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) {
+        var percent = Math.round((event.loaded / event.total) * 100);
+        upload.bar.value = percent;
+        upload.state.textContent = "Uploading " + percent + "%";
+      }
+    });
+    xhr.upload.addEventListener("load", function () {
+      upload.bar.value = 100;
+      upload.state.textContent = "Checking the file";
+    });
+    xhr.addEventListener("load", function () {
+      if (xhr.status === 201 || xhr.status === 202) {
+        showResult(upload, JSON.parse(xhr.responseText));
+      } else {
+        finish(upload, "upload-failed", errorText(xhr));
+      }
+    });
+    xhr.addEventListener("error", function () {
+      finish(upload, "upload-failed", "The connection was lost. Try again.");
+    });
+    xhr.addEventListener("abort", function () {
+      finish(upload, "upload-cancelled", "Cancelled");
+    });
+    xhr.addEventListener("loadend", function () {
+      sending -= 1;
+      next();
+    });
+    var data = new FormData();
+    data.append("file", upload.file, upload.file.name);
+    xhr.open("POST", apiUrl);
+    xhr.setRequestHeader("X-CSRFToken", csrfToken);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.send(data);
+  }
+
+  function next() {
+    while (sending < AT_ONCE && waiting.length) {
+      send(waiting.shift());
+    }
+  }
+
+  function take(files) {
+    Array.prototype.forEach.call(files, function (file) {
+      var upload = addItem(file);
+      var reason = refusal(file);
+      if (reason) {
+        finish(upload, "upload-refused", reason);
+        return;
+      }
+      upload.cancel.addEventListener("click", function () {
+        if (upload.xhr) {
+          upload.xhr.abort();
+        } else {
+          waiting.splice(waiting.indexOf(upload), 1);
+          finish(upload, "upload-cancelled", "Cancelled");
+        }
+      });
+      waiting.push(upload);
+    });
+    next();
+  }
+
+  // The input is hidden from sight but not from the keyboard: show its focus on the zone.
+  input.addEventListener("focus", function () {
+    zone.classList.add("focused");
+  });
+  input.addEventListener("blur", function () {
+    zone.classList.remove("focused");
+  });
+  input.addEventListener("change", function () {
+    take(input.files);
+    input.value = "";
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    take(input.files);
+    input.value = "";
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function () {
+      zone.classList.remove("dragging");
+    });
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    take(event.dataTransfer.files);
+  });
+  // A file dropped beside the zone must not replace the page with the file.
+  ["dragover", "drop"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      event.preventDefault();
+    });
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (sending || waiting.length) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+})();

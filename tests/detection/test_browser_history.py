@@ -1,0 +1,118 @@
+"""Browser journeys in the history: search, select several and delete, and the phone layout."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import override_settings
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from accounts.services import user_create
+from detection.models import Analysis
+from tests.browser import PHONE, browser, log_in, resize, screenshot  # noqa: F401
+
+from .base import PASSWORD, astronaut_jpeg
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = [
+    ("beach-holiday.jpg", {"status": "done", "verdict": "real", "fake_probability": 0.08}),
+    ("interview-with-a-very-long-name-that-would-overflow-a-phone-screen.mp4",
+     {"status": "done", "verdict": "fake", "fake_probability": 0.93, "media_type": "video"}),
+    ("beach-party.jpg", {"status": "done", "verdict": "no_face"}),
+    ("portrait.png", {"status": "running", "progress": 0.4}),
+    ("meeting.mp4", {"status": "queued", "media_type": "video"}),
+    ("broken.jpg", {"status": "failed", "error": "The file could not be decoded."}),
+]
+
+
+@pytest.fixture
+def alice():
+    media = tempfile.mkdtemp(prefix="media-")
+    with override_settings(
+        MEDIA_ROOT=media, PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ):
+        user = user_create(username="alice", email="alice@example.org", password=PASSWORD)
+        for name, fields in ROWS:
+            fields = {"media_type": "image", **fields}
+            analysis = Analysis(owner=user, original_name=name, size=1000, sha256="0" * 64, **fields)
+            analysis.file.save(name, ContentFile(astronaut_jpeg()), save=False)
+            analysis.save()
+        yield user
+    shutil.rmtree(media, ignore_errors=True)
+
+
+def open_history(browser, live_server, query: str = ""):  # noqa: F811
+    log_in(browser, live_server.url, username="alice", password=PASSWORD)
+    WebDriverWait(browser, 10).until(EC.url_contains("/upload/"))
+    browser.get(f"{live_server.url}/analyses/{query}")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "history")))
+
+
+def names_shown(browser) -> list[str]:  # noqa: F811
+    return [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#history .cell-name")]
+
+
+def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, live_server, alice):  # noqa: F811
+    open_history(browser, live_server)
+    screenshot(browser, "history-desktop")
+    assert len(names_shown(browser)) == len(ROWS)
+
+    search = browser.find_element(By.ID, "id_q")
+    assert browser.find_element(By.CSS_SELECTOR, "label[for=id_q]").is_displayed()
+    search.send_keys("beach")
+    browser.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
+    WebDriverWait(browser, 10).until(EC.url_contains("q=beach"))
+    assert sorted(names_shown(browser)) == ["beach-holiday.jpg", "beach-party.jpg"]
+
+    delete = browser.find_element(By.ID, "delete-selected")
+    assert not delete.is_enabled()  # nothing selected yet
+    browser.find_element(By.ID, "select-all").click()
+    assert delete.is_enabled()
+    delete.click()
+
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "confirm-delete")))
+    assert "Delete 2 analyses?" in browser.find_element(By.TAG_NAME, "h1").text
+    assert Analysis.objects.filter(owner=alice).count() == len(ROWS)
+    browser.find_element(By.ID, "confirm-delete").click()
+
+    WebDriverWait(browser, 10).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".messages"), "2 analyses were deleted.")
+    )
+    remaining = Analysis.objects.filter(owner=alice).values_list("original_name", flat=True)
+    assert not [name for name in remaining if "beach" in name]
+    assert len(remaining) == len(ROWS) - 2
+
+
+def test_the_history_fits_a_phone_screen_without_sideways_scrolling(browser, live_server, alice):  # noqa: F811
+    open_history(browser, live_server)
+    resize(browser, PHONE)
+    browser.refresh()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "history")))
+
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    screenshot(browser, "history-phone")
+    assert width <= PHONE[0]
+    header = browser.find_element(By.CSS_SELECTOR, "#history thead")
+    assert not header.is_displayed()  # cards, not a table
+
+
+def test_a_running_row_updates_by_itself_when_its_analysis_finishes(browser, live_server, alice):  # noqa: F811
+    open_history(browser, live_server)
+    running = Analysis.objects.get(owner=alice, original_name="portrait.png")
+    badge = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{running.pk}"] [data-badge]')
+    assert badge.text == "Running"
+
+    Analysis.objects.filter(pk=running.pk).update(
+        status="done", verdict="fake", fake_probability=0.77, progress=1.0
+    )
+
+    WebDriverWait(browser, 15).until(lambda driver: badge.text == "Fake")
+    assert "badge-fake" in badge.get_attribute("class")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{running.pk}"]')
+    assert "77.0%" in row.text

@@ -1,0 +1,152 @@
+"""Browser journeys on the upload page: several files at once with a progress bar each, and an
+oversize file refused before anything is sent."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+from django_q.conf import Conf
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from accounts.services import user_create
+from detection.models import Analysis
+from tests.browser import browser, log_in, screenshot  # noqa: F401  (browser is a fixture)
+
+from .base import PASSWORD, astronaut_jpeg, astronaut_mp4
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def site(monkeypatch, detector_checkpoint, tmp_path):
+    """Uploads go to a temporary folder and are analysed inline by the real detector."""
+    media = tempfile.mkdtemp(prefix="media-")
+    monkeypatch.setattr(Conf, "SYNC", True)
+    with override_settings(
+        MEDIA_ROOT=media,
+        DEEPFAKE_MODEL_PATH=str(detector_checkpoint),
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    ):
+        yield tmp_path
+    shutil.rmtree(media, ignore_errors=True)
+
+
+def written(folder: Path, name: str, content: bytes) -> str:
+    path = folder / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def slow_uploads(browser, bytes_per_second: int) -> None:  # noqa: F811
+    """Throttle what the browser sends, so that an upload's progress can be watched."""
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second},
+    )
+
+
+def first_bar_partly_filled(driver) -> bool:
+    value = driver.execute_script(
+        "var bar = document.querySelector('#upload-list progress'); return bar && bar.value;"
+    )
+    return bool(value) and 0 < value < 100
+
+
+def signed_in(browser, live_server):  # noqa: F811
+    alice = user_create(username="alice", email="alice@example.org", password=PASSWORD)
+    log_in(browser, live_server.url, username="alice", password=PASSWORD)
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
+    return alice
+
+
+def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
+    browser, live_server, site  # noqa: F811
+):
+    alice = signed_in(browser, live_server)
+    photo = written(site, "astronaut photo.jpg", astronaut_jpeg())
+    video = written(site, "astronaut clip.mp4", astronaut_mp4())
+
+    zone = browser.find_element(By.ID, "dropzone")
+    assert zone.is_displayed()
+    slow_uploads(browser, 16 * 1024)
+    browser.find_element(By.ID, "id_file").send_keys(f"{photo}\n{video}")
+
+    items = WebDriverWait(browser, 10).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#upload-list .upload-item")
+    )
+    assert len(items) == 2
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#upload-list progress")) == 2
+    WebDriverWait(browser, 10, poll_frequency=0.05).until(first_bar_partly_filled)
+    screenshot(browser, "upload-in-progress")
+
+    links = WebDriverWait(browser, 60).until(
+        lambda driver: (found := driver.find_elements(By.CSS_SELECTOR, "a.upload-result"))
+        and len(found) == 2
+        and found
+    )
+    analyses = Analysis.objects.filter(owner=alice)
+    assert set(analyses.values_list("status", flat=True)) == {Analysis.Status.DONE}
+    assert sorted(analyses.values_list("original_name", flat=True)) == [
+        "astronaut clip.mp4",
+        "astronaut photo.jpg",
+    ]
+    hrefs = sorted(link.get_attribute("href") for link in links)
+    assert hrefs == sorted(f"{live_server.url}/analyses/{a.pk}/" for a in analyses)
+    screenshot(browser, "upload-done")
+
+    browser.get(hrefs[0])
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".verdict")))
+
+
+def test_an_oversize_file_is_refused_in_the_browser_and_never_sent(
+    browser, live_server, site  # noqa: F811
+):
+    with override_settings(DETECTION_MAX_UPLOAD_BYTES=20 * 1024):
+        alice = signed_in(browser, live_server)
+        big = written(site, "big.jpg", astronaut_jpeg() + b"\0" * (64 * 1024))
+
+        browser.find_element(By.ID, "id_file").send_keys(big)
+
+        item = WebDriverWait(browser, 10).until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "#upload-list .upload-refused"))
+        )
+    assert "the limit is 20 KB), so it was not sent." in item.text
+    assert not Analysis.objects.filter(owner=alice).exists()
+    assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
+
+
+def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, site):  # noqa: F811
+    alice = signed_in(browser, live_server)
+    slow_uploads(browser, 8 * 1024)
+    photo = written(site, "slow.jpg", astronaut_jpeg() * 10)
+
+    browser.find_element(By.ID, "id_file").send_keys(photo)
+    WebDriverWait(browser, 10, poll_frequency=0.05).until(first_bar_partly_filled)
+    browser.find_element(By.CSS_SELECTOR, "#upload-list .upload-cancel").click()
+
+    item = WebDriverWait(browser, 10).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#upload-list .upload-cancelled"))
+    )
+    assert "Cancelled" in item.text
+    assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
+    assert not Analysis.objects.filter(owner=alice).exists()
+
+
+def test_the_drop_zone_is_reached_with_the_keyboard_and_shows_its_focus(browser, live_server, site):  # noqa: F811
+    signed_in(browser, live_server)
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(20):
+        if browser.switch_to.active_element.get_attribute("id") == "id_file":
+            break
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "id_file"
+    assert "focused" in browser.find_element(By.ID, "dropzone").get_attribute("class")
