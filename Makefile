@@ -12,9 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall whenever pyproject.toml changes.
+# Reinstall whenever pyproject.toml changes. mediapipe (BlazeFace and the face mesh, which
+# confirm Haar's boxes and shape self-blended masks) goes in with --no-deps: its declared
+# dependencies would pull opencv-contrib-python (a second cv2 shadowing the pinned headless
+# build) and jax; what it really imports is pinned in pyproject.toml.
+MEDIAPIPE := mediapipe==0.10.14
+
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,scale]"
+	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE)
 	touch $@
 
 install: $(INSTALLED)
