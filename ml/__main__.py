@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import MlError
@@ -122,18 +123,48 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_summary
+    from .evaluate import EVALUATE_OPTIONS, evaluate, format_summary
 
-    metrics = evaluate(_detector(args), args.data, args.out, cropped=args.cropped, split=args.split)
+    options = replace(EVALUATE_OPTIONS, max_frames=args.frames, max_faces=args.max_faces, verifier=args.verifier)
+    metrics = evaluate(_detector(args), args.data, args.out, cropped=args.cropped, split=args.split, options=options)
     print(format_summary(metrics))
     print(f"written to {args.out}/ (metrics.json, predictions.csv, confusion_matrix.png, roc.png)")
     return 0
 
 
+def cmd_check_faces(args) -> int:
+    from .face_check import measure, read_boxes
+
+    report = measure(Path(args.data_root), read_boxes(Path(args.boxes)), tuple(args.verifier or VERIFIERS))
+    print(f"{'verifier':<10} {'kept':>5} {'not faces kept':>15} {'precision':>9} {'recall':>7} {'ms/box':>7}")
+    for name, r in report.items():
+        print(f"{name:<10} {r['kept']:>5} {r['kept_not_faces']:>15} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['ms_per_box']:>7.1f}")
+    print(f"{report[next(iter(report))]['boxes']} labelled boxes, {report[next(iter(report))]['faces']} of them faces")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .train import calibrate_on_sources
+
+    report = calibrate_on_sources(
+        Path(args.checkpoint), Path(args.out), sources=tuple(args.source),
+        data_root=args.data_root, sources_cache=args.sources_cache,
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_eval_cross(args) -> int:
+    from .cross import cross_source_report, write_report
+
+    detector = _detector(args)
+    rows = cross_source_report(detector, args.data_root, sources_cache=args.sources_cache, frames=args.frames)
+    print(write_report(rows, detector, args.out))
+    return 0
+
+
 def cmd_export(args) -> int:
     """Copy a checkpoint for shipping: fp16 weights, an optional new threshold or version."""
-    from dataclasses import replace
-
     from .model import load_checkpoint, save_checkpoint
 
     model, spec = load_checkpoint(args.source, device="cpu")
@@ -217,8 +248,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--cropped", action="store_true", help="files are face crops: no face search")
     p.add_argument("--split", default="all", choices=SPLITS)
+    with_analysis(p)
     with_model(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("check-faces", help="precision and recall of the face verifiers on labelled Haar boxes")
+    p.add_argument("boxes", help="CSV of file,frame,x,y,w,h,label (ml/checks/face_boxes.csv)")
+    p.add_argument("--data-root", default="../shared/data", help="where the CSV's files are")
+    p.add_argument("--verifier", action="append", choices=VERIFIERS, help="default: all")
+    p.set_defaults(func=cmd_check_faces)
+
+    p = sub.add_parser("calibrate", help="fit the temperature and the uncertain band on held-out crops")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True, help="the calibrated checkpoint to write")
+    p.add_argument("--source", action="append", required=True, choices=SOURCE_NAMES)
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--sources-cache", default="runs/sources")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("eval-cross", help="the cross-source benchmark (ml/cross.py): one table")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--sources-cache", default="runs/sources")
+    p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
+    with_model(p)
+    p.set_defaults(func=cmd_eval_cross)
 
     p = sub.add_parser("export", help="write a compact copy of a checkpoint (fp16 weights)")
     p.add_argument("source")

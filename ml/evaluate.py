@@ -58,7 +58,9 @@ def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[
     return val if split == "val" else train
 
 
-def score_samples(detector: Detector, samples: list[Sample], *, cropped: bool, batch: int = 64) -> list[Prediction]:
+def score_samples(
+    detector: Detector, samples: list[Sample], *, cropped: bool, batch: int = 64, options: DetectorOptions = EVALUATE_OPTIONS
+) -> list[Prediction]:
     predictions: list[Prediction] = []
     if cropped:
         size = detector.spec.input_size
@@ -69,7 +71,7 @@ def score_samples(detector: Detector, samples: list[Sample], *, cropped: bool, b
         return predictions
     for sample in tqdm(samples, desc="files", unit="file"):
         try:
-            result = detector.analyze(sample.path, EVALUATE_OPTIONS)
+            result = detector.analyze(sample.path, options)
         except MediaError as exc:
             log.warning("%s", exc)
             predictions.append(Prediction(sample, None, "error", str(exc)))
@@ -180,7 +182,13 @@ def format_summary(metrics: dict) -> str:
 
 
 def evaluate(
-    detector: Detector, data: str | Path, out: str | Path, *, cropped: bool = False, split: str = "all"
+    detector: Detector,
+    data: str | Path,
+    out: str | Path,
+    *,
+    cropped: bool = False,
+    split: str = "all",
+    options: DetectorOptions = EVALUATE_OPTIONS,
 ) -> dict:
     """Score every selected file, write metrics.json, predictions.csv and plots to `out`."""
     if split not in SPLITS:
@@ -188,7 +196,7 @@ def evaluate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     samples = select_samples(data, split=split, detector=detector)
-    predictions = score_samples(detector, samples, cropped=cropped)
+    predictions = score_samples(detector, samples, cropped=cropped, options=options)
     metrics = summarize(predictions, threshold=detector.threshold, threshold_real=detector.threshold_real)
     metrics.update(
         data=str(data), split=split, cropped=cropped, model_name=detector.name, model_version=detector.version

@@ -260,6 +260,8 @@ def train(config: TrainConfig) -> Path:
             mine = [f.sample for f in found if f.source == name]
             source_of.update({s.path: name for s in mine})
             train_part, val_part = group_split(mine, val_fraction=config.val_fraction, seed=config.seed)
+            if config.max_train and len(train_part) > config.max_train:  # a cap per source
+                train_part = sorted(random.Random(config.seed).sample(train_part, config.max_train), key=lambda s: str(s.path))
             train_samples += train_part
             val_samples += val_part
         landmarks = load_landmarks(config.sources, config.sources_cache)
@@ -269,7 +271,7 @@ def train(config: TrainConfig) -> Path:
         if not config.cropped:  # photos or videos: find faces once, cache crops the detector's way
             samples = prepare_crops(samples, out / "crops", margin=DEFAULT_MARGIN)
         train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
-    if config.max_train and len(train_samples) > config.max_train:
+    if config.max_train and len(train_samples) > config.max_train and not config.sources:
         picker = random.Random(config.seed)
         train_samples = sorted(picker.sample(train_samples, config.max_train), key=lambda s: str(s.path))
     extra_real = [s for root in config.extra_real for s in real_face_samples(root)]
@@ -434,14 +436,39 @@ def train(config: TrainConfig) -> Path:
     return best_path
 
 
-def calibrate_checkpoint(path: Path, val_loader: DataLoader, device: torch.device) -> dict:
-    """Fit the temperature and the two thresholds on validation and store them in `path`."""
+def calibrate_checkpoint(
+    path: Path, val_loader: DataLoader, device: torch.device, *, target: Path | None = None, note: dict | None = None
+) -> dict:
+    """Fit the temperature and the two thresholds on validation and store them in `target`
+    (by default the checkpoint itself)."""
     model, spec = load_checkpoint(path, device=str(device))
     labels, logits = predict_logits(model, val_loader, device)
-    report = calibration_report(labels, logits)
+    report = {**calibration_report(labels, logits), **(note or {})}
     log.info("calibration: %s", json.dumps(report))
     save_checkpoint(
-        model, path, replace(spec, training={**spec.training, "calibration": report}),
+        model, target or path, replace(spec, training={**spec.training, "calibration": report}),
         temperature=report["temperature"], threshold=report["threshold"], threshold_real=report["threshold_real"],
     )
     return report
+
+
+def calibrate_on_sources(
+    path: Path, target: Path, *, sources: tuple[str, ...], data_root: str | Path, sources_cache: str | Path
+) -> dict:
+    """Calibrate a checkpoint on the held-out split (its recorded seed and fraction) of each
+    named source, pooled, and write the calibrated copy to `target`."""
+    _, spec = load_checkpoint(path, device="cpu")
+    seed, fraction = spec.training.get("seed", 0), spec.training.get("val_fraction", 0.1)
+    found = source_samples(sources, data_root, sources_cache)
+    items = []
+    for name in sources:
+        _, val = group_split([f.sample for f in found if f.source == name], val_fraction=fraction, seed=seed)
+        items += [Item(s.path, s.label, source=name) for s in val]
+    loader = DataLoader(
+        CropDataset(items, size=spec.input_size, train=False, seed=seed), batch_size=64,
+        collate_fn=lambda b: collate(b, spec),
+    )
+    counts = {name: sum(item.source == name for item in items) for name in sources}
+    return calibrate_checkpoint(
+        path, loader, select_device(None), target=target, note={"calibrated_on": counts, "val_seed": seed, "val_fraction": fraction}
+    )

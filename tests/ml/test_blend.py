@@ -93,3 +93,25 @@ def test_it_refuses_anything_but_a_bgr_uint8_image():
         self_blend(np.zeros((64, 64), np.uint8), np.random.default_rng(0))
     with pytest.raises(ValueError, match="BGR uint8"):
         self_blend(np.zeros((64, 64, 3), np.float32), np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def face_landmarks(face):
+    """The astronaut crop's 468 face-mesh landmarks, as the training sources store them."""
+    from ml.sources import Landmarker
+
+    points = Landmarker()(face)
+    assert points is not None and points.shape == (468, 2)
+    return points
+
+
+def test_landmark_masks_stay_inside_the_face_and_leave_the_rest_untouched(face, face_landmarks):
+    from ml.blend import face_region
+
+    region = face_region(face.shape[:2], face_landmarks)
+    for seed in range(12):
+        blended, mask = self_blend(face, np.random.default_rng(seed), landmarks=face_landmarks)
+        assert mask.max() > 0.2
+        assert not mask[region == 0].any()  # never past the face (plus 2 % of the crop)
+        outside = mask == 0
+        assert np.array_equal(blended[outside], face[outside])  # byte-identical outside the mask

@@ -122,3 +122,31 @@ def test_evaluate_counts_files_without_a_face_instead_of_dropping_them(tmp_path,
     metrics = evaluate(load_detector(untrained_checkpoint, device="cpu"), data, tmp_path / "eval")
     assert (metrics["n_files"], metrics["n_no_face"], metrics["n_real"], metrics["n_fake"]) == (3, 1, 1, 1)
     assert "wall.jpg" in (tmp_path / "eval" / "predictions.csv").read_text()
+
+
+def test_training_stores_a_temperature_and_the_uncertain_band(tmp_path, tiny_dataset):
+    best = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1))
+    _, spec = load_checkpoint(best, device="cpu")
+    report = spec.training["calibration"]
+    assert spec.temperature == report["temperature"] > 0
+    assert spec.threshold_real == report["threshold_real"] <= spec.threshold == report["threshold"]
+    assert {"ece_before", "ece_after", "real_called_fake", "fake_recall"} <= set(report)
+
+
+def test_evaluate_applies_the_checkpoints_temperature_exactly_as_the_detector(tmp_path, tiny_dataset):
+    from ml.faces import read_crop, resize_square
+    from ml.model import preprocess, save_checkpoint
+
+    best = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1, calibrate=False))
+    model, spec = load_checkpoint(best, device="cpu")
+    hot = save_checkpoint(model, tmp_path / "hot.pt", spec, temperature=4.0)
+    evaluate(load_detector(hot, device="cpu"), tiny_dataset, tmp_path / "eval", cropped=True, split="all")
+    import csv
+
+    with (tmp_path / "eval" / "predictions.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    crops = [resize_square(read_crop(row["file"]), spec.input_size) for row in rows]
+    with torch.inference_mode():
+        logits = model(preprocess(crops, spec)).float().numpy()
+    expected = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / 4.0))
+    assert [float(row["fake_probability"]) for row in rows] == pytest.approx(expected.tolist(), abs=2e-6)
