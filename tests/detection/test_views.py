@@ -243,7 +243,7 @@ class DeleteTests(BaseTestCase):
         analysis = self.done_analysis_for(self.alice)
         self.login(self.alice)
         alices_files = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
-        self.assertEqual(len(alices_files), 2)  # the upload and one heatmap
+        self.assertEqual(len(alices_files), 4)  # upload, thumbnail, photo, heatmap
 
         with self.captureOnCommitCallbacks(execute=True):
             response = self.client.post(reverse("detection:delete", args=[analysis.pk]), follow=True)
