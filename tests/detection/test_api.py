@@ -364,7 +364,7 @@ class AnalysisDeleteApiTests(ApiTestCase):
 
         self.assertEqual(response.status_code, 204)
         self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
-        self.assertEqual(len(paths), 2)
+        self.assertEqual(len(paths), 4)  # upload, thumbnail, photo, heatmap
         self.assertFalse(any(p.exists() for p in paths))
 
     def test_it_answers_404_for_another_users_analysis_and_keeps_it(self):
