@@ -40,6 +40,11 @@ def band_for(score: float, *, threshold: float, threshold_real: float) -> str:
     return "uncertain"
 
 
+def stage_steps() -> list[tuple[str, str]]:
+    """Every stage in order, for the progress list on the page."""
+    return [("queued", "Queued")] + [(key, words) for _, key, words in STAGES]
+
+
 def stage_for(analysis: Analysis) -> tuple[str, str]:
     """(key, words) for what the analysis is doing now."""
     if analysis.status != Analysis.Status.RUNNING:
@@ -69,6 +74,8 @@ class Box:
     label_y: float
     label_w: float
     label_h: float
+    text_x: float
+    text_y: float
 
 
 @dataclass
@@ -175,7 +182,8 @@ def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, t
         label = f"P{face.track} {_percent(face.fake_probability)}" if face.track else _percent(face.fake_probability)
         label_h = font * 1.35
         label_w = font * 0.62 * len(label) + font * 0.6
-        label_y = face.y - label_h if face.y >= label_h else face.y + face.h
+        label_y = round(face.y - label_h if face.y >= label_h else face.y + face.h, 1)
+        label_x = round(min(max(face.x, 0), max((analysis.width or 0) - label_w, 0)), 1)
         boxes.append(
             Box(
                 face_id=face.pk,
@@ -187,10 +195,12 @@ def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, t
                 band=band_for(face.fake_probability, threshold=threshold, threshold_real=threshold_real),
                 track=face.track,
                 label=label,
-                label_x=min(max(face.x, 0), max((analysis.width or 0) - label_w, 0)),
+                label_x=label_x,
                 label_y=label_y,
-                label_w=label_w,
-                label_h=label_h,
+                label_w=round(label_w, 1),
+                label_h=round(label_h, 1),
+                text_x=round(label_x + font * 0.3, 1),
+                text_y=round(label_y + label_h * 0.75, 1),
             )
         )
     score = frame.fake_probability

@@ -148,6 +148,8 @@ def _result_context(request, analysis) -> dict:
         "result": presenters.result_view(analysis) if analysis.status == "done" else None,
         "stage": presenters.stage_for(analysis),
         "queue_position": selectors.analysis_queue_position(analysis=analysis),
+        "stage_steps": presenters.stage_steps(),
+        "max_faces": settings.DETECTION_MAX_FACES,
     }
 
 

@@ -109,7 +109,8 @@ class BaseTestCase(TestCase):
         content = astronaut_jpeg() if content is None else content
         fields.setdefault("original_name", "photo.jpg")
         fields.setdefault("media_type", Analysis.MediaType.IMAGE)
-        analysis = Analysis(owner=owner, size=len(content), sha256="0" * 64, **fields)
+        fields.setdefault("sha256", "0" * 64)
+        analysis = Analysis(owner=owner, size=len(content), **fields)
         analysis.file.save(fields["original_name"], ContentFile(content), save=False)
         analysis.save()
         return analysis
