@@ -18,7 +18,7 @@ from .models import Analysis, AnalysisFace, AnalysisFrame
 # Timeline drawing area, in SVG user units (the SVG scales to the page's width).
 TIMELINE_WIDTH = 720
 TIMELINE_HEIGHT = 220
-PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 14, 10, 34
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 26, 10, 34
 TRACK_COLOURS = 6  # CSS classes track-1 .. track-6, reused in turn beyond that
 
 # The detector's progress values at the end of each stage (ml/detector.py reports them).
@@ -144,6 +144,7 @@ class ResultView:
     faces_left_out: int
     boxes_rejected: int
     frames_with_images: int = 0
+    orientation: str = "landscape"
     bands_present: list[str] = field(default_factory=list)
 
 
@@ -326,7 +327,10 @@ def result_view(analysis: Analysis) -> ResultView:
     threshold = analysis.threshold if analysis.threshold is not None else 0.5
     threshold_real = analysis.threshold_real if analysis.threshold_real is not None else threshold
     stored = list(analysis.frames.all())
-    font = round(max(analysis.width or 0, analysis.height or 0, 100) * 0.032, 1)
+    width, height = analysis.width or 1, analysis.height or 1
+    orientation = "landscape" if width > height * 1.1 else "portrait" if height > width * 1.1 else "square"
+    # Labels about 16 px high on a desktop, whatever the picture's size (see result.css).
+    font = round(max(width, height, 100) * (0.024 if orientation == "landscape" else 0.03), 1)
     frames = [
         _frame_view(analysis, frame, threshold=threshold, threshold_real=threshold_real, font=font)
         for frame in stored
@@ -361,4 +365,5 @@ def result_view(analysis: Analysis) -> ResultView:
         boxes_rejected=sum(frame.boxes_rejected for frame in frames),
         frames_with_images=sum(1 for frame in frames if frame.image_url),
         bands_present=sorted({box.band for frame in frames for box in frame.boxes}),
+        orientation=orientation,
     )
