@@ -13,11 +13,54 @@
 
   // --- The picture and the timeline ------------------------------------------------------
 
+  var LABEL_PX = 14; // the boxes' labels keep this size on screen, however large the picture
+
+  // The server sizes the labels for a desktop; on a phone the picture shrinks and so would
+  // they. Resize each label (in the picture's own pixels) to stay readable.
+  function sizeLabels(svg, image) {
+    var width = Number(svg.viewBox.baseVal.width);
+    if (!image.clientWidth || !width) {
+      return;
+    }
+    var font = LABEL_PX * width / image.clientWidth;
+    svg.querySelectorAll("rect.box").forEach(function (box) {
+      var background = box.nextElementSibling;
+      var text = background && background.nextElementSibling;
+      if (!text || text.tagName.toLowerCase() !== "text") {
+        return;
+      }
+      var x = Number(box.getAttribute("x"));
+      var y = Number(box.getAttribute("y"));
+      var height = font * 1.35;
+      var length = font * 0.62 * text.textContent.length + font * 0.6;
+      var top = y >= height ? y - height : y + Number(box.getAttribute("height"));
+      var left = Math.max(0, Math.min(x, width - length));
+      background.setAttribute("x", left);
+      background.setAttribute("y", top);
+      background.setAttribute("width", length);
+      background.setAttribute("height", height);
+      text.setAttribute("font-size", font);
+      text.setAttribute("x", left + font * 0.3);
+      text.setAttribute("y", top + height * 0.75);
+    });
+  }
+
   function setUpResult() {
     var groups = Array.prototype.slice.call(document.querySelectorAll("#faces .frame-boxes"));
     var image = document.getElementById("picture-image");
     var caption = document.getElementById("picture-caption");
     var timeline = document.getElementById("timeline");
+    var boxes = document.querySelector("#faces svg.boxes");
+    if (image && boxes) {
+      var resized = function () {
+        sizeLabels(boxes, image);
+      };
+      if (image.complete) {
+        resized();
+      }
+      image.addEventListener("load", resized);
+      window.addEventListener("resize", resized);
+    }
     if (!image || !timeline || groups.length === 0) {
       return;
     }

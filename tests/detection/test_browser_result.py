@@ -132,6 +132,9 @@ def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_f
     assert "Waiting in the queue: number 1" in stage.text
     assert stage.get_attribute("aria-live") == "polite"
     browser.execute_script("window.notReloaded = true;")
+    resize(browser, PHONE)
+    screenshot(browser, "result-queued-390")
+    resize(browser, DESKTOP)
 
     services.analysis_run(analysis_id=analysis.pk)
 
@@ -219,6 +222,11 @@ def test_the_json_download_matches_the_api_and_the_report_names_the_file_and_mod
     assert browser.find_elements(By.CSS_SELECTOR, "#report #timeline")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#report .frame-boxes")) == 1
     both_sizes(browser, "result-report")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "known limits").click()
+    limits = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "known-limits")))
+    assert "Known limits" in limits.text
+    screenshot(browser, "model-card-1400")
+    browser.back()
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
     resize(browser, (688, 1017))  # A4 inside the report's 14 mm margins, at 96 dpi
     screenshot(browser, "result-report-print")
