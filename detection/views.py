@@ -245,7 +245,7 @@ def _card_sections(text: str) -> list[dict]:
     sections = []
     for chunk in re.split(r"^## ", text, flags=re.MULTILINE):
         title, _, body = chunk.partition("\n")
-        sections.append({"id": slugify(title), "title": title.strip("# ").strip(), "body": body.strip()})
+        sections.append({"id": slugify(title), "title": title.strip("# ").replace("`", "").strip(), "body": body.strip()})
     return sections
 
 
