@@ -205,6 +205,15 @@ WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 # --- Detection -----------------------------------------------------------------------------
 # Checkpoint for the detector; empty means the default model installed with the `ml` package.
 DEEPFAKE_MODEL_PATH = os.environ.get("DEEPFAKE_MODEL_PATH") or None
+# The model card the result pages link to, and the kinds of manipulation the model learned, in
+# the words of its card (the result page's sentence quotes them): change both with the model.
+DEEPFAKE_MODEL_CARD = Path(
+    os.environ.get("DEEPFAKE_MODEL_CARD") or BASE_DIR / "ml" / "weights" / "MODEL_CARD.md"
+)
+DEEPFAKE_MODEL_TRAINED_ON = os.environ.get(
+    "DEEPFAKE_MODEL_TRAINED_ON",
+    "face swaps from the DeepFake Detection Challenge (DFDC) videos",
+)
 DETECTION_MAX_UPLOAD_BYTES = envint("DETECTION_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
 DETECTION_MAX_FRAMES = envint("DETECTION_MAX_FRAMES", 32, minimum=1)
 DETECTION_MAX_FACES = envint("DETECTION_MAX_FACES", 4, minimum=1)

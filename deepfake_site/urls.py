@@ -6,8 +6,10 @@ from accounts.api import TokenCreateApi
 from detection.api import (
     AnalysisDetailApi,
     AnalysisFileApi,
+    AnalysisFrameImageApi,
     AnalysisHeatmapApi,
     AnalysisListCreateApi,
+    AnalysisThumbnailApi,
 )
 
 api_v1 = [
@@ -23,6 +25,16 @@ api_v1 = [
         "analyses/<uuid:analysis_id>/faces/<int:face_id>/heatmap/",
         AnalysisHeatmapApi.as_view(),
         name="api-analysis-heatmap",
+    ),
+    path(
+        "analyses/<uuid:analysis_id>/thumbnail/",
+        AnalysisThumbnailApi.as_view(),
+        name="api-analysis-thumbnail",
+    ),
+    path(
+        "analyses/<uuid:analysis_id>/frames/<int:frame_index>/image/",
+        AnalysisFrameImageApi.as_view(),
+        name="api-analysis-frame-image",
     ),
 ]
 

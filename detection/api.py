@@ -182,3 +182,31 @@ class AnalysisHeatmapApi(APIView):
         if face is None:
             raise NotFound("No such heatmap.")
         return FileResponse(face.heatmap.open("rb"), content_type="image/png")
+
+
+class AnalysisThumbnailApi(APIView):
+    @extend_schema(
+        operation_id="analyses_thumbnail",
+        summary="The analysis' thumbnail (JPEG)",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request, analysis_id):
+        analysis = _analysis_or_404(request, analysis_id)
+        if not analysis.thumbnail:
+            raise NotFound("No thumbnail.")
+        return FileResponse(analysis.thumbnail.open("rb"), content_type="image/jpeg")
+
+
+class AnalysisFrameImageApi(APIView):
+    @extend_schema(
+        operation_id="analyses_frame_image",
+        summary="A sampled frame, or the photo, as a web-sized JPEG",
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, **ERRORS},
+    )
+    def get(self, request, analysis_id, frame_index: int):
+        frame = selectors.analysis_frame_get(
+            owner=request.user, analysis_id=analysis_id, frame_index=frame_index
+        )
+        if frame is None:
+            raise NotFound("No such frame image.")
+        return FileResponse(frame.image.open("rb"), content_type="image/jpeg")

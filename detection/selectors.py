@@ -7,7 +7,7 @@ from time import monotonic, sleep
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import Analysis, AnalysisFace, AnalysisFrame
 
@@ -65,12 +65,57 @@ def analysis_get_detail(*, owner: AbstractBaseUser, analysis_id) -> Analysis | N
     return _with_frames(Analysis.objects.filter(owner=owner, pk=analysis_id)).first()
 
 
+def _viewable(viewer: AbstractBaseUser) -> QuerySet[Analysis]:
+    """The analyses `viewer` may look at: their own or, for staff, everyone's."""
+    analyses = Analysis.objects.select_related("owner")
+    return analyses if viewer.is_staff else analyses.filter(owner=viewer)
+
+
 def analysis_get_for_viewer(*, viewer: AbstractBaseUser, analysis_id) -> Analysis | None:
     """An analysis with its frames, for its owner or, read-only, for staff; None otherwise."""
-    analyses = Analysis.objects.select_related("owner").filter(pk=analysis_id)
-    if not viewer.is_staff:
-        analyses = analyses.filter(owner=viewer)
-    return _with_frames(analyses).first()
+    return _with_frames(_viewable(viewer).filter(pk=analysis_id)).first()
+
+
+def analysis_get_status_for_viewer(*, viewer: AbstractBaseUser, analysis_id) -> Analysis | None:
+    """An analysis without its results (for following its progress), for its owner or staff."""
+    return _viewable(viewer).filter(pk=analysis_id).first()
+
+
+def analysis_queue_position(*, analysis: Analysis) -> int:
+    """1 for the next queued analysis to run, 2 for the one after it, ... (everyone's uploads
+    count, first come first served); 0 once it is no longer queued."""
+    if analysis.status != Analysis.Status.QUEUED:
+        return 0
+    ahead = Analysis.objects.filter(status=Analysis.Status.QUEUED).filter(
+        Q(created_at__lt=analysis.created_at) | Q(created_at=analysis.created_at, pk__lt=analysis.pk)
+    )
+    return ahead.count() + 1
+
+
+def analysis_frame_get_for_viewer(
+    *, viewer: AbstractBaseUser, analysis_id, frame_index: int
+) -> AnalysisFrame | None:
+    """A sampled frame with a stored image, of an analysis `viewer` may look at."""
+    return (
+        AnalysisFrame.objects.filter(
+            analysis__in=_viewable(viewer).filter(pk=analysis_id), index=frame_index
+        )
+        .exclude(image="")
+        .first()
+    )
+
+
+def analysis_face_get_for_viewer(
+    *, viewer: AbstractBaseUser, analysis_id, face_id: int
+) -> AnalysisFace | None:
+    """A face with a stored heatmap, of an analysis `viewer` may look at."""
+    return (
+        AnalysisFace.objects.filter(
+            pk=face_id, frame__analysis__in=_viewable(viewer).filter(pk=analysis_id)
+        )
+        .exclude(heatmap="")
+        .first()
+    )
 
 
 def _with_frames(analyses: QuerySet[Analysis]) -> QuerySet[Analysis]:
@@ -114,5 +159,15 @@ def analysis_face_get(*, owner: AbstractBaseUser, analysis_id, face_id: int) -> 
             pk=face_id, frame__analysis_id=analysis_id, frame__analysis__owner=owner
         )
         .exclude(heatmap="")
+        .first()
+    )
+
+
+def analysis_frame_get(*, owner: AbstractBaseUser, analysis_id, frame_index: int) -> AnalysisFrame | None:
+    return (
+        AnalysisFrame.objects.filter(
+            analysis_id=analysis_id, analysis__owner=owner, index=frame_index
+        )
+        .exclude(image="")
         .first()
     )

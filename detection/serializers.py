@@ -71,11 +71,34 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
 
 
 class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField(
+        help_text="The frame (or the photo) as a web-sized JPEG, long side at most 960 px; "
+        "face boxes are in the analysed frame's pixels (the analysis' width and height)"
+    )
     faces = AnalysisFaceOutputSerializer(many=True, read_only=True)
 
     class Meta:
         model = AnalysisFrame
-        fields = ["index", "time", "fake_probability", "faces_left_out", "boxes_rejected", "faces"]
+        fields = [
+            "index",
+            "time",
+            "fake_probability",
+            "faces_left_out",
+            "boxes_rejected",
+            "image_url",
+            "faces",
+        ]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_image_url(self, frame: AnalysisFrame) -> str | None:
+        if not frame.image:
+            return None
+        return _absolute(
+            self.context["request"],
+            "api-analysis-frame-image",
+            analysis_id=self.context["analysis_id"],
+            frame_index=frame.index,
+        )
 
 
 class AnalysisTrackOutputSerializer(serializers.ModelSerializer):
@@ -91,6 +114,9 @@ class AnalysisModelOutputSerializer(serializers.Serializer):
 
 class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="This analysis in the API")
+    thumbnail_url = serializers.SerializerMethodField(
+        help_text="A small JPEG (long side 320 px) once the analysis is done, else null"
+    )
 
     class Meta:
         model = Analysis
@@ -106,11 +132,18 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
             "fake_probability",
             "created_at",
             "finished_at",
+            "thumbnail_url",
         ]
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, analysis: Analysis) -> str:
         return _absolute(self.context["request"], "api-analysis-detail", analysis_id=analysis.pk)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_thumbnail_url(self, analysis: Analysis) -> str | None:
+        if not analysis.thumbnail:
+            return None
+        return _absolute(self.context["request"], "api-analysis-thumbnail", analysis_id=analysis.pk)
 
 
 class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):

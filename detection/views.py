@@ -3,7 +3,9 @@ service, redirect."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,10 +13,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
+from . import presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
+from .serializers import AnalysisDetailOutputSerializer
 
 HISTORY_PAGE_SIZE = 20
 # At most this many rows are asked about in one status poll (a page of the history).
@@ -128,15 +134,132 @@ def statuses(request):
     )
 
 
-@login_required
-def detail(request, analysis_id):
+def _viewable_or_404(request, analysis_id):
     analysis = selectors.analysis_get_for_viewer(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise Http404("No such analysis")
+    return analysis
+
+
+def _result_context(request, analysis) -> dict:
+    return {
+        "analysis": analysis,
+        "staff_view": analysis.owner_id != request.user.pk,
+        "result": presenters.result_view(analysis) if analysis.status == "done" else None,
+        "stage": presenters.stage_for(analysis),
+        "queue_position": selectors.analysis_queue_position(analysis=analysis),
+        "stage_steps": presenters.stage_steps(),
+        "max_faces": settings.DETECTION_MAX_FACES,
+    }
+
+
+@login_required
+def detail(request, analysis_id):
+    analysis = _viewable_or_404(request, analysis_id)
+    return render(request, "detection/detail.html", _result_context(request, analysis))
+
+
+@login_required
+@require_GET
+def report(request, analysis_id):
+    """The result on one printable page (A4), with the file's fingerprint and the model."""
+    analysis = _viewable_or_404(request, analysis_id)
+    return render(request, "detection/report.html", _result_context(request, analysis))
+
+
+@login_required
+@require_GET
+def result_json(request, analysis_id):
+    """The full result as a JSON download, in the API's shape."""
+    analysis = _viewable_or_404(request, analysis_id)
+    data = AnalysisDetailOutputSerializer(analysis, context={"request": request}).data
+    response = JsonResponse(data, json_dumps_params={"indent": 2})
+    stem = PurePath(analysis.original_name).stem or "analysis"
+    response["Content-Disposition"] = content_disposition_header(True, f"{stem}.result.json")
+    return response
+
+
+@login_required
+@require_GET
+def progress(request, analysis_id):
+    """What a queued or running analysis is doing, for its result page (owner or staff)."""
+    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=analysis_id)
+    if analysis is None:
+        raise Http404("No such analysis")
+    stage, stage_label = presenters.stage_for(analysis)
+    return JsonResponse(
+        {
+            "status": analysis.status,
+            "finished": analysis.is_finished,
+            "progress": analysis.progress,
+            "stage": stage,
+            "stage_label": stage_label,
+            "queue_position": selectors.analysis_queue_position(analysis=analysis),
+        }
+    )
+
+
+def _stored_image(file, content_type: str) -> FileResponse:
+    response = FileResponse(file.open("rb"), content_type=content_type)
+    # Stored images never change; only the signed-in browser may keep them.
+    patch_cache_control(response, private=True, max_age=3600)
+    return response
+
+
+@login_required
+@require_GET
+def thumbnail(request, pk):
+    """The small picture shown in the history (JPEG), for the owner and staff."""
+    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=pk)
+    if analysis is None or not analysis.thumbnail:
+        raise Http404("No thumbnail")
+    return _stored_image(analysis.thumbnail, "image/jpeg")
+
+
+@login_required
+@require_GET
+def frame_image(request, analysis_id, frame_index: int):
+    """A sampled frame (or the photo) as a web-sized JPEG, for the owner and staff."""
+    frame = selectors.analysis_frame_get_for_viewer(
+        viewer=request.user, analysis_id=analysis_id, frame_index=frame_index
+    )
+    if frame is None:
+        raise Http404("No such frame")
+    return _stored_image(frame.image, "image/jpeg")
+
+
+@login_required
+@require_GET
+def heatmap(request, analysis_id, face_id: int):
+    """A face's Grad-CAM heatmap (PNG), for the owner and staff."""
+    face = selectors.analysis_face_get_for_viewer(
+        viewer=request.user, analysis_id=analysis_id, face_id=face_id
+    )
+    if face is None:
+        raise Http404("No such heatmap")
+    return _stored_image(face.heatmap, "image/png")
+
+
+def _card_sections(text: str) -> list[dict]:
+    """The card split at its "## " headings, each with an id to link to (#known-limits)."""
+    sections = []
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE):
+        title, _, body = chunk.partition("\n")
+        sections.append({"id": slugify(title), "title": title.strip("# ").replace("`", "").strip(), "body": body.strip()})
+    return sections
+
+
+@require_GET
+def model_card(request):
+    """The model card of the installed model: how it was trained and its known limits."""
+    path = settings.DEEPFAKE_MODEL_CARD
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise Http404(f"No model card at {path.name}") from None
+    sections = _card_sections(text)
     return render(
-        request,
-        "detection/detail.html",
-        {"analysis": analysis, "staff_view": analysis.owner_id != request.user.pk},
+        request, "detection/model_card.html", {"title": sections[0]["title"], "sections": sections}
     )
 
 
@@ -144,7 +267,7 @@ def detail(request, analysis_id):
 @require_GET
 def file(request, analysis_id):
     """The original upload, for its owner and for staff."""
-    analysis = selectors.analysis_get_for_viewer(viewer=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise Http404("No such analysis")
     return FileResponse(

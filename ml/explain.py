@@ -43,10 +43,17 @@ def gradcam(model: nn.Module, spec: ModelSpec, crop: np.ndarray) -> np.ndarray:
     return cv2.resize(cam.astype(np.float32), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
-def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.45) -> bytes:
-    """The heatmap in a colour map over the BGR crop, encoded as PNG."""
-    colours = cv2.applyColorMap(np.uint8(np.clip(heatmap, 0, 1) * 255), cv2.COLORMAP_JET)
-    blended = cv2.addWeighted(colours, alpha, crop, 1 - alpha, 0)
+def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> bytes:
+    """The heatmap in viridis (a perceptually uniform colour map) over the BGR crop, as PNG.
+
+    Each pixel's opacity grows with its heat, from a fifth of `alpha` where the model paid no
+    attention to `alpha` where it paid the most, so the face stays visible under the colours.
+    The page shows the matching colour bar.
+    """
+    heat = np.clip(heatmap, 0, 1).astype(np.float32)
+    colours = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_VIRIDIS).astype(np.float32)
+    opacity = (alpha * (0.2 + 0.8 * heat))[..., None]
+    blended = np.uint8(np.clip(colours * opacity + crop.astype(np.float32) * (1 - opacity), 0, 255).round())
     ok, encoded = cv2.imencode(".png", blended)
     if not ok:
         raise RuntimeError("PNG encoding failed")

@@ -16,3 +16,9 @@ def seconds(value) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value):.2f} s"
+
+
+@register.filter
+def sub(value, arg):
+    """value - arg, for coordinates in the result page's SVG."""
+    return round(float(value) - float(arg), 2)

@@ -1,53 +1,275 @@
-// Follows a queued or running analysis through the API (session cookie) and reloads the page
-// once it is done or failed, so that the server renders the full result.
+// The result page. While the analysis is queued or running it follows its stage and progress
+// (announced to screen readers) and, once it is finished, fills the result in without a
+// reload. On a finished result the timeline picks the frame shown above it: hover previews
+// a frame, a click or the arrow keys choose it.
 (function () {
   "use strict";
-  var box = document.getElementById("analysis-status");
-  if (!box || box.dataset.finished === "true") {
+
+  var result = document.getElementById("result");
+  var announce = document.getElementById("announce");
+  if (!result) {
     return;
   }
-  var label = box.querySelector("[data-status-label]");
-  var bar = box.querySelector("progress");
-  var percent = box.querySelector("[data-progress-label]");
-  var delay = 1000;
 
-  function show(analysis) {
-    label.textContent = analysis.status.charAt(0).toUpperCase() + analysis.status.slice(1);
-    label.className = "badge status-" + analysis.status;
-    bar.value = analysis.progress;
-    percent.textContent = (analysis.progress * 100).toFixed(1) + "%";
+  // --- The picture and the timeline ------------------------------------------------------
+
+  var LABEL_PX = 14; // the boxes' labels keep this size on screen, however large the picture
+
+  // The server sizes the labels for a desktop; on a phone the picture shrinks and so would
+  // they. Resize each label (in the picture's own pixels) to stay readable.
+  function sizeLabels(svg, image) {
+    var width = Number(svg.viewBox.baseVal.width);
+    if (!image.clientWidth || !width) {
+      return;
+    }
+    var font = LABEL_PX * width / image.clientWidth;
+    svg.querySelectorAll("rect.box").forEach(function (box) {
+      var background = box.nextElementSibling;
+      var text = background && background.nextElementSibling;
+      if (!text || text.tagName.toLowerCase() !== "text") {
+        return;
+      }
+      var x = Number(box.getAttribute("x"));
+      var y = Number(box.getAttribute("y"));
+      var height = font * 1.35;
+      var length = font * 0.62 * text.textContent.length + font * 0.6;
+      var top = y >= height ? y - height : y + Number(box.getAttribute("height"));
+      var left = Math.max(0, Math.min(x, width - length));
+      background.setAttribute("x", left);
+      background.setAttribute("y", top);
+      background.setAttribute("width", length);
+      background.setAttribute("height", height);
+      text.setAttribute("font-size", font);
+      text.setAttribute("x", left + font * 0.3);
+      text.setAttribute("y", top + height * 0.75);
+    });
   }
 
-  function poll() {
-    fetch(box.dataset.url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) {
-        if (response.status === 404) {
-          label.textContent = "Deleted";
-          return null;
+  function setUpResult() {
+    var groups = Array.prototype.slice.call(document.querySelectorAll("#faces .frame-boxes"));
+    var image = document.getElementById("picture-image");
+    var caption = document.getElementById("picture-caption");
+    var timeline = document.getElementById("timeline");
+    var boxes = document.querySelector("#faces svg.boxes");
+    if (image && boxes) {
+      var resized = function () {
+        sizeLabels(boxes, image);
+      };
+      if (image.complete) {
+        resized();
+      }
+      image.addEventListener("load", resized);
+      window.addEventListener("resize", resized);
+    }
+    if (!image || !timeline || groups.length === 0) {
+      return;
+    }
+    var hits = Array.prototype.slice.call(timeline.querySelectorAll(".hit"));
+    var points = Array.prototype.slice.call(timeline.querySelectorAll(".track-point"));
+    var cursor = document.getElementById("timeline-cursor");
+    var byFrame = {};
+    groups.forEach(function (group) {
+      byFrame[group.dataset.frame] = group;
+    });
+
+    function positionOf(frame) {
+      for (var i = 0; i < hits.length; i += 1) {
+        if (hits[i].dataset.frame === String(frame)) {
+          return i;
         }
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
-      .then(function (analysis) {
-        if (analysis === null) {
-          return;
-        }
-        show(analysis);
-        if (analysis.status === "done" || analysis.status === "failed") {
-          window.location.reload();
-          return;
-        }
-        delay = 1000;
-        window.setTimeout(poll, delay);
-      })
-      .catch(function () {
-        // The server is restarting or the network dropped: keep trying, more slowly.
-        delay = Math.min(delay * 2, 15000);
-        window.setTimeout(poll, delay);
+      }
+      return 0;
+    }
+
+    var chosen = positionOf(groups.filter(function (g) {
+      return !g.classList.contains("is-hidden");
+    }).map(function (g) {
+      return g.dataset.frame;
+    })[0]);
+    var shown = -1;
+
+    function show(position) {
+      if (position === shown || !hits[position]) {
+        return;
+      }
+      shown = position;
+      var hit = hits[position];
+      var frame = hit.dataset.frame;
+      groups.forEach(function (group) {
+        group.classList.toggle("is-hidden", group.dataset.frame !== frame);
       });
+      var group = byFrame[frame];
+      if (group && group.dataset.image) {
+        image.src = group.dataset.image;
+        image.alt = "Frame " + frame + " of the video, with the faces the model scored outlined";
+      }
+      if (group && caption) {
+        caption.textContent = group.dataset.caption.trim();
+      }
+      var x = hit.dataset.x;
+      cursor.setAttribute("x1", x);
+      cursor.setAttribute("x2", x);
+      points.forEach(function (point) {
+        point.classList.toggle("selected", point.dataset.frame === frame);
+      });
+      timeline.setAttribute("aria-valuenow", String(position + 1));
+      timeline.setAttribute(
+        "aria-valuetext",
+        "Frame " + (position + 1) + " of " + hits.length + ", " + hit.dataset.time + " s, fake probability " + hit.dataset.score
+      );
+    }
+
+    function choose(position) {
+      chosen = Math.max(0, Math.min(hits.length - 1, position));
+      show(chosen);
+    }
+
+    hits.forEach(function (hit, position) {
+      hit.addEventListener("mouseenter", function () {
+        show(position);
+      });
+      hit.addEventListener("click", function () {
+        choose(position);
+      });
+    });
+    timeline.addEventListener("mouseleave", function () {
+      show(chosen);
+    });
+    timeline.addEventListener("keydown", function (event) {
+      var keys = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 };
+      if (event.key in keys) {
+        choose(chosen + keys[event.key]);
+      } else if (event.key === "Home") {
+        choose(0);
+      } else if (event.key === "End") {
+        choose(hits.length - 1);
+      } else if (event.key === "PageUp" || event.key === "PageDown") {
+        choose(chosen + (event.key === "PageUp" ? 5 : -5));
+      } else {
+        return;
+      }
+      event.preventDefault();
+    });
+    show(chosen);
   }
 
-  window.setTimeout(poll, delay);
+  // --- Following a queued or running analysis -------------------------------------------
+
+  function followProgress() {
+    var badge = result.querySelector("[data-status-badge]");
+    var stageLabel = result.querySelector("[data-stage-label]");
+    var bar = result.querySelector("#analysis-status progress");
+    var percent = result.querySelector("[data-progress-label]");
+    var steps = Array.prototype.slice.call(result.querySelectorAll("[data-stages] li"));
+    var delay = 1000;
+    var lastStage = null;
+
+    function show(state) {
+      if (badge) {
+        badge.textContent = state.status.charAt(0).toUpperCase() + state.status.slice(1);
+        badge.className = "badge badge-" + state.status;
+      }
+      var words = state.stage_label + "…";
+      if (state.status === "queued") {
+        words = "Waiting in the queue: number " + state.queue_position;
+        if (state.queue_position > 1) {
+          words += " (" + (state.queue_position - 1) + " ahead)";
+        }
+      }
+      // Only a new stage is announced, not every percent.
+      if (stageLabel && words !== lastStage) {
+        stageLabel.textContent = words;
+        lastStage = words;
+      }
+      if (bar) {
+        bar.value = state.progress;
+      }
+      if (percent) {
+        percent.textContent = (state.progress * 100).toFixed(1) + "%";
+      }
+      var reached = true;
+      steps.forEach(function (step) {
+        var current = step.dataset.stage === state.stage;
+        if (current) {
+          reached = false;
+        }
+        step.classList.toggle("current", current);
+        step.classList.toggle("done", reached && !current);
+        if (current) {
+          step.setAttribute("aria-current", "step");
+        } else {
+          step.removeAttribute("aria-current");
+        }
+      });
+    }
+
+    function fillIn() {
+      return fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.text();
+        })
+        .then(function (html) {
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var fresh = page.getElementById("result");
+          if (!fresh) {
+            throw new Error("no result in the page");
+          }
+          result.innerHTML = fresh.innerHTML;
+          result.dataset.finished = "true";
+          var badgeNow = result.querySelector("[data-badge]");
+          var sentence = document.getElementById("verdict-sentence");
+          var error = document.getElementById("analysis-error");
+          if (announce) {
+            announce.textContent = "The analysis is finished. " +
+              (badgeNow ? badgeNow.textContent + ". " : "") +
+              (sentence ? sentence.textContent : error ? "It failed: " + error.textContent : "");
+          }
+          setUpResult();
+        });
+    }
+
+    function poll() {
+      fetch(result.dataset.progressUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) {
+          if (response.status === 404) {
+            if (stageLabel) {
+              stageLabel.textContent = "This analysis was deleted.";
+            }
+            return null;
+          }
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (state) {
+          if (state === null) {
+            return null;
+          }
+          show(state);
+          if (state.finished) {
+            return fillIn();
+          }
+          delay = 1000;
+          window.setTimeout(poll, delay);
+          return null;
+        })
+        .catch(function () {
+          // The server is restarting or the network dropped: keep trying, more slowly.
+          delay = Math.min(delay * 2, 15000);
+          window.setTimeout(poll, delay);
+        });
+    }
+
+    window.setTimeout(poll, delay);
+  }
+
+  if (result.dataset.finished === "true") {
+    setUpResult();
+  } else {
+    followProgress();
+  }
 })();

@@ -109,13 +109,15 @@ class BaseTestCase(TestCase):
         content = astronaut_jpeg() if content is None else content
         fields.setdefault("original_name", "photo.jpg")
         fields.setdefault("media_type", Analysis.MediaType.IMAGE)
-        analysis = Analysis(owner=owner, size=len(content), sha256="0" * 64, **fields)
+        fields.setdefault("sha256", "0" * 64)
+        analysis = Analysis(owner=owner, size=len(content), **fields)
         analysis.file.save(fields["original_name"], ContentFile(content), save=False)
         analysis.save()
         return analysis
 
     def done_analysis_for(self, owner, **fields) -> Analysis:
-        """A finished analysis of a photo with one face and its heatmap."""
+        """A finished analysis of a photo with one face, its heatmap, the photo's web-sized
+        image and a thumbnail."""
         fields = {
             "status": Analysis.Status.DONE,
             "verdict": Analysis.Verdict.FAKE,
@@ -134,7 +136,9 @@ class BaseTestCase(TestCase):
             **fields,
         }
         analysis = self.analysis_for(owner, **fields)
-        frame = AnalysisFrame.objects.create(analysis=analysis, index=0, time=0.0, fake_probability=0.91)
+        analysis.thumbnail.save("thumbnail.jpg", ContentFile(astronaut_jpeg()))
+        frame = AnalysisFrame(analysis=analysis, index=0, time=0.0, fake_probability=0.91)
+        frame.image.save("0.jpg", ContentFile(astronaut_jpeg()))
         face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91, track=1)
         face.heatmap.save("0-0.png", ContentFile(b"\x89PNG\r\n\x1a\nheatmap"), save=False)
         face.save()

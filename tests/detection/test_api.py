@@ -59,6 +59,8 @@ class AuthenticationTests(ApiTestCase):
             ("delete", reverse("api-analysis-detail", args=[analysis.pk])),
             ("get", reverse("api-analysis-file", args=[analysis.pk])),
             ("get", reverse("api-analysis-heatmap", args=[analysis.pk, face.pk])),
+            ("get", reverse("api-analysis-thumbnail", args=[analysis.pk])),
+            ("get", reverse("api-analysis-frame-image", args=[analysis.pk, 0])),
         ]
         for method, url in endpoints:
             for headers in ({}, self.auth("f" * 40)):
@@ -309,6 +311,8 @@ class AnalysisDetailApiTests(ApiTestCase):
                     "fake_probability": 0.91,
                     "faces_left_out": 0,
                     "boxes_rejected": 0,
+                    "image_url": "http://testserver"
+                    + reverse("api-analysis-frame-image", args=[analysis.pk, 0]),
                     "faces": [
                         {
                             "id": face.pk,
@@ -329,6 +333,10 @@ class AnalysisDetailApiTests(ApiTestCase):
         )
         self.assertEqual(
             body["file_url"], "http://testserver" + reverse("api-analysis-file", args=[analysis.pk])
+        )
+        self.assertEqual(
+            body["thumbnail_url"],
+            "http://testserver" + reverse("api-analysis-thumbnail", args=[analysis.pk]),
         )
 
     def test_it_shows_why_an_analysis_failed(self):
@@ -356,7 +364,7 @@ class AnalysisDeleteApiTests(ApiTestCase):
 
         self.assertEqual(response.status_code, 204)
         self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
-        self.assertEqual(len(paths), 2)
+        self.assertEqual(len(paths), 4)  # upload, thumbnail, photo, heatmap
         self.assertFalse(any(p.exists() for p in paths))
 
     def test_it_answers_404_for_another_users_analysis_and_keeps_it(self):
@@ -427,3 +435,33 @@ class SchemaTests(BaseTestCase):
         self.assertEqual(schema.status_code, 200)
         self.assertContains(docs, "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
         self.assertNotContains(docs, "cdn.jsdelivr.net")
+
+
+class AnalysisImageApiTests(ApiTestCase):
+    def test_the_owner_gets_the_thumbnail_and_the_frame_image_as_jpeg(self):
+        analysis = self.done_analysis_for(self.alice)
+        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+
+        for url in (body["thumbnail_url"], body["frames"][0]["image_url"]):
+            with self.subTest(url=url):
+                response = self.get(url)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response.headers["Content-Type"], "image/jpeg")
+                self.assertTrue(b"".join(response.streaming_content).startswith(b"\xff\xd8"))
+
+    def test_it_answers_404_for_another_users_images(self):
+        bobs = self.done_analysis_for(self.bob)
+        for url in (
+            reverse("api-analysis-thumbnail", args=[bobs.pk]),
+            reverse("api-analysis-frame-image", args=[bobs.pk, 0]),
+        ):
+            with self.subTest(url=url):
+                self.assertEqual(self.get(url).status_code, 404)
+
+    def test_it_answers_404_while_there_is_no_image_yet(self):
+        queued = self.analysis_for(self.alice)
+        body = self.get(reverse("api-analysis-detail", args=[queued.pk])).json()
+
+        self.assertIsNone(body["thumbnail_url"])
+        self.assertEqual(self.get(reverse("api-analysis-thumbnail", args=[queued.pk])).status_code, 404)
+        self.assertEqual(self.get(reverse("api-analysis-frame-image", args=[queued.pk, 0])).status_code, 404)

@@ -196,7 +196,7 @@ class AnalysisDeleteManyTests(BaseTestCase):
 
         self.assertEqual(deleted, 1)
         self.assertFalse(Analysis.objects.filter(pk=mine.pk).exists())
-        self.assertEqual(len(my_files), 2)
+        self.assertEqual(len(my_files), 4)  # upload, thumbnail, photo, heatmap
         self.assertFalse(any(path.exists() for path in my_files))
         self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
         self.assertTrue(os.path.exists(bobs_file))

@@ -1,3 +1,4 @@
+import json
 from unittest import mock
 
 from django.test import override_settings
@@ -5,7 +6,9 @@ from django.urls import reverse
 
 from detection.models import Analysis, AnalysisFace
 
-from .base import BaseTestCase, PipelineTestCase, photo_upload, text_upload, video_upload
+from accounts.services import user_create
+
+from .base import PASSWORD, BaseTestCase, PipelineTestCase, photo_upload, text_upload, video_upload
 
 
 class UploadTests(BaseTestCase):
@@ -120,8 +123,12 @@ class UploadPipelineTests(PipelineTestCase):
         page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
         self.assertContains(page, analysis.get_verdict_display())
         self.assertContains(page, f"[{face.x}, {face.y}, {face.w}, {face.h}]")
-        self.assertContains(page, reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]))
-        self.assertNotContains(page, "js/detail.js")
+        self.assertContains(page, reverse("detection:heatmap", args=[analysis.pk, face.pk]))
+        self.assertContains(page, reverse("detection:frame-image", args=[analysis.pk, 0]))
+        self.assertContains(
+            page, f'x="{face.x}" y="{face.y}" width="{face.w}" height="{face.h}"', count=1
+        )
+        self.assertContains(page, 'data-finished="true"')
 
     def test_a_video_is_analysed_frame_by_frame(self):
         analysis = self.upload(video_upload())
@@ -209,15 +216,17 @@ class DetailTests(BaseTestCase):
         url = reverse("detection:detail", args=[self.bobs_analysis.pk])
         self.assertRedirects(self.client.get(url), f"{reverse('login')}?next={url}")
 
-    def test_a_queued_analysis_updates_itself_through_the_api(self):
+    def test_a_queued_analysis_follows_its_progress_and_says_its_place_in_the_queue(self):
         self.login(self.bob)
 
         response = self.client.get(reverse("detection:detail", args=[self.bobs_analysis.pk]))
 
         self.assertContains(response, "Queued")
+        self.assertContains(response, "Waiting in the queue: number 1")
+        self.assertContains(response, 'aria-live="polite"')
         self.assertContains(response, "js/detail.js")
         self.assertContains(
-            response, f'data-url="{reverse("api-analysis-detail", args=[self.bobs_analysis.pk])}"'
+            response, f'data-progress-url="{reverse("detection:progress", args=[self.bobs_analysis.pk])}"'
         )
 
     def test_a_done_analysis_shows_its_verdict_frames_and_faces(self):
@@ -229,7 +238,39 @@ class DetailTests(BaseTestCase):
         self.assertContains(response, "Fake")
         self.assertContains(response, "91.0%")
         self.assertContains(response, "[80, 40, 100, 100]")
-        self.assertContains(response, "test-model 1")
+        self.assertContains(response, 'x="80" y="40" width="100" height="100"')
+        self.assertContains(response, "P1 91.0%")
+        self.assertContains(response, "test-model, version")
+        self.assertContains(response, reverse("detection:model-card") + "#known-limits")
+        self.assertContains(response, reverse("detection:result-json", args=[analysis.pk]))
+        self.assertContains(response, reverse("detection:report", args=[analysis.pk]))
+
+    def test_the_sentence_says_what_each_verdict_means(self):
+        self.login(self.alice)
+        cases = {
+            "fake": (0.91, "likely manipulated"),
+            "uncertain": (0.45, "The model is unsure"),
+            "real": (0.05, "not proof that it is authentic"),
+            "no_face": (None, "nothing was judged"),
+        }
+        for verdict, (probability, words) in cases.items():
+            with self.subTest(verdict=verdict):
+                analysis = self.done_analysis_for(
+                    self.alice, verdict=verdict, fake_probability=probability, threshold_real=0.3
+                )
+                page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+                self.assertContains(page, words)
+                self.assertContains(page, f"badge-{verdict}")
+
+    def test_it_says_how_many_faces_were_left_out_and_boxes_rejected(self):
+        analysis = self.done_analysis_for(self.alice)
+        analysis.frames.update(faces_left_out=2, boxes_rejected=3)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertContains(page, "2 more faces were found but not scored")
+        self.assertContains(page, "3 boxes from the face finder were rejected as not a face")
 
 
 class DeleteTests(BaseTestCase):
@@ -243,7 +284,7 @@ class DeleteTests(BaseTestCase):
         analysis = self.done_analysis_for(self.alice)
         self.login(self.alice)
         alices_files = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
-        self.assertEqual(len(alices_files), 2)  # the upload and one heatmap
+        self.assertEqual(len(alices_files), 4)  # upload, thumbnail, photo, heatmap
 
         with self.captureOnCommitCallbacks(execute=True):
             response = self.client.post(reverse("detection:delete", args=[analysis.pk]), follow=True)
@@ -342,8 +383,8 @@ class HistorySearchTests(BaseTestCase):
         for field in ("q", "status", "verdict", "media_type", "uploaded_from", "uploaded_to"):
             self.assertContains(response, f'<label for="id_{field}">')
 
-    def test_each_row_has_a_badge_a_placeholder_thumbnail_and_a_time_with_its_zone(self):
-        self.done_analysis_for(self.alice, original_name="fake.jpg")
+    def test_each_row_has_a_badge_a_thumbnail_or_placeholder_and_a_time_with_its_zone(self):
+        done = self.done_analysis_for(self.alice, original_name="fake.jpg")
         self.analysis_for(self.alice, original_name="waiting.mp4", media_type="video")
         self.login(self.alice)
 
@@ -351,7 +392,8 @@ class HistorySearchTests(BaseTestCase):
 
         self.assertContains(response, 'class="badge badge-fake"')
         self.assertContains(response, 'class="badge badge-queued"')
-        self.assertContains(response, 'class="thumb-placeholder"', count=2)
+        self.assertContains(response, 'class="thumb-placeholder"', count=1)
+        self.assertContains(response, reverse("detection:analysis-thumbnail", args=[done.pk]))
         self.assertContains(response, " UTC</time>", count=2)
 
 
@@ -474,3 +516,113 @@ class StaffViewTests(BaseTestCase):
         self.assertEqual(
             self.client.get(reverse("detection:history"), {"user": "alice"}).status_code, 404
         )
+
+
+class ResultFilesTests(BaseTestCase):
+    def image_urls(self, analysis) -> list[str]:
+        face = analysis.frames.get().faces.get()
+        return [
+            reverse("detection:analysis-thumbnail", args=[analysis.pk]),
+            reverse("detection:frame-image", args=[analysis.pk, 0]),
+            reverse("detection:heatmap", args=[analysis.pk, face.pk]),
+        ]
+
+    def test_the_owner_and_staff_get_every_image(self):
+        analysis = self.done_analysis_for(self.alice)
+        staff = user_create(username="carol", email="carol@example.org", password=PASSWORD)
+        staff.is_staff = True
+        staff.save()
+        for user in (self.alice, staff):
+            self.login(user)
+            for url in self.image_urls(analysis):
+                with self.subTest(user=user.username, url=url):
+                    response = self.client.get(url)
+                    self.assertEqual(response.status_code, 200)
+                    self.assertIn("private", response.headers["Cache-Control"])
+
+    def test_everyone_else_gets_404_for_every_image_and_download(self):
+        analysis = self.done_analysis_for(self.bob)
+        self.login(self.alice)
+        urls = self.image_urls(analysis) + [
+            reverse("detection:result-json", args=[analysis.pk]),
+            reverse("detection:report", args=[analysis.pk]),
+            reverse("detection:progress", args=[analysis.pk]),
+        ]
+        for url in urls:
+            with self.subTest(url=url):
+                self.assertEqual(self.client.get(url).status_code, 404)
+
+    def test_anonymous_visitors_are_sent_to_log_in(self):
+        analysis = self.done_analysis_for(self.bob)
+        for url in self.image_urls(analysis):
+            with self.subTest(url=url):
+                self.assertEqual(self.client.get(url).status_code, 302)
+
+    def test_the_staff_page_uses_image_urls_staff_can_open(self):
+        analysis = self.done_analysis_for(self.bob)
+        staff = user_create(username="carol", email="carol@example.org", password=PASSWORD)
+        staff.is_staff = True
+        staff.save()
+        self.login(staff)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        for url in self.image_urls(analysis)[1:]:
+            self.assertContains(page, url)
+        self.assertNotContains(page, "/api/v1/")
+
+    def test_the_json_download_is_the_api_detail(self):
+        analysis = self.done_analysis_for(self.alice)
+        self.login(self.alice)
+
+        download = self.client.get(reverse("detection:result-json", args=[analysis.pk]))
+        api = self.client.get(reverse("api-analysis-detail", args=[analysis.pk]))
+
+        self.assertEqual(download.headers["Content-Disposition"], 'attachment; filename="photo.result.json"')
+        self.assertEqual(json.loads(download.content), api.json())
+
+    def test_the_report_names_the_fingerprint_the_model_and_the_thresholds(self):
+        analysis = self.done_analysis_for(self.alice, sha256="ab" * 32, threshold_real=0.3)
+        self.login(self.alice)
+
+        report = self.client.get(reverse("detection:report", args=[analysis.pk]))
+
+        self.assertContains(report, "ab" * 32)
+        self.assertContains(report, "test-model")
+        self.assertContains(report, "fake at or above 50.0%; real below 30.0%")
+        self.assertContains(report, "photo.jpg")
+        self.assertContains(report, "css/report.css")
+
+
+class ProgressTests(BaseTestCase):
+    def test_it_gives_the_stage_and_the_place_in_the_queue(self):
+        second = self.analysis_for(self.bob, original_name="second.jpg")
+        self.login(self.bob)
+
+        first = self.client.get(reverse("detection:progress", args=[self.bobs_analysis.pk])).json()
+        after = self.client.get(reverse("detection:progress", args=[second.pk])).json()
+
+        self.assertEqual((first["stage"], first["queue_position"]), ("queued", 1))
+        self.assertEqual(after["queue_position"], 2)
+        self.assertFalse(after["finished"])
+
+    def test_a_running_analysis_names_its_stage_from_its_progress(self):
+        self.login(self.bob)
+        expected = [(0.1, "decoding"), (0.5, "faces"), (0.8, "classifying"), (0.9, "explaining")]
+        for progress, stage in expected:
+            with self.subTest(progress=progress):
+                Analysis.objects.filter(pk=self.bobs_analysis.pk).update(status="running", progress=progress)
+                state = self.client.get(reverse("detection:progress", args=[self.bobs_analysis.pk])).json()
+                self.assertEqual((state["stage"], state["queue_position"]), (stage, 0))
+
+
+class ModelCardTests(BaseTestCase):
+    def test_it_shows_the_cards_known_limits_with_an_anchor(self):
+        page = self.client.get(reverse("detection:model-card"))
+
+        self.assertContains(page, 'id="known-limits"')
+        self.assertContains(page, "Known limits")
+
+    def test_it_answers_404_when_the_card_is_missing(self):
+        with override_settings(DEEPFAKE_MODEL_CARD=self.media_root / "missing.md"):
+            self.assertEqual(self.client.get(reverse("detection:model-card")).status_code, 404)

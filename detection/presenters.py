@@ -1,0 +1,369 @@
+"""What the result page and the report show, worked out from a stored analysis: the verdict in
+words, the faces on the picture, the timeline's geometry and the heatmaps with their captions.
+
+Read-only and free of HTTP: views pass the result to templates, which only lay it out. Box
+coordinates stay in the analysed frame's pixels; the SVG over the picture uses the same
+coordinate system (its viewBox), so the boxes scale with the image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.urls import reverse
+
+from .models import Analysis, AnalysisFace, AnalysisFrame
+
+# Timeline drawing area, in SVG user units (the SVG scales to the page's width).
+TIMELINE_WIDTH = 720
+TIMELINE_HEIGHT = 220
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 26, 10, 34
+TRACK_COLOURS = 6  # CSS classes track-1 .. track-6, reused in turn beyond that
+
+# The detector's progress values at the end of each stage (ml/detector.py reports them).
+STAGES = (
+    (0.3, "decoding", "Decoding the file"),
+    (0.7, "faces", "Finding faces"),
+    (0.85, "classifying", "Scoring the faces"),
+    (0.95, "explaining", "Drawing the heatmaps"),
+    (1.01, "saving", "Saving the result"),
+)
+
+
+def band_for(score: float, *, threshold: float, threshold_real: float) -> str:
+    """"fake", "uncertain" or "real": where a score falls between the analysis' thresholds."""
+    if score >= threshold:
+        return "fake"
+    if score < threshold_real:
+        return "real"
+    return "uncertain"
+
+
+def stage_steps() -> list[tuple[str, str]]:
+    """Every stage in order, for the progress list on the page."""
+    return [("queued", "Queued")] + [(key, words) for _, key, words in STAGES]
+
+
+def stage_for(analysis: Analysis) -> tuple[str, str]:
+    """(key, words) for what the analysis is doing now."""
+    if analysis.status != Analysis.Status.RUNNING:
+        return analysis.status, analysis.get_status_display()
+    for end, key, words in STAGES:
+        if analysis.progress < end:
+            return key, words
+    return STAGES[-1][1], STAGES[-1][2]
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+@dataclass
+class Box:
+    face_id: int
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+    band: str
+    track: int
+    label: str
+    label_x: float
+    label_y: float
+    label_w: float
+    label_h: float
+    text_x: float
+    text_y: float
+
+
+@dataclass
+class Frame:
+    index: int
+    time: float
+    score: float | None
+    band: str | None
+    image_url: str | None
+    boxes: list[Box]
+    faces_left_out: int
+    boxes_rejected: int
+    x: float = 0.0  # on the timeline
+    hit_x: float = 0.0
+    hit_w: float = 0.0
+
+
+@dataclass
+class TrackLine:
+    number: int
+    colour: int
+    segments: list[str]  # SVG polyline points, one string per run of consecutive frames
+    points: list[tuple[float, float, int, float]]  # x, y, frame index, score
+    score: float | None
+    counted: bool
+    first_time: float | None
+    last_time: float | None
+
+
+@dataclass
+class Timeline:
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    bands: list[dict]
+    y_ticks: list[dict]
+    x_ticks: list[dict]
+    tracks: list[TrackLine]
+    frames: list[Frame]
+
+
+@dataclass
+class Heatmap:
+    face_id: int
+    url: str
+    image_url: str | None
+    crop_view_box: str
+    caption: str
+
+
+@dataclass
+class ResultView:
+    analysis: Analysis
+    threshold: float
+    threshold_real: float
+    sentence: str
+    deciding_track: int | None
+    frames: list[Frame]
+    selected: Frame | None
+    font_size: float
+    timeline: Timeline | None
+    heatmaps: list[Heatmap]
+    faces_left_out: int
+    boxes_rejected: int
+    frames_with_images: int = 0
+    orientation: str = "landscape"
+    bands_present: list[str] = field(default_factory=list)
+
+
+def verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None) -> str:
+    """One plain sentence: what the verdict means and what it does not."""
+    trained_on = settings.DEEPFAKE_MODEL_TRAINED_ON
+    who = f"person {track}" if track and analysis.faces_count > 1 else "the face"
+    if analysis.verdict == Analysis.Verdict.NO_FACE:
+        return (
+            "No face was found in any examined frame, so nothing was judged: this is not a "
+            "\u201creal\u201d verdict, and the file may still have been manipulated."
+        )
+    score = _percent(analysis.fake_probability)
+    if analysis.verdict == Analysis.Verdict.FAKE:
+        return (
+            f"The model rates {who} as likely manipulated ({score}, at or above the "
+            f"{_percent(threshold)} threshold). It learned {trained_on}; this is a statistical "
+            "estimate, not proof, and a person should check it."
+        )
+    if analysis.verdict == Analysis.Verdict.UNCERTAIN:
+        return (
+            f"The model is unsure: {who} scores {score}, between {_percent(threshold_real)} "
+            f"(below: real) and {_percent(threshold)} (at or above: fake). A person should make "
+            "the call."
+        )
+    return (
+        f"The model found no sign of the manipulations it learned ({trained_on}): the file "
+        f"scores {score}, below {_percent(threshold_real)}. That is not proof that it is "
+        "authentic: other kinds of manipulation can pass unnoticed."
+    )
+
+
+def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, threshold_real: float, font: float) -> Frame:
+    boxes = []
+    for face in frame.faces.all():
+        label = f"P{face.track} {_percent(face.fake_probability)}" if face.track else _percent(face.fake_probability)
+        label_h = font * 1.35
+        label_w = font * 0.62 * len(label) + font * 0.6
+        label_y = round(face.y - label_h if face.y >= label_h else face.y + face.h, 1)
+        label_x = round(min(max(face.x, 0), max((analysis.width or 0) - label_w, 0)), 1)
+        boxes.append(
+            Box(
+                face_id=face.pk,
+                x=face.x,
+                y=face.y,
+                w=face.w,
+                h=face.h,
+                score=face.fake_probability,
+                band=band_for(face.fake_probability, threshold=threshold, threshold_real=threshold_real),
+                track=face.track,
+                label=label,
+                label_x=label_x,
+                label_y=label_y,
+                label_w=round(label_w, 1),
+                label_h=round(label_h, 1),
+                text_x=round(label_x + font * 0.3, 1),
+                text_y=round(label_y + label_h * 0.75, 1),
+            )
+        )
+    score = frame.fake_probability
+    return Frame(
+        index=frame.index,
+        time=frame.time,
+        score=score,
+        band=None if score is None else band_for(score, threshold=threshold, threshold_real=threshold_real),
+        image_url=reverse("detection:frame-image", args=[analysis.pk, frame.index]) if frame.image else None,
+        boxes=boxes,
+        faces_left_out=frame.faces_left_out,
+        boxes_rejected=frame.boxes_rejected,
+    )
+
+
+def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, threshold_real: float) -> Timeline:
+    left, right = PLOT_LEFT, TIMELINE_WIDTH - PLOT_RIGHT
+    top, bottom = PLOT_TOP, TIMELINE_HEIGHT - PLOT_BOTTOM
+    end = max([analysis.duration or 0.0] + [frame.time for frame in frames]) or 1.0
+
+    def x_of(seconds: float) -> float:
+        return round(left + (right - left) * seconds / end, 2)
+
+    def y_of(probability: float) -> float:
+        return round(bottom - (bottom - top) * probability, 2)
+
+    for i, frame in enumerate(frames):
+        frame.x = x_of(frame.time)
+    for i, frame in enumerate(frames):
+        start = left if i == 0 else (frames[i - 1].x + frame.x) / 2
+        stop = right if i == len(frames) - 1 else (frame.x + frames[i + 1].x) / 2
+        frame.hit_x, frame.hit_w = round(start, 2), round(max(stop - start, 1.0), 2)
+
+    bands = [
+        {"name": "fake", "label": "Fake", "y": y_of(1.0), "h": round(y_of(threshold) - y_of(1.0), 2)},
+        {"name": "uncertain", "label": "Uncertain", "y": y_of(threshold), "h": round(y_of(threshold_real) - y_of(threshold), 2)},
+        {"name": "real", "label": "Real", "y": y_of(threshold_real), "h": round(y_of(0.0) - y_of(threshold_real), 2)},
+    ]
+    bands = [band for band in bands if band["h"] > 0]
+    y_ticks = [{"y": y_of(p), "label": f"{round(p * 100)}%"} for p in (0.0, 0.5, 1.0)]
+    step = _tick_step(end)
+    x_ticks = []
+    tick = 0.0
+    while tick <= end + 1e-9:
+        x_ticks.append({"x": x_of(tick), "label": f"{tick:g} s"})
+        tick = round(tick + step, 6)
+
+    tracks_by_number = {track.number: track for track in analysis.tracks.all()}
+    numbers = sorted({box.track for frame in frames for box in frame.boxes})
+    lines = []
+    for number in numbers:
+        points, segments, run = [], [], []
+        for frame in frames:
+            box = max((b for b in frame.boxes if b.track == number), key=lambda b: b.score, default=None)
+            if box is None:
+                if run:
+                    segments.append(" ".join(run))
+                run = []
+                continue
+            point = (frame.x, y_of(box.score), frame.index, box.score)
+            points.append(point)
+            run.append(f"{point[0]},{point[1]}")
+        if run:
+            segments.append(" ".join(run))
+        track = tracks_by_number.get(number)
+        lines.append(
+            TrackLine(
+                number=number,
+                colour=(number - 1) % TRACK_COLOURS + 1 if number else 0,
+                segments=[segment for segment in segments if " " in segment],
+                points=points,
+                score=track.fake_probability if track else None,
+                counted=track.counted if track else False,
+                first_time=track.first_time if track else None,
+                last_time=track.last_time if track else None,
+            )
+        )
+    return Timeline(
+        width=TIMELINE_WIDTH,
+        height=TIMELINE_HEIGHT,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        bands=bands,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+        tracks=lines,
+        frames=frames,
+    )
+
+
+def _tick_step(seconds: float) -> float:
+    """A round step giving about 4 to 10 ticks over `seconds`."""
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if seconds / step <= 10:
+            return float(step)
+    return 3600.0 * max(1, round(seconds / 36000))
+
+
+def _heatmaps(analysis: Analysis, frames: list[AnalysisFrame], *, video: bool) -> list[Heatmap]:
+    heatmaps = []
+    faces: list[tuple[AnalysisFrame, AnalysisFace]] = [
+        (frame, face) for frame in frames for face in frame.faces.all() if face.heatmap
+    ]
+    for frame, face in sorted(faces, key=lambda pair: -pair[1].fake_probability):
+        who = f"Person {face.track}" if face.track else f"Face {face.index + 1}"
+        where = f" at {frame.time:.2f} s (frame {frame.index})" if video else ""
+        heatmaps.append(
+            Heatmap(
+                face_id=face.pk,
+                url=reverse("detection:heatmap", args=[analysis.pk, face.pk]),
+                image_url=reverse("detection:frame-image", args=[analysis.pk, frame.index]) if frame.image else None,
+                crop_view_box=f"{face.x} {face.y} {face.w} {face.h}",
+                caption=f"{who}{where}: fake probability {_percent(face.fake_probability)}",
+            )
+        )
+    return heatmaps
+
+
+def result_view(analysis: Analysis) -> ResultView:
+    """Everything the result page and the report show for a finished analysis."""
+    threshold = analysis.threshold if analysis.threshold is not None else 0.5
+    threshold_real = analysis.threshold_real if analysis.threshold_real is not None else threshold
+    stored = list(analysis.frames.all())
+    width, height = analysis.width or 1, analysis.height or 1
+    orientation = "landscape" if width > height * 1.1 else "portrait" if height > width * 1.1 else "square"
+    # Labels about 16 px high on a desktop, whatever the picture's size (see result.css).
+    font = round(max(width, height, 100) * (0.024 if orientation == "landscape" else 0.03), 1)
+    frames = [
+        _frame_view(analysis, frame, threshold=threshold, threshold_real=threshold_real, font=font)
+        for frame in stored
+    ]
+    counted = [track for track in analysis.tracks.all() if track.counted]
+    deciding = max(counted, key=lambda track: track.fake_probability, default=None)
+    scored = [frame for frame in frames if frame.score is not None]
+    selected = max(scored, key=lambda frame: frame.score, default=frames[0] if frames else None)
+    video = analysis.media_type == Analysis.MediaType.VIDEO
+    timeline = (
+        _timeline(analysis, frames, threshold=threshold, threshold_real=threshold_real)
+        if video and frames
+        else None
+    )
+    return ResultView(
+        analysis=analysis,
+        threshold=threshold,
+        threshold_real=threshold_real,
+        sentence=verdict_sentence(
+            analysis,
+            threshold=threshold,
+            threshold_real=threshold_real,
+            track=deciding.number if deciding else None,
+        ),
+        deciding_track=deciding.number if deciding else None,
+        frames=frames,
+        selected=selected,
+        font_size=font,
+        timeline=timeline,
+        heatmaps=_heatmaps(analysis, stored, video=video),
+        faces_left_out=sum(frame.faces_left_out for frame in frames),
+        boxes_rejected=sum(frame.boxes_rejected for frame in frames),
+        frames_with_images=sum(1 for frame in frames if frame.image_url),
+        bands_present=sorted({box.band for frame in frames for box in frame.boxes}),
+        orientation=orientation,
+    )

@@ -1,0 +1,261 @@
+"""Browser journeys on the result page: the verdict and the face boxes over the photo, the
+timeline of a video with two people, the JSON download, the printable report, and images that
+nobody else can open. Screenshots go to out/screenshots/result-*.png."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django_q.conf import Conf
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from accounts.services import user_create
+from detection import services
+from detection.models import Analysis
+from tests.browser import DESKTOP, PHONE, SCREENSHOTS, browser, log_in, resize, screenshot  # noqa: F401
+
+from .base import PASSWORD, astronaut_bgr, astronaut_jpeg
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VERDICT_BADGE = "#verdict [data-badge]"
+SHOWN_BOXES = "#faces .frame-boxes:not(.is-hidden) rect.box"
+
+
+@pytest.fixture
+def site(monkeypatch, detector_checkpoint):
+    """Uploads go to a temporary folder and are analysed inline by the real detector."""
+    media = tempfile.mkdtemp(prefix="media-")
+    monkeypatch.setattr(Conf, "SYNC", True)
+    with override_settings(
+        MEDIA_ROOT=media,
+        DEEPFAKE_MODEL_PATH=str(detector_checkpoint),
+        DETECTION_MAX_FRAMES=8,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    ):
+        yield
+    shutil.rmtree(media, ignore_errors=True)
+
+
+def two_people_mp4(frames: int = 16) -> bytes:
+    """Two astronauts side by side (one mirrored), the camera panning right 4 px a frame."""
+    image = astronaut_bgr()
+    pair = np.concatenate([image, cv2.flip(image, 1)], axis=1)
+    width = 448
+    folder = Path(tempfile.mkdtemp())
+    try:
+        path = folder / "two.mp4"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, 256))
+        assert writer.isOpened()
+        for i in range(frames):
+            writer.write(np.ascontiguousarray(pair[:, 4 * i : 4 * i + width]))
+        writer.release()
+        return path.read_bytes()
+    finally:
+        shutil.rmtree(folder)
+
+
+def uploaded(owner, name: str, content: bytes, content_type: str) -> Analysis:
+    analysis = services.analysis_create(
+        owner=owner, file=SimpleUploadedFile(name, content, content_type=content_type)
+    )
+    analysis.refresh_from_db()
+    assert analysis.status == Analysis.Status.DONE, analysis.error
+    return analysis
+
+
+def signed_in(browser, live_server, username: str = "alice"):  # noqa: F811
+    user = user_create(username=username, email=f"{username}@example.org", password=PASSWORD)
+    log_in(browser, live_server.url, username=username, password=PASSWORD)
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
+    return user
+
+
+def fetch(browser, url: str) -> dict:  # noqa: F811
+    """GET `url` from the page with its cookies: {"status": ..., "text": ...}."""
+    return browser.execute_async_script(
+        """
+        var done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: "same-origin"})
+          .then(function (r) { return r.text().then(function (t) { done({status: r.status, text: t}); }); })
+          .catch(function (e) { done({status: 0, text: String(e)}); });
+        """,
+        url,
+    )
+
+
+def inside(inner, outer, slack: float = 2.0) -> bool:
+    return (
+        inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
+def rect_of(browser, element) -> dict:  # noqa: F811
+    return browser.execute_script("var r = arguments[0].getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height};", element)
+
+
+def both_sizes(browser, name: str) -> None:  # noqa: F811
+    browser.execute_script("document.activeElement && document.activeElement.blur();")
+    resize(browser, DESKTOP)
+    screenshot(browser, f"{name}-1400")
+    resize(browser, PHONE)
+    screenshot(browser, f"{name}-390")
+    resize(browser, DESKTOP)
+
+
+def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_face(
+    browser, live_server, site, monkeypatch  # noqa: F811
+):
+    alice = signed_in(browser, live_server)
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued, nobody runs it yet
+    analysis = services.analysis_create(
+        owner=alice, file=SimpleUploadedFile("astronaut.jpg", astronaut_jpeg(), content_type="image/jpeg")
+    )
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/")
+    stage = browser.find_element(By.ID, "stage-label")
+    assert "Waiting in the queue: number 1" in stage.text
+    assert stage.get_attribute("aria-live") == "polite"
+    browser.execute_script("window.notReloaded = true;")
+    resize(browser, PHONE)
+    screenshot(browser, "result-queued-390")
+    resize(browser, DESKTOP)
+
+    services.analysis_run(analysis_id=analysis.pk)
+
+    badge = WebDriverWait(browser, 20).until(EC.visibility_of_element_located((By.CSS_SELECTOR, VERDICT_BADGE)))
+    assert browser.execute_script("return window.notReloaded === true;"), "the page was reloaded"
+    assert badge.text in {"Real", "Uncertain", "Fake", "No face found"}
+    assert "The analysis is finished" in browser.find_element(By.ID, "announce").get_attribute("textContent")
+    assert browser.find_element(By.ID, "verdict-sentence").text
+
+    image = browser.find_element(By.ID, "picture-image")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))
+    boxes = browser.find_elements(By.CSS_SELECTOR, SHOWN_BOXES)
+    assert len(boxes) == 1
+    box, photo = rect_of(browser, boxes[0]), rect_of(browser, image)
+    assert inside(box, photo)
+    # The astronaut's face is in the upper middle of the photo.
+    centre_x = (box["x"] + box["width"] / 2 - photo["x"]) / photo["width"]
+    centre_y = (box["y"] + box["height"] / 2 - photo["y"]) / photo["height"]
+    assert 0.25 < centre_x < 0.75 and 0.05 < centre_y < 0.65, (centre_x, centre_y)
+    assert "P1" in browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden) text").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#heatmaps .heatmap-image")
+    both_sizes(browser, "result-photo")
+
+
+def test_a_video_has_a_timeline_whose_points_show_their_frame_and_boxes(
+    browser, live_server, site  # noqa: F811
+):
+    alice = signed_in(browser, live_server)
+    analysis = uploaded(alice, "two people.mp4", two_people_mp4(), "video/mp4")
+    frames = {frame.index: frame.faces.count() for frame in analysis.frames.all()}
+    assert max(frames.values()) == 2, frames
+
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/")
+    timeline = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "timeline")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#timeline polyline.track-line")) >= 2
+    assert browser.find_elements(By.CSS_SELECTOR, "#timeline .band-fake")
+    assert not browser.find_element(By.ID, "frames-details").get_attribute("open")
+
+    hits = browser.find_elements(By.CSS_SELECTOR, "#timeline .hit")
+    assert len(hits) == len(frames)
+    shown = browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden)").get_attribute("data-frame")
+    target = next(hit for hit in hits if hit.get_attribute("data-frame") != shown)
+    ActionChains(browser).move_to_element(target).click().perform()
+
+    index = int(target.get_attribute("data-frame"))
+    group = browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden)")
+    assert group.get_attribute("data-frame") == str(index)
+    assert browser.find_element(By.ID, "picture-image").get_attribute("src").endswith(f"/frames/{index}.jpg")
+    assert len(browser.find_elements(By.CSS_SELECTOR, SHOWN_BOXES)) == frames[index]
+    assert f"Frame {index} at" in browser.find_element(By.ID, "picture-caption").text
+
+    # Moving the mouse away keeps the chosen frame; the arrow keys step to the next one.
+    ActionChains(browser).move_to_element(browser.find_element(By.TAG_NAME, "h1")).perform()
+    assert browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden)").get_attribute("data-frame") == str(index)
+    order = [int(hit.get_attribute("data-frame")) for hit in hits]
+    timeline.send_keys(Keys.ARROW_RIGHT if order.index(index) + 1 < len(order) else Keys.ARROW_LEFT)
+    stepped = browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden)").get_attribute("data-frame")
+    assert abs(order.index(int(stepped)) - order.index(index)) == 1
+    assert "Frame" in timeline.get_attribute("aria-valuetext")
+
+    # Put the most suspicious frame back for the screenshots.
+    timeline.send_keys(Keys.HOME)
+    both_sizes(browser, "result-video")
+
+
+def test_the_json_download_matches_the_api_and_the_report_names_the_file_and_model(
+    browser, live_server, site  # noqa: F811
+):
+    alice = signed_in(browser, live_server)
+    analysis = uploaded(alice, "two people.mp4", two_people_mp4(), "video/mp4")
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/")
+
+    link = browser.find_element(By.ID, "json-link")
+    download = fetch(browser, link.get_attribute("href"))
+    api = fetch(browser, f"{live_server.url}/api/v1/analyses/{analysis.pk}/")
+    assert download["status"] == api["status"] == 200
+    assert json.loads(download["text"]) == json.loads(api["text"])
+    assert json.loads(download["text"])["sha256"] == analysis.sha256
+
+    browser.find_element(By.ID, "report-link").click()
+    report = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "report")))
+    assert analysis.sha256 in report.text
+    assert analysis.model_version in browser.find_element(By.CSS_SELECTOR, "#report .model-version").text
+    assert "two people.mp4" in report.text
+    assert browser.find_elements(By.CSS_SELECTOR, "#report #timeline")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#report .frame-boxes")) == 1
+    both_sizes(browser, "result-report")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "known limits").click()
+    limits = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "known-limits")))
+    assert "Known limits" in limits.text
+    screenshot(browser, "model-card-1400")
+    browser.back()
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    resize(browser, (688, 1017))  # A4 inside the report's 14 mm margins, at 96 dpi
+    screenshot(browser, "result-report-print")
+    pdf = browser.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / "result-report.pdf").write_bytes(base64.b64decode(pdf["data"]))
+
+
+def test_another_user_gets_404_for_every_image_on_the_page(browser, live_server, site):  # noqa: F811
+    alice = signed_in(browser, live_server)
+    analysis = uploaded(alice, "astronaut.jpg", astronaut_jpeg(), "image/jpeg")
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/")
+    urls = browser.execute_script(
+        """
+        var urls = [];
+        document.querySelectorAll("#result img").forEach(function (img) { urls.push(img.src); });
+        document.querySelectorAll("#result image").forEach(function (img) { urls.push(new URL(img.getAttribute("href"), location.href).href); });
+        document.querySelectorAll("#result [data-image]").forEach(function (g) { if (g.dataset.image) urls.push(new URL(g.dataset.image, location.href).href); });
+        return urls;
+        """
+    )
+    urls.append(f"{live_server.url}/analyses/{analysis.pk}/thumbnail.jpg")
+    assert any("/heatmaps/" in url for url in urls) and any("/frames/" in url for url in urls)
+    for url in urls:
+        assert fetch(browser, url)["status"] == 200, url
+
+    browser.delete_all_cookies()
+    user_create(username="bob", email="bob@example.org", password=PASSWORD)
+    log_in(browser, live_server.url, username="bob", password=PASSWORD)
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
+    for url in set(urls):
+        assert fetch(browser, url)["status"] == 404, url

@@ -1,0 +1,74 @@
+"""What the result page draws: bands between the thresholds, one line per person, the frame
+shown first, and the heatmaps' captions."""
+
+from __future__ import annotations
+
+from detection import presenters
+from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
+
+from .base import BaseTestCase
+
+
+class ResultViewTests(BaseTestCase):
+    def video_with_two_people(self) -> Analysis:
+        analysis = self.analysis_for(
+            self.alice,
+            original_name="clip.mp4",
+            media_type=Analysis.MediaType.VIDEO,
+            status=Analysis.Status.DONE,
+            verdict=Analysis.Verdict.UNCERTAIN,
+            fake_probability=0.6,
+            threshold=0.7,
+            threshold_real=0.3,
+            width=640,
+            height=360,
+            duration=3.0,
+            faces_count=5,
+        )
+        scores = {0: (0.2, 0.5), 10: (0.3, 0.8), 20: (0.1, None)}
+        for index, (first, second) in scores.items():
+            frame = AnalysisFrame.objects.create(
+                analysis=analysis, index=index, time=index / 10, fake_probability=max(first, second or 0), faces_left_out=1
+            )
+            AnalysisFace.objects.create(frame=frame, index=0, x=10, y=40, w=80, h=80, fake_probability=first, track=1)
+            if second is not None:
+                AnalysisFace.objects.create(frame=frame, index=1, x=300, y=0, w=80, h=80, fake_probability=second, track=2)
+        AnalysisTrack.objects.create(analysis=analysis, number=1, fake_probability=0.2, frames=3, first_time=0, last_time=2, counted=True)
+        AnalysisTrack.objects.create(analysis=analysis, number=2, fake_probability=0.6, frames=2, first_time=0, last_time=1, counted=True)
+        return analysis
+
+    def test_the_timeline_has_three_bands_and_a_line_per_person(self):
+        view = presenters.result_view(self.video_with_two_people())
+        timeline = view.timeline
+
+        self.assertEqual([band["name"] for band in timeline.bands], ["fake", "uncertain", "real"])
+        fake, uncertain, real = timeline.bands
+        self.assertAlmostEqual(uncertain["h"] / (timeline.bottom - timeline.top), 0.4, places=2)
+        self.assertEqual([line.number for line in timeline.tracks], [1, 2])
+        self.assertEqual([len(line.points) for line in timeline.tracks], [3, 2])
+        self.assertEqual(timeline.tracks[0].points[0][0], timeline.left)
+
+    def test_it_shows_the_most_suspicious_frame_first_and_colours_boxes_by_band(self):
+        view = presenters.result_view(self.video_with_two_people())
+
+        self.assertEqual(view.selected.index, 10)
+        self.assertEqual([box.band for box in view.selected.boxes], ["uncertain", "fake"])
+        self.assertEqual([box.label for box in view.selected.boxes], ["P1 30.0%", "P2 80.0%"])
+        self.assertEqual(view.faces_left_out, 3)
+        self.assertEqual(view.deciding_track, 2)
+        self.assertIn("person 2", view.sentence)
+
+    def test_a_label_that_would_leave_the_top_of_the_picture_goes_under_the_box(self):
+        view = presenters.result_view(self.video_with_two_people())
+        high, low = view.selected.boxes[1], view.selected.boxes[0]
+
+        self.assertEqual(high.label_y, high.y + high.h)
+        self.assertEqual(low.label_y, round(low.y - low.label_h, 1))
+
+    def test_the_stage_follows_the_detectors_progress(self):
+        analysis = Analysis(status=Analysis.Status.RUNNING, progress=0.0)
+        stages = []
+        for progress in (0.0, 0.3, 0.5, 0.85, 0.95):
+            analysis.progress = progress
+            stages.append(presenters.stage_for(analysis)[0])
+        self.assertEqual(stages, ["decoding", "faces", "faces", "explaining", "saving"])

@@ -1,0 +1,32 @@
+"""The heatmap overlay stored for the result page."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ml.explain import overlay_png
+
+
+def decoded(png: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+
+
+def left_cold_right_hot(side: int = 64) -> np.ndarray:
+    return np.tile(np.linspace(0, 1, side, dtype=np.float32), (side, 1))
+
+
+def test_the_face_stays_visible_where_the_model_did_not_look():
+    crop = np.full((64, 64, 3), 200, np.uint8)
+    image = decoded(overlay_png(crop, left_cold_right_hot()))
+    assert image.shape == crop.shape
+    # A cold pixel is mostly the crop (viridis' dark purple at low opacity), not painted over.
+    assert np.abs(image[:, 0].astype(int) - 200).max() < 40
+
+
+def test_the_hottest_parts_are_painted_in_viridis_yellow():
+    crop = np.zeros((64, 64, 3), np.uint8)
+    image = decoded(overlay_png(crop, left_cold_right_hot()))
+    blue, green, red = image[32, -1].astype(int)
+    # Viridis ends in yellow (red and green high, blue low), unlike jet's dark red.
+    assert green > blue and red > blue and green > 80
