@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check
+.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,32 @@ browser:
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "chromium or chromedriver missing and not root: the browser tests will skip"; fi; \
 	fi
+# The same suite on PostgreSQL + Redis (both running on 127.0.0.1; .ci/run starts them). The
+# Redis broker needs DEBUG=false and real keys; these are for tests only. Redis database 15.
+SCALE_ENV = DEBUG=false SECRET_KEY=test-only-site-key-0123456789abcdefghijklmnopqrstuvwxyz \
+	QUEUE_SECRET_KEY=test-only-queue-key-0123456789abcdefghijklmnopqrstuvwxyz \
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test Q_BROKER=redis \
+	REDIS_URL=redis://127.0.0.1:6379/15
+
+test-scale: $(INSTALLED) browser
+	$(SCALE_ENV) $(BIN)/python -m pytest
+
+# Load: LOAD_USERS users send LOAD_UPLOADS uploads at once to gunicorn (gunicorn.conf.py) and
+# one worker over loopback, wait for every verdict and print what happened. Not a test. Its
+# own database and media under var/load (embedded), or the scale-out services (load-scale).
+LOAD_USERS ?= 5
+LOAD_UPLOADS ?= 50
+LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS)
+
+load: $(INSTALLED)
+	mkdir -p var/load
+	DATABASE_URL=sqlite:///var/load/load.sqlite3 MEDIA_ROOT=var/load/media \
+		$(BIN)/python manage.py $(LOAD_ARGS)
+
+load-scale: $(INSTALLED)
+	mkdir -p var/load
+	$(SCALE_ENV) REDIS_URL=redis://127.0.0.1:6379/14 MEDIA_ROOT=var/load/media \
+		$(BIN)/python manage.py $(LOAD_ARGS)
 
 migrate: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
 
 from . import services
+from .selectors import client_address
 
 
 class TokenCreateInputSerializer(serializers.Serializer):
@@ -53,8 +54,14 @@ class TokenCreateApi(APIView):
     def post(self, request):
         credentials = TokenCreateInputSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
+        username = credentials.validated_data["username"]
+        address = client_address(request)
+        if services.login_blocked(username=username, address=address):
+            raise Throttled(detail="Too many failed log-in attempts; try again later.")
         user = authenticate(request=request, **credentials.validated_data)
         if user is None or not user.is_active:
+            services.login_failure_record(username=username, address=address)
             raise ValidationError("Unable to log in with this username and password.")
+        services.login_failures_clear(username=username, address=address)
         token = services.token_get_or_create(user=user)
         return Response({"token": token.key})

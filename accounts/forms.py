@@ -1,6 +1,11 @@
 from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+
+from . import services
+from .selectors import client_address
 
 
 class SignupForm(UserCreationForm):
@@ -17,3 +22,37 @@ class SignupForm(UserCreationForm):
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this email address already exists.")
         return email
+
+
+class ThrottledLoginMixin:
+    """Refuses to check passwords after too many failures for the account from the same
+    address (or from that address at all), until LOGIN_FAILURE_WINDOW has passed."""
+
+    throttled_message = (
+        "Too many failed log-in attempts. Wait %(minutes)d minutes, then try again."
+    )
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = client_address(self.request)
+        if services.login_blocked(username=username, address=address):
+            minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
+            raise forms.ValidationError(
+                self.throttled_message, code="throttled", params={"minutes": minutes}
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError as exc:
+            if exc.code == "invalid_login":
+                services.login_failure_record(username=username, address=address)
+            raise
+        services.login_failures_clear(username=username, address=address)
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass

@@ -21,14 +21,18 @@ def signup(request):
     if request.method == "POST":
         form = SignupForm(request.POST)
         if form.is_valid():
-            user = services.user_create(
-                username=form.cleaned_data["username"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-            )
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
-            return redirect("detection:upload")
+            try:
+                user = services.user_create(
+                    username=form.cleaned_data["username"],
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password1"],
+                )
+            except services.EmailTaken as exc:
+                form.add_error("email", str(exc))
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
+                return redirect("detection:upload")
     return render(request, "accounts/signup.html", {"form": form})
 
 

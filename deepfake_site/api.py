@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger("deepfake_site.api")
+
+INTERNAL_ERROR_DETAIL = "Internal server error. It has been logged; please try again later."
 
 
 class ErrorOutputSerializer(serializers.Serializer):
@@ -22,6 +30,12 @@ class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The upload is too large."
     default_code = "too_large"
+
+
+class InsufficientStorage(APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "The server has no room to store the upload right now."
+    default_code = "insufficient_storage"
 
 
 class UnsupportedUpload(APIException):
@@ -44,9 +58,21 @@ def _messages(errors, prefix: str = "") -> list[str]:
 
 def exception_handler(exc, context):
     """DRF's handler, with validation errors also summed up in `detail` so that every error
-    body has a `detail` string: {"detail": "file: No file was submitted.", "errors": {...}}."""
+    body has a `detail` string: {"detail": "file: No file was submitted.", "errors": {...}},
+    and any other exception answered as a JSON 500 (logged with its traceback)."""
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, ValidationError):
+    if response is None:
+        if settings.DEBUG:
+            return None  # Django's debug page, with the traceback
+        request = context.get("request")
+        logger.error(
+            "internal error on %s %s",
+            getattr(request, "method", "?"),
+            getattr(request, "path", "?"),
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return Response({"detail": INTERNAL_ERROR_DETAIL}, status=500)
+    if isinstance(exc, ValidationError):
         errors = response.data
         if not isinstance(errors, dict):
             errors = {"non_field_errors": errors}

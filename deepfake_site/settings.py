@@ -84,10 +84,19 @@ def database_from_url(url: str) -> dict:
 
 
 DEFAULT_SECRET_KEY = "local-development-only-never-use-in-production"
+DEFAULT_QUEUE_SECRET_KEY = "local-development-queue-only-never-use-in-production"
 DEBUG = envbool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("Set SECRET_KEY when DEBUG is false")
+# Signs the task queue's messages (django-q2 unpickles what it can verify). Web and worker
+# processes must share it; nothing else needs it. Separate from SECRET_KEY so that a worker
+# machine holds no key that could forge sessions.
+QUEUE_SECRET_KEY = os.environ.get("QUEUE_SECRET_KEY", DEFAULT_QUEUE_SECRET_KEY)
+if not DEBUG and QUEUE_SECRET_KEY == DEFAULT_QUEUE_SECRET_KEY:
+    raise ImproperlyConfigured("Set QUEUE_SECRET_KEY when DEBUG is false")
+if not DEBUG and QUEUE_SECRET_KEY == SECRET_KEY:
+    raise ImproperlyConfigured("QUEUE_SECRET_KEY must differ from SECRET_KEY")
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -95,8 +104,19 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_HTTPS_PROXY", False) else None
 )
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+# HTTPS only: redirect plain HTTP and tell browsers to never use it again (HSTS). Turn HSTS on
+# with a small number first; browsers remember it for HSTS_SECONDS.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
+    # First, so that its runserver and qcluster (with their start-up checks) win.
+    "deepfake_site",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -104,6 +124,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -115,6 +136,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Before anything reads the body (the CSRF check reads the form).
+    "deepfake_site.uploads.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,7 +183,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a check: replaces the API token whenever a password is set, by any path.
+    {"NAME": "accounts.validators.RotateApiTokenOnPasswordChange"},
 ]
+# Failed log-ins (site and admin) allowed per account and client address within the window;
+# a client address alone may fail four times as often.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900, minimum=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "detection:upload"
 LOGOUT_REDIRECT_URL = "login"
@@ -202,6 +232,23 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 
+# Content-Security-Policy (django-csp): scripts, styles and images from this site only, so an
+# injected <script> or style="..." does nothing. Pages keep JS in static/js and CSS in
+# static/css, and pass data with the json_script filter.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- Detection -----------------------------------------------------------------------------
 # Checkpoint for the detector; empty means the default model installed with the `ml` package.
 DEEPFAKE_MODEL_PATH = os.environ.get("DEEPFAKE_MODEL_PATH") or None
@@ -215,14 +262,38 @@ DEEPFAKE_MODEL_TRAINED_ON = os.environ.get(
     "face swaps from the DeepFake Detection Challenge (DFDC) videos",
 )
 DETECTION_MAX_UPLOAD_BYTES = envint("DETECTION_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "deepfake_site.uploads.UploadLimitHandler",  # stops reading past the upload limit
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DETECTION_MAX_FRAMES = envint("DETECTION_MAX_FRAMES", 32, minimum=1)
 DETECTION_MAX_FACES = envint("DETECTION_MAX_FACES", 4, minimum=1)
 DETECTION_HEATMAPS = envint("DETECTION_HEATMAPS", 2)
+# The decoder's pixel budget (ml.media.MediaLimits): a still, an animation's canvas or a video
+# frame larger than DETECTION_MAX_PIXELS is refused from its header; every sampled frame is
+# scaled down to DETECTION_FRAME_PIXELS as it is read; an animation may make the decoder paint
+# at most DETECTION_MAX_ANIMATION_PIXELS (canvas x frames).
+DETECTION_MAX_PIXELS = envint("DETECTION_MAX_PIXELS", 50_000_000, minimum=1)
+DETECTION_FRAME_PIXELS = envint("DETECTION_FRAME_PIXELS", 1920 * 1080, minimum=1)
+DETECTION_MAX_ANIMATION_PIXELS = envint("DETECTION_MAX_ANIMATION_PIXELS", 1_000_000_000, minimum=1)
 # A job is stopped after this many seconds (size it for the longest video you accept).
 DETECTION_JOB_TIMEOUT = envint("DETECTION_JOB_TIMEOUT", 1800, minimum=10)
 
 # --- Workers (django-q2) -------------------------------------------------------------------
 Q_BROKER = os.environ.get("Q_BROKER", "orm")
+if DEBUG and Q_BROKER == "redis":
+    # With DEBUG on the keys may be the public development ones: anyone who can write to
+    # Redis could then sign a pickled payload that the worker runs.
+    raise ImproperlyConfigured(
+        "Q_BROKER=redis needs DEBUG=false (with SECRET_KEY and QUEUE_SECRET_KEY set)"
+    )
+# A queued analysis whose message is in no queue (a worker died holding it, or could not read
+# it) is sent again after this many seconds, at most DETECTION_MAX_ENQUEUES times in all, then
+# failed with a message. The sweep runs when a worker starts and every DETECTION_SWEEP_MINUTES.
+DETECTION_REQUEUE_AFTER = envint("DETECTION_REQUEUE_AFTER", 600, minimum=1)
+DETECTION_MAX_ENQUEUES = envint("DETECTION_MAX_ENQUEUES", 3, minimum=1)
+DETECTION_SWEEP_MINUTES = envint("DETECTION_SWEEP_MINUTES", 10, minimum=1)
 Q_CLUSTER = {
     "name": "deepfake",
     "workers": envint("Q_WORKERS", 1, minimum=1),  # torch already uses every core
@@ -243,6 +314,8 @@ if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
 elif Q_BROKER == "redis":
     Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Keeps each message a worker takes until its job ends, so none is lost with a worker.
+    Q_CLUSTER["broker_class"] = "detection.broker.ReliableRedis"
 else:
     raise ImproperlyConfigured(f"Q_BROKER must be orm or redis, not {Q_BROKER!r}")
 

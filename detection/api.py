@@ -17,10 +17,12 @@ from rest_framework.views import APIView
 
 from deepfake_site.api import (
     ErrorOutputSerializer,
+    InsufficientStorage,
     PayloadTooLarge,
     UnsupportedUpload,
     ValidationErrorOutputSerializer,
 )
+from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import selectors, services
 from .serializers import (
@@ -76,6 +78,7 @@ class AnalysisListCreateApi(APIView):
             200: AnalysisPageOutputSerializer,
             400: ValidationErrorOutputSerializer,
             401: ERRORS[401],
+            404: OpenApiResponse(ErrorOutputSerializer, "No such page."),
         },
     )
     def get(self, request):
@@ -103,12 +106,16 @@ class AnalysisListCreateApi(APIView):
             413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
             415: OpenApiResponse(ErrorOutputSerializer, "Not a supported image or video."),
             429: OpenApiResponse(ErrorOutputSerializer, "Too many uploads; retry later."),
+            507: OpenApiResponse(ErrorOutputSerializer, "No room to store it; retry later."),
         },
     )
     def post(self, request):
         query = AnalysisCreateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        upload = AnalysisCreateInputSerializer(data=request.data)
+        data = request.data  # reads the body, stopping past the size limit
+        if upload_was_too_large(request._request):
+            raise PayloadTooLarge(upload_limit_message())
+        upload = AnalysisCreateInputSerializer(data=data)
         upload.is_valid(raise_exception=True)
         try:
             analysis = services.analysis_create(
@@ -120,6 +127,8 @@ class AnalysisListCreateApi(APIView):
             raise UnsupportedUpload(str(exc)) from None
         except services.UploadRefused as exc:
             raise ValidationError({"file": [str(exc)]}) from None
+        except services.StorageFull as exc:
+            raise InsufficientStorage(str(exc)) from None
 
         analysis = selectors.analysis_wait(
             owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]

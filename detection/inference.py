@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ml.errors import CheckpointError, MediaError
+from ml.media import MediaLimits
 from ml.media import sniff_media_type as _sniff_media_type
 from ml.results import AnalysisResult
 
@@ -72,6 +73,16 @@ def detector_options():
         max_frames=settings.DETECTION_MAX_FRAMES,
         max_faces=settings.DETECTION_MAX_FACES,
         heatmaps=settings.DETECTION_HEATMAPS,
+        limits=media_limits(),
+    )
+
+
+def media_limits() -> MediaLimits:
+    """The decoder's pixel budget from the settings."""
+    return MediaLimits(
+        max_pixels=settings.DETECTION_MAX_PIXELS,
+        frame_pixels=settings.DETECTION_FRAME_PIXELS,
+        max_animation_pixels=settings.DETECTION_MAX_ANIMATION_PIXELS,
     )
 
 

@@ -65,6 +65,13 @@ class Analysis(models.Model):
     worker = models.CharField(
         max_length=200, blank=True, help_text="host:pid of the worker that ran the job"
     )
+    # The queue message that may run this analysis: each (re-)enqueue sends a new token and a
+    # message carrying an older one is skipped, so a job is never run twice.
+    queue_token = models.CharField(max_length=32, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    enqueue_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Messages sent to the queue for it (more than 1: re-queued)"
+    )
 
     verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
     fake_probability = models.FloatField(null=True, blank=True)
@@ -182,3 +189,21 @@ class AnalysisTrack(models.Model):
 
     def __str__(self) -> str:
         return f"person {self.number} of {self.analysis_id}"
+
+
+class QueueKey(models.Model):
+    """A fingerprint of the key the site signs queue messages with (HMAC, never the key).
+
+    A worker whose own key gives another fingerprint could not read a single message; it
+    refuses to start instead of silently dropping every task.
+    """
+
+    fingerprint = models.CharField(max_length=64)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.CharField(max_length=200, help_text="host:pid of the web process")
+
+    class Meta:
+        verbose_name = "queue signing key fingerprint"
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint[:12]}... from {self.recorded_by}"

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from time import monotonic, sleep
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.signing import BadSignature, SignedPackage
 
+from .broker import ReliableRedis
 from .models import Analysis, AnalysisFace, AnalysisFrame
 
+logger = logging.getLogger(__name__)
+
 ORDERINGS = ("-created_at", "created_at")
+RUN_TASK = "detection.tasks.analysis_run_task"
 WAIT_POLL_SECONDS = 0.25
 
 
@@ -171,3 +179,30 @@ def analysis_frame_get(*, owner: AbstractBaseUser, analysis_id, frame_index: int
         .exclude(image="")
         .first()
     )
+
+
+def _payloads_waiting() -> list:
+    """The signed messages a live worker can still run: on the database queue every stored
+    message (one a dead worker took is delivered again once the queue's `retry` has passed);
+    on Redis those waiting and those held by live clusters (`detection.broker`)."""
+    broker = get_broker()
+    if isinstance(broker, ORM):
+        return list(broker.get_connection().filter(key=broker.list_key).values_list("payload", flat=True))
+    if isinstance(broker, ReliableRedis):
+        return broker.waiting_payloads()
+    raise NotImplementedError(f"the sweep cannot inspect a {type(broker).__name__} queue")
+
+
+def queue_tokens_waiting() -> set[str]:
+    """The queue tokens of the analysis messages a live worker can still run."""
+    tokens = set()
+    for payload in _payloads_waiting():
+        try:
+            task = SignedPackage.loads(payload)
+        except (BadSignature, TypeError, ValueError):
+            logger.warning("the queue holds a message this process cannot read")
+            continue
+        args = task.get("args") or ()
+        if task.get("func") == RUN_TASK and len(args) >= 2:
+            tokens.add(args[1])
+    return tokens

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import hmac
 import logging
 import os
 import socket
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import PurePosixPath
@@ -17,12 +21,15 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django_q.conf import Conf
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from . import inference
-from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
+from . import inference, selectors
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack, QueueKey
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +51,17 @@ QUEUE_DOWN_MESSAGE = (
     "The analysis could not be queued because the task queue is unavailable. Please upload the "
     "file again later."
 )
+DISK_FULL_MESSAGE = (
+    "The server ran out of storage space while saving the results. It has been logged; please "
+    "try again later."
+)
+LOST_MESSAGE = (
+    "The analysis was lost by the task queue several times and was stopped. It has been "
+    "logged; please upload the file again later."
+)
 # A running job older than the job timeout plus this margin cannot still be alive.
 STALE_MARGIN = timedelta(minutes=2)
+SWEEP_SCHEDULE_NAME = "detection: fail analyses left running by dead workers"
 
 
 class UploadRefused(Exception):
@@ -64,14 +80,30 @@ class UploadUnsupported(UploadRefused):
     pass
 
 
+class StorageFull(Exception):
+    """The server has no room to store the upload; nothing was kept."""
+
+
+# Stored names stay far below the 255 bytes a file system allows per name, whatever the script.
+STORED_STEM_BYTES = 100
+STORED_SUFFIX_BYTES = 10
+
+
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+def _utf8_prefix(text: str, limit: int) -> str:
+    """The longest prefix of `text` that is at most `limit` bytes in UTF-8."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def _storage_name(original_name: str) -> str:
+    """A safe file name for the upload: the original's, cut to a size in bytes that every
+    file system accepts (an analysis has its own folder, so names never collide)."""
     path = PurePosixPath(original_name.replace("\\", "/"))
-    stem = path.stem[:80]
-    suffix = path.suffix[:10].lower()
+    stem = _utf8_prefix(path.stem, STORED_STEM_BYTES)
+    suffix = _utf8_prefix(path.suffix.lower(), STORED_SUFFIX_BYTES)
     try:
         return get_valid_filename(f"{stem}{suffix}")
     except SuspiciousFileOperation:
@@ -122,24 +154,40 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
         size=file.size,
         sha256=_sha256(file),
     )
-    with transaction.atomic():
-        analysis.file.save(_storage_name(analysis.original_name), file, save=False)
-        try:
+    try:
+        with transaction.atomic():
+            analysis.file.save(_storage_name(analysis.original_name), file, save=False)
             analysis.save(force_insert=True)
-        except BaseException:
-            analysis.file.delete(save=False)
-            raise
-        transaction.on_commit(partial(analysis_enqueue, analysis_id=analysis.pk))
+            transaction.on_commit(partial(analysis_enqueue, analysis_id=analysis.pk))
+    except BaseException as exc:
+        # Whatever failed (a full disk half-way through the file, the database), nothing of
+        # this upload stays: not a partial file, not its folder.
+        _folder_delete(folder=_analysis_folder(analysis.pk))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            logger.error("no space left to store an upload of %d bytes", analysis.size)
+            raise StorageFull(
+                "The server has no room to store your file right now. Please try again later."
+            ) from exc
+        raise
     return analysis
 
 
 def analysis_enqueue(*, analysis_id) -> None:
-    """Hand the analysis to a worker. If the queue itself is down the analysis fails with a
-    message instead of staying queued forever."""
+    """Hand a queued analysis to a worker with a new queue token (a message carrying an older
+    token is then skipped). If the queue itself is down the analysis fails with a message
+    instead of staying queued forever."""
+    token = uuid.uuid4().hex
+    sent = Analysis.objects.filter(pk=analysis_id, status=Analysis.Status.QUEUED).update(
+        queue_token=token, enqueued_at=timezone.now(), enqueue_count=F("enqueue_count") + 1
+    )
+    if not sent:
+        return
     try:
+        queue_key_record()
         async_task(
             "detection.tasks.analysis_run_task",
             analysis_id,
+            token,
             task_name=f"analysis-{analysis_id}",
             group="analysis",
         )
@@ -148,16 +196,75 @@ def analysis_enqueue(*, analysis_id) -> None:
         analysis_fail(analysis_id=analysis_id, message=QUEUE_DOWN_MESSAGE)
 
 
+def queue_key_fingerprint() -> str:
+    """An HMAC of a fixed text under the key that signs queue messages: equal fingerprints
+    mean equal keys, and the fingerprint reveals nothing about the key."""
+    key = str(Conf.SECRET_KEY).encode()
+    return hmac.new(key, b"deepfake-detector queue key check", hashlib.sha256).hexdigest()
+
+
+_recorded_fingerprint: str | None = None
+
+
+def queue_key_record() -> None:
+    """Record (once per process) the fingerprint of the key this web process signs with."""
+    global _recorded_fingerprint
+    fingerprint = queue_key_fingerprint()
+    if _recorded_fingerprint == fingerprint:
+        return
+    QueueKey.objects.update_or_create(
+        pk=1, defaults={"fingerprint": fingerprint, "recorded_at": timezone.now(),
+                        "recorded_by": _worker_name()}
+    )
+    _recorded_fingerprint = fingerprint
+
+
+class QueueKeyMismatch(Exception):
+    """This process signs queue messages with another key than the site's."""
+
+
+def queue_key_check() -> None:
+    """Raise QueueKeyMismatch when the site recorded a different queue key from this
+    process's: such a worker could read none of the site's messages."""
+    recorded = QueueKey.objects.filter(pk=1).first()
+    if recorded is None or hmac.compare_digest(recorded.fingerprint, queue_key_fingerprint()):
+        return
+    raise QueueKeyMismatch(
+        "This worker's QUEUE_SECRET_KEY differs from the one the site signs tasks with "
+        f"(recorded by {recorded.recorded_by} at {recorded.recorded_at:%Y-%m-%d %H:%M} UTC): "
+        "it could not read a single task. Give every web and worker process the same "
+        "QUEUE_SECRET_KEY."
+    )
+
+
+def sweep_schedule_update() -> None:
+    """Run the sweep every DETECTION_SWEEP_MINUTES on the cluster's schedule."""
+    Schedule.objects.update_or_create(
+        name=SWEEP_SCHEDULE_NAME,
+        defaults={
+            "func": "detection.tasks.analysis_fail_stale_task",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.DETECTION_SWEEP_MINUTES,
+            "repeats": -1,
+        },
+    )
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _analysis_start(*, analysis_id) -> Analysis | None:
-    """Move a queued analysis to running and return it; None when there is nothing to run."""
+def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
+    """Move a queued analysis to running and return it; None when there is nothing to run.
+
+    `token` is the queue token the message carried (None: a message from before tokens)."""
     with transaction.atomic():
         analysis = Analysis.objects.select_for_update().filter(pk=analysis_id).first()
         if analysis is None:
             logger.info("analysis %s was deleted before it ran", analysis_id)
+            return None
+        if token is not None and analysis.queue_token and token != analysis.queue_token:
+            logger.info("analysis %s: skipping a message that was superseded", analysis_id)
             return None
         if analysis.is_finished:
             logger.warning("analysis %s delivered again after it finished", analysis_id)
@@ -193,12 +300,13 @@ def _progress_recorder(analysis_id):
     return record
 
 
-def analysis_run(*, analysis_id) -> None:
+def analysis_run(*, analysis_id, token: str | None = None) -> None:
     """Analyse a queued upload through the `ml` engine and save the result.
 
-    Every run ends with the analysis done or failed with a message a person can read.
+    Every run ends with the analysis done or failed with a message a person can read. A
+    message whose `token` is not the analysis's latest is skipped.
     """
-    analysis = _analysis_start(analysis_id=analysis_id)
+    analysis = _analysis_start(analysis_id=analysis_id, token=token)
     if analysis is None:
         return
     try:
@@ -209,13 +317,19 @@ def analysis_run(*, analysis_id) -> None:
     except inference.CheckpointError:
         logger.exception("analysis %s: the detector could not be loaded", analysis.pk)
         analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE)
+    except OSError as exc:
+        logger.exception("analysis %s failed", analysis.pk)
+        disk_full = exc.errno == errno.ENOSPC
+        analysis_fail(
+            analysis_id=analysis.pk,
+            message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE,
+        )
     except Exception:
         logger.exception("analysis %s failed", analysis.pk)
         analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE)
 
 
 def _analysis_save_result(*, analysis: Analysis, result) -> None:
-    written: list[str] = []
     try:
         with transaction.atomic():
             still_running = (
@@ -229,7 +343,6 @@ def _analysis_save_result(*, analysis: Analysis, result) -> None:
             rows = inference.result_rows(analysis, result)
             for row, field_name, name, content in rows.files:
                 getattr(row, field_name).save(name, ContentFile(content), save=False)
-                written.append(getattr(row, field_name).name)
             for name, value in inference.result_fields(result).items():
                 setattr(analysis, name, value)
             analysis.status = Analysis.Status.DONE
@@ -243,8 +356,9 @@ def _analysis_save_result(*, analysis: Analysis, result) -> None:
             AnalysisFace.objects.bulk_create([face for _, face in rows.faces])
             AnalysisTrack.objects.bulk_create(rows.tracks)
     except BaseException:
-        for name in written:
-            default_storage.delete(name)
+        # Every result file, also the one being written when it failed (a full disk leaves it
+        # truncated); the upload stays.
+        _folder_delete(folder=_analysis_folder(analysis.pk), keep={analysis.file.name})
         raise
 
 
@@ -270,7 +384,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process nobody has reaped yet (a zombie) is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def analysis_fail_stale(*, now: datetime | None = None) -> int:
@@ -296,30 +414,119 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
     return failed
 
 
+def analysis_requeue_lost(*, now: datetime | None = None) -> tuple[int, int]:
+    """Send again the queued analyses whose message is in no queue; returns (re-queued,
+    failed).
+
+    A message is lost when a cluster died holding it (Redis: `detection.broker`) or a worker
+    could not read it. An analysis queued for longer than DETECTION_REQUEUE_AFTER without a
+    message that a live worker can still run gets a new one; after DETECTION_MAX_ENQUEUES
+    messages it fails with a message instead. Were the old message only held up after all, it
+    is harmless: its token is out of date and it is skipped.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DETECTION_REQUEUE_AFTER)
+    candidates = list(
+        Analysis.objects.filter(status=Analysis.Status.QUEUED)
+        .filter(_enqueued_before(cutoff))
+        .values_list("pk", "queue_token", "enqueue_count")
+    )
+    if not candidates:
+        return 0, 0
+    waiting = selectors.queue_tokens_waiting()
+    requeued = failed = 0
+    for pk, token, count in candidates:
+        if token and token in waiting:
+            continue
+        if count >= settings.DETECTION_MAX_ENQUEUES:
+            if analysis_fail(analysis_id=pk, message=LOST_MESSAGE):
+                logger.error("analysis %s: lost by the queue %d times, failed", pk, count)
+                failed += 1
+            continue
+        logger.warning("analysis %s: its queue message was lost; queuing it again", pk)
+        analysis_enqueue(analysis_id=pk)
+        requeued += 1
+    return requeued, failed
+
+
+def _enqueued_before(cutoff: datetime) -> Q:
+    """Queued before `cutoff`; rows from before queue tokens count from their upload time."""
+    return Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    running_failed: int
+    requeued: int
+    queued_failed: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.running_failed} stale analyses marked failed, {self.requeued} lost analyses "
+            f"queued again, {self.queued_failed} lost analyses marked failed"
+        )
+
+
+def analysis_sweep(*, now: datetime | None = None) -> SweepReport:
+    """Everything a dead or misconfigured worker can leave behind: `running` analyses of dead
+    workers are failed, `queued` analyses whose message was lost are sent again (or failed)."""
+    running_failed = analysis_fail_stale(now=now)
+    requeued, queued_failed = analysis_requeue_lost(now=now)
+    return SweepReport(running_failed, requeued, queued_failed)
+
+
 def analysis_delete(*, analysis: Analysis) -> None:
     """Delete an analysis, its stored upload and its heatmaps."""
     names = [f.name for f in (analysis.file, analysis.thumbnail) if f]
     names += AnalysisFace.objects.filter(frame__analysis=analysis).exclude(heatmap="").values_list("heatmap", flat=True)
     names += analysis.frames.exclude(image="").values_list("image", flat=True)
-    folder = f"analyses/{analysis.pk.hex}"
+    folder = _analysis_folder(analysis.pk)
     with transaction.atomic():
         analysis.delete()
         transaction.on_commit(partial(_files_delete, names=names, folder=folder))
 
 
+def _analysis_folder(analysis_id) -> str:
+    return f"analyses/{analysis_id.hex}"
+
+
 def _files_delete(*, names: list[str], folder: str) -> None:
     for name in names:
         default_storage.delete(name)
-    # Remove the analysis's now empty folders when the storage is a local file system.
+    _folder_delete(folder=folder)
+
+
+def _folder_delete(*, folder: str, keep: frozenset[str] | set[str] = frozenset()) -> None:
+    """Delete every file under a storage folder but those named in `keep`, then the folders
+    left empty where the storage has real folders (a local file system). Logged, never
+    raised: it runs while another error is being reported, or after a delete was committed."""
     try:
-        root = default_storage.path(folder)
+        subfolders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    except OSError:
+        logger.exception("could not list %s to clean it up", folder)
+        return
+    for sub in subfolders:
+        _folder_delete(folder=f"{folder}/{sub}", keep=keep)
+    for name in files:
+        if f"{folder}/{name}" in keep:
+            continue
+        try:
+            default_storage.delete(f"{folder}/{name}")
+        except OSError:
+            logger.exception("could not delete %s/%s", folder, name)
+    try:
+        path = default_storage.path(folder)
     except NotImplementedError:
         return
-    for path in (os.path.join(root, "heatmaps"), os.path.join(root, "frames"), root):
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        if not keep:  # a folder holding a kept file is not empty, as expected
+            logger.exception("could not remove the folder %s", folder)
 
 
 def analysis_delete_many(*, owner: AbstractBaseUser, analysis_ids: list) -> int:

@@ -9,14 +9,14 @@ from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 
 from . import inference
-from .services import analysis_fail, analysis_fail_stale, analysis_run
+from .services import analysis_fail, analysis_run, analysis_sweep
 
 logger = logging.getLogger(__name__)
 
 
-def analysis_run_task(analysis_id) -> None:
+def analysis_run_task(analysis_id, token: str | None = None) -> None:
     try:
-        analysis_run(analysis_id=analysis_id)
+        analysis_run(analysis_id=analysis_id, token=token)
     except TimeoutException:
         minutes = settings.DETECTION_JOB_TIMEOUT / 60
         analysis_fail(
@@ -29,21 +29,23 @@ def analysis_run_task(analysis_id) -> None:
         raise
 
 
-def analysis_fail_stale_task() -> int:
-    return analysis_fail_stale()
+def analysis_fail_stale_task() -> str:
+    """The scheduled sweep (the name predates the queued half; schedules refer to it)."""
+    return str(analysis_sweep())
 
 
 def on_worker_start(sender, proc_name: str, **kwargs) -> None:
     """django-q2's post_spawn: runs in each new worker process, after the fork.
 
-    Fails the analyses a dead predecessor left running, then loads the detector so that the
-    first upload does not wait for it. In sync mode (tests) no worker process starts.
+    Sweeps what a dead predecessor left (running analyses failed, lost queued ones sent
+    again), then loads the detector so that the first upload does not wait for it. In sync
+    mode (tests) no worker process starts.
     """
     if Conf.SYNC:
         return
-    failed = analysis_fail_stale()
-    if failed:
-        logger.warning("%s: failed %d analyses left running by a dead worker", proc_name, failed)
+    report = analysis_sweep()
+    if report.running_failed or report.requeued or report.queued_failed:
+        logger.warning("%s: %s", proc_name, report)
     try:
         inference.get_detector()
     except Exception:

@@ -18,6 +18,8 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from deepfake_site.uploads import upload_limit_message, upload_was_too_large
+
 from . import presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .serializers import AnalysisDetailOutputSerializer
@@ -43,13 +45,16 @@ def upload(request):
     form = AnalysisUploadForm()
     if request.method == "POST":
         form = AnalysisUploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        if upload_was_too_large(request):  # reading stopped at the limit: no file to show
+            form = AnalysisUploadForm()
+            messages.error(request, upload_limit_message())
+        elif form.is_valid():
             files = form.cleaned_data["file"]
             created = []
             for file in files:
                 try:
                     created.append(services.analysis_create(owner=request.user, file=file))
-                except services.UploadRefused as exc:
+                except (services.UploadRefused, services.StorageFull) as exc:
                     form.add_error("file", f"{file.name}: {exc}" if len(files) > 1 else str(exc))
             for analysis in created:
                 messages.success(request, f"{analysis.original_name} was uploaded and queued.")

@@ -138,14 +138,14 @@ class Detector:
         report = progress or (lambda fraction: None)
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        media_type, _ = media_kind(path)
+        media_type, _ = media_kind(path, options.limits)
         if media_type == MEDIA_IMAGE:
-            image = load_image_bgr(path)
+            image = load_image_bgr(path, options.limits)
             height, width = image.shape[:2]
             frame_count, duration = 1, 0.0
             frames = [(0, 0.0, image)]
         else:
-            info, sampled = sample_frames(path, options.max_frames)
+            info, sampled = sample_frames(path, options.max_frames, options.limits)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
             frames = [(f.index, f.time, f.image) for f in sampled]
         timings["decode"] = time.perf_counter() - started

@@ -9,6 +9,10 @@ class MediaError(MlError):
     """The file cannot be analysed: empty, truncated, undecodable or of an unsupported type."""
 
 
+class MediaTooLargeError(MediaError):
+    """The file states a picture larger than the decoder's pixel budget (`ml.media.MediaLimits`)."""
+
+
 class UnsupportedMediaError(MediaError):
     """The file's content is not one of the supported image or video formats."""
 

@@ -3,21 +3,97 @@
 Supported stills: JPEG, PNG, WebP, BMP. Supported videos: MP4/MOV (ISO base media), AVI,
 WebM/MKV (Matroska). Animated GIF and animated WebP are treated as videos: their frames are
 sampled like a video's, with timestamps from the frame durations. A single-frame GIF is a still.
+
+Decoding has a pixel budget (`MediaLimits`), so that a small hostile file cannot make the engine
+allocate gigabytes: the size of a still, of an animation's canvas and of a video's frames is read
+from the header and refused before anything is decoded when it is over `max_pixels`; every
+sampled video or animation frame is scaled down as it is read to at most `frame_pixels`; an
+animation may make the decoder paint at most `max_animation_pixels` (canvas x frames).
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import MediaError, UnsupportedMediaError
+from .errors import MediaError, MediaTooLargeError, UnsupportedMediaError
 from .results import MEDIA_IMAGE, MEDIA_VIDEO
 
-# Pillow must refuse absurd images instead of allocating gigabytes (a "decompression bomb").
+# Pillow's own backstop against "decompression bombs": an error above twice this many pixels.
+# `MediaLimits` refuses far smaller files first, with a clearer message.
 Image.MAX_IMAGE_PIXELS = 80_000_000
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """How much a file may make the decoder allocate. The defaults suit a 2-core server."""
+
+    # A still, an animation's canvas or a video frame: refused from its header above this.
+    max_pixels: int = 50_000_000
+    # Each sampled video or animation frame is scaled down to at most this many pixels.
+    frame_pixels: int = 1920 * 1080
+    # Canvas pixels x frames that an animation may make the decoder paint.
+    max_animation_pixels: int = 1_000_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_pixels", "frame_pixels", "max_animation_pixels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MediaLimits.{name} must be positive")
+
+
+DEFAULT_LIMITS = MediaLimits()
+
+
+def _megapixels(pixels: float) -> str:
+    return f"{pixels / 1_000_000:.3g} megapixels"
+
+
+def check_canvas(name: str, width: int, height: int, limits: MediaLimits) -> None:
+    """Refuse a picture or a frame larger than the budget, before decoding it."""
+    if width * height > limits.max_pixels:
+        raise MediaTooLargeError(
+            f"{name}: the picture is {width} x {height} pixels ({_megapixels(width * height)}); "
+            f"the limit is {_megapixels(limits.max_pixels)}"
+        )
+
+
+def fit_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The image scaled down (keeping its aspect ratio) to at most `max_pixels` pixels."""
+    height, width = image.shape[:2]
+    if width * height <= max_pixels:
+        return image
+    scale = (max_pixels / (width * height)) ** 0.5
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+@contextmanager
+def open_image(path: Path, limits: MediaLimits, *, what: str = "image") -> Iterator[Image.Image]:
+    """Pillow's lazy image (only the header is read) after its size passed the budget.
+
+    Decoding errors inside the block become MediaError.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Between 1x and 2x Pillow's backstop it only warns; our own check decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
+            check_canvas(path.name, *im.size, limits)
+            yield im
+    except Image.DecompressionBombError:
+        raise MediaTooLargeError(
+            f"{path.name}: the picture is larger than the limit of {_megapixels(limits.max_pixels)}"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"{path.name}: cannot decode the {what} ({exc})") from None
 
 HEAD_BYTES = 64
 IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "gif")
@@ -74,10 +150,11 @@ def read_head(path: str | Path) -> bytes:
     return head
 
 
-def media_kind(path: str | Path) -> tuple[str, str]:
+def media_kind(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[str, str]:
     """(media type, container format) of a file, from its content.
 
-    Raises UnsupportedMediaError when the content is not a supported image or video.
+    Raises UnsupportedMediaError when the content is not a supported image or video, and
+    MediaTooLargeError when a still or an animation is over the pixel budget (from its header).
     """
     path = Path(path)
     head = read_head(path)
@@ -87,35 +164,26 @@ def media_kind(path: str | Path) -> tuple[str, str]:
             f"{path.name}: not a supported image (JPEG, PNG, WebP, BMP, GIF) "
             "or video (MP4, MOV, AVI, WebM, MKV)"
         )
-    if fmt in ("gif", "webp") and _frame_count_pillow(path) > 1:
-        return MEDIA_VIDEO, fmt
+    if fmt in IMAGE_FORMATS:
+        with open_image(path, limits) as im:  # the header only: refuses a bomb before decoding
+            frames = getattr(im, "n_frames", 1) if fmt in ("gif", "webp") else 1
+        if frames > 1:
+            return MEDIA_VIDEO, fmt
     return (MEDIA_IMAGE if fmt in IMAGE_FORMATS else MEDIA_VIDEO), fmt
 
 
-def _frame_count_pillow(path: Path) -> int:
-    try:
-        with Image.open(path) as im:
-            return getattr(im, "n_frames", 1)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise MediaError(f"{path.name}: cannot decode the image ({exc})") from None
-
-
-def load_image_bgr(path: str | Path) -> np.ndarray:
+def load_image_bgr(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode a still image fully into a BGR uint8 array, honouring EXIF orientation.
 
-    Pillow decodes everything here (so a truncated file fails loudly instead of returning a
+    The size is checked from the header against `limits.max_pixels` before decoding. Pillow
+    decodes everything here (so a truncated file fails loudly instead of returning a
     half-grey picture) and `exif_transpose` turns phone photos upright.
     """
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGB"))
-    except Image.DecompressionBombError:
-        raise MediaError(f"{path.name}: the image is too large to analyse") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{path.name}: cannot decode the image ({exc})") from None
+    with open_image(path, limits) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        rgb = np.asarray(im.convert("RGB"))
     if rgb.ndim != 3 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise MediaError(f"{path.name}: the image is too small to contain a face")
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

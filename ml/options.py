@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .faces import DEFAULT_MAX_FACES
+from .media import DEFAULT_LIMITS, MediaLimits
 from .tracks import MIN_TRACK_FRAMES
 from .verify import DEFAULT_VERIFIER
 from .video import DEFAULT_FRAMES
@@ -23,3 +24,4 @@ class DetectorOptions:
     frame_image_size: int = 960  # long side of the stored JPEG of each frame; 0: none
     thumbnail_size: int = 320  # long side of the file's thumbnail; 0: none
     jpeg_quality: int = 85
+    limits: MediaLimits = DEFAULT_LIMITS  # the decoder's pixel budget (ml/media.py)

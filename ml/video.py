@@ -11,7 +11,13 @@ it would, the frames that really exist are counted and sampled again evenly, so 
 always cover the real length. Rotation metadata (phone videos) is applied, so frames come out
 upright; `VideoInfo.rotation` reports what the file said.
 
-Animated GIF and WebP files go through Pillow with the same sampling policy.
+Animated GIF and WebP files go through Pillow with the same sampling policy, in one pass that
+holds a single decoded canvas at a time.
+
+Memory stays bounded whatever the file says (`ml.media.MediaLimits`): the frame size is checked
+from the header before decoding, and every kept frame is scaled down to `frame_pixels` as it is
+read, so K frames of a huge video or animation never sit in memory at full size. `VideoInfo`
+reports the file's own (upright) size; the sampled frames may be smaller.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence
 
-from .errors import MediaError
-from .media import read_head, sniff_format
+from .errors import MediaError, MediaTooLargeError
+from .media import DEFAULT_LIMITS, MediaLimits, check_canvas, fit_pixels, open_image, read_head, sniff_format
 
 DEFAULT_FRAMES = 32
 
@@ -72,11 +78,15 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def _read_at(cap: cv2.VideoCapture, targets: list[int]) -> tuple[dict[int, np.ndarray], int]:
-    """Decode the frames at `targets`; return them and how many frames were walked through."""
+def _read_at(
+    cap: cv2.VideoCapture, targets: list[int], frame_pixels: int
+) -> tuple[dict[int, np.ndarray], int, tuple[int, int] | None]:
+    """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them, how
+    many frames were walked through and the (width, height) of the decoded frames."""
     wanted = set(targets)
     last = max(targets)
     frames: dict[int, np.ndarray] = {}
+    size = None
     position = 0
     while position <= last:
         if not cap.grab():
@@ -84,9 +94,10 @@ def _read_at(cap: cv2.VideoCapture, targets: list[int]) -> tuple[dict[int, np.nd
         if position in wanted:
             ok, image = cap.retrieve()
             if ok and image is not None:
-                frames[position] = image
+                size = size or (image.shape[1], image.shape[0])
+                frames[position] = fit_pixels(image, frame_pixels)
         position += 1
-    return frames, position
+    return frames, position, size
 
 
 def _count_frames(cap: cv2.VideoCapture) -> int:
@@ -96,11 +107,11 @@ def _count_frames(cap: cv2.VideoCapture) -> int:
     return count
 
 
-def video_info(path: str | Path) -> VideoInfo:
+def video_info(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> VideoInfo:
     """Metadata from the container header (the frame count may be wrong on broken files)."""
     path = Path(path)
     if _is_animation(path):
-        return _animation_info(path)
+        return _sample_animation(path, 0, limits)[0]
     cap = _open(path)
     try:
         return _info_from_capture(cap)
@@ -121,18 +132,27 @@ def _info_from_capture(cap: cv2.VideoCapture) -> VideoInfo:
     return VideoInfo(max(count, 0), fps, duration, width, height, rotation)
 
 
-def sample_frames(path: str | Path, k: int = DEFAULT_FRAMES) -> tuple[VideoInfo, list[SampledFrame]]:
-    """Metadata (with the true frame count) and K evenly spaced, decoded, upright frames."""
+def sample_frames(
+    path: str | Path, k: int = DEFAULT_FRAMES, limits: MediaLimits = DEFAULT_LIMITS
+) -> tuple[VideoInfo, list[SampledFrame]]:
+    """Metadata (with the true frame count) and K evenly spaced, decoded, upright frames, each
+    scaled down to at most `limits.frame_pixels`.
+
+    Raises MediaTooLargeError, before decoding any frame, when the header states frames larger
+    than `limits.max_pixels`.
+    """
     path = Path(path)
     if _is_animation(path):
-        return _sample_animation(path, k)
+        return _sample_animation(path, k, limits)
     cap = _open(path)
     try:
         info = _info_from_capture(cap)
+        check_canvas(path.name, info.width, info.height, limits)
         count = info.frame_count
         frames: dict[int, np.ndarray] = {}
+        size = None
         if count > 0:
-            frames, walked = _read_at(cap, sample_indices(count, k))
+            frames, walked, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels)
             if walked < count:  # the header overstated the length: sample what exists
                 count, frames = walked, {}
         else:  # no length in the header: count what decodes
@@ -140,12 +160,13 @@ def sample_frames(path: str | Path, k: int = DEFAULT_FRAMES) -> tuple[VideoInfo,
         if not frames and count > 0:
             cap.release()
             cap = _open(path)
-            frames, _ = _read_at(cap, sample_indices(count, k))
+            frames, _, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels)
     finally:
         cap.release()
-    if not frames:
+    if not frames or size is None:
         raise MediaError(f"{path.name}: no decodable video frames")
-    height, width = next(iter(frames.values())).shape[:2]
+    width, height = size
+    check_canvas(path.name, width, height, limits)  # the header may have understated it
     fps = info.fps
     duration = count / fps if fps else 0.0
     info = VideoInfo(count, fps, duration, width, height, info.rotation)
@@ -163,36 +184,32 @@ def _duration_ms(frame: Image.Image) -> int:
     return frame.info.get("duration") or 100
 
 
-def _animation_info(path: Path) -> VideoInfo:
-    try:
-        with Image.open(path) as im:
-            count = getattr(im, "n_frames", 1)
-            total_ms = 0
-            for frame in ImageSequence.Iterator(im):
-                total_ms += _duration_ms(frame)
-            width, height = im.size
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{path.name}: cannot decode the animation ({exc})") from None
-    duration = total_ms / 1000
-    fps = count / duration if duration else 0.0
-    return VideoInfo(count, fps, duration, width, height, 0)
-
-
-def _sample_animation(path: Path, k: int) -> tuple[VideoInfo, list[SampledFrame]]:
-    info = _animation_info(path)
-    wanted = set(sample_indices(info.frame_count, k))
+def _sample_animation(path: Path, k: int, limits: MediaLimits) -> tuple[VideoInfo, list[SampledFrame]]:
+    """One pass over an animation: every frame's duration, and the K sampled frames scaled
+    down as they are decoded (k=0: the metadata only). The canvas size and the total number
+    of pixels to paint are checked from the header first."""
     sampled = []
     elapsed_ms = 0
-    try:
-        with Image.open(path) as im:
-            for index, frame in enumerate(ImageSequence.Iterator(im)):
-                if index in wanted:
-                    rgb = np.asarray(frame.convert("RGB"))
-                    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-                    sampled.append(SampledFrame(index, round(elapsed_ms / 1000, 3), image))
-                elapsed_ms += _duration_ms(frame)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(f"{path.name}: cannot decode the animation ({exc})") from None
-    if not sampled:
+    with open_image(path, limits, what="animation") as im:
+        width, height = im.size
+        count = getattr(im, "n_frames", 1)
+        painted = width * height * count
+        if painted > limits.max_animation_pixels:
+            raise MediaTooLargeError(
+                f"{path.name}: the animation has {count} frames of {width} x {height} pixels; "
+                f"at most {limits.max_animation_pixels // (width * height)} frames of that size "
+                "can be analysed"
+            )
+        wanted = set(sample_indices(count, k)) if k > 0 else set()
+        for index, frame in enumerate(ImageSequence.Iterator(im)):
+            duration_ms = _duration_ms(frame)
+            if index in wanted:
+                rgb = fit_pixels(np.asarray(frame.convert("RGB")), limits.frame_pixels)
+                image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+                sampled.append(SampledFrame(index, round(elapsed_ms / 1000, 3), image))
+            elapsed_ms += duration_ms
+    if k > 0 and not sampled:
         raise MediaError(f"{path.name}: no decodable frames")
-    return info, sampled
+    duration = elapsed_ms / 1000
+    fps = count / duration if duration else 0.0
+    return VideoInfo(count, fps, duration, width, height, 0), sampled

@@ -7,6 +7,7 @@ mode, patched per test) and uploads go to a temporary folder.
 
 from __future__ import annotations
 
+import errno
 import functools
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ import skimage.data
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 from django_q.conf import Conf
@@ -73,6 +75,39 @@ def video_upload(name: str = "astronaut.mp4") -> SimpleUploadedFile:
 def text_upload(name: str = "notes.jpg") -> SimpleUploadedFile:
     """A text file that claims to be a photo by its name and content type."""
     return SimpleUploadedFile(name, b"just some words, not a picture\n" * 8, content_type="image/jpeg")
+
+
+class DiskFullStorage(FileSystemStorage):
+    """A local storage whose disk fills up half-way through writing any file whose name
+    contains `fail_on`: the partial file stays on disk and OSError(ENOSPC) is raised, as on
+    a real full disk."""
+
+    def __init__(self, *args, fail_on: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fail_on = fail_on
+
+    def _save(self, name, content):
+        if self.fail_on not in name:
+            return super()._save(name, content)
+        path = Path(self.path(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        content.seek(0)
+        data = content.read()
+        path.write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def disk_full(media_root: Path, *, fail_on: str = "") -> override_settings:
+    """Make the default storage a DiskFullStorage over `media_root`."""
+    return override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "tests.detection.base.DiskFullStorage",
+                "OPTIONS": {"location": str(media_root), "fail_on": fail_on},
+            },
+        }
+    )
 
 
 def throttle_rates(**rates: str) -> override_settings:
@@ -152,6 +187,9 @@ class BaseTestCase(TestCase):
 
     def stored_files(self) -> list[Path]:
         return sorted(p for p in self.media_root.rglob("*") if p.is_file())
+
+    def stored_folders(self) -> list[Path]:
+        return sorted(p for p in self.media_root.rglob("*") if p.is_dir())
 
 
 class PipelineTestCase(BaseTestCase):

@@ -1,4 +1,5 @@
 import itertools
+from pathlib import Path
 from unittest import mock
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,6 +14,8 @@ from detection.models import Analysis
 from .base import (
     BaseTestCase,
     PipelineTestCase,
+    astronaut_jpeg,
+    disk_full,
     photo_upload,
     text_upload,
     throttle_rates,
@@ -124,6 +127,92 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertIn("The file is too large", response.json()["detail"])
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
+
+    def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_read(self):
+        class Unreadable:
+            def read(self, *args):
+                raise AssertionError("the body was read")
+
+            readline = read
+
+        with override_settings(DETECTION_MAX_UPLOAD_BYTES=1024 * 1024):
+            response = self.client.post(
+                reverse("api-analyses"),
+                content_type="multipart/form-data; boundary=x",
+                CONTENT_LENGTH=str(1024**3),
+                **{"wsgi.input": Unreadable()},
+                **self.auth(),
+            )
+
+        self.assertEqual(response.status_code, 413)
+        self.assertEqual(response.json(), {"detail": "The file is too large; the limit is 1.0 MB."})
+        self.assertEqual(response.headers["Connection"], "close")
+
+    def test_reading_stops_once_the_file_passes_the_limit(self):
+        received = []
+        from deepfake_site.uploads import UploadLimitHandler
+
+        original = UploadLimitHandler.receive_data_chunk
+
+        def spy(handler, raw_data, start):
+            received.append(len(raw_data))
+            return original(handler, raw_data, start)
+
+        big = SimpleUploadedFile("big.jpg", astronaut_jpeg() * 20, content_type="image/jpeg")
+        before = (self.stored_files(), self.stored_folders())
+        with (
+            override_settings(DETECTION_MAX_UPLOAD_BYTES=2048, FILE_UPLOAD_MAX_MEMORY_SIZE=2048),
+            mock.patch.object(UploadLimitHandler, "receive_data_chunk", spy),
+            mock.patch.object(UploadLimitHandler, "chunk_size", 1024),
+        ):
+            response = self.upload(big)
+
+        self.assertEqual(response.status_code, 413)
+        self.assertIn("the limit is 0.0 MB", response.json()["detail"])
+        self.assertLessEqual(sum(received), 3 * 1024)
+        self.assertEqual((self.stored_files(), self.stored_folders()), before)
+
+    def test_a_long_non_ascii_file_name_is_stored_within_the_file_systems_limit(self):
+        for name in ["🙂" * 120 + ".jpg", "写真" * 150 + ".JPEG", "é" * 300 + "." + "ü" * 40]:
+            with self.subTest(name=name[:10]):
+                response = self.upload(SimpleUploadedFile(name, astronaut_jpeg()))
+
+                self.assertEqual(response.status_code, 202, response.content[:200])
+                analysis = Analysis.objects.get(pk=response.json()["id"])
+                stored = Path(analysis.file.path)
+                self.assertTrue(stored.is_file())
+                self.assertLessEqual(len(stored.name.encode()), 120)
+                self.assertEqual(analysis.original_name[:100], name[:100])  # shown as sent
+                self.assertLessEqual(len(analysis.original_name), 255)
+
+    def test_a_full_disk_answers_507_in_json_and_leaves_no_partial_file_or_folder(self):
+        with disk_full(self.media_root, fail_on="analyses/"), self.assertLogs("detection.services", "ERROR"):
+            response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 507)
+        self.assertIn("no room to store your file", response.json()["detail"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        bobs = Path(self.bobs_analysis.file.path)
+        self.assertEqual(self.stored_files(), [bobs])
+        self.assertEqual(self.stored_folders(), [bobs.parent.parent, bobs.parent])
+
+    def test_an_unexpected_error_is_answered_in_json_and_logged(self):
+        with (
+            mock.patch("detection.services.analysis_create", side_effect=RuntimeError("boom")),
+            self.assertLogs("deepfake_site.api", "ERROR") as logs,
+        ):
+            response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 500)
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertIn("Internal server error", response.json()["detail"])
+        self.assertIn("RuntimeError: boom", "\n".join(logs.output))
+
+    def test_an_unknown_api_address_is_answered_in_json(self):
+        response = self.get("/api/v1/no-such-thing/")
+
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.json(), {"detail": "Not found."})
 
     def test_it_answers_415_for_a_file_that_is_not_an_image_or_video(self):
         files_before = self.stored_files()

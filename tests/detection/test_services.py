@@ -3,18 +3,27 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from types import SimpleNamespace
 from unittest import mock
 
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ, Schedule
+from django_q import core_signing
+from django_q.signing import BadSignature, PickleSerializer, SignedPackage
+from django_q.tasks import async_task
 
 from detection import services
 from detection.inference import MediaError
 from detection.models import Analysis
 
-from .base import DEAD_PID, BaseTestCase, PipelineTestCase
+from .base import DEAD_PID, BaseTestCase, PipelineTestCase, astronaut_jpeg, disk_full
 
 
 def refresh(analysis: Analysis) -> Analysis:
@@ -122,6 +131,48 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertEqual(analysis.faces_count, 0)
         self.assertEqual(analysis.frames.get().faces.count(), 0)
 
+    def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
+        from tests.ml.factories import hostile_gif
+
+        folder = self.media_root / "made"
+        folder.mkdir()
+        for side in (9000, 13000):  # above the limit; above Pillow's own bomb limit too
+            with self.subTest(side=side):
+                content = hostile_gif(folder / f"{side}.gif", side=side, frames=40).read_bytes()
+                analysis = self.analysis_for(self.alice, content=content, original_name="screen.gif")
+
+                services.analysis_run(analysis_id=analysis.pk)
+
+                analysis = refresh(analysis)
+                self.assertEqual(analysis.status, Analysis.Status.FAILED)
+                self.assertRegex(analysis.error, r"\.gif: the picture is .* the limit (is|of) 50 megapixels$")
+
+    def test_a_disk_full_while_writing_heatmaps_fails_the_analysis_and_leaves_no_heatmap(self):
+        analysis = self.analysis_for(self.alice, content=astronaut_jpeg(), original_name="face.jpg")
+
+        with (
+            self.settings(DETECTION_HEATMAPS=2),
+            disk_full(self.media_root, fail_on="/heatmaps/"),
+            self.assertLogs("detection.services", "ERROR"),
+        ):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        analysis = refresh(analysis)
+        self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, services.DISK_FULL_MESSAGE))
+        self.assertFalse(analysis.frames.exists())
+        folder = self.media_root / "analyses" / analysis.pk.hex
+        self.assertEqual(sorted(p.name for p in folder.rglob("*")), ["face.jpg"])
+
+    def test_the_pixel_budget_comes_from_the_settings(self):
+        analysis = self.analysis_for(self.alice, original_name="astronaut.jpg")
+
+        with self.settings(DETECTION_MAX_PIXELS=10_000):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        analysis = refresh(analysis)
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertIn("256 x 256 pixels (0.0655 megapixels); the limit is 0.01 megapixels", analysis.error)
+
 
 class AnalysisEnqueueTests(BaseTestCase):
     def test_an_analysis_that_cannot_be_queued_fails_instead_of_waiting_forever(self):
@@ -180,7 +231,11 @@ class AnalysisFailStaleTests(BaseTestCase):
         self.running(worker=f"{socket.gethostname()}:{DEAD_PID}")
         out = io.StringIO()
         call_command("fail_stale_analyses", stdout=out)
-        self.assertEqual(out.getvalue(), "1 stale analyses marked failed\n")
+        self.assertEqual(
+            out.getvalue(),
+            "1 stale analyses marked failed, 0 lost analyses queued again, "
+            "0 lost analyses marked failed\n",
+        )
 
 
 class AnalysisDeleteManyTests(BaseTestCase):
@@ -200,3 +255,204 @@ class AnalysisDeleteManyTests(BaseTestCase):
         self.assertFalse(any(path.exists() for path in my_files))
         self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
         self.assertTrue(os.path.exists(bobs_file))
+
+
+class QueuedSweepTests(BaseTestCase):
+    """Analyses left `queued` with no message that a live worker could still run."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        get_broker().purge_queue()
+        self.addCleanup(get_broker().purge_queue)
+        self.long_ago = timezone.now() - timedelta(seconds=settings.DETECTION_REQUEUE_AFTER + 60)
+
+    def queued(self, *, token: str = "a" * 32, count: int = 1, enqueued_at=None) -> Analysis:
+        return self.analysis_for(
+            self.alice,
+            queue_token=token,
+            enqueue_count=count,
+            enqueued_at=enqueued_at or self.long_ago,
+        )
+
+    def send_message(self, analysis: Analysis, token: str) -> None:
+        """A real message in the configured broker (database or Redis), as the site sends it."""
+        async_task("detection.tasks.analysis_run_task", analysis.pk, token, sync=False)
+
+    def sweep(self):
+        with mock.patch("detection.services.async_task") as sent:
+            report = services.analysis_sweep()
+        return report, sent
+
+    def test_an_analysis_whose_message_was_lost_is_queued_again_with_a_new_token(self):
+        lost = self.queued()
+
+        with self.assertLogs("detection.services", level="WARNING"):
+            report, sent = self.sweep()
+
+        lost = refresh(lost)
+        self.assertEqual(report.requeued, 1)
+        self.assertEqual(lost.status, Analysis.Status.QUEUED)
+        self.assertEqual(lost.enqueue_count, 2)
+        self.assertNotEqual(lost.queue_token, "a" * 32)
+        sent.assert_called_once()
+        self.assertEqual(sent.call_args.args[1:], (lost.pk, lost.queue_token))
+
+    def test_an_analysis_whose_message_waits_in_the_broker_is_left_alone(self):
+        waiting = self.queued()
+        self.send_message(waiting, "a" * 32)
+
+        report, sent = self.sweep()
+
+        self.assertEqual(report.requeued, 0)
+        sent.assert_not_called()
+        self.assertEqual(refresh(waiting).enqueue_count, 1)
+
+    def test_a_message_the_site_cannot_read_does_not_count_as_waiting(self):
+        unreadable = self.queued()
+        with mock.patch.object(Conf, "SECRET_KEY", "a worker's other key"):
+            self.send_message(unreadable, "a" * 32)
+
+        with self.assertLogs("detection", level="WARNING"):
+            report, _ = self.sweep()
+
+        self.assertEqual(report.requeued, 1)
+
+    def test_a_recent_upload_is_given_time_to_reach_the_queue(self):
+        recent = self.queued(enqueued_at=timezone.now())
+
+        report, sent = self.sweep()
+
+        self.assertEqual(report.requeued, 0)
+        self.assertEqual(refresh(recent).status, Analysis.Status.QUEUED)
+
+    def test_an_analysis_lost_too_often_fails_with_a_message(self):
+        lost = self.queued(count=settings.DETECTION_MAX_ENQUEUES)
+
+        with self.assertLogs("detection.services", level="ERROR"):
+            report, sent = self.sweep()
+
+        lost = refresh(lost)
+        self.assertEqual(report.queued_failed, 1)
+        sent.assert_not_called()
+        self.assertEqual((lost.status, lost.error), (Analysis.Status.FAILED, services.LOST_MESSAGE))
+
+    def test_a_message_a_worker_took_from_the_database_queue_counts_as_waiting(self):
+        if not isinstance(get_broker(), ORM):
+            self.skipTest("the database queue only")
+        taken = self.queued(token="b" * 32)
+        self.send_message(taken, "b" * 32)
+        self.assertEqual(len(get_broker().dequeue()), 1)  # locked until the queue's retry
+
+        report, sent = self.sweep()
+
+        self.assertEqual(report.requeued, 0)
+        sent.assert_not_called()
+
+    def test_a_message_held_by_a_live_cluster_waits_and_one_held_by_a_dead_cluster_is_replaced(self):
+        broker = get_broker()
+        if isinstance(broker, ORM):
+            self.skipTest("the Redis queue only")
+        held = self.queued(token="b" * 32)
+        self.send_message(held, "b" * 32)
+        (ack_id, _), = broker.dequeue()  # this process plays the cluster's pusher
+        alive = SimpleNamespace(host=socket.gethostname(), pusher=os.getpid())
+
+        with mock.patch("detection.broker.Stat.get_all", return_value=[alive]):
+            report, _ = self.sweep()
+        self.assertEqual(report.requeued, 0)
+
+        with mock.patch("detection.broker.Stat.get_all", return_value=[]), self.assertLogs("detection", "WARNING"):
+            report, _ = self.sweep()
+        self.assertEqual(report.requeued, 1)
+        self.assertEqual(refresh(held).enqueue_count, 2)
+
+    def test_an_acknowledged_message_leaves_the_held_list(self):
+        broker = get_broker()
+        if isinstance(broker, ORM):
+            self.skipTest("the Redis queue only")
+        analysis = self.queued(token="b" * 32)
+        self.send_message(analysis, "b" * 32)
+        (ack_id, _), = broker.dequeue()
+        alive = SimpleNamespace(host=socket.gethostname(), pusher=os.getpid())
+        with mock.patch("detection.broker.Stat.get_all", return_value=[alive]):
+            self.assertEqual(len(broker.waiting_payloads()), 1)
+            broker.acknowledge(ack_id)
+            self.assertEqual(broker.waiting_payloads(), [])
+
+    def test_a_superseded_message_is_skipped_and_the_current_one_runs_once(self):
+        analysis = self.queued(token="n" * 32, count=2)
+
+        with mock.patch("detection.inference.analyze", side_effect=MediaError("bad")) as analyze:
+            with self.assertLogs("detection.services", level="INFO"):
+                services.analysis_run(analysis_id=analysis.pk, token="o" * 32)
+            self.assertEqual(refresh(analysis).status, Analysis.Status.QUEUED)
+            services.analysis_run(analysis_id=analysis.pk, token="n" * 32)
+            services.analysis_run(analysis_id=analysis.pk, token="o" * 32)
+
+        self.assertEqual(analyze.call_count, 1)
+        self.assertEqual(refresh(analysis).status, Analysis.Status.FAILED)
+
+    def test_the_sweep_runs_on_the_schedule_every_configured_interval(self):
+        with self.settings(DETECTION_SWEEP_MINUTES=3):
+            services.sweep_schedule_update()
+
+        schedule = Schedule.objects.get(name=services.SWEEP_SCHEDULE_NAME)
+        self.assertEqual((schedule.func, schedule.minutes), ("detection.tasks.analysis_fail_stale_task", 3))
+
+    def test_the_management_command_covers_queued_analyses_too(self):
+        self.queued()
+        out = io.StringIO()
+
+        with mock.patch("detection.services.async_task"), self.assertLogs("detection", "WARNING"):
+            call_command("fail_stale_analyses", stdout=out)
+
+        self.assertIn("1 lost analyses queued again", out.getvalue())
+
+
+class QueueKeyTests(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        patcher = mock.patch.object(services, "_recorded_fingerprint", None)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_queue_messages_are_signed_with_the_queue_key_not_the_site_key(self):
+        self.assertEqual(Conf.SECRET_KEY, settings.QUEUE_SECRET_KEY)
+        self.assertNotEqual(settings.QUEUE_SECRET_KEY, settings.SECRET_KEY)
+        forged = core_signing.dumps(
+            {"func": "os.system", "args": ("id",)},
+            key=settings.SECRET_KEY,
+            salt=Conf.PREFIX,
+            serializer=PickleSerializer,
+        )
+        with self.assertRaises(BadSignature):
+            SignedPackage.loads(forged)
+
+    def test_a_worker_with_another_queue_key_refuses_to_start(self):
+        services.queue_key_record()  # the site, on its first upload
+
+        with (
+            mock.patch.object(Conf, "SECRET_KEY", "the worker's own key"),
+            mock.patch("django_q.management.commands.qcluster.Cluster") as cluster,
+            self.assertRaisesMessage(CommandError, "differs from the one the site signs tasks with"),
+        ):
+            call_command("qcluster")
+
+        cluster.assert_not_called()
+
+    def test_a_worker_with_the_sites_key_starts(self):
+        services.queue_key_record()
+
+        with mock.patch("django_q.management.commands.qcluster.Cluster") as cluster:
+            call_command("qcluster", run_once=True)
+
+        cluster.return_value.start.assert_called_once_with()
+
+    def test_each_upload_records_the_key_it_was_signed_with(self):
+        analysis = self.analysis_for(self.alice)
+        with mock.patch("detection.services.async_task"):
+            services.analysis_enqueue(analysis_id=analysis.pk)
+
+        self.assertEqual(
+            services.QueueKey.objects.get().fingerprint, services.queue_key_fingerprint()
+        )

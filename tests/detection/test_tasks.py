@@ -1,6 +1,8 @@
 import socket
+from datetime import timedelta
 from unittest import mock
 
+from django.utils import timezone
 from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 from django_q.models import Schedule
@@ -43,15 +45,22 @@ class WorkerStartTests(BaseTestCase):
         dead = self.analysis_for(
             self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}"
         )
+        lost = self.analysis_for(
+            self.alice, queue_token="a" * 32, enqueue_count=1, enqueued_at=timezone.now() - timedelta(hours=1)
+        )
         with (
             mock.patch.object(Conf, "SYNC", False),
             mock.patch("detection.inference.get_detector") as get_detector,
+            mock.patch("detection.services.async_task") as sent,
             self.assertLogs("detection.tasks", level="WARNING"),
         ):
             tasks.on_worker_start(sender="django_q", proc_name="Process-1:1")
 
         dead.refresh_from_db()
         self.assertEqual(dead.status, Analysis.Status.FAILED)
+        lost.refresh_from_db()
+        self.assertEqual(lost.enqueue_count, 2)
+        sent.assert_called_once()
         get_detector.assert_called_once_with()
 
     def test_it_does_nothing_when_tasks_run_inline(self):
@@ -69,7 +78,7 @@ class WorkerStartTests(BaseTestCase):
         from django_q.signals import post_spawn
 
         with mock.patch.object(Conf, "SYNC", False), mock.patch(
-            "detection.tasks.analysis_fail_stale", return_value=0
+            "detection.tasks.analysis_sweep", return_value=services.SweepReport(0, 0, 0)
         ) as sweep, mock.patch("detection.inference.get_detector"):
             post_spawn.send(sender="django_q", proc_name="Process-1:1")
         sweep.assert_called_once_with()

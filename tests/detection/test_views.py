@@ -8,7 +8,16 @@ from detection.models import Analysis, AnalysisFace
 
 from accounts.services import user_create
 
-from .base import PASSWORD, BaseTestCase, PipelineTestCase, photo_upload, text_upload, video_upload
+from .base import (
+    PASSWORD,
+    BaseTestCase,
+    PipelineTestCase,
+    astronaut_jpeg,
+    disk_full,
+    photo_upload,
+    text_upload,
+    video_upload,
+)
 
 
 class UploadTests(BaseTestCase):
@@ -50,7 +59,10 @@ class UploadTests(BaseTestCase):
 
         analysis = Analysis.objects.get(owner=self.alice)
         async_task.assert_called_once()
-        self.assertEqual(async_task.call_args.args, ("detection.tasks.analysis_run_task", analysis.pk))
+        self.assertEqual(
+            async_task.call_args.args,
+            ("detection.tasks.analysis_run_task", analysis.pk, analysis.queue_token),
+        )
 
     def test_it_detects_a_video_by_its_content_whatever_its_name(self):
         self.login(self.alice)
@@ -69,6 +81,28 @@ class UploadTests(BaseTestCase):
         self.assertContains(response, "the limit is 0.0 MB")
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
+
+    def test_a_long_non_ascii_file_name_is_accepted(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"file": SimpleUploadedFile("😀" * 100 + ".jpg", astronaut_jpeg())})
+
+        analysis = Analysis.objects.get(owner=self.alice)
+        self.assertRedirects(response, reverse("detection:detail", args=[analysis.pk]))
+        self.assertTrue(analysis.file.storage.exists(analysis.file.name))
+
+    def test_a_full_disk_is_a_message_on_the_form_and_leaves_nothing_behind(self):
+        self.login(self.alice)
+        before = (self.stored_files(), self.stored_folders())
+
+        with disk_full(self.media_root, fail_on="analyses/"), self.assertLogs("detection.services", "ERROR"):
+            response = self.client.post(self.url, {"file": photo_upload()})
+
+        self.assertContains(response, "The server has no room to store your file right now.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual((self.stored_files(), self.stored_folders()), before)
 
     def test_it_refuses_a_file_that_is_not_an_image_or_video_whatever_its_name(self):
         self.login(self.alice)

@@ -44,3 +44,21 @@ def ffmpeg_rotate(source: Path, target: Path, degrees: int) -> Path:
         check=True,
     )
     return target
+
+
+def hostile_gif(path: Path, *, side: int, frames: int = 40) -> Path:
+    """A tiny GIF that declares a `side` x `side` screen and holds `frames` frames of one pixel
+    each: a few hundred bytes on disk that a naive decoder turns into full-screen frames."""
+    import struct
+
+    header = b"GIF89a" + struct.pack("<HH", side, side) + bytes([0x80, 0, 0])  # 2-colour table
+    palette = b"\x00\x00\x00\xff\xff\xff"
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    body = b""
+    for i in range(frames):
+        control = b"\x21\xf9\x04\x00" + struct.pack("<H", 10) + b"\x00\x00"  # 100 ms
+        descriptor = b"\x2c" + struct.pack("<HHHH", i % side, 0, 1, 1) + b"\x00"
+        pixels = b"\x02\x02\x44\x01\x00"  # LZW, minimum code size 2: clear, index 1, end
+        body += control + descriptor + pixels
+    path.write_bytes(header + palette + loop + body + b"\x3b")
+    return path

@@ -2,10 +2,10 @@ import cv2
 import pytest
 from PIL import Image
 
-from ml.errors import MediaError, UnsupportedMediaError
-from ml.media import load_image_bgr, media_kind, sniff_media_type
+from ml.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
+from ml.media import MediaLimits, load_image_bgr, media_kind, sniff_media_type
 
-from .factories import write_video
+from .factories import hostile_gif, write_video
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".bmp"])
@@ -56,3 +56,49 @@ def test_it_turns_a_phone_photo_upright_from_its_exif_orientation(tmp_path, astr
     exif[0x0112] = 8  # "rotate 90 CW to view" -> Pillow turns it back
     image.save(path, exif=exif)
     assert load_image_bgr(path).shape[:2] == (512, 400)
+
+
+def png_declaring(path, width: int, height: int):
+    """A real 1x1 PNG whose header is rewritten to declare width x height (valid CRC)."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = bytearray(data[12:29])  # "IHDR" + 13 bytes
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_still_over_the_pixel_budget_is_refused_from_its_header_before_decoding(tmp_path, monkeypatch):
+    path = png_declaring(tmp_path / "huge.png", 12000, 12000)  # 144 Mpx in a 70-byte file
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a refused image"))
+    with pytest.raises(MediaTooLargeError, match=r"huge.png: the picture is 12000 x 12000 pixels \(144 megapixels\); the limit is 50 megapixels"):
+        media_kind(path)
+    with pytest.raises(MediaTooLargeError, match="12000 x 12000"):
+        load_image_bgr(path)
+
+
+def test_a_picture_beyond_pillows_own_bomb_limit_is_a_clear_media_error(tmp_path):
+    path = hostile_gif(tmp_path / "bomb.gif", side=13000, frames=2)  # 169 Mpx: Pillow raises
+    with pytest.raises(MediaTooLargeError, match="bomb.gif: the picture is larger than the limit of 50 megapixels"):
+        media_kind(path)
+
+
+def test_the_pixel_budget_is_an_option(tmp_path, astronaut):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), astronaut)  # 512 x 512
+    small = MediaLimits(max_pixels=100_000)
+    with pytest.raises(MediaTooLargeError, match="the limit is 0.1 megapixels"):
+        load_image_bgr(path, small)
+    assert load_image_bgr(path, MediaLimits(max_pixels=512 * 512)).shape == astronaut.shape
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="frame_pixels"):
+        MediaLimits(frame_pixels=0)

@@ -1,12 +1,14 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from ml.errors import MediaError
-from ml.media import media_kind
+from ml.errors import MediaError, MediaTooLargeError
+from ml.media import MediaLimits, media_kind
 from ml.video import sample_frames, sample_indices, video_info
 
-from .factories import ffmpeg_rotate, moving_face_frames, write_video
+from .factories import ffmpeg_rotate, hostile_gif, moving_face_frames, write_video
 
 
 def frame_number(image: np.ndarray) -> int:
@@ -102,3 +104,41 @@ def test_an_animated_webp_is_sampled_like_a_video(tmp_path, astronaut):
     assert info.frame_count == 4 and info.duration == pytest.approx(1.0)
     assert [f.time for f in sampled] == [0.0, 0.25, 0.5, 0.75]
     assert [frame_number(f.image) for f in sampled] == [0, 1, 2, 3]
+
+
+def test_a_hostile_gif_is_decoded_one_canvas_at_a_time_and_its_frames_scaled_down(tmp_path):
+    # 16 frames of a 2000 x 2000 screen: 192 MB if every sampled frame were kept at full size.
+    path = hostile_gif(tmp_path / "screen.gif", side=2000, frames=16)
+    limits = MediaLimits(frame_pixels=250_000)
+    tracemalloc.start()  # numpy's allocations are traced
+    try:
+        info, sampled = sample_frames(path, 16, limits)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (info.width, info.height, info.frame_count) == (2000, 2000, 16)
+    assert len(sampled) == 16
+    assert all(f.image.shape[0] * f.image.shape[1] <= 250_000 for f in sampled)
+    assert sampled[0].image.shape[:2] == (500, 500)
+    assert peak < 40_000_000, f"{peak / 1e6:.0f} MB held at once"
+
+
+def test_an_animation_over_the_painting_budget_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = hostile_gif(tmp_path / "long.gif", side=6000, frames=40)  # 959 bytes, 1.44 Gpx to paint
+    assert path.stat().st_size == 959
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a refused animation"))
+    with pytest.raises(MediaTooLargeError, match=r"long.gif: the animation has 40 frames of 6000 x 6000 pixels; at most 27 frames of that size can be analysed"):
+        sample_frames(path, 32)
+
+
+def test_a_video_over_the_pixel_budget_is_refused_from_its_header(tmp_path, astronaut):
+    path = write_video(tmp_path / "wide.avi", moving_face_frames(astronaut, 3, size=(640, 480)), fourcc="MJPG")
+    with pytest.raises(MediaTooLargeError, match=r"wide.avi: the picture is 640 x 480 pixels"):
+        sample_frames(path, 3, MediaLimits(max_pixels=300_000))
+
+
+def test_video_frames_are_scaled_down_as_they_are_read(tmp_path, astronaut):
+    path = write_video(tmp_path / "big.avi", moving_face_frames(astronaut, 4, size=(640, 480)), fourcc="MJPG")
+    info, frames = sample_frames(path, 4, MediaLimits(frame_pixels=640 * 480 // 4))
+    assert (info.width, info.height) == (640, 480)
+    assert [f.image.shape[:2] for f in frames] == [(240, 320)] * 4

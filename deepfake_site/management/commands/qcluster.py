@@ -1,0 +1,21 @@
+"""django-q2's qcluster, refusing to start a worker that could not read the site's tasks."""
+
+from django.core.management.base import CommandError
+from django_q.management.commands.qcluster import Command as QclusterCommand
+
+from detection import services
+
+
+class Command(QclusterCommand):
+    help = (
+        "Starts a Django Q cluster, after checking that its queue key matches the site's and "
+        "scheduling the sweep for lost analyses."
+    )
+
+    def handle(self, *args, **options):
+        try:
+            services.queue_key_check()
+        except services.QueueKeyMismatch as exc:
+            raise CommandError(str(exc)) from None
+        services.sweep_schedule_update()
+        return super().handle(*args, **options)

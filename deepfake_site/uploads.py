@@ -1,0 +1,68 @@
+"""Oversize request bodies are refused as early as possible, never read to the end.
+
+Two layers, both sized from DETECTION_MAX_UPLOAD_BYTES:
+- `BodySizeLimitMiddleware` answers 413 from the Content-Length header alone, before anything
+  reads the body (Django never reads past Content-Length, and ignores bodies without one);
+- `UploadLimitHandler`, the first upload handler, stops reading a multipart body as soon as
+  its files hold more than the limit, and marks the request so that the view can say why.
+A proxy in front should refuse such bodies even earlier (README, "Beyond one machine").
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpResponse, JsonResponse
+
+# Room for the multipart framing and the form's other fields around the file.
+BODY_OVERHEAD_BYTES = 64 * 1024
+TOO_LARGE_ATTRIBUTE = "upload_too_large"
+
+
+def upload_limit_message() -> str:
+    limit = settings.DETECTION_MAX_UPLOAD_BYTES / (1024 * 1024)
+    return f"The file is too large; the limit is {limit:.1f} MB."
+
+
+def upload_was_too_large(request) -> bool:
+    """Whether `UploadLimitHandler` stopped reading this request's files."""
+    return getattr(request, TOO_LARGE_ATTRIBUTE, False)
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.DETECTION_MAX_UPLOAD_BYTES + BODY_OVERHEAD_BYTES:
+            message = upload_limit_message()
+            if is_api_request(request):
+                response = JsonResponse({"detail": message}, status=413)
+            else:
+                response = HttpResponse(message, status=413, content_type="text/plain")
+            response["Connection"] = "close"  # the unread body must not be taken as a request
+            return response
+        return self.get_response(request)
+
+
+class UploadLimitHandler(FileUploadHandler):
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        self.received += len(raw_data)
+        if self.received > settings.DETECTION_MAX_UPLOAD_BYTES:
+            setattr(self.request, TOO_LARGE_ATTRIBUTE, True)
+            raise StopUpload(connection_reset=True)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None  # the next handlers store the file

@@ -1,0 +1,42 @@
+"""gunicorn settings: `.venv/bin/gunicorn` (run from this folder) reads this file by itself.
+
+Threads, so that a slow upload or a `?wait=30` request holds one thread, not the whole site.
+Every value can be changed from the environment (README, "Running on servers").
+"""
+
+import os
+
+wsgi_app = "deepfake_site.wsgi"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# A threaded worker keeps answering its arbiter while its threads serve slow requests; the
+# timeout only ends a worker that hangs. It still covers the largest upload arriving at
+# UPLOAD_MIN_KBPS (in case a proxy streams the body instead of buffering it) plus the longest
+# `?wait=`.
+_upload_bytes = int(os.environ.get("DETECTION_MAX_UPLOAD_MB", "200")) * 1024 * 1024
+_slowest_bytes_per_second = int(os.environ.get("UPLOAD_MIN_KBPS", "500")) * 1024
+timeout = _upload_bytes // _slowest_bytes_per_second + 30 + 30
+graceful_timeout = 30
+keepalive = 5
+# Fresh processes now and then, so that memory cannot creep up.
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = "-"
+# Trust X-Forwarded-* only from a proxy on this machine.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+
+def on_starting(server):
+    """Refuse to serve other machines with DEBUG on."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepfake_site.settings")
+    from django.conf import settings
+
+    from deepfake_site.safety import bind_host, debug_bind_refusal
+
+    refusal = debug_bind_refusal(
+        debug=settings.DEBUG, hosts=[bind_host(address) for address in server.cfg.bind]
+    )
+    if refusal:
+        raise RuntimeError(refusal)

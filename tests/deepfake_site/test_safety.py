@@ -1,0 +1,69 @@
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+
+from deepfake_site.safety import bind_host, debug_bind_refusal, is_loopback
+
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_addresses_are_recognised(host):
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "0", "192.168.1.5", "detector.example.org", ""])
+def test_every_other_address_counts_as_reachable_from_elsewhere(host):
+    assert not is_loopback(host)
+
+
+def test_gunicorn_bind_strings_give_their_host():
+    assert [bind_host(b) for b in ["0.0.0.0:8000", "[::1]:8000", "unix:/run/site.sock", "web"]] == [
+        "0.0.0.0", "::1", "localhost", "web"
+    ]
+
+
+def test_debug_is_refused_only_beyond_loopback():
+    assert debug_bind_refusal(debug=True, hosts=["127.0.0.1"]) is None
+    assert debug_bind_refusal(debug=False, hosts=["0.0.0.0"]) is None
+    assert "DEBUG is on and the site would listen on 0.0.0.0" in debug_bind_refusal(debug=True, hosts=["0.0.0.0"])
+
+
+@override_settings(DEBUG=True)
+def test_runserver_refuses_to_listen_on_every_interface_with_debug_on():
+    with mock.patch("whitenoise.runserver_nostatic.management.commands.runserver.Command.run") as run:
+        with pytest.raises(CommandError, match="DEBUG is on and the site would listen on 0.0.0.0"):
+            call_command("runserver", "0.0.0.0:8000", use_reloader=False, skip_checks=True)
+    run.assert_not_called()
+
+
+@override_settings(DEBUG=True)
+def test_runserver_on_loopback_starts_with_debug_on():
+    with mock.patch("whitenoise.runserver_nostatic.management.commands.runserver.Command.run") as run:
+        call_command("runserver", "127.0.0.1:8000", use_reloader=False, skip_checks=True)
+    run.assert_called_once()
+
+
+def test_gunicorn_serves_with_threads_and_a_timeout_that_fits_the_largest_upload(monkeypatch):
+    monkeypatch.setenv("DETECTION_MAX_UPLOAD_MB", "200")
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    assert conf["worker_class"] == "gthread" and conf["threads"] >= 4
+    assert conf["wsgi_app"] == "deepfake_site.wsgi"
+    seconds_for_200_mb_at_500_kb_s = 200 * 1024 / 500
+    assert conf["timeout"] > seconds_for_200_mb_at_500_kb_s + 30  # plus the longest ?wait=
+    assert conf["bind"] == ["127.0.0.1:8000"]
+
+
+@override_settings(DEBUG=True)
+def test_gunicorn_refuses_to_start_on_a_public_address_with_debug_on():
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    public = SimpleNamespace(cfg=SimpleNamespace(bind=["127.0.0.1:8000", "0.0.0.0:8000"]))
+    with pytest.raises(RuntimeError, match="listen on 0.0.0.0"):
+        conf["on_starting"](public)
+    conf["on_starting"](SimpleNamespace(cfg=SimpleNamespace(bind=["127.0.0.1:8000"])))

@@ -1,0 +1,74 @@
+"""Settings are read once per process, so each case starts a fresh `manage.py`."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in SERVER_ENV and k not in env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+SERVER_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "QUEUE_SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "detector.example.org",
+    "CSRF_TRUSTED_ORIGINS": "https://detector.example.org",
+    "BEHIND_HTTPS_PROXY": "true",
+    "SECURE_COOKIES": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "HSTS_SECONDS": "31536000",
+    "HSTS_INCLUDE_SUBDOMAINS": "true",
+    "HSTS_PRELOAD": "true",
+}
+
+
+def test_the_deploy_check_is_clean_with_every_server_variable_set():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **SERVER_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_warns_without_hsts_and_the_https_redirect():
+    env = {**SERVER_ENV, "HSTS_SECONDS": "0", "SECURE_SSL_REDIRECT": "false"}
+    result = manage("check", "--deploy", **env)
+    assert "security.W004" in result.stderr and "security.W008" in result.stderr
+
+
+def test_the_redis_broker_is_refused_with_debug_on():
+    result = manage("check", DEBUG="true", Q_BROKER="redis")
+    assert result.returncode != 0
+    assert "Q_BROKER=redis needs DEBUG=false" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"QUEUE_SECRET_KEY": ""}, "Set QUEUE_SECRET_KEY when DEBUG is false"),
+        ({"QUEUE_SECRET_KEY": "same"}, "QUEUE_SECRET_KEY must differ from SECRET_KEY"),
+    ],
+)
+def test_a_server_needs_its_own_queue_key(change, message):
+    env = {**SERVER_ENV, **change}
+    if env["QUEUE_SECRET_KEY"] == "same":
+        env["QUEUE_SECRET_KEY"] = env["SECRET_KEY"]
+    if not env["QUEUE_SECRET_KEY"]:
+        del env["QUEUE_SECRET_KEY"]
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
