@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check
+.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -128,3 +128,16 @@ eval-cross: $(INSTALLED)
 # Precision and recall of the face verifiers on the hand-labelled Haar boxes (ml/checks/face_boxes.csv).
 face-check: $(INSTALLED)
 	$(BIN)/python -m ml check-faces ml/checks/face_boxes.csv --data-root $(DATA)
+
+# The shipped synthetic-face (AI-generated) detector, ml/weights/synthetic.pt, and the numbers of
+# ml/weights/SYNTHETIC_MODEL_CARD.md: the feature-set comparison (runs/synthetic/comparison.json),
+# the chosen model, then its held-out, degraded and other-source checks (runs/synthetic/eval).
+SYNTHETIC_ARGS = --extra-real $(DATA)/faceswap_inswapper/real --views 4 --seed 0 --version $(SYNTHETIC_VERSION)
+SYNTHETIC_VERSION = 2026.11.25-mnv2-ffhq-stylegan2
+SYNTHETIC_CHECKS = --real $(DATA)/real_faces/utkface --real $(DATA)/real_faces/celebdf --real $(DATA)/videos/real \
+	--max-per-folder 250
+
+synthetic-model: train-deps
+	$(BIN)/python -m ml train-synthetic $(DATA)/synthetic_faces $(SYNTHETIC_ARGS) --out $(RUNS)/synthetic
+	cp $(RUNS)/synthetic/synthetic.pt ml/weights/synthetic.pt
+	$(BIN)/python -m ml evaluate-synthetic --data $(DATA)/synthetic_faces $(SYNTHETIC_CHECKS) --out $(RUNS)/synthetic/eval

@@ -1,4 +1,5 @@
-"""Command line: `python -m ml predict|train|evaluate|prepare ...` (see `--help`)."""
+"""Command line: `python -m ml predict|train|evaluate|prepare|train-synthetic|evaluate-synthetic ...`
+(see `--help`)."""
 
 from __future__ import annotations
 
@@ -184,6 +185,49 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_train_synthetic(args) -> int:
+    import json
+
+    from .synthetic_train import SyntheticTrainConfig, format_comparison, train_synthetic
+
+    config = SyntheticTrainConfig(
+        data=args.data,
+        out=args.out,
+        extra_real=tuple(args.extra_real),
+        views=args.views,
+        test_fraction=args.test_fraction,
+        folds=args.folds,
+        seed=args.seed,
+        input_size=args.input_size,
+        version=args.version or "",
+    )
+    path = train_synthetic(config)
+    report = json.loads((Path(args.out) / "comparison.json").read_text())
+    print(format_comparison(report))
+    chosen = report["chosen"]
+    print(
+        f"chosen: {chosen['features']} (augmented: {chosen['augment']}, L2 {chosen['l2']:g}); "
+        f"thresholds real < {report['threshold_real']:.4f} <= uncertain < {report['threshold']:.4f} <= synthetic"
+    )
+    print(f"checkpoint: {path} ({path.stat().st_size / 1e6:.1f} MB); comparison: {args.out}/comparison.json")
+    return 0
+
+
+def cmd_evaluate_synthetic(args) -> int:
+    from .synthetic import load_synthetic_detector
+    from .synthetic_eval import evaluate_synthetic, format_metrics
+
+    if args.data is None and not args.real:
+        raise ValueError("nothing to evaluate: pass --data and/or --real")
+    detector = load_synthetic_detector(args.checkpoint, device=args.device)
+    metrics = evaluate_synthetic(
+        detector, args.out, data=args.data, real_folders=tuple(args.real), max_per_folder=args.max_per_folder
+    )
+    print(format_metrics(metrics))
+    print(f"written to {args.out}/ (metrics.json, predictions.csv)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description="Deepfake detection engine.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -273,6 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
     with_model(p)
     p.set_defaults(func=cmd_eval_cross)
+
+    p = sub.add_parser("train-synthetic", help="train the synthetic-face (AI-generated) detector")
+    p.add_argument("data", help="folder with real/ (photos) and fake/ (wholly generated faces)")
+    p.add_argument("--out", required=True, help="run folder: synthetic.pt and comparison.json")
+    p.add_argument("--extra-real", action="append", default=[], help="a folder of more real photos, repeatable")
+    p.add_argument("--views", type=int, default=4, help="crops per training image: clean + degraded (default 4)")
+    p.add_argument("--test-fraction", type=float, default=0.3, help="share of images held out (default 0.3)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds for the choices (default 5)")
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--version", help="version label stored in the checkpoint (default: today's date)")
+    p.set_defaults(func=cmd_train_synthetic)
+
+    p = sub.add_parser("evaluate-synthetic", help="metrics of a synthetic-face checkpoint")
+    p.add_argument("--data", help="the training folder (real/, fake/): scores its held-out images")
+    p.add_argument("--real", action="append", default=[], help="a folder of real photos or videos, repeatable")
+    p.add_argument("--max-per-folder", type=int, default=0, help="a seeded subset of this many files per folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint", help="synthetic-face checkpoint (default: the installed one)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.set_defaults(func=cmd_evaluate_synthetic)
 
     p = sub.add_parser("export", help="write a compact copy of a checkpoint (fp16 weights)")
     p.add_argument("source")

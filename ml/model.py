@@ -23,6 +23,10 @@ from torchvision import models
 from .errors import CheckpointError
 
 FORMAT = "deepfake-detector/1"
+# What a checkpoint's model answers. Face-swap checkpoints (this module) carry no `task` field;
+# synthetic-face checkpoints say `task = "synthetic"` and are loaded by `ml.synthetic`.
+TASK_FACE_SWAP = "face_swap"
+TASK_SYNTHETIC = "synthetic"
 ARCHS = ("resnet18", "mobilenet_v2")
 CLASS_NAMES = ("real", "fake")
 FAKE_CLASS = 1
@@ -180,6 +184,8 @@ def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    if data.get("task", TASK_FACE_SWAP) != TASK_FACE_SWAP:
+        raise CheckpointError(f"{path} holds a {data['task']} model; load it with ml.synthetic.load_synthetic_detector")
     fields = {k: data[k] for k in ModelSpec.__dataclass_fields__ if k in data}
     for key in ("mean", "std", "class_names"):
         fields[key] = tuple(fields[key])
