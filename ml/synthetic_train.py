@@ -16,9 +16,10 @@ Recipe:
    (feature set x L2 strength x augmentation on/off) is a class-balanced logistic regression,
    scored by 5-fold cross-validation on the training images (folds by image). The candidate
    with the best cross-validated AUC over all views of the in-domain images is shipped.
-5. Thresholds come from the shipped candidate's out-of-fold scores (clean and degraded views):
-   `threshold` lets at most 5 % of the real photos of each source be called synthetic,
-   `threshold_real` at most 5 % of synthetic faces be called real; in between is "uncertain".
+5. Thresholds come from the shipped candidate's out-of-fold scores (clean and degraded views),
+   see `choose_thresholds`: `threshold` lets at most 5 % of the real photos of each source be
+   called synthetic; below `threshold_real` a "real" call is at least 10 times likelier for a
+   real photo than for a synthetic face; in between is "uncertain".
 6. The chosen candidate is refitted on every training view and saved; the held-out images
    (clean, and degraded with JPEG 75 at 256 px, which training never saw for these images) are
    scored for the comparison table only, never for a choice.
@@ -57,7 +58,7 @@ FEATURE_SETS = {  # name: (spectrum_bins, cnn_stages)
 L2_GRID = (1e-3, 1e-2, 1e-1)
 DEGRADED_TEST = {"long_side": 256, "quality": 75}  # the held-out cross-check, never a training view
 MAX_REAL_CALLED_SYNTHETIC = 0.05
-MAX_SYNTHETIC_CALLED_REAL = 0.05
+REAL_EVIDENCE = 10.0  # likelihood ratio a "real" call needs
 
 
 @dataclass(frozen=True)
@@ -224,11 +225,14 @@ def logistic_scores(x: np.ndarray, weights: np.ndarray, bias: float, mean: np.nd
 
 
 def choose_thresholds(real_scores: dict[str, np.ndarray], fake_scores: np.ndarray) -> tuple[float, float]:
-    """(threshold_real, threshold) from validation scores.
+    """(threshold_real, threshold) from validation scores; `real_scores` maps each source of
+    real photos to its scores, so a large easy source cannot hide a hard one.
 
-    `threshold` lets at most 5 % of the real photos of *every* source (`real_scores` maps a
-    source to its scores) reach it, so a large easy source cannot hide a hard one; at most 5 %
-    of `fake_scores` fall below `threshold_real`, which never exceeds `threshold`.
+    `threshold` ("synthetic" at or above): at most 5 % of the real photos of every source reach it.
+    `threshold_real` ("real" below): the highest score at which a "real" call is at least
+    `REAL_EVIDENCE` times likelier for a real photo (of the hardest source) than for a synthetic
+    face, P(s < t | synthetic) <= P(s < t | real) / REAL_EVIDENCE; never above `threshold`.
+    The scores between them are "uncertain".
     """
     highs = []
     for scores in real_scores.values():
@@ -236,9 +240,14 @@ def choose_thresholds(real_scores: dict[str, np.ndarray], fake_scores: np.ndarra
         k = int(np.floor(MAX_REAL_CALLED_SYNTHETIC * len(reals)))
         highs.append(float(np.nextafter(reals[0], np.inf)) if k == 0 else float((reals[k - 1] + reals[k]) / 2))
     high = max(highs)
-    fakes = np.sort(np.asarray(fake_scores, dtype=np.float64))
-    k = int(np.floor(MAX_SYNTHETIC_CALLED_REAL * len(fakes)))
-    low = float(fakes[0]) if k == 0 else float((fakes[k - 1] + fakes[k]) / 2)
+    fakes = np.asarray(fake_scores, dtype=np.float64)
+    values = np.unique(np.concatenate([fakes, *map(np.asarray, real_scores.values())]))
+    candidates = np.r_[values[0], (values[:-1] + values[1:]) / 2]  # "real" below each
+    low = float(values[0])
+    for t in candidates[candidates <= high]:
+        called_real = min(np.mean(np.asarray(r) < t) for r in real_scores.values())
+        if np.mean(fakes < t) * REAL_EVIDENCE <= called_real:
+            low = float(t)
     return min(low, high), high
 
 
@@ -360,6 +369,12 @@ def train_synthetic(config: SyntheticTrainConfig) -> Path:
     view_source = np.array([train_items[i].source for i in view_item])
     real_by_source = {src: oof[(view_y == 0) & (view_source == src)] for src in sorted(set(view_source[view_y == 0]))}
     threshold_real, threshold = choose_thresholds(real_by_source, oof[view_y == 1])
+    operating_points = {
+        "synthetic_called_synthetic": float(np.mean(oof[view_y == 1] >= threshold)),
+        "synthetic_called_real": float(np.mean(oof[view_y == 1] < threshold_real)),
+        **{f"real_{src}_called_synthetic": float(np.mean(r >= threshold)) for src, r in real_by_source.items()},
+        **{f"real_{src}_called_real": float(np.mean(r < threshold_real)) for src, r in real_by_source.items()},
+    }
     cols = _columns(bins, stages, layout)
     fit_rows = np.ones(len(view_y), bool) if best["augment"] else view_index == 0
     weights, bias, mean, std = fit_logistic(train_x[fit_rows][:, cols], view_y[fit_rows], l2=best["l2"])
@@ -386,7 +401,8 @@ def train_synthetic(config: SyntheticTrainConfig) -> Path:
         "folds": config.folds,
         "cv_auc_in_domain_all_views": best["cv_auc_in_domain_all_views"],
         "threshold_rule": "threshold: at most 5% of the out-of-fold real views of each source called synthetic; "
-        "threshold_real: at most 5% of out-of-fold synthetic views called real",
+        "threshold_real: highest t with P(s<t|synthetic) <= P(s<t|real, hardest source) / 10 (out-of-fold views)",
+        "oof_operating_points": operating_points,
         "backbone": "torchvision mobilenet_v2-b0353104.pth (ImageNet), frozen, fp16-rounded",
         **config.notes,
     }

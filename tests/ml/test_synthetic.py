@@ -163,14 +163,24 @@ def test_the_uncertain_band_lies_between_the_two_thresholds():
         SyntheticSpec(threshold=0.3, threshold_real=0.8)
 
 
-def test_thresholds_call_at_most_5_percent_of_reals_synthetic_and_of_synthetics_real():
+def test_no_source_of_real_photos_gets_more_than_5_percent_called_synthetic():
     rng = np.random.default_rng(0)
     reals, harder_reals, fakes = rng.beta(2, 5, 137), rng.beta(3, 4, 40), rng.beta(5, 2, 91)
     low, high = choose_thresholds({"easy": reals, "hard": harder_reals}, fakes)
     assert low <= high
     assert np.mean(reals >= high) <= 0.05 and np.mean(harder_reals >= high) <= 0.05
-    assert np.mean(harder_reals >= np.nextafter(high, 0) - 0.02) > 0.05  # the hard source sets it
-    assert np.mean(fakes < low) <= 0.05
+    assert np.mean(harder_reals >= high - 0.02) > 0.05  # the hard source sets it, no stricter
+
+
+def test_a_real_call_needs_ten_times_more_real_photos_than_synthetic_faces_below_it():
+    rng = np.random.default_rng(1)
+    reals, fakes = rng.beta(2, 5, 300), rng.beta(5, 2, 200)
+    low, high = choose_thresholds({"photos": reals}, fakes)
+    assert 0 < low < high
+    assert np.mean(fakes < low) * 10 <= np.mean(reals < low)
+    above = np.sort(np.r_[reals, fakes])
+    above = above[above > low][:3].mean()  # a little higher, the evidence is too weak
+    assert np.mean(fakes < above) * 10 > np.mean(reals < above)
 
 
 def test_a_logistic_head_separates_separable_features():
@@ -209,3 +219,10 @@ def test_the_shipped_checkpoint_loads_and_scores_the_astronauts_face(astronaut):
     scores = detector.score_faces(astronaut, boxes)
     assert scores.shape == (1,) and 0 <= scores[0] <= 1
     assert detector.verdict(float(scores[0])) in (VERDICT_REAL, VERDICT_UNCERTAIN, VERDICT_SYNTHETIC)
+
+
+def test_evaluate_synthetic_without_anything_to_evaluate_is_a_usage_error(tmp_path, capsys):
+    from ml.__main__ import EXIT_USAGE, main
+
+    assert main(["evaluate-synthetic", "--out", str(tmp_path / "eval")]) == EXIT_USAGE
+    assert "nothing to evaluate" in capsys.readouterr().err
