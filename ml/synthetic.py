@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +146,18 @@ def round_to_fp16_(module: nn.Module) -> nn.Module:
     return module
 
 
-def _stage_channels(stages: Sequence[int]) -> int:
-    backbone = models.mobilenet_v2().features
-    total = 0
-    for index in stages:
-        block = backbone[index]
-        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
-        total += convs[-1].out_channels
-    return total
+@lru_cache(maxsize=1)
+def _block_channels() -> tuple[int, ...]:
+    """Output channels of each block of MobileNetV2's `features`."""
+    return tuple(
+        [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+        for block in models.mobilenet_v2().features
+    )
+
+
+def stage_channels(stages: Sequence[int]) -> int:
+    """How many pooled values the blocks `stages` give (their output channels, summed)."""
+    return sum(_block_channels()[index] for index in stages)
 
 
 class SyntheticFaceModel(nn.Module):
@@ -167,7 +172,7 @@ class SyntheticFaceModel(nn.Module):
             self.backbone = backbone[: max(spec.cnn_stages) + 1]
         else:
             self.backbone = None
-        dim = spec.spectrum_bins + (_stage_channels(spec.cnn_stages) if spec.cnn_stages else 0)
+        dim = spec.spectrum_bins + stage_channels(spec.cnn_stages)
         self.register_buffer("feature_mean", torch.zeros(dim))
         self.register_buffer("feature_std", torch.ones(dim))
         self.head = nn.Linear(dim, 1)

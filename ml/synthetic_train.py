@@ -42,7 +42,7 @@ from .datasets import IMAGE_SUFFIXES
 from .faces import DEFAULT_MARGIN, crop_face, find_faces
 from .metrics import roc_auc
 from .results import Box
-from .synthetic import SyntheticFaceModel, SyntheticSpec, imagenet_backbone, save_synthetic_checkpoint
+from .synthetic import SyntheticFaceModel, SyntheticSpec, imagenet_backbone, save_synthetic_checkpoint, stage_channels
 
 log = logging.getLogger(__name__)
 
@@ -264,11 +264,9 @@ def _columns(spectrum_bins: int, stages: tuple[int, ...], layout: dict) -> np.nd
 
 
 def _feature_layout(spectrum_bins: int, stages: tuple[int, ...]) -> dict:
-    from .synthetic import _stage_channels
-
     layout, start = {"spectrum": (0, spectrum_bins)}, spectrum_bins
     for stage in stages:
-        width = _stage_channels((stage,))
+        width = stage_channels((stage,))
         layout[stage] = (start, start + width)
         start += width
     return layout
