@@ -252,6 +252,8 @@ CONTENT_SECURITY_POLICY = {
 # --- Detection -----------------------------------------------------------------------------
 # Checkpoint for the detector; empty means the default model installed with the `ml` package.
 DEEPFAKE_MODEL_PATH = os.environ.get("DEEPFAKE_MODEL_PATH") or None
+# The second detector, for wholly generated (AI) faces; empty: the model installed with `ml`.
+DEEPFAKE_SYNTHETIC_MODEL_PATH = os.environ.get("DEEPFAKE_SYNTHETIC_MODEL_PATH") or None
 # The model card the result pages link to, and the kinds of manipulation the model learned, in
 # the words of its card (the result page's sentence quotes them): change both with the model.
 DEEPFAKE_MODEL_CARD = Path(

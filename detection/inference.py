@@ -60,7 +60,8 @@ def get_detector():
             from ml import load_detector  # torch is imported here, never in the web process
 
             logger.info("loading detector from %s", path or "the default checkpoint")
-            detector = load_detector(path)
+            synthetic = settings.DEEPFAKE_SYNTHETIC_MODEL_PATH or None
+            detector = load_detector(path, synthetic=synthetic)
             _detectors[key] = detector
     return detector
 
@@ -98,6 +99,10 @@ def result_fields(result: AnalysisResult) -> dict:
         "fake_probability": result.fake_probability,
         "threshold": result.threshold,
         "threshold_real": result.threshold_real,
+        "fake_kind": result.fake_kind,
+        "synthetic_probability": result.synthetic_probability,
+        "synthetic_threshold": result.synthetic_threshold,
+        "synthetic_model_version": result.synthetic_model_version,
         "model_name": result.model_name,
         "model_version": result.model_version,
         "width": result.width,
@@ -147,6 +152,7 @@ def result_rows(analysis: Analysis, result: AnalysisResult) -> ResultRows:
                 h=face_result.box.h,
                 fake_probability=face_result.fake_probability,
                 track=face_result.track,
+                synthetic_probability=face_result.synthetic_probability,
             )
             rows.faces.append((frame, face))
             if face_result.heatmap_png:
@@ -160,6 +166,7 @@ def result_rows(analysis: Analysis, result: AnalysisResult) -> ResultRows:
             first_time=track.first_time,
             last_time=track.last_time,
             counted=track.counted,
+            synthetic_probability=track.synthetic_probability,
         )
         for track in result.tracks
     ]

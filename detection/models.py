@@ -79,6 +79,18 @@ class Analysis(models.Model):
     threshold_real = models.FloatField(
         null=True, blank=True, help_text="Below: real; from here to the threshold: uncertain"
     )
+    fake_kind = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="For a fake verdict: face_swap or ai_generated (the values of ml.results.FAKE_KINDS)",
+    )
+    synthetic_probability = models.FloatField(
+        null=True, blank=True, help_text="Probability that a face was wholly generated (second detector)"
+    )
+    synthetic_threshold = models.FloatField(
+        null=True, blank=True, help_text="At or above: fake, AI-generated face"
+    )
+    synthetic_model_version = models.CharField(max_length=100, blank=True)
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -149,6 +161,7 @@ class AnalysisFace(models.Model):
     h = models.PositiveIntegerField()
     fake_probability = models.FloatField()
     track = models.PositiveIntegerField(default=0, help_text="The person (face track) number, from 1")
+    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Wholly generated face")
     heatmap = models.FileField(
         upload_to=face_heatmap_path,
         max_length=300,
@@ -180,6 +193,7 @@ class AnalysisTrack(models.Model):
     first_time = models.FloatField()
     last_time = models.FloatField()
     counted = models.BooleanField(help_text="Long enough to decide the verdict")
+    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Mean over its faces")
 
     class Meta:
         ordering = ["number"]

@@ -158,6 +158,13 @@ def verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: fl
             "\u201creal\u201d verdict, and the file may still have been manipulated."
         )
     score = _percent(analysis.fake_probability)
+    if analysis.verdict == Analysis.Verdict.FAKE and analysis.fake_kind == "ai_generated":
+        return (
+            f"The second model rates {who} as likely AI-generated, a person who never existed "
+            f"({_percent(analysis.synthetic_probability)}, at or above {_percent(analysis.synthetic_threshold)}). "
+            "It learned StyleGAN2 faces only, never diffusion models; this is a statistical "
+            "estimate, not proof, and a person should check it."
+        )
     if analysis.verdict == Analysis.Verdict.FAKE:
         return (
             f"The model rates {who} as likely manipulated ({score}, at or above the "

@@ -50,7 +50,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisFace
-        fields = ["id", "index", "box", "fake_probability", "track", "heatmap_url"]
+        fields = ["id", "index", "box", "fake_probability", "synthetic_probability", "track", "heatmap_url"]
 
     @extend_schema_field(
         serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)
@@ -104,7 +104,7 @@ class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
 class AnalysisTrackOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisTrack
-        fields = ["number", "fake_probability", "frames", "first_time", "last_time", "counted"]
+        fields = ["number", "fake_probability", "synthetic_probability", "frames", "first_time", "last_time", "counted"]
 
 
 class AnalysisModelOutputSerializer(serializers.Serializer):
@@ -164,6 +164,10 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "sha256",
             "threshold",
             "threshold_real",
+            "fake_kind",
+            "synthetic_probability",
+            "synthetic_threshold",
+            "synthetic_model_version",
             "model",
             "width",
             "height",

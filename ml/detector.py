@@ -16,6 +16,17 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
 - the verdict: "fake" at or above the checkpoint's threshold, "real" below its lower threshold,
   "uncertain" between the two, and "no_face" when no confirmed face was found in any sampled
   frame. A file in which no face was examined is never called "real".
+
+Two detectors, one verdict. Beside the face-swap model above, a second model (ml/synthetic.py,
+its own checkpoint and thresholds) scores each confirmed face for being wholly generated (a
+person who never existed). Its probability follows the same path: a person's is the mean of
+their faces, the file's is the highest among the counted people. Combination rule:
+- the synthetic probability at or above the synthetic checkpoint's threshold makes the verdict
+  "fake" with kind "ai_generated", whatever the face-swap score;
+- otherwise the face-swap verdict stands (kind "face_swap" when it is "fake"); the synthetic
+  model's own "uncertain" band does not change the verdict (it covers most real photos), but its
+  probability is always reported;
+- no face: "no_face" for both.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from .faces import crop_face, find_faces
 from .media import load_image_bgr, media_kind
 from .model import fake_probability, load_checkpoint, preprocess, real_threshold
 from .results import (
+    KIND_AI_GENERATED,
+    KIND_FACE_SWAP,
     MEDIA_IMAGE,
     VERDICT_FAKE,
     VERDICT_NO_FACE,
@@ -46,7 +59,7 @@ from .results import (
     FrameResult,
 )
 from .options import DetectorOptions
-from .tracks import file_score, link_tracks, summarize_tracks
+from .tracks import file_score, link_tracks, summarize_tracks, synthetic_score
 from .verify import confirm_faces
 from .video import sample_frames
 
@@ -68,6 +81,16 @@ def verdict_for(score: float | None, *, threshold: float, threshold_real: float)
     return VERDICT_UNCERTAIN
 
 
+def combined_verdict(
+    face_swap_verdict: str, synthetic_probability: float | None, synthetic_threshold: float | None
+) -> tuple[str, str]:
+    """(verdict, fake kind) under the combination rule of the module's docstring."""
+    if synthetic_threshold is not None and synthetic_probability is not None:
+        if synthetic_probability >= synthetic_threshold:
+            return VERDICT_FAKE, KIND_AI_GENERATED
+    return face_swap_verdict, KIND_FACE_SWAP if face_swap_verdict == VERDICT_FAKE else ""
+
+
 def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
     """A JPEG of a BGR frame scaled down (never up) so its longer side is at most `long_side`."""
     height, width = image.shape[:2]
@@ -83,10 +106,11 @@ def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
 class Detector:
     """A loaded model plus the face search and aggregation around it. Reuse one per process."""
 
-    def __init__(self, model: torch.nn.Module, spec, *, version: str):
+    def __init__(self, model: torch.nn.Module, spec, *, version: str, synthetic=None):
         self.model = model
         self.spec = spec
         self.version = version
+        self.synthetic = synthetic  # a SyntheticDetector (ml/synthetic.py), or None
         self.device = next(model.parameters()).device
 
     @property
@@ -168,9 +192,24 @@ class Detector:
         scores: list[list[float]] = [[] for _ in frames]
         for (p, _), score in zip(located, flat):
             scores[p].append(float(score))
+        synthetic: list[list[float]] | None = None
+        if self.synthetic is not None:
+            flat_synthetic = self.synthetic.score([self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in located])
+            synthetic = [[] for _ in frames]
+            for (p, _), value in zip(located, flat_synthetic):
+                synthetic[p].append(float(value))
         track_ids = link_tracks(boxes)
-        tracks = summarize_tracks(track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames)
+        tracks = summarize_tracks(
+            track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames, synthetic=synthetic
+        )
         score = file_score(tracks)
+        synthetic_file = synthetic_score(tracks)
+        synthetic_threshold = self.synthetic.thresholds[1] if self.synthetic is not None else None
+        verdict, kind = combined_verdict(
+            verdict_for(score, threshold=self.threshold, threshold_real=self.threshold_real),
+            synthetic_file,
+            synthetic_threshold,
+        )
         timings["classify"] = time.perf_counter() - started
         report(0.85)
 
@@ -187,7 +226,13 @@ class Detector:
                 index=index,
                 time=float(time_s),
                 faces=tuple(
-                    FaceResult(box=box, fake_probability=scores[p][j], track=track_ids[p][j], heatmap_png=heatmaps.get((p, j)))
+                    FaceResult(
+                        box=box,
+                        fake_probability=scores[p][j],
+                        track=track_ids[p][j],
+                        synthetic_probability=synthetic[p][j] if synthetic is not None else None,
+                        heatmap_png=heatmaps.get((p, j)),
+                    )
                     for j, box in enumerate(boxes[p])
                 ),
                 faces_left_out=left_out[p],
@@ -204,8 +249,12 @@ class Detector:
 
         return AnalysisResult(
             media_type=media_type,
-            verdict=verdict_for(score, threshold=self.threshold, threshold_real=self.threshold_real),
+            verdict=verdict,
+            fake_kind=kind,
             fake_probability=score,
+            synthetic_probability=synthetic_file,
+            synthetic_threshold=synthetic_threshold,
+            synthetic_model_version=self.synthetic.version if self.synthetic is not None else "",
             threshold=self.threshold,
             threshold_real=self.threshold_real,
             frames=frame_results,
@@ -227,8 +276,13 @@ def _thumbnail_frame(scores: list[list[float]]) -> int:
     return best if scores[best] else len(scores) // 2
 
 
-def load_detector(path: str | Path | None = None, *, device: str | None = None) -> Detector:
-    """The detector for a checkpoint file; by default the model installed with this package."""
+def load_detector(
+    path: str | Path | None = None, *, device: str | None = None, synthetic: str | Path | bool | None = None
+) -> Detector:
+    """The detector for a checkpoint file; by default the model installed with this package.
+
+    `synthetic`: the AI-generated-face checkpoint to load beside it (None: the installed one,
+    which must be there; False: none, the face-swap model alone)."""
     path = Path(path) if path else DEFAULT_CHECKPOINT
     if not path.is_file():
         if path == DEFAULT_CHECKPOINT:
@@ -239,4 +293,9 @@ def load_detector(path: str | Path | None = None, *, device: str | None = None) 
         raise CheckpointError(f"no model checkpoint at {path}")
     model, spec = load_checkpoint(path, device=device)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    return Detector(model, spec, version=f"{spec.version}+{digest}")
+    second = None
+    if synthetic is not False:
+        from .synthetic import load_synthetic_detector
+
+        second = load_synthetic_detector(None if synthetic in (None, True) else synthetic, device=device)
+    return Detector(model, spec, version=f"{spec.version}+{digest}", synthetic=second)

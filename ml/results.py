@@ -20,6 +20,11 @@ VERDICT_FAKE = "fake"
 VERDICT_NO_FACE = "no_face"
 VERDICTS = (VERDICT_REAL, VERDICT_UNCERTAIN, VERDICT_FAKE, VERDICT_NO_FACE)
 
+# What kind of fake a "fake" verdict found (empty for the other verdicts).
+KIND_FACE_SWAP = "face_swap"
+KIND_AI_GENERATED = "ai_generated"
+FAKE_KINDS = (KIND_FACE_SWAP, KIND_AI_GENERATED)
+
 
 @dataclass(frozen=True)
 class Box:
@@ -39,6 +44,7 @@ class FaceResult:
     box: Box
     fake_probability: float
     track: int = 0  # the person (face track) this face belongs to, numbered from 1
+    synthetic_probability: float | None = None  # wholly generated face (None: no synthetic detector)
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
 
 
@@ -71,6 +77,7 @@ class TrackResult:
     first_time: float
     last_time: float
     counted: bool  # long enough to decide the verdict
+    synthetic_probability: float | None = None  # mean over its faces
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,10 @@ class AnalysisResult:
     height: int
     frame_count: int  # frames in the whole file (1 for an image)
     duration: float  # seconds (0.0 for an image)
+    fake_kind: str = ""  # one of FAKE_KINDS when the verdict is fake, else ""
+    synthetic_probability: float | None = None  # the most suspicious counted person's
+    synthetic_threshold: float | None = None  # at or above: "fake: AI-generated face"
+    synthetic_model_version: str = ""
     thumbnail_jpeg: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -103,6 +114,10 @@ class AnalysisResult:
             "fake_probability": self.fake_probability,
             "threshold": self.threshold,
             "threshold_real": self.threshold_real,
+            "fake_kind": self.fake_kind,
+            "synthetic_probability": self.synthetic_probability,
+            "synthetic_threshold": self.synthetic_threshold,
+            "synthetic_model_version": self.synthetic_model_version,
             "frames": [
                 {
                     "index": frame.index,
@@ -111,7 +126,12 @@ class AnalysisResult:
                     "faces_left_out": frame.faces_left_out,
                     "boxes_rejected": frame.boxes_rejected,
                     "faces": [
-                        {"box": face.box.as_list(), "fake_probability": face.fake_probability, "track": face.track}
+                        {
+                            "box": face.box.as_list(),
+                            "fake_probability": face.fake_probability,
+                            "synthetic_probability": face.synthetic_probability,
+                            "track": face.track,
+                        }
                         for face in frame.faces
                     ],
                 }
@@ -125,6 +145,7 @@ class AnalysisResult:
                     "first_time": t.first_time,
                     "last_time": t.last_time,
                     "counted": t.counted,
+                    "synthetic_probability": t.synthetic_probability,
                 }
                 for t in self.tracks
             ],

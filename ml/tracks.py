@@ -100,12 +100,17 @@ def summarize_tracks(
     times: Sequence[float],
     *,
     min_frames: int = MIN_TRACK_FRAMES,
+    synthetic: Sequence[Sequence[float]] | None = None,
 ) -> tuple[TrackResult, ...]:
-    """One TrackResult per track, with the counting rule of the module's policy applied."""
+    """One TrackResult per track, with the counting rule of the module's policy applied.
+    `synthetic`, shaped like `scores`, adds each track's mean synthetic-face probability."""
     faces: dict[int, list[tuple[float, float]]] = {}
-    for frame_ids, frame_scores, time in zip(track_ids, scores, times):
-        for track, score in zip(frame_ids, frame_scores):
+    synthetic_faces: dict[int, list[float]] = {}
+    for position, (frame_ids, frame_scores, time) in enumerate(zip(track_ids, scores, times)):
+        for j, (track, score) in enumerate(zip(frame_ids, frame_scores)):
             faces.setdefault(track, []).append((float(score), float(time)))
+            if synthetic is not None:
+                synthetic_faces.setdefault(track, []).append(float(synthetic[position][j]))
     if not faces:
         return ()
     needed = min(min_frames, len(times))
@@ -120,6 +125,7 @@ def summarize_tracks(
             first_time=min(t for _, t in members),
             last_time=max(t for _, t in members),
             counted=len(members) >= needed,
+            synthetic_probability=float(np.mean(synthetic_faces[track])) if track in synthetic_faces else None,
         )
         for track, members in sorted(faces.items())
     )
@@ -128,4 +134,10 @@ def summarize_tracks(
 def file_score(tracks: Sequence[TrackResult]) -> float | None:
     """The most suspicious counted track's score; None when there is no track (no face)."""
     counted = [t.fake_probability for t in tracks if t.counted]
+    return max(counted) if counted else None
+
+
+def synthetic_score(tracks: Sequence[TrackResult]) -> float | None:
+    """The most AI-generated-looking counted track's synthetic probability, like file_score."""
+    counted = [t.synthetic_probability for t in tracks if t.counted and t.synthetic_probability is not None]
     return max(counted) if counted else None

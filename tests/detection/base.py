@@ -156,6 +156,10 @@ class BaseTestCase(TestCase):
         fields = {
             "status": Analysis.Status.DONE,
             "verdict": Analysis.Verdict.FAKE,
+            "fake_kind": "face_swap",
+            "synthetic_probability": 0.02,
+            "synthetic_threshold": 0.7,
+            "synthetic_model_version": "s1",
             "fake_probability": 0.91,
             "threshold": 0.5,
             "model_name": "test-model",
@@ -174,11 +178,12 @@ class BaseTestCase(TestCase):
         analysis.thumbnail.save("thumbnail.jpg", ContentFile(astronaut_jpeg()))
         frame = AnalysisFrame(analysis=analysis, index=0, time=0.0, fake_probability=0.91)
         frame.image.save("0.jpg", ContentFile(astronaut_jpeg()))
-        face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91, track=1)
+        face = AnalysisFace(frame=frame, index=0, x=80, y=40, w=100, h=100, fake_probability=0.91, track=1, synthetic_probability=0.02)
         face.heatmap.save("0-0.png", ContentFile(b"\x89PNG\r\n\x1a\nheatmap"), save=False)
         face.save()
         AnalysisTrack.objects.create(
-            analysis=analysis, number=1, fake_probability=0.91, frames=1, first_time=0.0, last_time=0.0, counted=True
+            analysis=analysis, number=1, fake_probability=0.91, frames=1, first_time=0.0, last_time=0.0, counted=True,
+            synthetic_probability=0.02,
         )
         return analysis
 

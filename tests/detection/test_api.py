@@ -389,6 +389,10 @@ class AnalysisDetailApiTests(ApiTestCase):
         self.assertEqual(body["verdict"], "fake")
         self.assertEqual(body["fake_probability"], 0.91)
         self.assertEqual(body["threshold"], 0.5)
+        self.assertEqual(
+            (body["fake_kind"], body["synthetic_probability"], body["synthetic_threshold"], body["synthetic_model_version"]),
+            ("face_swap", 0.02, 0.7, "s1"),
+        )
         self.assertEqual(body["model"], {"name": "test-model", "version": "1"})
         self.assertEqual(body["timings"], {"decode": 0.01, "faces": 0.02})
         self.assertEqual(
@@ -408,6 +412,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                             "index": 0,
                             "box": [80, 40, 100, 100],
                             "fake_probability": 0.91,
+                            "synthetic_probability": 0.02,
                             "track": 1,
                             "heatmap_url": "http://testserver"
                             + reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]),
@@ -418,7 +423,17 @@ class AnalysisDetailApiTests(ApiTestCase):
         )
         self.assertEqual(
             body["tracks"],
-            [{"number": 1, "fake_probability": 0.91, "frames": 1, "first_time": 0.0, "last_time": 0.0, "counted": True}],
+            [
+                {
+                    "number": 1,
+                    "fake_probability": 0.91,
+                    "synthetic_probability": 0.02,
+                    "frames": 1,
+                    "first_time": 0.0,
+                    "last_time": 0.0,
+                    "counted": True,
+                }
+            ],
         )
         self.assertEqual(
             body["file_url"], "http://testserver" + reverse("api-analysis-file", args=[analysis.pk])

@@ -660,3 +660,23 @@ class ModelCardTests(BaseTestCase):
     def test_it_answers_404_when_the_card_is_missing(self):
         with override_settings(DEEPFAKE_MODEL_CARD=self.media_root / "missing.md"):
             self.assertEqual(self.client.get(reverse("detection:model-card")).status_code, 404)
+
+
+class TwoDetectorsOnThePageTests(BaseTestCase):
+    def test_the_result_page_shows_both_scores_and_the_kind_of_fake(self):
+        analysis = self.done_analysis_for(self.alice)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertIn("Fake: face swap", page)
+        self.assertIn("AI-generated face 2.0%", page)
+
+    def test_an_ai_generated_face_is_named_as_such(self):
+        analysis = self.done_analysis_for(self.alice, fake_kind="ai_generated", synthetic_probability=0.93)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertIn("Fake: AI-generated face", page)
+        self.assertIn("likely AI-generated", page)

@@ -123,3 +123,32 @@ def test_gradcam_gives_a_heatmap_over_the_crop(astronaut, detector):
 def test_loading_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(CheckpointError, match="no model checkpoint"):
         load_detector(tmp_path / "missing.pt")
+
+
+def test_a_synthetic_face_makes_the_verdict_fake_whatever_the_face_swap_model_says():
+    from ml.detector import combined_verdict
+
+    assert combined_verdict("real", 0.9, 0.7) == ("fake", "ai_generated")
+    assert combined_verdict("uncertain", 0.7, 0.7) == ("fake", "ai_generated")
+    assert combined_verdict("fake", 0.95, 0.7) == ("fake", "ai_generated")
+
+
+def test_below_the_synthetic_threshold_the_face_swap_verdict_stands():
+    from ml.detector import combined_verdict
+
+    assert combined_verdict("fake", 0.69, 0.7) == ("fake", "face_swap")
+    assert combined_verdict("real", 0.3, 0.7) == ("real", "")
+    assert combined_verdict("uncertain", None, None) == ("uncertain", "")
+    assert combined_verdict("no_face", None, 0.7) == ("no_face", "")
+
+
+def test_the_result_carries_both_scores_per_face_person_and_file(tmp_path, astronaut, detector):
+    path = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(path), astronaut)
+    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+    [face] = result.frames[0].faces
+    assert 0.0 <= face.synthetic_probability <= 1.0
+    assert result.tracks[0].synthetic_probability == face.synthetic_probability == result.synthetic_probability
+    assert result.synthetic_threshold == detector.synthetic.thresholds[1]
+    assert result.fake_kind == ("ai_generated" if face.synthetic_probability >= result.synthetic_threshold else (
+        "face_swap" if result.verdict == "fake" else ""))
