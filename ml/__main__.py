@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 def _detector(args):
     from .detector import load_detector
 
-    return load_detector(args.checkpoint, device=args.device)
+    return load_detector(args.checkpoint, device=args.device, synthetic=False if args.no_synthetic else None)
 
 
 def _options(args, **overrides):
@@ -237,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     def with_model(p):
         p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
         p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+        p.add_argument(
+            "--no-synthetic", action="store_true",
+            help="the face-swap model alone, without the AI-generated-face detector (ml/synthetic.py)",
+        )
 
     def with_analysis(p):
         p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")

@@ -38,6 +38,7 @@ class Prediction:
     score: float | None  # None: no face found, or unreadable
     status: str  # "ok", "no_face" or "error"
     detail: str = ""
+    verdict: str = ""  # what the platform said (both detectors), when the whole detector ran
 
 
 def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[Sample]:
@@ -79,14 +80,15 @@ def score_samples(
         if result.fake_probability is None:
             predictions.append(Prediction(sample, None, "no_face"))
         else:
-            predictions.append(Prediction(sample, result.fake_probability, "ok"))
+            predictions.append(Prediction(sample, result.fake_probability, "ok", verdict=result.verdict))
     return predictions
 
 
 def summarize(predictions: list[Prediction], *, threshold: float, threshold_real: float | None = None) -> dict:
-    """Metrics at the fake threshold over every scored file (`uncertain` counts as not fake),
-    the three-way verdict counts per true label, and the metrics over the files given a
-    definite verdict (`decided`: real or fake, leaving the uncertain ones out)."""
+    """Metrics of the face-swap score at its fake threshold over every scored file (`uncertain`
+    counts as not fake); the three-way verdict counts per true label, which are the platform's
+    own verdicts (both detectors) where the whole detector ran; and the metrics over the files
+    given a definite verdict (`decided`: real or fake, leaving the uncertain ones out)."""
     scored = [p for p in predictions if p.score is not None]
     if not scored:
         raise ValueError("no file got a score (no faces found or unreadable files)")
@@ -95,7 +97,9 @@ def summarize(predictions: list[Prediction], *, threshold: float, threshold_real
     scores = np.array([p.score for p in scored])
     metrics = binary_metrics(labels, scores, threshold=threshold)
     metrics["threshold_real"] = threshold_real
-    verdicts = [verdict_for(s, threshold=threshold, threshold_real=threshold_real) for s in scores]
+    verdicts = [
+        p.verdict or verdict_for(p.score, threshold=threshold, threshold_real=threshold_real) for p in scored
+    ]
     metrics["verdicts"] = {
         name: {v: sum(1 for x, y in zip(verdicts, labels) if x == v and y == label) for v in ("real", "uncertain", "fake")}
         for label, name in ((0, "true_real"), (1, "true_fake"))
@@ -116,7 +120,9 @@ def write_predictions(predictions: list[Prediction], path: Path, *, threshold: f
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "group", "fake_probability", "predicted", "status", "detail"])
         for p in predictions:
-            predicted = verdict_for(p.score, threshold=threshold, threshold_real=threshold_real) if p.score is not None else ""
+            predicted = "" if p.score is None else (
+                p.verdict or verdict_for(p.score, threshold=threshold, threshold_real=threshold_real)
+            )
             score = "" if p.score is None else f"{p.score:.6f}"
             label = "fake" if p.sample.label == 1 else "real"
             writer.writerow([str(p.sample.path), label, p.sample.group, score, predicted, p.status, p.detail])

@@ -150,3 +150,23 @@ def test_evaluate_applies_the_checkpoints_temperature_exactly_as_the_detector(tm
         logits = model(preprocess(crops, spec)).float().numpy()
     expected = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0]) / 4.0))
     assert [float(row["fake_probability"]) for row in rows] == pytest.approx(expected.tolist(), abs=2e-6)
+
+
+def test_evaluate_counts_the_platforms_own_verdicts_and_can_leave_out_the_second_detector(
+    tmp_path, astronaut, untrained_checkpoint
+):
+    data = tmp_path / "photos"
+    (data / "real").mkdir(parents=True)
+    (data / "fake").mkdir()
+    cv2.imwrite(str(data / "real" / "astronaut.jpg"), astronaut)
+    cv2.imwrite(str(data / "fake" / "astronaut_copy.jpg"), astronaut[:, ::-1])
+    both = load_detector(untrained_checkpoint, device="cpu")
+    said = {name: both.analyze(data / folder / name).verdict for folder, name in (("real", "astronaut.jpg"), ("fake", "astronaut_copy.jpg"))}
+
+    metrics = evaluate(both, data, tmp_path / "eval")
+
+    assert metrics["verdicts"]["true_real"][said["astronaut.jpg"]] == 1
+    assert metrics["verdicts"]["true_fake"][said["astronaut_copy.jpg"]] == 1
+    alone = load_detector(untrained_checkpoint, device="cpu", synthetic=False)
+    assert alone.synthetic is None
+    assert alone.analyze(data / "real" / "astronaut.jpg").synthetic_probability is None
