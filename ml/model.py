@@ -173,17 +173,24 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.Module, ModelSpec]:
-    """The model (eval mode, on `device`) and its spec from a checkpoint file."""
-    path = Path(path)
+def read_checkpoint_file(path: Path, *, what: str) -> dict:
+    """The dict inside a `deepfake-detector/1` file, read without running code; CheckpointError
+    with a readable message for a missing, unreadable or foreign file."""
     if not path.is_file():
-        raise CheckpointError(f"no model checkpoint at {path}")
+        raise CheckpointError(f"no {what} at {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    return data
+
+
+def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.Module, ModelSpec]:
+    """The model (eval mode, on `device`) and its spec from a checkpoint file."""
+    path = Path(path)
+    data = read_checkpoint_file(path, what="model checkpoint")
     if data.get("task", TASK_FACE_SWAP) != TASK_FACE_SWAP:
         raise CheckpointError(f"{path} holds a {data['task']} model; load it with ml.synthetic.load_synthetic_detector")
     fields = {k: data[k] for k in ModelSpec.__dataclass_fields__ if k in data}

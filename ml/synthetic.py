@@ -40,7 +40,15 @@ from torchvision import models
 
 from .errors import CheckpointError
 from .faces import DEFAULT_MARGIN, crop_face
-from .model import FORMAT, IMAGENET_MEAN, IMAGENET_STD, TASK_SYNTHETIC, imagenet_weights_path, select_device
+from .model import (
+    FORMAT,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TASK_SYNTHETIC,
+    imagenet_weights_path,
+    read_checkpoint_file,
+    select_device,
+)
 
 ARCH = "spectrum-mnv2-logistic"
 DEFAULT_SYNTHETIC_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "synthetic.pt"
@@ -220,14 +228,7 @@ class SyntheticFaceModel(nn.Module):
 
 
 def _read_checkpoint(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"no synthetic-face checkpoint at {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    data = read_checkpoint_file(path, what="synthetic-face checkpoint")
     if data.get("task") != TASK_SYNTHETIC or data.get("arch") != ARCH:
         raise CheckpointError(
             f"{path} holds a {data.get('task', 'face_swap')} model ({data.get('arch')}), not a synthetic-face one"
