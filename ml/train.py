@@ -2,8 +2,9 @@
 
 The recipe: transfer learning from ImageNet weights (or from scratch), augmentation that keeps
 real and fake crops equally sharp and equally compressed (so the model cannot win by learning
-blur or JPEG quality), class-balanced loss, AdamW with a cosine schedule, bf16 autocast on CPU
-(about 3x faster than fp32 here) and AMP on CUDA, validation every epoch, the best checkpoint
+blur or JPEG quality), class-balanced loss, AdamW with a cosine schedule, bf16 autocast on CPUs
+that compute bf16 in hardware (about 3x faster than fp32 there; elsewhere fp32) and AMP on CUDA,
+validation every epoch, the best checkpoint
 kept by validation ROC AUC, resumable, seeded, one JSON line per epoch in `train_log.jsonl`.
 
 Fakes come from the data ("real"), from self-blended images made of the real faces ("sbi",
@@ -16,6 +17,7 @@ Training crops must look like the crops the detector cuts at inference. For pre-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -196,10 +198,18 @@ def build_items(
 # ---------------------------------------------------------------------------- loop
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX). Without it, bf16
+    autocast is emulated: measured 10-18x slower than fp32 on an AMD EPYC without AVX-512."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    if cpu_has_fast_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @torch.inference_mode()
