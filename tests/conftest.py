@@ -8,6 +8,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+# The `browser` fixture (headless Chromium through Selenium) for every browser test.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _static_files_without_a_manifest():

@@ -8,14 +8,14 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
-from tests.browser import browser, log_in, screenshot  # noqa: F401  (browser is a fixture)
+from tests.browser import log_in, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct horse battery staple"
 
 
-def test_a_person_logs_in_and_sees_the_upload_form(browser, live_server):  # noqa: F811
+def test_a_person_logs_in_and_sees_the_upload_form(browser, live_server):
     user_create(username="alice", email="alice@example.org", password=PASSWORD)
 
     log_in(browser, live_server.url, username="alice", password=PASSWORD)

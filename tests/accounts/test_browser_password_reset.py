@@ -12,7 +12,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
-from tests.browser import browser, log_in  # noqa: F401  (browser is a fixture)
+from tests.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +20,7 @@ OLD = "correct horse battery staple"
 NEW = "a brand new staple for the horse"
 
 
-def test_a_person_resets_their_password_through_the_link_in_the_email(browser, live_server, settings):  # noqa: F811
+def test_a_person_resets_their_password_through_the_link_in_the_email(browser, live_server, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     user_create(username="alice", email="alice@example.org", password=OLD)
 

@@ -6,12 +6,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser import PHONE, browser, resize, screenshot  # noqa: F401  (browser is a fixture)
+from tests.browser import PHONE, resize, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_visitor_learns_what_the_site_does_and_can_sign_up_or_log_in(browser, live_server):  # noqa: F811
+def test_a_visitor_learns_what_the_site_does_and_can_sign_up_or_log_in(browser, live_server):
     browser.get(live_server.url + "/")
 
     assert "Is this face real, or a deepfake?" in browser.find_element(By.TAG_NAME, "h1").text

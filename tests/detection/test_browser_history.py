@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
 from detection.models import Analysis
-from tests.browser import PHONE, browser, log_in, resize, screenshot  # noqa: F401
+from tests.browser import PHONE, log_in, resize, screenshot
 
 from .base import PASSWORD, astronaut_jpeg
 
@@ -47,18 +47,18 @@ def alice():
     shutil.rmtree(media, ignore_errors=True)
 
 
-def open_history(browser, live_server, query: str = ""):  # noqa: F811
+def open_history(browser, live_server, query: str = ""):
     log_in(browser, live_server.url, username="alice", password=PASSWORD)
     WebDriverWait(browser, 10).until(EC.url_contains("/upload/"))
     browser.get(f"{live_server.url}/analyses/{query}")
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "history")))
 
 
-def names_shown(browser) -> list[str]:  # noqa: F811
+def names_shown(browser) -> list[str]:
     return [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "#history .cell-name")]
 
 
-def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, live_server, alice):  # noqa: F811
+def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, live_server, alice):
     open_history(browser, live_server)
     screenshot(browser, "history-desktop")
     assert len(names_shown(browser)) == len(ROWS)
@@ -89,7 +89,7 @@ def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, l
     assert len(remaining) == len(ROWS) - 2
 
 
-def test_the_history_fits_a_phone_screen_without_sideways_scrolling(browser, live_server, alice):  # noqa: F811
+def test_the_history_fits_a_phone_screen_without_sideways_scrolling(browser, live_server, alice):
     open_history(browser, live_server)
     resize(browser, PHONE)
     browser.refresh()
@@ -102,7 +102,7 @@ def test_the_history_fits_a_phone_screen_without_sideways_scrolling(browser, liv
     assert not header.is_displayed()  # cards, not a table
 
 
-def test_a_running_row_updates_by_itself_when_its_analysis_finishes(browser, live_server, alice):  # noqa: F811
+def test_a_running_row_updates_by_itself_when_its_analysis_finishes(browser, live_server, alice):
     open_history(browser, live_server)
     running = Analysis.objects.get(owner=alice, original_name="portrait.png")
     badge = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{running.pk}"] [data-badge]')

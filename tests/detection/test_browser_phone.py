@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
 from detection.models import Analysis
-from tests.browser import PHONE, browser, log_in, resize, screenshot  # noqa: F401
+from tests.browser import PHONE, log_in, resize, screenshot
 
 from .base import PASSWORD, astronaut_jpeg
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 LONG_NAME = "a-very-long-file-name-without-any-spaces-from-a-phone-camera-20261125-235959.jpg"
 
 
-def test_the_pages_fit_a_phone_screen(browser, live_server):  # noqa: F811
+def test_the_pages_fit_a_phone_screen(browser, live_server):
     media = tempfile.mkdtemp(prefix="media-")
     try:
         with override_settings(MEDIA_ROOT=media):

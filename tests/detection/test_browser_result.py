@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.services import user_create
 from detection import services
 from detection.models import Analysis
-from tests.browser import DESKTOP, PHONE, SCREENSHOTS, browser, log_in, resize, screenshot  # noqa: F401
+from tests.browser import DESKTOP, PHONE, SCREENSHOTS, log_in, resize, screenshot
 
 from .base import PASSWORD, astronaut_bgr, astronaut_jpeg
 
@@ -77,14 +77,14 @@ def uploaded(owner, name: str, content: bytes, content_type: str) -> Analysis:
     return analysis
 
 
-def signed_in(browser, live_server, username: str = "alice"):  # noqa: F811
+def signed_in(browser, live_server, username: str = "alice"):
     user = user_create(username=username, email=f"{username}@example.org", password=PASSWORD)
     log_in(browser, live_server.url, username=username, password=PASSWORD)
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
     return user
 
 
-def fetch(browser, url: str) -> dict:  # noqa: F811
+def fetch(browser, url: str) -> dict:
     """GET `url` from the page with its cookies: {"status": ..., "text": ...}."""
     return browser.execute_async_script(
         """
@@ -106,11 +106,11 @@ def inside(inner, outer, slack: float = 2.0) -> bool:
     )
 
 
-def rect_of(browser, element) -> dict:  # noqa: F811
+def rect_of(browser, element) -> dict:
     return browser.execute_script("var r = arguments[0].getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height};", element)
 
 
-def both_sizes(browser, name: str) -> None:  # noqa: F811
+def both_sizes(browser, name: str) -> None:
     browser.execute_script("document.activeElement && document.activeElement.blur();")
     resize(browser, DESKTOP)
     screenshot(browser, f"{name}-1400")
@@ -120,7 +120,7 @@ def both_sizes(browser, name: str) -> None:  # noqa: F811
 
 
 def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_face(
-    browser, live_server, site, monkeypatch  # noqa: F811
+    browser, live_server, site, monkeypatch
 ):
     alice = signed_in(browser, live_server)
     monkeypatch.setattr(Conf, "SYNC", False)  # queued, nobody runs it yet
@@ -160,7 +160,7 @@ def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_f
 
 
 def test_a_video_has_a_timeline_whose_points_show_their_frame_and_boxes(
-    browser, live_server, site  # noqa: F811
+    browser, live_server, site
 ):
     alice = signed_in(browser, live_server)
     analysis = uploaded(alice, "two people.mp4", two_people_mp4(), "video/mp4")
@@ -201,7 +201,7 @@ def test_a_video_has_a_timeline_whose_points_show_their_frame_and_boxes(
 
 
 def test_the_json_download_matches_the_api_and_the_report_names_the_file_and_model(
-    browser, live_server, site  # noqa: F811
+    browser, live_server, site
 ):
     alice = signed_in(browser, live_server)
     analysis = uploaded(alice, "two people.mp4", two_people_mp4(), "video/mp4")
@@ -235,7 +235,7 @@ def test_the_json_download_matches_the_api_and_the_report_names_the_file_and_mod
     (SCREENSHOTS / "result-report.pdf").write_bytes(base64.b64decode(pdf["data"]))
 
 
-def test_another_user_gets_404_for_every_image_on_the_page(browser, live_server, site):  # noqa: F811
+def test_another_user_gets_404_for_every_image_on_the_page(browser, live_server, site):
     alice = signed_in(browser, live_server)
     analysis = uploaded(alice, "astronaut.jpg", astronaut_jpeg(), "image/jpeg")
     browser.get(f"{live_server.url}/analyses/{analysis.pk}/")

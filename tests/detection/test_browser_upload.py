@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
 from detection.models import Analysis
-from tests.browser import browser, log_in, screenshot  # noqa: F401  (browser is a fixture)
+from tests.browser import log_in, screenshot
 
 from .base import PASSWORD, astronaut_jpeg, astronaut_mp4
 
@@ -44,7 +44,7 @@ def written(folder: Path, name: str, content: bytes) -> str:
     return str(path)
 
 
-def slow_uploads(browser, bytes_per_second: int) -> None:  # noqa: F811
+def slow_uploads(browser, bytes_per_second: int) -> None:
     """Throttle what the browser sends, so that an upload's progress can be watched."""
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd(
@@ -60,7 +60,7 @@ def first_bar_partly_filled(driver) -> bool:
     return bool(value) and 0 < value < 100
 
 
-def signed_in(browser, live_server):  # noqa: F811
+def signed_in(browser, live_server):
     alice = user_create(username="alice", email="alice@example.org", password=PASSWORD)
     log_in(browser, live_server.url, username="alice", password=PASSWORD)
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
@@ -68,7 +68,7 @@ def signed_in(browser, live_server):  # noqa: F811
 
 
 def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
-    browser, live_server, site  # noqa: F811
+    browser, live_server, site
 ):
     alice = signed_in(browser, live_server)
     photo = written(site, "astronaut photo.jpg", astronaut_jpeg())
@@ -107,7 +107,7 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
 
 
 def test_an_oversize_file_is_refused_in_the_browser_and_never_sent(
-    browser, live_server, site  # noqa: F811
+    browser, live_server, site
 ):
     with override_settings(DETECTION_MAX_UPLOAD_BYTES=20 * 1024):
         alice = signed_in(browser, live_server)
@@ -123,7 +123,7 @@ def test_an_oversize_file_is_refused_in_the_browser_and_never_sent(
     assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
 
 
-def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, site):  # noqa: F811
+def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, site):
     alice = signed_in(browser, live_server)
     slow_uploads(browser, 8 * 1024)
     photo = written(site, "slow.jpg", astronaut_jpeg() * 10)
@@ -140,7 +140,7 @@ def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, si
     assert not Analysis.objects.filter(owner=alice).exists()
 
 
-def test_the_drop_zone_is_reached_with_the_keyboard_and_shows_its_focus(browser, live_server, site):  # noqa: F811
+def test_the_drop_zone_is_reached_with_the_keyboard_and_shows_its_focus(browser, live_server, site):
     signed_in(browser, live_server)
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)

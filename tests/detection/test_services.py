@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
-from django_q.models import OrmQ, Schedule
+from django_q.models import Schedule
 from django_q import core_signing
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task

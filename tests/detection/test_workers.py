@@ -22,7 +22,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import TransactionTestCase, override_settings
 from django_q.brokers import get_broker
-from django_q.conf import Conf
 from django_q.models import Task
 
 from accounts.services import user_create
