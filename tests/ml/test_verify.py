@@ -47,3 +47,18 @@ def test_a_photo_of_only_a_rejected_box_has_no_face_not_a_verdict(tmp_path, dete
     assert result.verdict == "no_face" and result.fake_probability is None
     assert result.faces_count == 0
     assert result.frames[0].boxes_rejected >= 1
+
+
+def test_a_missing_face_verifier_is_an_error_not_a_pass(monkeypatch, astronaut):
+    import sys
+
+    from ml import verify
+    from ml.errors import CheckpointError
+
+    verify._blazeface.cache_clear()
+    monkeypatch.setitem(sys.modules, "mediapipe.python.solutions.face_detection", None)
+    try:
+        with pytest.raises(CheckpointError, match="mediapipe"):
+            confirm_faces(astronaut, find_faces(astronaut))
+    finally:
+        verify._blazeface.cache_clear()
