@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check finetune-all-sources synthetic-model
+.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -129,6 +129,12 @@ finetune-all-sources: train-deps
 	    --input-size 160 --data-root $(DATA) --source dfdc --source celebdf --source utkface --source inswapper \
 	    --fakes both --sbi-landmarks --max-train 2000 --epochs 1 --lr 1e-4
 	$(BIN)/python -m ml eval-cross --checkpoint $(RUNS)/ft-all/best.pt --data-root $(DATA) --out $(RUNS)/ft-all/cross
+
+# Issue 8's recipe comparison (ml/recipes.py): the shipped model fine-tuned one epoch by each
+# recipe (same start, schedule and cap per source), calibrated on one pool, benchmarked with
+# eval-cross; one table in $(RUNS)/recipes/comparison.md. Resumes where it stopped.
+recipe-comparison: train-deps
+	$(BIN)/python -m ml compare-recipes --out $(RUNS)/recipes --data-root $(DATA)
 
 # The cross-source benchmark of the installed model (ml/cross.py): one table, in $(RUNS)/eval-cross.
 eval-cross: $(INSTALLED)

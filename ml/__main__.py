@@ -1,4 +1,4 @@
-"""Command line: `python -m ml predict|train|evaluate|prepare|train-synthetic|evaluate-synthetic ...`
+"""Command line: `python -m ml predict|train|evaluate|eval-cross|compare-recipes|train-synthetic|...`
 (see `--help`)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import MlError
 from .options import DetectorOptions
+from .recipes import RECIPES, Budget
 from .evaluate import SPLITS
 from .model import ARCHS
 from .sources import SOURCE_NAMES
@@ -161,6 +162,15 @@ def cmd_eval_cross(args) -> int:
     detector = _detector(args)
     rows = cross_source_report(detector, args.data_root, sources_cache=args.sources_cache, frames=args.frames)
     print(write_report(rows, detector, args.out))
+    return 0
+
+
+def cmd_compare_recipes(args) -> int:
+    from .recipes import compare_recipes
+
+    budget = Budget(init=args.init, epochs=args.epochs, lr=args.lr, max_per_source=args.max_per_source)
+    names = args.recipe or list(RECIPES)
+    print(compare_recipes(names, budget, out=args.out, data_root=args.data_root, sources_cache=args.sources_cache, frames=args.frames))
     return 0
 
 
@@ -321,6 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
     with_model(p)
     p.set_defaults(func=cmd_eval_cross)
+
+    budget = Budget()
+    p = sub.add_parser("compare-recipes", help="fine-tune with each training recipe and benchmark each (ml/recipes.py)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--recipe", action="append", choices=list(RECIPES), help="default: all, in the table's order")
+    p.add_argument("--init", default=budget.init, help="the weights every recipe starts from")
+    p.add_argument("--epochs", type=int, default=budget.epochs)
+    p.add_argument("--lr", type=float, default=budget.lr)
+    p.add_argument("--max-per-source", type=int, default=budget.max_per_source, help="training files drawn per source")
+    p.add_argument("--data-root", default="../shared/data")
+    p.add_argument("--sources-cache", default="runs/sources")
+    p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
+    p.set_defaults(func=cmd_compare_recipes)
 
     p = sub.add_parser("train-synthetic", help="train the synthetic-face (AI-generated) detector")
     p.add_argument("data", help="folder with real/ (photos) and fake/ (wholly generated faces)")

@@ -27,6 +27,11 @@ their faces, the file's is the highest among the counted people. Combination rul
   model's own "uncertain" band does not change the verdict (it covers most real photos), but its
   probability is always reported;
 - no face: "no_face" for both.
+One number for ranking files (the ROC AUC of `evaluate`): the platform score, the face-swap
+probability or the synthetic probability mapped onto the face-swap scale, whichever is higher.
+The map sends the synthetic threshold to the face-swap threshold and everything below it under
+the face-swap "real" threshold, so the platform score read with the face-swap thresholds gives
+exactly the combined verdict.
 """
 
 from __future__ import annotations
@@ -89,6 +94,25 @@ def combined_verdict(
         if synthetic_probability >= synthetic_threshold:
             return VERDICT_FAKE, KIND_AI_GENERATED
     return face_swap_verdict, KIND_FACE_SWAP if face_swap_verdict == VERDICT_FAKE else ""
+
+
+def platform_score(
+    fake_probability: float | None,
+    synthetic_probability: float | None,
+    *,
+    threshold: float,
+    threshold_real: float,
+    synthetic_threshold: float | None,
+) -> float | None:
+    """The file's single score under the combination rule (see the module's docstring):
+    `verdict_for(platform_score(...))` equals the combined verdict."""
+    if fake_probability is None or synthetic_probability is None or synthetic_threshold is None:
+        return fake_probability
+    if synthetic_probability >= synthetic_threshold:  # [t_syn, 1] onto [threshold, 1]
+        lifted = threshold + (1 - threshold) * (synthetic_probability - synthetic_threshold) / max(1e-9, 1 - synthetic_threshold)
+    else:  # [0, t_syn) onto [0, threshold_real): never moves a verdict off "real"
+        lifted = threshold_real * synthetic_probability / synthetic_threshold
+    return max(fake_probability, lifted)
 
 
 def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:

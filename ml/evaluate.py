@@ -1,8 +1,12 @@
 """Evaluation of a checkpoint on a labelled dataset: metrics, per-file predictions, plots.
 
 Files are scored the way users' files are: full images and videos go through the whole
-detector (frames, Haar faces, aggregation); with `cropped=True` the files are face crops and
-are resized and classified directly, as training did. Files in which no face was found, and
+detector (frames, Haar faces, aggregation, both detectors) and are ranked by the platform score
+(ml/detector.py: the face-swap probability, or the synthetic one on the same scale when it is
+higher), so the metrics and the ROC AUC are those of what the platform says by default; a
+detector loaded without the synthetic model (`--no-synthetic`) gives the face-swap model alone.
+With `cropped=True` the files are face crops and are resized and classified by the face-swap
+model directly, as training did. Files in which no face was found, and
 files that cannot be read, are counted and listed in predictions.csv, never silently dropped;
 the metrics are computed over the files that got a score.
 """
@@ -19,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .datasets import Sample, ffpp_samples, folder_samples, group_split, is_ffpp_root
-from .detector import Detector, verdict_for
+from .detector import Detector, platform_score, verdict_for
 from .options import DetectorOptions
 from .errors import MediaError
 from .faces import read_crop, resize_square
@@ -39,6 +43,12 @@ class Prediction:
     status: str  # "ok", "no_face" or "error"
     detail: str = ""
     verdict: str = ""  # what the platform said (both detectors), when the whole detector ran
+    fake_probability: float | None = None  # the face-swap model's, when it differs from `score`
+    synthetic_probability: float | None = None  # the synthetic-face model's, when it ran
+
+    @property
+    def face_swap_probability(self) -> float | None:
+        return self.score if self.fake_probability is None else self.fake_probability
 
 
 def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[Sample]:
@@ -77,15 +87,22 @@ def score_samples(
             log.warning("%s", exc)
             predictions.append(Prediction(sample, None, "error", str(exc)))
             continue
-        if result.fake_probability is None:
+        score = platform_score(
+            result.fake_probability, result.synthetic_probability, threshold=detector.threshold,
+            threshold_real=detector.threshold_real, synthetic_threshold=result.synthetic_threshold,
+        )
+        if score is None:
             predictions.append(Prediction(sample, None, "no_face"))
         else:
-            predictions.append(Prediction(sample, result.fake_probability, "ok", verdict=result.verdict))
+            predictions.append(Prediction(
+                sample, score, "ok", verdict=result.verdict, fake_probability=result.fake_probability,
+                synthetic_probability=result.synthetic_probability,
+            ))
     return predictions
 
 
 def summarize(predictions: list[Prediction], *, threshold: float, threshold_real: float | None = None) -> dict:
-    """Metrics of the face-swap score at its fake threshold over every scored file (`uncertain`
+    """Metrics of the files' scores (the platform score, see the module's docstring) at the fake threshold over every scored file (`uncertain`
     counts as not fake); the three-way verdict counts per true label, which are the platform's
     own verdicts (both detectors) where the whole detector ran; and the metrics over the files
     given a definite verdict (`decided`: real or fake, leaving the uncertain ones out)."""
@@ -118,14 +135,19 @@ def summarize(predictions: list[Prediction], *, threshold: float, threshold_real
 def write_predictions(predictions: list[Prediction], path: Path, *, threshold: float, threshold_real: float) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["file", "label", "group", "fake_probability", "predicted", "status", "detail"])
+        writer.writerow([
+            "file", "label", "group", "fake_probability", "synthetic_probability", "score", "predicted", "status", "detail",
+        ])
         for p in predictions:
             predicted = "" if p.score is None else (
                 p.verdict or verdict_for(p.score, threshold=threshold, threshold_real=threshold_real)
             )
-            score = "" if p.score is None else f"{p.score:.6f}"
+            numbers = [
+                "" if value is None else f"{value:.6f}"
+                for value in (p.face_swap_probability, p.synthetic_probability, p.score)
+            ]
             label = "fake" if p.sample.label == 1 else "real"
-            writer.writerow([str(p.sample.path), label, p.sample.group, score, predicted, p.status, p.detail])
+            writer.writerow([str(p.sample.path), label, p.sample.group, *numbers, predicted, p.status, p.detail])
 
 
 def write_plots(predictions: list[Prediction], metrics: dict, out: Path) -> None:
@@ -174,6 +196,8 @@ def format_summary(metrics: dict) -> str:
         ("no face / unreadable", f"{metrics['n_no_face']} / {metrics['n_error']}"),
         ("thresholds (real below, fake from)", f"{metrics['threshold_real']:.3f} {metrics['threshold']:.3f}"),
     ]
+    if "score" in metrics:
+        rows.append(("score ranked", {"platform": "platform score (both detectors)", "face_swap": "face-swap model alone"}[metrics["score"]]))
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "eer"):
         value = metrics[key]
         rows.append((key, "n/a" if value is None else f"{value:.4f}"))
@@ -205,7 +229,9 @@ def evaluate(
     predictions = score_samples(detector, samples, cropped=cropped, options=options)
     metrics = summarize(predictions, threshold=detector.threshold, threshold_real=detector.threshold_real)
     metrics.update(
-        data=str(data), split=split, cropped=cropped, model_name=detector.name, model_version=detector.version
+        data=str(data), split=split, cropped=cropped, model_name=detector.name, model_version=detector.version,
+        score="platform" if detector.synthetic is not None and not cropped else "face_swap",
+        synthetic_model_version=detector.synthetic.version if detector.synthetic is not None and not cropped else "",
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_predictions(

@@ -142,6 +142,26 @@ def test_below_the_synthetic_threshold_the_face_swap_verdict_stands():
     assert combined_verdict("no_face", None, 0.7) == ("no_face", "")
 
 
+def test_the_platform_score_read_with_the_face_swap_thresholds_gives_the_combined_verdict():
+    from ml.detector import combined_verdict, platform_score, verdict_for
+
+    grid = [i / 20 for i in range(21)]
+    for fake in grid:
+        for synthetic in grid:
+            score = platform_score(fake, synthetic, threshold=0.886, threshold_real=0.384, synthetic_threshold=0.7)
+            face_swap = verdict_for(fake, threshold=0.886, threshold_real=0.384)
+            assert verdict_for(score, threshold=0.886, threshold_real=0.384) == combined_verdict(face_swap, synthetic, 0.7)[0]
+
+
+def test_the_platform_score_ranks_a_more_synthetic_face_higher_and_is_the_face_swap_score_alone_without_it():
+    from ml.detector import platform_score
+
+    scores = [platform_score(0.1, s, threshold=0.8, threshold_real=0.4, synthetic_threshold=0.6) for s in (0.2, 0.5, 0.7, 0.9)]
+    assert scores == sorted(scores) and len(set(scores)) == 4
+    assert platform_score(0.3, None, threshold=0.8, threshold_real=0.4, synthetic_threshold=None) == 0.3
+    assert platform_score(None, 0.9, threshold=0.8, threshold_real=0.4, synthetic_threshold=0.6) is None
+
+
 def test_the_result_carries_both_scores_per_face_person_and_file(tmp_path, astronaut, detector):
     path = tmp_path / "astronaut.jpg"
     cv2.imwrite(str(path), astronaut)

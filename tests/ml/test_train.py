@@ -1,4 +1,6 @@
+import csv
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -6,6 +8,7 @@ import pytest
 import torch
 
 from ml import load_detector
+from ml.detector import platform_score
 from ml.evaluate import evaluate
 from ml.faces import crop_face, find_faces
 from ml.model import load_checkpoint
@@ -167,6 +170,16 @@ def test_evaluate_counts_the_platforms_own_verdicts_and_can_leave_out_the_second
 
     assert metrics["verdicts"]["true_real"][said["astronaut.jpg"]] == 1
     assert metrics["verdicts"]["true_fake"][said["astronaut_copy.jpg"]] == 1
+    assert metrics["score"] == "platform"
+    with (tmp_path / "eval" / "predictions.csv").open() as fh:
+        rows = {Path(row["file"]).name: row for row in csv.DictReader(fh)}
+    result = both.analyze(data / "real" / "astronaut.jpg")
+    expected = platform_score(
+        result.fake_probability, result.synthetic_probability, threshold=both.threshold,
+        threshold_real=both.threshold_real, synthetic_threshold=result.synthetic_threshold,
+    )
+    assert float(rows["astronaut.jpg"]["score"]) == pytest.approx(expected, abs=1e-6)
+    assert float(rows["astronaut.jpg"]["synthetic_probability"]) == pytest.approx(result.synthetic_probability, abs=1e-6)
     alone = load_detector(untrained_checkpoint, device="cpu", synthetic=False)
     assert alone.synthetic is None
     assert alone.analyze(data / "real" / "astronaut.jpg").synthetic_probability is None
