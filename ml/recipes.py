@@ -42,7 +42,7 @@ BASELINE = "shipped"
 @dataclass(frozen=True)
 class Recipe:
     sources: tuple[str, ...]
-    fakes: str = "data"  # "data": the sources' own fakes; "both": plus self-blended ones
+    fakes: str = "real"  # FAKES_MODES: "real": the sources' own fakes; "both": plus self-blended ones
     input_size: int = 160
 
     @property

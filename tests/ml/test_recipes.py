@@ -3,6 +3,7 @@ what users would see on each source."""
 
 import json
 
+from ml.train import FAKES_MODES
 from ml.recipes import BASELINE, RECIPES, Budget, comparison_table, recipe_config, run_recipe
 
 
@@ -31,10 +32,11 @@ def test_every_recipe_gets_the_same_start_schedule_and_cap(tmp_path):
         for name, recipe in RECIPES.items()
     }
     for config in configs.values():
+        assert config.fakes in FAKES_MODES
         assert (config.init, config.epochs, config.lr, config.max_train) == ("start.pt", 2, 1e-5, 100)
         assert config.sources[0] == "dfdc" and not config.calibrate
     assert configs["reals-sbi"].sbi_landmarks and configs["reals-sbi"].fakes == "both"
-    assert not configs["reals"].sbi_landmarks and configs["reals"].fakes == "data"
+    assert not configs["reals"].sbi_landmarks and configs["reals"].fakes == "real"
     assert "inswapper" not in configs["reals-sbi"].sources  # the leave-inswapper-out row of all-sbi
     assert configs["all-sbi-224"].input_size == 224 and configs["all-sbi"].input_size == 160
 
