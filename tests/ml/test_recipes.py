@@ -38,7 +38,7 @@ def test_every_recipe_gets_the_same_start_schedule_and_cap(tmp_path):
     assert configs["reals-sbi"].sbi_landmarks and configs["reals-sbi"].fakes == "both"
     assert not configs["reals"].sbi_landmarks and configs["reals"].fakes == "real"
     assert "inswapper" not in configs["reals-sbi"].sources  # the leave-inswapper-out row of all-sbi
-    assert configs["all-sbi-224"].input_size == 224 and configs["all-sbi"].input_size == 160
+    assert configs["dfdc-224"].input_size == 224 and configs["dfdc"].input_size == 160
 
 
 def test_the_table_marks_unseen_sources_and_counts_real_clips():
