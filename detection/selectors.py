@@ -183,8 +183,8 @@ def analysis_frame_get(*, owner: AbstractBaseUser, analysis_id, frame_index: int
 
 def _payloads_waiting() -> list:
     """The signed messages a live worker can still run: on the database queue every stored
-    message (one a dead worker took is delivered again once the queue's `retry` has passed);
-    on Redis those waiting and those held by live clusters (`detection.broker`)."""
+    message (one a dead worker held is delivered again when its lease runs out); on Redis
+    those waiting and those held by live clusters (`detection.broker`)."""
     broker = get_broker()
     if isinstance(broker, ORM):
         return list(broker.get_connection().filter(key=broker.list_key).values_list("payload", flat=True))
