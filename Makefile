@@ -69,7 +69,8 @@ test-scale: $(INSTALLED) browser
 # own database and media under var/load (embedded), or the scale-out services (load-scale).
 LOAD_USERS ?= 5
 LOAD_UPLOADS ?= 50
-LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS)
+LOAD_FLAGS ?=
+LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS) $(LOAD_FLAGS)
 
 load: $(INSTALLED)
 	mkdir -p var/load

@@ -299,9 +299,13 @@ DETECTION_SWEEP_MINUTES = envint("DETECTION_SWEEP_MINUTES", 10, minimum=1)
 # Database queue: a worker's hold on a message lasts this many seconds and is renewed while the
 # worker lives; the messages of a worker that died are delivered again after one lease.
 DETECTION_QUEUE_LEASE = envint("DETECTION_QUEUE_LEASE", 60, minimum=1)
+Q_WORKERS = envint("Q_WORKERS", 1, minimum=1)
+# Threads for torch and OpenCV in each worker process: the machine's cores shared among the
+# cluster's workers (one worker on two cores: 2), one inter-op thread.
+DETECTION_THREADS = envint("DETECTION_THREADS", max(1, (os.cpu_count() or 1) // Q_WORKERS), minimum=1)
 Q_CLUSTER = {
     "name": "deepfake",
-    "workers": envint("Q_WORKERS", 1, minimum=1),  # torch already uses every core
+    "workers": Q_WORKERS,  # torch already uses every core
     "timeout": DETECTION_JOB_TIMEOUT,
     # django-q2 wants `retry` above the timeout; neither queue here waits for it: the database
     # queue's holds are leases renewed while their worker lives, Redis's are held lists

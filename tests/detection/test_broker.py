@@ -8,12 +8,15 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 
-from detection.broker import LeasedORM
+from detection.broker import IDLE_CHECK_SECONDS, LeasedORM
+from detection.wakeup import DatabaseWatch
 
 LEASE = 60
 
@@ -64,6 +67,17 @@ class LeasedQueueTests(TestCase):
         with mock.patch.object(timezone, "now", return_value=later):
             self.assertEqual(self.broker.renew_leases(), 1)
         self.assertFalse(self.take(get_broker(), at=now + timedelta(seconds=LEASE + 1)))
+
+    def test_an_idle_worker_waits_for_the_database_to_change_instead_of_polling_it(self):
+        with (
+            CaptureQueriesContext(connection) as queries,
+            mock.patch.object(DatabaseWatch, "wait", return_value=False) as wait,
+        ):
+            self.assertIsNone(self.broker.dequeue())
+
+        self.assertEqual(len(queries), 1)  # the one look at the queue
+        if DatabaseWatch().active:  # SQLite in a file
+            wait.assert_called_once_with(mock.ANY, IDLE_CHECK_SECONDS)
 
     def test_an_acknowledged_message_is_no_longer_renewed(self):
         self.broker.enqueue("payload")
