@@ -50,7 +50,7 @@ IDLE_CHECK_SECONDS = 2.0
 class LeasedORM(ORM):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key=list_key)
-        self._held: set[int] = set()
+        self._held: dict[int, float] = {}  # message id -> when it was taken (monotonic)
         self._held_lock = threading.Lock()
         self._renewer_pid: int | None = None
 
@@ -70,7 +70,7 @@ class LeasedORM(ORM):
         taken = self._take()
         if taken:
             with self._held_lock:
-                self._held.update(pk for pk, _ in taken)
+                self._held.update((pk, time.monotonic()) for pk, _ in taken)
             self._start_renewing()
             return taken
         watch.wait(mark, IDLE_CHECK_SECONDS if watch.active else Conf.POLL)
@@ -104,10 +104,22 @@ class LeasedORM(ORM):
             finally:
                 connections.close_all()  # this thread's own connection
 
+    @staticmethod
+    def longest_hold() -> float:
+        """No message can legitimately be held longer: the jobs queued ahead of it in the
+        cluster, one running, then its own, each stopped at the job timeout. A message held
+        longer belongs to a worker that died while its cluster lives on (its analysis was
+        failed when the next worker started); it is let go and delivered again, then skipped."""
+        return (Conf.QUEUE_LIMIT + 2) * Conf.TIMEOUT
+
     def renew_leases(self) -> int:
-        """Extend the lease of every message this process holds; forget those acknowledged.
-        Returns how many are still held."""
+        """Extend the lease of every message this process holds; forget those acknowledged
+        and those held too long. Returns how many are still held."""
+        oldest = time.monotonic() - self.longest_hold()
         with self._held_lock:
+            for pk in [pk for pk, taken_at in self._held.items() if taken_at < oldest]:
+                logger.warning("queue message %s held too long: its worker died; letting it go", pk)
+                del self._held[pk]
             held = set(self._held)
         if not held:
             return 0
@@ -116,7 +128,8 @@ class LeasedORM(ORM):
         if still:
             self.get_connection().filter(pk__in=still).update(lock=self.timeout(None))
         with self._held_lock:
-            self._held -= held - still
+            for pk in held - still:
+                self._held.pop(pk, None)
         return len(still)
 
 

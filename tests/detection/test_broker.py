@@ -3,6 +3,7 @@ died comes back after one lease, not after django-q2's retry window."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -86,4 +87,17 @@ class LeasedQueueTests(TestCase):
         self.broker.acknowledge(ack_id)
 
         self.assertEqual(self.broker.renew_leases(), 0)
-        self.assertEqual(self.broker._held, set())
+        self.assertEqual(self.broker._held, {})
+
+    def test_a_message_held_longer_than_any_job_can_run_is_let_go(self):
+        """Its worker died while the cluster lived on: it must not be renewed forever."""
+        self.broker.enqueue("payload")
+        now = timezone.now()
+        self.take(self.broker, at=now)
+        much_later = time.monotonic() + LeasedORM.longest_hold() + 1
+
+        with mock.patch.object(time, "monotonic", return_value=much_later), self.assertLogs("detection.broker", "WARNING"):
+            self.assertEqual(self.broker.renew_leases(), 0)
+        again = self.take(get_broker(), at=now + timedelta(seconds=LEASE + 1))
+
+        self.assertEqual([payload for _, payload in again], ["payload"])
