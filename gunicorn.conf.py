@@ -24,6 +24,9 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
+# No control socket: its one default path (~/.gunicorn/gunicorn.ctl) would be shared by every
+# gunicorn of this user (`make run`, `make load`); nothing here uses `gunicornc`.
+control_socket_disable = True
 # Trust X-Forwarded-* only from a proxy on this machine.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 

@@ -9,5 +9,8 @@ class AccountsConfig(AppConfig):
         from django.contrib import admin
 
         from .forms import AdminLoginForm
+        from .views import throttled_login_status
 
-        admin.site.login_form = AdminLoginForm  # the admin's log-in is throttled too
+        # The admin's log-in is throttled too (its URLs are built later, from these).
+        admin.site.login_form = AdminLoginForm
+        admin.site.login = throttled_login_status(admin.site.login)

@@ -40,8 +40,8 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path(
         "login/",
-        auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=LoginForm
+        views.throttled_login_status(
+            auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm)
         ),
         name="login",
     ),

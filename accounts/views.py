@@ -3,6 +3,9 @@ views, configured in urls.py."""
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -10,7 +13,23 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import SignupForm
+from .forms import SignupForm, ThrottledLoginMixin
+
+
+def throttled_login_status(view):
+    """A log-in view that answers 429 Too Many Requests, with Retry-After, when its form
+    refused to check the password (ThrottledLoginMixin); the page and its message stay."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        form = (getattr(response, "context_data", None) or {}).get("form")
+        if isinstance(form, ThrottledLoginMixin) and form.is_bound and form.has_error("__all__", "throttled"):
+            response.status_code = 429
+            response["Retry-After"] = str(settings.LOGIN_FAILURE_WINDOW)
+        return response
+
+    return wrapped
 
 
 @require_http_methods(["GET", "POST"])

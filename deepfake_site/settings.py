@@ -296,12 +296,20 @@ if DEBUG and Q_BROKER == "redis":
 DETECTION_REQUEUE_AFTER = envint("DETECTION_REQUEUE_AFTER", 600, minimum=1)
 DETECTION_MAX_ENQUEUES = envint("DETECTION_MAX_ENQUEUES", 3, minimum=1)
 DETECTION_SWEEP_MINUTES = envint("DETECTION_SWEEP_MINUTES", 10, minimum=1)
+# Database queue: a worker's hold on a message lasts this many seconds and is renewed while the
+# worker lives; the messages of a worker that died are delivered again after one lease.
+DETECTION_QUEUE_LEASE = envint("DETECTION_QUEUE_LEASE", 60, minimum=1)
+Q_WORKERS = envint("Q_WORKERS", 1, minimum=1)
+# Threads for torch and OpenCV in each worker process: the machine's cores shared among the
+# cluster's workers (one worker on two cores: 2), one inter-op thread.
+DETECTION_THREADS = envint("DETECTION_THREADS", max(1, (os.cpu_count() or 1) // Q_WORKERS), minimum=1)
 Q_CLUSTER = {
     "name": "deepfake",
-    "workers": envint("Q_WORKERS", 1, minimum=1),  # torch already uses every core
+    "workers": Q_WORKERS,  # torch already uses every core
     "timeout": DETECTION_JOB_TIMEOUT,
-    # A job whose worker died is delivered again after `retry` seconds; it must exceed the
-    # timeout so that a job still running is never handed to a second worker.
+    # django-q2 wants `retry` above the timeout; neither queue here waits for it: the database
+    # queue's holds are leases renewed while their worker lives, Redis's are held lists
+    # (detection/broker.py).
     "retry": DETECTION_JOB_TIMEOUT + 120,
     "max_attempts": 1,
     "ack_failures": True,
@@ -314,6 +322,8 @@ Q_CLUSTER = {
 }
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"
+    # Renews the hold on each message while its worker lives (no 32-minute wait after a crash).
+    Q_CLUSTER["broker_class"] = "detection.broker.LeasedORM"
 elif Q_BROKER == "redis":
     Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     # Keeps each message a worker takes until its job ends, so none is lost with a worker.

@@ -1,4 +1,17 @@
-"""django-q2's Redis broker, made reliable: a message a worker takes is not simply popped.
+"""django-q2's brokers, made to lose nothing and to wait for no dead worker.
+
+Database queue (`LeasedORM`): django-q2's ORM broker locks a message it hands out until
+`retry` seconds have passed, and `retry` must exceed the longest job; a message held by a
+killed cluster therefore waited that long (32 minutes by default) before anyone ran it. Here a
+message is locked for a short lease (DETECTION_QUEUE_LEASE seconds) that a thread of the
+cluster's pusher renews for as long as the message is held, until the job's result is
+acknowledged (the message deleted). A cluster that dies stops renewing: its messages are
+delivered again after one lease. The one its worker was running then finds its analysis
+`running` and fails it (`services.analysis_run`); those it had taken ahead run. An idle
+pusher on SQLite waits for the database's files to change (`detection.wakeup`) instead of
+querying five times a second: a new task starts within milliseconds of its upload.
+
+Redis queue (`ReliableRedis`): a message a worker takes is not simply popped.
 
 django-q2's own Redis broker pops a message when a cluster's pusher takes it; if the cluster
 dies before the job ends (SIGKILL, out of memory, a lost machine), the message is gone and its
@@ -11,11 +24,113 @@ dead cluster: `waiting_payloads` leaves it out, so the sweep queues its analyses
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
+from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
+from django_q.conf import Conf
 from django_q.status import Stat
+
+from .wakeup import DatabaseWatch
+
+logger = logging.getLogger(__name__)
+
+# An idle worker on SQLite queries the queue this often at least (it wakes up at once on a write).
+IDLE_CHECK_SECONDS = 2.0
+
+
+class LeasedORM(ORM):
+    def __init__(self, list_key: str | None = None):
+        super().__init__(list_key=list_key)
+        self._held: dict[int, float] = {}  # message id -> when it was taken (monotonic)
+        self._held_lock = threading.Lock()
+        self._renewer_pid: int | None = None
+
+    @staticmethod
+    def lease_seconds() -> float:
+        return settings.DETECTION_QUEUE_LEASE
+
+    def timeout(self, task):
+        return timezone.now() + timedelta(seconds=self.lease_seconds())
+
+    def dequeue(self):
+        """Take the next message (with a lease) or, when there is none, wait for one: on
+        SQLite until the database's files change (a new message is a write), checking at
+        least every IDLE_CHECK_SECONDS; elsewhere for Q_CLUSTER's `poll`."""
+        watch = DatabaseWatch(Conf.ORM)
+        mark = watch.mark()
+        taken = self._take()
+        if taken:
+            with self._held_lock:
+                self._held.update((pk, time.monotonic()) for pk, _ in taken)
+            self._start_renewing()
+            return taken
+        watch.wait(mark, IDLE_CHECK_SECONDS if watch.active else Conf.POLL)
+        return None
+
+    def _take(self) -> list[tuple[int, bytes]]:
+        """django-q2's ORM dequeue without its sleep: lock up to BULK waiting messages."""
+        now = timezone.now()
+        taken = []
+        for message in self.get_connection().filter(key=self.list_key, lock__lt=now)[: Conf.BULK]:
+            # Another cluster may have been faster: then the lock has changed.
+            locked = self.get_connection().filter(id=message.id, lock=message.lock)
+            if locked.update(lock=self.timeout(message)):
+                taken.append((message.pk, message.payload))
+        return taken
+
+    def _start_renewing(self) -> None:
+        """One renewing thread per process (the pusher), started with its first message."""
+        if self._renewer_pid == os.getpid():
+            return
+        self._renewer_pid = os.getpid()
+        threading.Thread(target=self._renew_forever, name="queue-lease", daemon=True).start()
+
+    def _renew_forever(self) -> None:
+        while True:
+            time.sleep(self.lease_seconds() / 4)
+            try:
+                self.renew_leases()
+            except Exception:  # the database may be briefly away: try again next beat
+                logger.exception("could not renew the leases of held queue messages")
+            finally:
+                connections.close_all()  # this thread's own connection
+
+    @staticmethod
+    def longest_hold() -> float:
+        """No message can legitimately be held longer: the jobs queued ahead of it in the
+        cluster, one running, then its own, each stopped at the job timeout. A message held
+        longer belongs to a worker that died while its cluster lives on (its analysis was
+        failed when the next worker started); it is let go and delivered again, then skipped."""
+        return (Conf.QUEUE_LIMIT + 2) * Conf.TIMEOUT
+
+    def renew_leases(self) -> int:
+        """Extend the lease of every message this process holds; forget those acknowledged
+        and those held too long. Returns how many are still held."""
+        oldest = time.monotonic() - self.longest_hold()
+        with self._held_lock:
+            for pk in [pk for pk, taken_at in self._held.items() if taken_at < oldest]:
+                logger.warning("queue message %s held too long: its worker died; letting it go", pk)
+                del self._held[pk]
+            held = set(self._held)
+        if not held:
+            return 0
+        messages = self.get_connection().filter(key=self.list_key, pk__in=held)
+        still = set(messages.values_list("pk", flat=True))
+        if still:
+            self.get_connection().filter(pk__in=still).update(lock=self.timeout(None))
+        with self._held_lock:
+            for pk in held - still:
+                self._held.pop(pk, None)
+        return len(still)
 
 
 class ReliableRedis(Redis):

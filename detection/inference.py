@@ -66,6 +66,38 @@ def get_detector():
     return detector
 
 
+def worker_threads_set(threads: int) -> None:
+    """Size torch's and OpenCV's thread pools for this worker process (before any work)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or inter-op work already ran in this process
+        pass
+    cv2.setNumThreads(threads)
+
+
+def warm_up() -> None:
+    """Load the detector and run each stage once on a made-up frame, so that the first
+    upload pays for no lazy loading (BlazeFace, the Haar cascade) or first-call costs."""
+    import numpy as np
+
+    from ml.results import Box
+    from ml.verify import confirm_faces
+
+    detector = get_detector()
+    options = detector_options()
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    box = Box(240, 160, 160, 160)
+    detector.find_confirmed_faces(frame, options)
+    confirm_faces(frame, [box], verifier=options.verifier)
+    detector.classify([detector.crop(frame, box)])
+    if detector.synthetic is not None:
+        detector.synthetic.score([detector.synthetic.crop(frame, box)])
+
+
 def detector_options():
     """The analysis options from the settings (defaults are ml.options.DetectorOptions')."""
     from ml.options import DetectorOptions

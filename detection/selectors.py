@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from time import monotonic, sleep
+from time import monotonic
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,13 +14,17 @@ from django_q.brokers.orm import ORM
 from django_q.signing import BadSignature, SignedPackage
 
 from .broker import ReliableRedis
+from .wakeup import DatabaseWatch
 from .models import Analysis, AnalysisFace, AnalysisFrame
 
 logger = logging.getLogger(__name__)
 
 ORDERINGS = ("-created_at", "created_at")
 RUN_TASK = "detection.tasks.analysis_run_task"
-WAIT_POLL_SECONDS = 0.25
+# `?wait=`: how often a waiting request reads its analysis where the database cannot be watched,
+# and at least how often where it can (it reads at once on a change).
+WAIT_POLL_SECONDS = 0.1
+WAIT_CHECK_SECONDS = 1.0
 
 
 def analysis_list(
@@ -149,15 +153,18 @@ def analysis_wait(
     analysis_id,
     seconds: float,
 ) -> Analysis | None:
-    """Poll until the analysis is done or failed, or `seconds` have passed; return its
-    detail either way."""
+    """Wait until the analysis is done or failed, or `seconds` have passed; return its
+    detail either way. On SQLite it reads the analysis again as soon as the database changes
+    (`detection.wakeup`), else every WAIT_POLL_SECONDS."""
     deadline = monotonic() + seconds
+    watch = DatabaseWatch()
     while True:
+        mark = watch.mark()
         analysis = analysis_get(owner=owner, analysis_id=analysis_id)
         remaining = deadline - monotonic()
         if analysis is None or analysis.is_finished or remaining <= 0:
             break
-        sleep(min(WAIT_POLL_SECONDS, remaining))
+        watch.wait(mark, min(WAIT_CHECK_SECONDS if watch.active else WAIT_POLL_SECONDS, remaining))
     return analysis_get_detail(owner=owner, analysis_id=analysis_id)
 
 
@@ -183,8 +190,8 @@ def analysis_frame_get(*, owner: AbstractBaseUser, analysis_id, frame_index: int
 
 def _payloads_waiting() -> list:
     """The signed messages a live worker can still run: on the database queue every stored
-    message (one a dead worker took is delivered again once the queue's `retry` has passed);
-    on Redis those waiting and those held by live clusters (`detection.broker`)."""
+    message (one a dead worker held is delivered again when its lease runs out); on Redis
+    those waiting and those held by live clusters (`detection.broker`)."""
     broker = get_broker()
     if isinstance(broker, ORM):
         return list(broker.get_connection().filter(key=broker.list_key).values_list("payload", flat=True))

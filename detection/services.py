@@ -270,8 +270,12 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
             logger.warning("analysis %s delivered again after it finished", analysis_id)
             return None
         if analysis.status == Analysis.Status.RUNNING:
-            # A live job is never delivered twice (the queue's retry exceeds the job timeout),
-            # so the worker that started this one died.
+            # Delivered again while running: the worker holding the message stopped renewing
+            # its hold. Still alive on this machine (it was only slow): leave the job to it.
+            if _worker_alive_here(analysis.worker):
+                logger.warning("analysis %s delivered again while %s runs it", analysis_id, analysis.worker)
+                return None
+            # Otherwise that worker died.
             logger.warning("analysis %s delivered again after its worker died", analysis_id)
             _analysis_finish_failed(analysis=analysis, message=INTERRUPTED_MESSAGE)
             return None
@@ -389,6 +393,12 @@ def _pid_alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def _worker_alive_here(worker: str) -> bool:
+    """Whether `worker` (host:pid) is a live process on this machine."""
+    host, _, pid = worker.rpartition(":")
+    return host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid))
 
 
 def analysis_fail_stale(*, now: datetime | None = None) -> int:

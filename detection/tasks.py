@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django_q.conf import Conf
@@ -38,15 +39,23 @@ def on_worker_start(sender, proc_name: str, **kwargs) -> None:
     """django-q2's post_spawn: runs in each new worker process, after the fork.
 
     Sweeps what a dead predecessor left (running analyses failed, lost queued ones sent
-    again), then loads the detector so that the first upload does not wait for it. In sync
-    mode (tests) no worker process starts.
+    again), sizes the thread pools, then loads the detector and runs it once, so that the
+    first upload waits for neither; logs "ready for analyses" with the seconds it took. In
+    sync mode (tests) no worker process starts.
     """
     if Conf.SYNC:
         return
+    started = time.monotonic()
     report = analysis_sweep()
     if report.running_failed or report.requeued or report.queued_failed:
         logger.warning("%s: %s", proc_name, report)
     try:
-        inference.get_detector()
+        inference.worker_threads_set(settings.DETECTION_THREADS)
+        inference.warm_up()
     except Exception:
         logger.exception("%s: the detector could not be loaded; analyses will fail", proc_name)
+    else:
+        logger.info(
+            "%s: ready for analyses (model loaded and warmed in %.1f s, %d threads)",
+            proc_name, time.monotonic() - started, settings.DETECTION_THREADS,
+        )

@@ -22,6 +22,15 @@ def _static_files_without_a_manifest():
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, the test database in a file rather than in memory, so that real worker
+    processes (tests/detection/test_workers.py) share it with the tests."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def detector_checkpoint(tmp_path_factory) -> Path:
     """The installed default model when there is one, else a checkpoint with untrained
     weights: enough to drive the whole pipeline, never to judge its verdicts."""

@@ -12,11 +12,15 @@ class LoginThrottlingTests(BaseTestCase):
     def test_the_site_login_stops_checking_passwords_after_repeated_failures(self):
         url = reverse("login")
         for _ in range(3):
-            self.assertContains(self.attempt(url, "wrong"), "Please enter a correct username")
+            self.assertContains(self.attempt(url, "wrong"), "Please enter a correct username", status_code=200)
 
         response = self.attempt(url, PASSWORD)
 
-        self.assertContains(response, "Too many failed log-in attempts. Wait 15 minutes, then try again.")
+        self.assertContains(
+            response, "Too many failed log-in attempts. Wait 15 minutes, then try again.", status_code=429
+        )
+        self.assertEqual(response["Retry-After"], str(15 * 60))
+        self.assertContains(response, 'name="password"', status_code=429)  # the page, form and all
         self.assertNotIn("_auth_user_id", self.client.session)
 
     def test_another_address_can_still_log_in_to_the_same_account(self):
@@ -35,7 +39,7 @@ class LoginThrottlingTests(BaseTestCase):
 
         response = self.attempt(url, PASSWORD)
 
-        self.assertContains(response, "Too many failed log-in attempts.")
+        self.assertContains(response, "Too many failed log-in attempts.", status_code=429)
 
     def test_a_success_before_the_limit_starts_the_count_again(self):
         url = reverse("login")
@@ -58,7 +62,8 @@ class LoginThrottlingTests(BaseTestCase):
 
         response = self.attempt(url, PASSWORD)
 
-        self.assertContains(response, "Too many failed log-in attempts.")
+        self.assertContains(response, "Too many failed log-in attempts.", status_code=429)
+        self.assertContains(response, 'name="password"', status_code=429)
         self.assertNotIn("_auth_user_id", self.client.session)
 
     def test_the_api_token_endpoint_is_throttled_per_account_too(self):

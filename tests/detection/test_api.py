@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from detection import services
 from detection.models import Analysis
+from detection.wakeup import DatabaseWatch
 
 from .base import (
     BaseTestCase,
@@ -249,26 +250,31 @@ class AnalysisCreateApiTests(ApiTestCase):
         clock = itertools.count(start=0.0, step=1.0)
         with (
             mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
-            mock.patch("detection.selectors.sleep") as sleep,
+            mock.patch.object(DatabaseWatch, "wait", return_value=False) as wait,
         ):
             response = self.upload(photo_upload(), query="?wait=5")
 
         self.assertEqual(response.status_code, 202)
         self.assertEqual(response.json()["status"], "queued")
-        self.assertTrue(sleep.called)
-        self.assertLessEqual(sum(call.args[0] for call in sleep.call_args_list), 5)
+        self.assertTrue(wait.called)
+        self.assertLessEqual(sum(call.args[1] for call in wait.call_args_list), 5)
 
 
 class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
     def test_a_wait_holds_the_answer_until_the_worker_is_done(self):
-        def worker_finishes(seconds):
+        def worker_finishes(mark, seconds):
             for pk in Analysis.objects.filter(status="queued").values_list("pk", flat=True):
                 services.analysis_run(analysis_id=pk)
+            return True  # the database changed: the waiting request reads again at once
 
-        with mock.patch("detection.selectors.sleep", side_effect=worker_finishes) as sleep:
+        clock = itertools.count(start=0.0, step=0.001)
+        with (
+            mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
+            mock.patch.object(DatabaseWatch, "wait", side_effect=worker_finishes) as wait,
+        ):
             response = self.upload(photo_upload(), query="?wait=30")
 
-        sleep.assert_called_once()
+        wait.assert_called_once()  # one wait, ended by the worker's write, not by the 30 s
         self.assertEqual(response.status_code, 201)
         body = response.json()
         self.assertEqual(body["status"], "done", body["error"])

@@ -1,9 +1,11 @@
+from unittest import mock
+
 from ml.results import MEDIA_TYPES, VERDICTS, AnalysisResult, Box, FaceResult, FrameResult, TrackResult
 
 from detection import inference
 from detection.models import Analysis
 
-from .base import BaseTestCase, astronaut_jpeg, astronaut_mp4
+from .base import BaseTestCase, PipelineTestCase, astronaut_jpeg, astronaut_mp4
 
 
 def video_result() -> AnalysisResult:
@@ -87,3 +89,17 @@ class ResultMappingTests(BaseTestCase):
                 ("AnalysisFace", "heatmap", "7-1.png"): b"PNG",
             },
         )
+
+
+class WarmUpTests(PipelineTestCase):
+    def test_warming_up_loads_the_detector_and_runs_both_models_once(self):
+        detector = inference.get_detector()
+        with (
+            mock.patch.object(detector, "classify", wraps=detector.classify) as classify,
+            mock.patch.object(detector.synthetic, "score", wraps=detector.synthetic.score) as score,
+        ):
+            inference.warm_up()
+
+        classify.assert_called_once()
+        score.assert_called_once()
+        self.assertIs(inference.get_detector(), detector)  # the first upload reuses it

@@ -113,6 +113,17 @@ class AnalysisRunTests(BaseTestCase):
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
         self.assertEqual(analysis.error, services.INTERRUPTED_MESSAGE)
 
+    def test_an_analysis_delivered_again_while_its_live_worker_runs_it_is_left_to_that_worker(self):
+        here = f"{socket.gethostname()}:{os.getpid()}"
+        analysis = self.analysis_for(
+            self.alice, status=Analysis.Status.RUNNING, started_at=timezone.now(), worker=here
+        )
+        with mock.patch("detection.inference.analyze") as analyze, self.assertLogs("detection.services", "WARNING"):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        analyze.assert_not_called()
+        self.assertEqual(refresh(analysis).status, Analysis.Status.RUNNING)
+
 
 class AnalysisRunPipelineTests(PipelineTestCase):
     def test_a_photo_without_a_face_is_done_with_the_no_face_verdict(self):

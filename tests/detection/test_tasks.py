@@ -2,6 +2,7 @@ import socket
 from datetime import timedelta
 from unittest import mock
 
+from django.conf import settings
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
@@ -41,7 +42,7 @@ class AnalysisRunTaskTests(BaseTestCase):
 
 
 class WorkerStartTests(BaseTestCase):
-    def test_a_new_worker_fails_what_a_dead_one_left_running_and_loads_the_detector(self):
+    def test_a_new_worker_fails_what_a_dead_one_left_running_and_warms_the_detector(self):
         dead = self.analysis_for(
             self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}"
         )
@@ -50,9 +51,10 @@ class WorkerStartTests(BaseTestCase):
         )
         with (
             mock.patch.object(Conf, "SYNC", False),
-            mock.patch("detection.inference.get_detector") as get_detector,
+            mock.patch("detection.inference.warm_up") as warm_up,
+            mock.patch("detection.inference.worker_threads_set") as threads_set,
             mock.patch("detection.services.async_task") as sent,
-            self.assertLogs("detection.tasks", level="WARNING"),
+            self.assertLogs("detection.tasks", level="INFO") as logs,
         ):
             tasks.on_worker_start(sender="django_q", proc_name="Process-1:1")
 
@@ -61,7 +63,9 @@ class WorkerStartTests(BaseTestCase):
         lost.refresh_from_db()
         self.assertEqual(lost.enqueue_count, 2)
         sent.assert_called_once()
-        get_detector.assert_called_once_with()
+        threads_set.assert_called_once_with(settings.DETECTION_THREADS)
+        warm_up.assert_called_once_with()
+        self.assertIn("Process-1:1: ready for analyses", logs.output[-1])
 
     def test_it_does_nothing_when_tasks_run_inline(self):
         running = self.analysis_for(

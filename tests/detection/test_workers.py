@@ -1,7 +1,6 @@
-"""Real `qcluster` processes sharing one Redis queue and one PostgreSQL database.
-
-Runs in the PostgreSQL + Redis pass of the suite (`make test-scale`); the embedded default
-keeps its test database in memory, where no other process can see it.
+"""Real `qcluster` processes sharing one queue and one database: the database queue on SQLite
+(the embedded default; tests/conftest.py keeps the test database in a file the clusters can
+open) and the Redis queue on PostgreSQL (`make test-scale`).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import TransactionTestCase, override_settings
@@ -35,13 +33,19 @@ RUN_TASK = "detection.tasks.analysis_run_task"
 REQUEUE_AFTER = 3  # seconds: DETECTION_REQUEUE_AFTER for these tests
 DEADLINE = 300  # seconds for every analysis to finish, on a busy 2-core machine
 
-shared_services = pytest.mark.skipif(
-    settings.Q_BROKER != "redis" or connection.vendor != "postgresql",
-    reason="needs the PostgreSQL + Redis run (make test-scale)",
-)
+LEASE = 2  # seconds: DETECTION_QUEUE_LEASE of the database queue for these tests
 
 
-@shared_services
+def database_url() -> str:
+    """The test database, as DATABASE_URL for another process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(db["NAME"])
+        assert "memory" not in name, "the clusters need the test database in a file"
+        return f"sqlite:///{Path(name).resolve()}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @pytest.mark.usefixtures("detector_checkpoint")
 class TwoClustersTests(TransactionTestCase):
     @pytest.fixture(autouse=True)
@@ -63,10 +67,10 @@ class TwoClustersTests(TransactionTestCase):
         self.user = user_create(username="loader", email="loader@example.org", password=PASSWORD)
 
     def start_cluster(self, name: str) -> subprocess.Popen:
-        db = connection.settings_dict
         env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_URL": database_url(),
+            "DETECTION_QUEUE_LEASE": str(LEASE),
             "MEDIA_ROOT": str(self.media_root),
             "DEEPFAKE_MODEL_PATH": str(self.model),
             "DETECTION_REQUEUE_AFTER": str(REQUEUE_AFTER),
@@ -104,10 +108,10 @@ class TwoClustersTests(TransactionTestCase):
             for i in range(count)
         ]
 
-    def wait_until(self, condition, *, sweep: bool = False) -> None:
+    def wait_until(self, condition, *, sweep: bool = False, deadline: float | None = None) -> None:
         """Poll the database until `condition()` holds; with `sweep`, run the scheduled
         sweep each time as the cluster's schedule would (its shortest interval is a minute)."""
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + (deadline or DEADLINE)
         while not condition():
             if time.monotonic() > deadline:
                 logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in self.media_root.glob("*.log"))

@@ -1,6 +1,10 @@
 """`make load`: K users send N uploads at once over loopback to gunicorn (as gunicorn.conf.py
 configures it) with one worker, then wait for every verdict.
 
+With --one-by-one it sends the uploads one after the other instead, each with `?wait=30`, as
+a single API client would: upload-to-verdict then measures the queue and the worker, not a
+backlog. It also times the worker from its start to ready (model loaded and warmed).
+
 Not a test: it prints what happened (accepted / refused / lost / 5xx, throughput and the
 upload-to-verdict times) for a person to read. It starts and stops its own gunicorn and
 qcluster with this process's settings (so DATABASE_URL, Q_BROKER and MEDIA_ROOT apply), and
@@ -44,6 +48,7 @@ class Upload:
     answered_at: float = 0.0
     finished_at: float | None = None
     outcome: str = ""  # done / failed / lost
+    stages: tuple[float, float, float] | None = None  # --one-by-one: queue, job, answer (s)
     error: str = field(default="", repr=False)
 
 
@@ -76,6 +81,17 @@ def _request(port: int, method: str, path: str, *, body=None, headers=None, time
         connection.close()
 
 
+def _stages(detail: dict, *, answered: float) -> tuple[float, float, float]:
+    """Seconds in the queue (upload stored to job started), in the job (started to finished)
+    and from finished to the answer, from the analysis's own timestamps."""
+    from django.utils.dateparse import parse_datetime
+
+    created, started, finished = (
+        parse_datetime(detail[name]).timestamp() for name in ("created_at", "started_at", "finished_at")
+    )
+    return started - created, finished - started, answered - finished
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -89,8 +105,10 @@ class Command(BaseCommand):
         parser.add_argument("--uploads", type=int, default=50)
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--verdict-timeout", type=int, default=1800, help="seconds")
+        parser.add_argument("--one-by-one", action="store_true",
+                            help="send the uploads one at a time, each waiting for its verdict")
 
-    def handle(self, *args, users, uploads, port, verdict_timeout, **options):
+    def handle(self, *args, users, uploads, port, verdict_timeout, one_by_one, **options):
         call_command("migrate", verbosity=0)
         if not settings.DEBUG:  # gunicorn then serves collectstatic's manifest, as on a server
             call_command("collectstatic", interactive=False, verbosity=0)
@@ -108,7 +126,9 @@ class Command(BaseCommand):
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "API_UPLOAD_RATE": "1000000/hour",  # measure the site, not the throttle
         }
-        log = open(settings.BASE_DIR / "var" / "load-servers.log", "wb")
+        log_path = settings.BASE_DIR / "var" / "load-servers.log"
+        log = open(log_path, "wb")
+        started = time.monotonic()
         servers = [
             subprocess.Popen([sys.executable, "-m", "gunicorn"], cwd=settings.BASE_DIR, env=env,
                              stdout=log, stderr=subprocess.STDOUT),
@@ -117,7 +137,11 @@ class Command(BaseCommand):
         ]
         try:
             self.wait_for_site(port)
-            results = self.run_load(port, tokens, uploads, verdict_timeout)
+            ready = self.wait_for_worker(log_path, started)
+            if one_by_one:
+                results = self.run_one_by_one(port, tokens, uploads)
+            else:
+                results = self.run_load(port, tokens, uploads, verdict_timeout)
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
@@ -128,7 +152,39 @@ class Command(BaseCommand):
                     server.kill()
             log.close()
             self.cleanup()
-        self.report(results, users)
+        self.stdout.write(f"worker ready {ready:.1f} s after it was started (model loaded and warmed)"
+                          if ready is not None else "the worker did not report ready within 2 minutes")
+        self.report(results, users, one_by_one=one_by_one)
+
+    def wait_for_worker(self, log_path, started: float) -> float | None:
+        """Seconds from the worker's start until it logs that it is ready (tasks.on_worker_start)."""
+        deadline = started + 120
+        while time.monotonic() < deadline:
+            if b"ready for analyses" in log_path.read_bytes():
+                return time.monotonic() - started
+            time.sleep(0.05)
+        return None
+
+    def run_one_by_one(self, port, tokens, count) -> list[Upload]:
+        photo = _photo()
+        results = []
+        for i in range(count):
+            upload = Upload(user=i % len(tokens))
+            body, content_type = _multipart(f"load-{i}.jpg", photo)
+            headers = {"Authorization": f"Token {tokens[upload.user]}", "Content-Type": content_type}
+            upload.sent_at = time.monotonic()
+            upload.status, answer = _request(port, "POST", "/api/v1/analyses/?wait=30", body=body, headers=headers)
+            upload.answered_at = time.monotonic()
+            state = json.loads(answer).get("status") if upload.status in (201, 202) else ""
+            if upload.status == 201:  # finished within the wait
+                upload.status, upload.outcome, upload.finished_at = 202, state, upload.answered_at
+                upload.stages = _stages(json.loads(answer), answered=time.time())
+            elif upload.status == 202:
+                upload.outcome = "lost"  # not within 30 s: counted as lost here
+            else:
+                upload.error = answer[:200].decode(errors="replace")
+            results.append(upload)
+        return results
 
     def wait_for_site(self, port: int) -> None:
         deadline = time.monotonic() + 120
@@ -179,7 +235,7 @@ class Command(BaseCommand):
             upload.outcome = "lost"
         return results
 
-    def report(self, results: list[Upload], users: int) -> None:
+    def report(self, results: list[Upload], users: int, *, one_by_one: bool = False) -> None:
         accepted = [u for u in results if u.status == 202]
         refused = [u for u in results if 400 <= u.status < 500]
         server_errors = [u for u in results if u.status >= 500]
@@ -189,7 +245,8 @@ class Command(BaseCommand):
         failed = [u for u in finished if u.outcome == "failed"]
         out = self.stdout.write
         out(f"engine: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} + "
-            f"{settings.Q_BROKER} broker; {users} users, {len(results)} concurrent uploads")
+            f"{settings.Q_BROKER} broker; {users} users, {len(results)} "
+            f"{'uploads one by one (?wait=30)' if one_by_one else 'concurrent uploads'}")
         out(f"accepted {len(accepted)}  refused {len(refused)}  lost {len(lost)}  "
             f"5xx {len(server_errors)}  no answer {len(unanswered)}  "
             f"(verdicts: {len(finished) - len(failed)} done, {len(failed)} failed)")
@@ -205,8 +262,16 @@ class Command(BaseCommand):
                 f"({len(finished)} in {end - start:.1f} s)")
             out(f"upload answered: p50 {statistics.median(answers):.2f} s, "
                 f"p95 {_percentile(answers, 0.95):.2f} s")
-            out(f"upload to verdict: p50 {statistics.median(to_verdict):.1f} s, "
-                f"p95 {_percentile(to_verdict, 0.95):.1f} s")
+            out(f"upload to verdict: p50 {statistics.median(to_verdict):.3f} s, "
+                f"p95 {_percentile(to_verdict, 0.95):.3f} s")
+        stages = [u.stages for u in results if u.stages]
+        if stages:
+            parts = "; ".join(
+                f"{name} p50 {statistics.median(s[i] for s in stages):.3f} s, "
+                f"p95 {_percentile([s[i] for s in stages], 0.95):.3f} s"
+                for i, name in enumerate(("queue", "job", "answer after the job"))
+            )
+            out(f"  of which {parts}")
 
     def cleanup(self) -> None:
         for analysis in Analysis.objects.filter(owner__username__startswith=USER_PREFIX):
