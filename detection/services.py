@@ -34,7 +34,7 @@ from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack, QueueK
 logger = logging.getLogger(__name__)
 
 SUPPORTED_FORMATS = (
-    "a photo (JPEG, PNG, WebP, BMP, GIF) or a video (MP4, MOV, AVI, WebM, MKV)"
+    "a photo (JPEG, PNG, WebP, BMP, GIF, AVIF) or a video (MP4, MOV, AVI, WebM, MKV)"
 )
 INTERRUPTED_MESSAGE = (
     "The analysis was interrupted because the worker running it stopped (a restart, or it ran "
@@ -126,7 +126,8 @@ def _upload_check(file: UploadedFile) -> str:
     media_type = inference.sniff_media_type(head)
     if media_type is None:
         raise UploadUnsupported(
-            f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
+            inference.sniff_refusal(head)
+            or f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
         )
     return media_type
 

@@ -72,6 +72,12 @@ def video_upload(name: str = "astronaut.mp4") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, astronaut_mp4(), content_type="video/mp4")
 
 
+def heic_upload(name: str = "IMG_0001.HEIC") -> SimpleUploadedFile:
+    """The start of an iPhone photo: an ISO base media `ftyp` box with the heic brand."""
+    head = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    return SimpleUploadedFile(name, head + bytes(500), content_type="image/heic")
+
+
 def text_upload(name: str = "notes.jpg") -> SimpleUploadedFile:
     """A text file that claims to be a photo by its name and content type."""
     return SimpleUploadedFile(name, b"just some words, not a picture\n" * 8, content_type="image/jpeg")

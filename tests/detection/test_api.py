@@ -16,6 +16,7 @@ from .base import (
     PipelineTestCase,
     astronaut_jpeg,
     disk_full,
+    heic_upload,
     photo_upload,
     text_upload,
     throttle_rates,
@@ -226,6 +227,14 @@ class AnalysisCreateApiTests(ApiTestCase):
         )
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_answers_415_for_a_heic_photo_with_what_to_do_instead(self):
+        response = self.upload(heic_upload())
+
+        self.assertEqual(response.status_code, 415)
+        self.assertIn("HEIC/HEIF photos are not supported", response.json()["detail"])
+        self.assertIn("JPEG", response.json()["detail"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
 
     def test_it_refuses_a_wait_over_thirty_seconds(self):
         response = self.upload(photo_upload(), query="?wait=31")

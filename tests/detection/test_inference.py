@@ -1,9 +1,24 @@
+import subprocess
+import sys
+
 from ml.results import MEDIA_TYPES, VERDICTS, AnalysisResult, Box, FaceResult, FrameResult, TrackResult
 
 from detection import inference
 from detection.models import Analysis
 
 from .base import BaseTestCase, astronaut_jpeg, astronaut_mp4
+
+
+def test_the_web_process_loads_no_decoder_or_model_to_check_an_upload():
+    code = (
+        "import sys, django; django.setup(); "
+        "import deepfake_site.urls, detection.services; "
+        "print(sorted(m for m in ('cv2', 'numpy', 'PIL', 'torch') if m in sys.modules))"
+    )
+    env_code = "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepfake_site.settings'); " + code
+    result = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def video_result() -> AnalysisResult:
