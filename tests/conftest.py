@@ -32,7 +32,7 @@ def detector_checkpoint(tmp_path_factory) -> Path:
         return DEFAULT_CHECKPOINT
     path = tmp_path_factory.mktemp("model") / "untrained.pt"
     return save_checkpoint(
-        build_model(arch="resnet18", pretrained=False),
+        build_model(arch="resnet18"),
         path,
         threshold=0.5,
         name="untrained-test-model",

@@ -22,7 +22,7 @@ def astronaut() -> np.ndarray:
 def untrained_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint with random weights: enough to test the plumbing, never the verdicts."""
     path = tmp_path_factory.mktemp("model") / "untrained.pt"
-    return save_checkpoint(build_model(arch="resnet18", pretrained=False), path, name="untrained-test-model")
+    return save_checkpoint(build_model(arch="resnet18"), path, name="untrained-test-model")
 
 
 @pytest.fixture(scope="session")
