@@ -621,7 +621,7 @@ class ResultFilesTests(BaseTestCase):
         self.login(self.alice)
 
         download = self.client.get(reverse("detection:result-json", args=[analysis.pk]))
-        api = self.client.get(reverse("api-analysis-detail", args=[analysis.pk]))
+        api = self.client.get(reverse("detection_api:analysis-detail", args=[analysis.pk]))
 
         self.assertEqual(download.headers["Content-Disposition"], 'attachment; filename="photo.result.json"')
         self.assertEqual(json.loads(download.content), api.json())
