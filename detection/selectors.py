@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from time import monotonic, sleep
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 ORDERINGS = ("-created_at", "created_at")
 RUN_TASK = "detection.tasks.analysis_run_task"
-WAIT_POLL_SECONDS = 0.25
 
 
 def analysis_list(
@@ -141,24 +139,6 @@ def user_get_for_staff(*, viewer: AbstractBaseUser, username: str) -> AbstractBa
     if not viewer.is_staff:
         return None
     return get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
-
-
-def analysis_wait(
-    *,
-    owner: AbstractBaseUser,
-    analysis_id,
-    seconds: float,
-) -> Analysis | None:
-    """Poll until the analysis is done or failed, or `seconds` have passed; return its
-    detail either way."""
-    deadline = monotonic() + seconds
-    while True:
-        analysis = analysis_get(owner=owner, analysis_id=analysis_id)
-        remaining = deadline - monotonic()
-        if analysis is None or analysis.is_finished or remaining <= 0:
-            break
-        sleep(min(WAIT_POLL_SECONDS, remaining))
-    return analysis_get_detail(owner=owner, analysis_id=analysis_id)
 
 
 def analysis_face_get(*, owner: AbstractBaseUser, analysis_id, face_id: int) -> AnalysisFace | None:

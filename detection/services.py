@@ -26,6 +26,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import inference, selectors, workers
+from .errors import StorageFull, UploadEmpty, UploadTooLarge, UploadUnsupported
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 logger = logging.getLogger(__name__)
@@ -59,26 +60,6 @@ LOST_MESSAGE = (
 # A running job older than the job timeout plus this margin cannot still be alive.
 STALE_MARGIN = timedelta(minutes=2)
 SWEEP_SCHEDULE_NAME = "detection: fail analyses left running by dead workers"
-
-
-class UploadRefused(Exception):
-    """An upload that is not accepted. The message is written for the person uploading."""
-
-
-class UploadEmpty(UploadRefused):
-    pass
-
-
-class UploadTooLarge(UploadRefused):
-    pass
-
-
-class UploadUnsupported(UploadRefused):
-    pass
-
-
-class StorageFull(Exception):
-    """The server has no room to store the upload; nothing was kept."""
 
 
 # Stored names stay far below the 255 bytes a file system allows per name, whatever the script.

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
-from . import presenters, selectors, services
+from . import errors, presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .serializers import AnalysisDetailOutputSerializer
 
@@ -54,7 +54,7 @@ def upload(request):
             for file in files:
                 try:
                     created.append(services.analysis_create(owner=request.user, file=file))
-                except (services.UploadRefused, services.StorageFull) as exc:
+                except (errors.UploadRefused, errors.StorageFull) as exc:
                     form.add_error("file", f"{file.name}: {exc}" if len(files) > 1 else str(exc))
             for analysis in created:
                 messages.success(request, f"{analysis.original_name} was uploaded and queued.")

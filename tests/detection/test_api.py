@@ -257,8 +257,8 @@ class AnalysisCreateApiTests(ApiTestCase):
     def test_a_wait_that_runs_out_answers_202_with_the_analysis_still_queued(self):
         clock = itertools.count(start=0.0, step=1.0)
         with (
-            mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
-            mock.patch("detection.selectors.sleep") as sleep,
+            mock.patch("detection.wait.monotonic", side_effect=lambda: next(clock)),
+            mock.patch("detection.wait.sleep") as sleep,
         ):
             response = self.upload(photo_upload(), query="?wait=5")
 
@@ -274,7 +274,7 @@ class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
             for pk in Analysis.objects.filter(status="queued").values_list("pk", flat=True):
                 services.analysis_run(analysis_id=pk)
 
-        with mock.patch("detection.selectors.sleep", side_effect=worker_finishes) as sleep:
+        with mock.patch("detection.wait.sleep", side_effect=worker_finishes) as sleep:
             response = self.upload(photo_upload(), query="?wait=30")
 
         sleep.assert_called_once()
