@@ -8,17 +8,20 @@ from unittest import mock
 
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import Schedule
+from django_q import core_signing
+from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
-from detection import services
+from detection import services, workers
 from detection.inference import MediaError
-from detection.models import Analysis
+from detection.models import Analysis, QueueKey
 
 from .base import DEAD_PID, BaseTestCase, PipelineTestCase, astronaut_jpeg, disk_full
 
@@ -404,3 +407,52 @@ class QueuedSweepTests(BaseTestCase):
             call_command("fail_stale_analyses", stdout=out)
 
         self.assertIn("1 lost analyses queued again", out.getvalue())
+
+
+class QueueKeyTests(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        patcher = mock.patch.object(workers, "_recorded_fingerprint", None)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_queue_messages_are_signed_with_the_queue_key_not_the_site_key(self):
+        self.assertEqual(Conf.SECRET_KEY, settings.QUEUE_SECRET_KEY)
+        self.assertNotEqual(settings.QUEUE_SECRET_KEY, settings.SECRET_KEY)
+        forged = core_signing.dumps(
+            {"func": "os.system", "args": ("id",)},
+            key=settings.SECRET_KEY,
+            salt=Conf.PREFIX,
+            serializer=PickleSerializer,
+        )
+        with self.assertRaises(BadSignature):
+            SignedPackage.loads(forged)
+
+    def test_a_worker_with_another_queue_key_refuses_to_start(self):
+        workers.queue_key_record()  # the site, on its first upload
+
+        with (
+            mock.patch.object(Conf, "SECRET_KEY", "the worker's own key"),
+            mock.patch("django_q.management.commands.qcluster.Cluster") as cluster,
+            self.assertRaisesMessage(CommandError, "differs from the one the site signs tasks with"),
+        ):
+            call_command("qcluster")
+
+        cluster.assert_not_called()
+
+    def test_a_worker_with_the_sites_key_starts(self):
+        workers.queue_key_record()
+
+        with mock.patch("django_q.management.commands.qcluster.Cluster") as cluster:
+            call_command("qcluster", run_once=True)
+
+        cluster.return_value.start.assert_called_once_with()
+
+    def test_each_upload_records_the_key_it_was_signed_with(self):
+        analysis = self.analysis_for(self.alice)
+        with mock.patch("detection.services.async_task"):
+            services.analysis_enqueue(analysis_id=analysis.pk)
+
+        self.assertEqual(
+            QueueKey.objects.get().fingerprint, workers.queue_key_fingerprint()
+        )

@@ -1,8 +1,7 @@
-"""Workers: what detection/workers.py knows about them (names, liveness, the queue-key
-handshake), and real `qcluster` processes sharing one Redis queue and one PostgreSQL database.
+"""Real `qcluster` processes sharing one Redis queue and one PostgreSQL database.
 
-The clusters run in the PostgreSQL + Redis pass of the suite (`make test-scale`); the embedded
-default keeps its test database in memory, where no other process can see it.
+Runs in the PostgreSQL + Redis pass of the suite (`make test-scale`); the embedded default
+keeps its test database in memory, where no other process can see it.
 """
 
 from __future__ import annotations
@@ -10,33 +9,26 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import TransactionTestCase, override_settings
-from django_q import core_signing
 from django_q.brokers import get_broker
-from django_q.conf import Conf
 from django_q.models import Task
-from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 
 from accounts.services import user_create
-from detection import services, workers
-from detection.models import Analysis, QueueKey
+from detection import services
+from detection.models import Analysis
 
-from .base import DEAD_PID, PASSWORD, BaseTestCase, astronaut_mp4
+from .base import PASSWORD, astronaut_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TASK = "detection.tasks.analysis_run_task"
@@ -183,64 +175,3 @@ class TwoClustersTests(TransactionTestCase):
         runs = self.runs_per_analysis()
         self.assertTrue(all(count == 1 for count in runs.values()), runs)
         self.assertLessEqual(set(runs), {str(a.pk) for a in analyses})
-
-
-class QueueKeyTests(BaseTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        patcher = mock.patch.object(workers, "_recorded_fingerprint", None)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-
-    def test_queue_messages_are_signed_with_the_queue_key_not_the_site_key(self):
-        self.assertEqual(Conf.SECRET_KEY, settings.QUEUE_SECRET_KEY)
-        self.assertNotEqual(settings.QUEUE_SECRET_KEY, settings.SECRET_KEY)
-        forged = core_signing.dumps(
-            {"func": "os.system", "args": ("id",)},
-            key=settings.SECRET_KEY,
-            salt=Conf.PREFIX,
-            serializer=PickleSerializer,
-        )
-        with self.assertRaises(BadSignature):
-            SignedPackage.loads(forged)
-
-    def test_a_worker_with_another_queue_key_refuses_to_start(self):
-        workers.queue_key_record()  # the site, on its first upload
-
-        with (
-            mock.patch.object(Conf, "SECRET_KEY", "the worker's own key"),
-            mock.patch("django_q.management.commands.qcluster.Cluster") as cluster,
-            self.assertRaisesMessage(CommandError, "differs from the one the site signs tasks with"),
-        ):
-            call_command("qcluster")
-
-        cluster.assert_not_called()
-
-    def test_a_worker_with_the_sites_key_starts(self):
-        workers.queue_key_record()
-
-        with mock.patch("django_q.management.commands.qcluster.Cluster") as cluster:
-            call_command("qcluster", run_once=True)
-
-        cluster.return_value.start.assert_called_once_with()
-
-    def test_each_upload_records_the_key_it_was_signed_with(self):
-        analysis = self.analysis_for(self.alice)
-        with mock.patch("detection.services.async_task"):
-            services.analysis_enqueue(analysis_id=analysis.pk)
-
-        self.assertEqual(
-            QueueKey.objects.get().fingerprint, workers.queue_key_fingerprint()
-        )
-
-
-class WorkerLivenessTests(BaseTestCase):
-    def test_a_worker_on_this_host_is_dead_once_its_process_is_gone(self):
-        host = socket.gethostname()
-        self.assertTrue(workers.worker_is_dead(f"{host}:{DEAD_PID}"))
-        self.assertFalse(workers.worker_is_dead(f"{host}:{os.getpid()}"))
-        self.assertFalse(workers.worker_is_dead(workers.worker_name()))
-
-    def test_a_worker_on_another_host_is_never_declared_dead_from_here(self):
-        self.assertFalse(workers.worker_is_dead(f"other-host:{DEAD_PID}"))
-        self.assertFalse(workers.worker_is_dead(""))
