@@ -132,7 +132,7 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertEqual(analysis.frames.get().faces.count(), 0)
 
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
-        from tests.ml.factories import hostile_gif
+        from tests.media import hostile_gif
 
         folder = self.media_root / "made"
         folder.mkdir()

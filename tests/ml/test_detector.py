@@ -11,7 +11,7 @@ from ml.explain import gradcam
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 
-from .factories import moving_face_frames, write_video
+from tests.media import moving_face_frames, write_video
 
 
 def frame(*scores):
