@@ -57,32 +57,31 @@ def video_result() -> AnalysisResult:
     )
 
 
-class SniffMediaTypeTests(BaseTestCase):
-    def test_it_knows_photos_and_videos_by_their_first_bytes(self):
-        head = inference.SNIFF_BYTES
-        self.assertEqual(inference.sniff_media_type(astronaut_jpeg()[:head]), Analysis.MediaType.IMAGE)
-        self.assertEqual(inference.sniff_media_type(astronaut_mp4()[:head]), Analysis.MediaType.VIDEO)
-        self.assertIsNone(inference.sniff_media_type(b"%PDF-1.7 not media at all"))
+def test_it_knows_photos_and_videos_by_their_first_bytes():
+    head = inference.SNIFF_BYTES
+    assert inference.sniff_media_type(astronaut_jpeg()[:head]) == Analysis.MediaType.IMAGE
+    assert inference.sniff_media_type(astronaut_mp4()[:head]) == Analysis.MediaType.VIDEO
+    assert inference.sniff_media_type(b"%PDF-1.7 not media at all") is None
 
 
-class ChoicesTests(BaseTestCase):
-    def test_the_stored_verdicts_and_media_types_are_the_engines(self):
-        self.assertEqual(tuple(Analysis.Verdict.values), VERDICTS)
-        self.assertEqual(tuple(Analysis.MediaType.values), MEDIA_TYPES)
+def test_the_stored_verdicts_and_media_types_are_the_engines():
+    assert tuple(Analysis.Verdict.values) == VERDICTS
+    assert tuple(Analysis.MediaType.values) == MEDIA_TYPES
 
 
-class ResultMappingTests(BaseTestCase):
-    def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type(self):
-        fields = inference.result_fields(video_result())
+def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type():
+    fields = inference.result_fields(video_result())
 
-        self.assertEqual(fields["verdict"], "uncertain")
-        self.assertEqual((fields["threshold_real"], fields["threshold"]), (0.3, 0.8))
-        self.assertEqual(fields["frames_analysed"], 2)
-        self.assertEqual(fields["faces_count"], 3)
-        self.assertEqual(fields["frame_count"], 10)
-        self.assertEqual(fields["timings"], {"decode": 0.1235})
-        self.assertNotIn("media_type", fields)
+    assert fields["verdict"] == "uncertain"
+    assert (fields["threshold_real"], fields["threshold"]) == (0.3, 0.8)
+    assert fields["frames_analysed"] == 2
+    assert fields["faces_count"] == 3
+    assert fields["frame_count"] == 10
+    assert fields["timings"] == {"decode": 0.1235}
+    assert "media_type" not in fields
 
+
+class ResultRowsTests(BaseTestCase):
     def test_it_maps_frames_faces_tracks_and_their_files(self):
         analysis = self.analysis_for(self.alice)
 
