@@ -72,7 +72,7 @@ class AnalysisPagination(PageNumberPagination):
 
 
 def _analysis_or_404(request, analysis_id):
-    analysis = selectors.analysis_get(owner=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise NotFound("No such analysis.")
     return analysis
@@ -162,7 +162,7 @@ class AnalysisDetailApi(APIView):
         responses={200: AnalysisDetailOutputSerializer, **ERRORS},
     )
     def get(self, request, analysis_id):
-        analysis = selectors.analysis_get_detail(owner=request.user, analysis_id=analysis_id)
+        analysis = selectors.analysis_get_detail(viewer=request.user, analysis_id=analysis_id)
         if analysis is None:
             raise NotFound("No such analysis.")
         return Response(AnalysisDetailOutputSerializer(analysis, context={"request": request}).data)
@@ -197,9 +197,7 @@ class AnalysisHeatmapApi(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY, **ERRORS},
     )
     def get(self, request, analysis_id, face_id: int):
-        face = selectors.analysis_face_get(
-            owner=request.user, analysis_id=analysis_id, face_id=face_id
-        )
+        face = selectors.analysis_face_get(viewer=request.user, analysis_id=analysis_id, face_id=face_id)
         if face is None:
             raise NotFound("No such heatmap.")
         return FileResponse(face.heatmap.open("rb"), content_type="image/png")
@@ -226,7 +224,7 @@ class AnalysisFrameImageApi(APIView):
     )
     def get(self, request, analysis_id, frame_index: int):
         frame = selectors.analysis_frame_get(
-            owner=request.user, analysis_id=analysis_id, frame_index=frame_index
+            viewer=request.user, analysis_id=analysis_id, frame_index=frame_index
         )
         if frame is None:
             raise NotFound("No such frame image.")

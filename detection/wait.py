@@ -25,9 +25,9 @@ def analysis_wait(
     detail either way."""
     deadline = monotonic() + seconds
     while True:
-        analysis = analysis_get(owner=owner, analysis_id=analysis_id)
+        analysis = analysis_get(viewer=owner, analysis_id=analysis_id)
         remaining = deadline - monotonic()
         if analysis is None or analysis.is_finished or remaining <= 0:
             break
         sleep(min(WAIT_POLL_SECONDS, remaining))
-    return analysis_get_detail(owner=owner, analysis_id=analysis_id)
+    return analysis_get_detail(viewer=owner, analysis_id=analysis_id)
