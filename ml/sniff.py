@@ -36,7 +36,9 @@ REFUSED_FORMATS = {
 _ISO_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
 _AVIF_STILL_BRANDS = {b"avif"}
 _AVIF_SEQUENCE_BRANDS = {b"avis"}
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+_HEVC_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+# Generic HEIF brands: a photo when major, but MP4 files may list them among compatible ones.
+_HEIF_BRANDS = _HEVC_IMAGE_BRANDS | {b"mif1", b"msf1"}
 
 
 def ftyp_brands(head: bytes) -> tuple[bytes, set[bytes]]:
@@ -52,13 +54,11 @@ def ftyp_brands(head: bytes) -> tuple[bytes, set[bytes]]:
 
 def _iso_format(head: bytes) -> str:
     major, brands = ftyp_brands(head)
-    if major in _AVIF_SEQUENCE_BRANDS:
-        return "avif-sequence"
-    if brands & _AVIF_STILL_BRANDS and not brands & _AVIF_SEQUENCE_BRANDS:
-        return "avif"
     if brands & _AVIF_SEQUENCE_BRANDS:
         return "avif-sequence"
-    if major in _HEIF_BRANDS or brands & (_HEIF_BRANDS - {b"mif1", b"msf1"}):
+    if brands & _AVIF_STILL_BRANDS:
+        return "avif"
+    if major in _HEIF_BRANDS or brands & _HEVC_IMAGE_BRANDS:
         return "heif"
     return "mp4"
 
