@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import asdict, dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
