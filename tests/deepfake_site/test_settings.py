@@ -112,13 +112,13 @@ def test_log_level_reaches_djangos_own_loggers():
         "shell", "--verbosity", "0", "-c",
         "import logging; print(logging.getLogger('django').getEffectiveLevel(),"
         " logging.getLogger('django.request').getEffectiveLevel(), logging.getLogger().level)",
-        LOG_LEVEL="warning",
+        **{**SERVER_ENV, "LOG_LEVEL": "warning"},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["30", "30", "30"]
 
 
 def test_an_unknown_log_level_is_refused():
-    result = manage("check", LOG_LEVEL="loud")
+    result = manage("check", **{**SERVER_ENV, "LOG_LEVEL": "loud"})
     assert result.returncode != 0
     assert "LOG_LEVEL must be" in result.stderr
