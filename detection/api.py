@@ -28,6 +28,8 @@ from .serializers import (
     AnalysisSummaryOutputSerializer,
 )
 
+
+# The statuses of detection/errors.py's upload refusals (DRF has no class for them).
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The upload is too large."
