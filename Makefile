@@ -19,7 +19,7 @@ $(BIN)/python:
 MEDIAPIPE := mediapipe==0.10.14
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,scale]"
+	$(BIN)/pip install --quiet -e ".[test,scale,train]"
 	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE)
 	touch $@
 

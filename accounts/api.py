@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,15 +15,7 @@ from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerial
 
 from . import services
 from .selectors import client_address
-
-
-class TokenCreateInputSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
-
-
-class TokenOutputSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+from .serializers import TokenCreateInputSerializer, TokenOutputSerializer
 
 
 class TokenRateThrottle(AnonRateThrottle):

@@ -1,14 +1,8 @@
 from django.contrib.auth import views as auth_views
-from django.contrib.messages.views import SuccessMessageMixin
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from . import views
 from .forms import LoginForm
-
-
-class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
-    success_message = "Your password was changed."
-
 
 # Password reset by e-mail: Django's own views, with this site's templates in
 # templates/registration/password_reset_*.
@@ -46,11 +40,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "password/",
-        PasswordChangeView.as_view(success_url=reverse_lazy("profile")),
-        name="password_change",
-    ),
+    path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("profile/", views.profile, name="profile"),
     path("token/", views.token_regenerate, name="token_regenerate"),
     *password_reset,

@@ -1,5 +1,6 @@
-"""Sign-up, profile and API token pages. Login, logout and password change are Django's own
-views, configured in urls.py."""
+"""Sign-up, profile and API token pages, and the password change page (Django's own view with
+a success message). Login, logout and password reset are Django's own views, configured in
+urls.py."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages.views import SuccessMessageMixin
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
@@ -67,3 +71,8 @@ def token_regenerate(request):
     services.token_regenerate(user=request.user)
     messages.success(request, "A new API token was created; the old one no longer works.")
     return redirect("profile")
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    success_message = "Your password was changed."
+    success_url = reverse_lazy("profile")

@@ -1,12 +1,12 @@
-"""What every API endpoint shares: the error format and the errors DRF has no class for."""
+"""What every API endpoint shares: the error format and the exception handler."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -24,24 +24,6 @@ class ValidationErrorOutputSerializer(ErrorOutputSerializer):
         child=serializers.ListField(child=serializers.CharField()),
         help_text="The messages for each invalid field.",
     )
-
-
-class PayloadTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The upload is too large."
-    default_code = "too_large"
-
-
-class InsufficientStorage(APIException):
-    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
-    default_detail = "The server has no room to store the upload right now."
-    default_code = "insufficient_storage"
-
-
-class UnsupportedUpload(APIException):
-    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    default_detail = "The upload is not a supported type."
-    default_code = "unsupported_type"
 
 
 def _messages(errors, prefix: str = "") -> list[str]:

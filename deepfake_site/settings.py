@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,38 +49,34 @@ def envlist(name: str, default: list[str]) -> list[str]:
 
 
 def database_from_url(url: str) -> dict:
-    """A DATABASES entry from sqlite:///relative/path, sqlite:////absolute/path or
-    postgres://user:password@host:port/name."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if not path:
-            raise ImproperlyConfigured("DATABASE_URL: sqlite:/// needs a file path")
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / path if not Path(path).is_absolute() else Path(path),
-            "OPTIONS": {
-                # WAL lets the web process read while the worker writes; the busy timeout
-                # and IMMEDIATE transactions make writers queue instead of failing.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+    """A DATABASES entry from sqlite:///relative/path (to the project), sqlite:////absolute/path,
+    sqlite:///:memory: or postgres://user:password@host:port/name?option=value (query options
+    such as sslmode=require reach the driver)."""
+    scheme = url.partition(":")[0]
+    if scheme not in ("sqlite", "postgres", "postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite or postgres)"
+        )
+    if not url.partition("://")[2].strip("/"):
+        raise ImproperlyConfigured("DATABASE_URL: sqlite:/// needs a file path or :memory:")
+    try:
+        database = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+    if scheme == "sqlite":
+        if database["NAME"] != ":memory:":
+            database["NAME"] = BASE_DIR / database["NAME"]
+        database["OPTIONS"] = {
+            # WAL lets the web process read while the worker writes; the busy timeout and
+            # IMMEDIATE transactions make writers queue instead of failing.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            **database.get("OPTIONS", {}),
         }
-    if parts.scheme in ("postgres", "postgresql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use sqlite or postgres)"
-    )
+    else:
+        database.update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+    return database
 
 
 DEFAULT_SECRET_KEY = "local-development-only-never-use-in-production"
@@ -363,12 +359,17 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Django's own loggers print through the same handler, once.
-    "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers print through the same handler, once, at the same level.
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
 }

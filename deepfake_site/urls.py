@@ -2,40 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.api import TokenCreateApi
-from detection.api import (
-    AnalysisDetailApi,
-    AnalysisFileApi,
-    AnalysisFrameImageApi,
-    AnalysisHeatmapApi,
-    AnalysisListCreateApi,
-    AnalysisThumbnailApi,
-)
-
+# Version 1 of the API: each app routes its own operations (<app>/api_urls.py).
 api_v1 = [
-    path("auth/token/", TokenCreateApi.as_view(), name="api-token"),
-    path("analyses/", AnalysisListCreateApi.as_view(), name="api-analyses"),
-    path(
-        "analyses/<uuid:analysis_id>/", AnalysisDetailApi.as_view(), name="api-analysis-detail"
-    ),
-    path(
-        "analyses/<uuid:analysis_id>/file/", AnalysisFileApi.as_view(), name="api-analysis-file"
-    ),
-    path(
-        "analyses/<uuid:analysis_id>/faces/<int:face_id>/heatmap/",
-        AnalysisHeatmapApi.as_view(),
-        name="api-analysis-heatmap",
-    ),
-    path(
-        "analyses/<uuid:analysis_id>/thumbnail/",
-        AnalysisThumbnailApi.as_view(),
-        name="api-analysis-thumbnail",
-    ),
-    path(
-        "analyses/<uuid:analysis_id>/frames/<int:frame_index>/image/",
-        AnalysisFrameImageApi.as_view(),
-        name="api-analysis-frame-image",
-    ),
+    path("", include("accounts.api_urls")),
+    path("", include("detection.api_urls")),
 ]
 
 urlpatterns = [

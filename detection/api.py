@@ -7,7 +7,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -15,16 +15,10 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from deepfake_site.api import (
-    ErrorOutputSerializer,
-    InsufficientStorage,
-    PayloadTooLarge,
-    UnsupportedUpload,
-    ValidationErrorOutputSerializer,
-)
+from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
-from . import selectors, services
+from . import errors, selectors, services, wait
 from .serializers import (
     AnalysisCreateInputSerializer,
     AnalysisCreateQuerySerializer,
@@ -33,6 +27,26 @@ from .serializers import (
     AnalysisPageOutputSerializer,
     AnalysisSummaryOutputSerializer,
 )
+
+
+# The statuses of detection/errors.py's upload refusals (DRF has no class for them).
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "too_large"
+
+
+class InsufficientStorage(APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "The server has no room to store the upload right now."
+    default_code = "insufficient_storage"
+
+
+class UnsupportedUpload(APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "The upload is not a supported type."
+    default_code = "unsupported_type"
+
 
 ERRORS = {
     401: OpenApiResponse(ErrorOutputSerializer, "No token, or a bad one."),
@@ -60,7 +74,7 @@ class AnalysisPagination(PageNumberPagination):
 
 
 def _analysis_or_404(request, analysis_id):
-    analysis = selectors.analysis_get(owner=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise NotFound("No such analysis.")
     return analysis
@@ -121,16 +135,16 @@ class AnalysisListCreateApi(APIView):
             analysis = services.analysis_create(
                 owner=request.user, file=upload.validated_data["file"]
             )
-        except services.UploadTooLarge as exc:
+        except errors.UploadTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from None
-        except services.UploadUnsupported as exc:
+        except errors.UploadUnsupported as exc:
             raise UnsupportedUpload(str(exc)) from None
-        except services.UploadRefused as exc:
+        except errors.UploadRefused as exc:
             raise ValidationError({"file": [str(exc)]}) from None
-        except services.StorageFull as exc:
+        except errors.StorageFull as exc:
             raise InsufficientStorage(str(exc)) from None
 
-        analysis = selectors.analysis_wait(
+        analysis = wait.analysis_wait(
             owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
         )
         if analysis is None:
@@ -150,7 +164,7 @@ class AnalysisDetailApi(APIView):
         responses={200: AnalysisDetailOutputSerializer, **ERRORS},
     )
     def get(self, request, analysis_id):
-        analysis = selectors.analysis_get_detail(owner=request.user, analysis_id=analysis_id)
+        analysis = selectors.analysis_get_detail(viewer=request.user, analysis_id=analysis_id)
         if analysis is None:
             raise NotFound("No such analysis.")
         return Response(AnalysisDetailOutputSerializer(analysis, context={"request": request}).data)
@@ -185,9 +199,7 @@ class AnalysisHeatmapApi(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY, **ERRORS},
     )
     def get(self, request, analysis_id, face_id: int):
-        face = selectors.analysis_face_get(
-            owner=request.user, analysis_id=analysis_id, face_id=face_id
-        )
+        face = selectors.analysis_face_get(viewer=request.user, analysis_id=analysis_id, face_id=face_id)
         if face is None:
             raise NotFound("No such heatmap.")
         return FileResponse(face.heatmap.open("rb"), content_type="image/png")
@@ -214,7 +226,7 @@ class AnalysisFrameImageApi(APIView):
     )
     def get(self, request, analysis_id, frame_index: int):
         frame = selectors.analysis_frame_get(
-            owner=request.user, analysis_id=analysis_id, frame_index=frame_index
+            viewer=request.user, analysis_id=analysis_id, frame_index=frame_index
         )
         if frame is None:
             raise NotFound("No such frame image.")

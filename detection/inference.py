@@ -2,7 +2,8 @@
 
 It loads the detector once per worker process (lazily, so after django-q2 forked the worker),
 runs it on a stored file, and maps its frozen dataclasses onto unsaved ORM rows. Views and
-serializers never import this module's heavy half: the web process only sniffs media types.
+serializers never import this module's heavy half: the web process only sniffs media types
+(`ml.sniff`, which imports neither cv2 nor numpy nor torch).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ml import sniff
 from ml.errors import CheckpointError, MediaError
-from ml.media import MediaLimits
-from ml.media import sniff_media_type as _sniff_media_type
 from ml.results import AnalysisResult
 
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
@@ -34,12 +34,13 @@ __all__ = [
     "result_fields",
     "result_rows",
     "sniff_media_type",
+    "sniff_refusal",
 ]
 
 logger = logging.getLogger(__name__)
 
 # How many leading bytes `sniff_media_type` wants to see.
-SNIFF_BYTES = 64
+SNIFF_BYTES = sniff.HEAD_BYTES
 
 _lock = threading.Lock()
 _detectors: dict[tuple[int, str | None], object] = {}
@@ -47,7 +48,12 @@ _detectors: dict[tuple[int, str | None], object] = {}
 
 def sniff_media_type(head: bytes) -> str | None:
     """Analysis.MediaType value for a file's first bytes, or None when unsupported."""
-    return _sniff_media_type(head)
+    return sniff.sniff_media_type(head)
+
+
+def sniff_refusal(head: bytes) -> str | None:
+    """Why a recognised but unsupported format (HEIC, animated AVIF) is refused, or None."""
+    return sniff.refusal(head)
 
 
 def get_detector():
@@ -110,8 +116,10 @@ def detector_options():
     )
 
 
-def media_limits() -> MediaLimits:
-    """The decoder's pixel budget from the settings."""
+def media_limits():
+    """The decoder's pixel budget (ml.media.MediaLimits) from the settings."""
+    from ml.media import MediaLimits  # cv2 and numpy: the worker's half only
+
     return MediaLimits(
         max_pixels=settings.DETECTION_MAX_PIXELS,
         frame_pixels=settings.DETECTION_FRAME_PIXELS,

@@ -1,10 +1,10 @@
-"""Reads: the analyses a user may see. Nothing here returns another user's data."""
+"""Reads: the analyses a user may see. Nothing here returns another user's data, except to
+staff where the caller says so (`staff_reads_all=True`: the pages let staff read, never write)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import date
-from time import monotonic
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,17 +14,12 @@ from django_q.brokers.orm import ORM
 from django_q.signing import BadSignature, SignedPackage
 
 from .broker import ReliableRedis
-from .wakeup import DatabaseWatch
 from .models import Analysis, AnalysisFace, AnalysisFrame
 
 logger = logging.getLogger(__name__)
 
 ORDERINGS = ("-created_at", "created_at")
 RUN_TASK = "detection.tasks.analysis_run_task"
-# `?wait=`: how often a waiting request reads its analysis where the database cannot be watched,
-# and at least how often where it can (it reads at once on a change).
-WAIT_POLL_SECONDS = 0.1
-WAIT_CHECK_SECONDS = 1.0
 
 
 def analysis_list(
@@ -61,10 +56,6 @@ def analysis_list(
     return analyses.order_by(ordering, "pk")
 
 
-def analysis_get(*, owner: AbstractBaseUser, analysis_id) -> Analysis | None:
-    return Analysis.objects.filter(owner=owner, pk=analysis_id).first()
-
-
 def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> QuerySet[Analysis]:
     """The owner's analyses among `analysis_ids` (others' are left out), for status polling."""
     return Analysis.objects.filter(owner=owner, pk__in=analysis_ids).only(
@@ -72,25 +63,49 @@ def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> Qu
     )
 
 
-def analysis_get_detail(*, owner: AbstractBaseUser, analysis_id) -> Analysis | None:
-    """An analysis with its frames and their faces loaded in two extra queries."""
-    return _with_frames(Analysis.objects.filter(owner=owner, pk=analysis_id)).first()
-
-
-def _viewable(viewer: AbstractBaseUser) -> QuerySet[Analysis]:
-    """The analyses `viewer` may look at: their own or, for staff, everyone's."""
+def _readable(viewer: AbstractBaseUser, staff_reads_all: bool) -> QuerySet[Analysis]:
+    """`viewer`'s own analyses or, when the caller lets staff read everyone's (the pages do,
+    the API does not) and `viewer` is staff, every analysis."""
     analyses = Analysis.objects.select_related("owner")
-    return analyses if viewer.is_staff else analyses.filter(owner=viewer)
+    return analyses if staff_reads_all and viewer.is_staff else analyses.filter(owner=viewer)
 
 
-def analysis_get_for_viewer(*, viewer: AbstractBaseUser, analysis_id) -> Analysis | None:
-    """An analysis with its frames, for its owner or, read-only, for staff; None otherwise."""
-    return _with_frames(_viewable(viewer).filter(pk=analysis_id)).first()
+def analysis_get(*, viewer: AbstractBaseUser, analysis_id, staff_reads_all: bool = False) -> Analysis | None:
+    """An analysis without its results (for following its progress or deleting it)."""
+    return _readable(viewer, staff_reads_all).filter(pk=analysis_id).first()
 
 
-def analysis_get_status_for_viewer(*, viewer: AbstractBaseUser, analysis_id) -> Analysis | None:
-    """An analysis without its results (for following its progress), for its owner or staff."""
-    return _viewable(viewer).filter(pk=analysis_id).first()
+def analysis_get_detail(
+    *, viewer: AbstractBaseUser, analysis_id, staff_reads_all: bool = False
+) -> Analysis | None:
+    """An analysis with its frames and their faces loaded in two extra queries."""
+    return _with_frames(_readable(viewer, staff_reads_all).filter(pk=analysis_id)).first()
+
+
+def analysis_frame_get(
+    *, viewer: AbstractBaseUser, analysis_id, frame_index: int, staff_reads_all: bool = False
+) -> AnalysisFrame | None:
+    """A sampled frame with a stored image, of an analysis `viewer` may read."""
+    return (
+        AnalysisFrame.objects.filter(
+            analysis__in=_readable(viewer, staff_reads_all).filter(pk=analysis_id), index=frame_index
+        )
+        .exclude(image="")
+        .first()
+    )
+
+
+def analysis_face_get(
+    *, viewer: AbstractBaseUser, analysis_id, face_id: int, staff_reads_all: bool = False
+) -> AnalysisFace | None:
+    """A face with a stored heatmap, of an analysis `viewer` may read."""
+    return (
+        AnalysisFace.objects.filter(
+            pk=face_id, frame__analysis__in=_readable(viewer, staff_reads_all).filter(pk=analysis_id)
+        )
+        .exclude(heatmap="")
+        .first()
+    )
 
 
 def analysis_queue_position(*, analysis: Analysis) -> int:
@@ -102,32 +117,6 @@ def analysis_queue_position(*, analysis: Analysis) -> int:
         Q(created_at__lt=analysis.created_at) | Q(created_at=analysis.created_at, pk__lt=analysis.pk)
     )
     return ahead.count() + 1
-
-
-def analysis_frame_get_for_viewer(
-    *, viewer: AbstractBaseUser, analysis_id, frame_index: int
-) -> AnalysisFrame | None:
-    """A sampled frame with a stored image, of an analysis `viewer` may look at."""
-    return (
-        AnalysisFrame.objects.filter(
-            analysis__in=_viewable(viewer).filter(pk=analysis_id), index=frame_index
-        )
-        .exclude(image="")
-        .first()
-    )
-
-
-def analysis_face_get_for_viewer(
-    *, viewer: AbstractBaseUser, analysis_id, face_id: int
-) -> AnalysisFace | None:
-    """A face with a stored heatmap, of an analysis `viewer` may look at."""
-    return (
-        AnalysisFace.objects.filter(
-            pk=face_id, frame__analysis__in=_viewable(viewer).filter(pk=analysis_id)
-        )
-        .exclude(heatmap="")
-        .first()
-    )
 
 
 def _with_frames(analyses: QuerySet[Analysis]) -> QuerySet[Analysis]:
@@ -145,47 +134,6 @@ def user_get_for_staff(*, viewer: AbstractBaseUser, username: str) -> AbstractBa
     if not viewer.is_staff:
         return None
     return get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
-
-
-def analysis_wait(
-    *,
-    owner: AbstractBaseUser,
-    analysis_id,
-    seconds: float,
-) -> Analysis | None:
-    """Wait until the analysis is done or failed, or `seconds` have passed; return its
-    detail either way. On SQLite it reads the analysis again as soon as the database changes
-    (`detection.wakeup`), else every WAIT_POLL_SECONDS."""
-    deadline = monotonic() + seconds
-    watch = DatabaseWatch()
-    while True:
-        mark = watch.mark()
-        analysis = analysis_get(owner=owner, analysis_id=analysis_id)
-        remaining = deadline - monotonic()
-        if analysis is None or analysis.is_finished or remaining <= 0:
-            break
-        watch.wait(mark, min(WAIT_CHECK_SECONDS if watch.active else WAIT_POLL_SECONDS, remaining))
-    return analysis_get_detail(owner=owner, analysis_id=analysis_id)
-
-
-def analysis_face_get(*, owner: AbstractBaseUser, analysis_id, face_id: int) -> AnalysisFace | None:
-    return (
-        AnalysisFace.objects.filter(
-            pk=face_id, frame__analysis_id=analysis_id, frame__analysis__owner=owner
-        )
-        .exclude(heatmap="")
-        .first()
-    )
-
-
-def analysis_frame_get(*, owner: AbstractBaseUser, analysis_id, frame_index: int) -> AnalysisFrame | None:
-    return (
-        AnalysisFrame.objects.filter(
-            analysis_id=analysis_id, analysis__owner=owner, index=frame_index
-        )
-        .exclude(image="")
-        .first()
-    )
 
 
 def _payloads_waiting() -> list:

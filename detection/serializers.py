@@ -64,7 +64,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
             return None
         return _absolute(
             self.context["request"],
-            "api-analysis-heatmap",
+            "detection_api:analysis-heatmap",
             analysis_id=self.context["analysis_id"],
             face_id=face.pk,
         )
@@ -95,7 +95,7 @@ class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
             return None
         return _absolute(
             self.context["request"],
-            "api-analysis-frame-image",
+            "detection_api:analysis-frame-image",
             analysis_id=self.context["analysis_id"],
             frame_index=frame.index,
         )
@@ -137,13 +137,13 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, analysis: Analysis) -> str:
-        return _absolute(self.context["request"], "api-analysis-detail", analysis_id=analysis.pk)
+        return _absolute(self.context["request"], "detection_api:analysis-detail", analysis_id=analysis.pk)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, analysis: Analysis) -> str | None:
         if not analysis.thumbnail:
             return None
-        return _absolute(self.context["request"], "api-analysis-thumbnail", analysis_id=analysis.pk)
+        return _absolute(self.context["request"], "detection_api:analysis-thumbnail", analysis_id=analysis.pk)
 
 
 class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
@@ -191,7 +191,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
 
     @extend_schema_field(serializers.URLField())
     def get_file_url(self, analysis: Analysis) -> str:
-        return _absolute(self.context["request"], "api-analysis-file", analysis_id=analysis.pk)
+        return _absolute(self.context["request"], "detection_api:analysis-file", analysis_id=analysis.pk)
 
     @extend_schema_field(serializers.URLField())
     def get_page_url(self, analysis: Analysis) -> str:

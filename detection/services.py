@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import hmac
 import logging
 import os
-import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,17 +22,17 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
-from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from . import inference, selectors
-from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack, QueueKey
+from . import inference, selectors, workers
+from .errors import StorageFull, UploadEmpty, UploadTooLarge, UploadUnsupported
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_FORMATS = (
-    "a photo (JPEG, PNG, WebP, BMP, GIF) or a video (MP4, MOV, AVI, WebM, MKV)"
+    "a photo (JPEG, PNG, WebP, BMP, GIF, AVIF) or a video (MP4, MOV, AVI, WebM, MKV)"
 )
 INTERRUPTED_MESSAGE = (
     "The analysis was interrupted because the worker running it stopped (a restart, or it ran "
@@ -62,26 +60,6 @@ LOST_MESSAGE = (
 # A running job older than the job timeout plus this margin cannot still be alive.
 STALE_MARGIN = timedelta(minutes=2)
 SWEEP_SCHEDULE_NAME = "detection: fail analyses left running by dead workers"
-
-
-class UploadRefused(Exception):
-    """An upload that is not accepted. The message is written for the person uploading."""
-
-
-class UploadEmpty(UploadRefused):
-    pass
-
-
-class UploadTooLarge(UploadRefused):
-    pass
-
-
-class UploadUnsupported(UploadRefused):
-    pass
-
-
-class StorageFull(Exception):
-    """The server has no room to store the upload; nothing was kept."""
 
 
 # Stored names stay far below the 255 bytes a file system allows per name, whatever the script.
@@ -126,7 +104,8 @@ def _upload_check(file: UploadedFile) -> str:
     media_type = inference.sniff_media_type(head)
     if media_type is None:
         raise UploadUnsupported(
-            f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
+            inference.sniff_refusal(head)
+            or f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
         )
     return media_type
 
@@ -183,7 +162,7 @@ def analysis_enqueue(*, analysis_id) -> None:
     if not sent:
         return
     try:
-        queue_key_record()
+        workers.queue_key_record()
         async_task(
             "detection.tasks.analysis_run_task",
             analysis_id,
@@ -194,47 +173,6 @@ def analysis_enqueue(*, analysis_id) -> None:
     except Exception:
         logger.exception("could not queue analysis %s", analysis_id)
         analysis_fail(analysis_id=analysis_id, message=QUEUE_DOWN_MESSAGE)
-
-
-def queue_key_fingerprint() -> str:
-    """An HMAC of a fixed text under the key that signs queue messages: equal fingerprints
-    mean equal keys, and the fingerprint reveals nothing about the key."""
-    key = str(Conf.SECRET_KEY).encode()
-    return hmac.new(key, b"deepfake-detector queue key check", hashlib.sha256).hexdigest()
-
-
-_recorded_fingerprint: str | None = None
-
-
-def queue_key_record() -> None:
-    """Record (once per process) the fingerprint of the key this web process signs with."""
-    global _recorded_fingerprint
-    fingerprint = queue_key_fingerprint()
-    if _recorded_fingerprint == fingerprint:
-        return
-    QueueKey.objects.update_or_create(
-        pk=1, defaults={"fingerprint": fingerprint, "recorded_at": timezone.now(),
-                        "recorded_by": _worker_name()}
-    )
-    _recorded_fingerprint = fingerprint
-
-
-class QueueKeyMismatch(Exception):
-    """This process signs queue messages with another key than the site's."""
-
-
-def queue_key_check() -> None:
-    """Raise QueueKeyMismatch when the site recorded a different queue key from this
-    process's: such a worker could read none of the site's messages."""
-    recorded = QueueKey.objects.filter(pk=1).first()
-    if recorded is None or hmac.compare_digest(recorded.fingerprint, queue_key_fingerprint()):
-        return
-    raise QueueKeyMismatch(
-        "This worker's QUEUE_SECRET_KEY differs from the one the site signs tasks with "
-        f"(recorded by {recorded.recorded_by} at {recorded.recorded_at:%Y-%m-%d %H:%M} UTC): "
-        "it could not read a single task. Give every web and worker process the same "
-        "QUEUE_SECRET_KEY."
-    )
 
 
 def sweep_schedule_update() -> None:
@@ -248,10 +186,6 @@ def sweep_schedule_update() -> None:
             "repeats": -1,
         },
     )
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
@@ -272,7 +206,7 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
         if analysis.status == Analysis.Status.RUNNING:
             # Delivered again while running: the worker holding the message stopped renewing
             # its hold. Still alive on this machine (it was only slow): leave the job to it.
-            if _worker_alive_here(analysis.worker):
+            if workers.worker_is_alive_here(analysis.worker):
                 logger.warning("analysis %s delivered again while %s runs it", analysis_id, analysis.worker)
                 return None
             # Otherwise that worker died.
@@ -282,7 +216,7 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
         analysis.status = Analysis.Status.RUNNING
         analysis.progress = 0.0
         analysis.started_at = timezone.now()
-        analysis.worker = _worker_name()
+        analysis.worker = workers.worker_name()
         analysis.save(update_fields=["status", "progress", "started_at", "worker"])
     return analysis
 
@@ -381,26 +315,6 @@ def analysis_fail(*, analysis_id, message: str) -> bool:
     return bool(updated)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process nobody has reaped yet (a zombie) is dead too
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _worker_alive_here(worker: str) -> bool:
-    """Whether `worker` (host:pid) is a live process on this machine."""
-    host, _, pid = worker.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid))
-
-
 def analysis_fail_stale(*, now: datetime | None = None) -> int:
     """Fail the analyses left `running` by a worker that died; returns how many.
 
@@ -411,10 +325,8 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
     running = Analysis.objects.filter(status=Analysis.Status.RUNNING)
     deadline = now - timedelta(seconds=settings.DETECTION_JOB_TIMEOUT) - STALE_MARGIN
     stale = set(running.filter(started_at__lt=deadline).values_list("pk", flat=True))
-    host_prefix = f"{socket.gethostname()}:"
-    for pk, worker in running.filter(worker__startswith=host_prefix).values_list("pk", "worker"):
-        pid = worker.removeprefix(host_prefix)
-        if pid.isdigit() and not _pid_alive(int(pid)):
+    for pk, worker in running.exclude(worker="").values_list("pk", "worker"):
+        if workers.worker_is_dead(worker):
             stale.add(pk)
     failed = 0
     for pk in stale:

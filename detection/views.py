@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
-from . import presenters, selectors, services
+from . import errors, presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .serializers import AnalysisDetailOutputSerializer
 
@@ -54,7 +54,7 @@ def upload(request):
             for file in files:
                 try:
                     created.append(services.analysis_create(owner=request.user, file=file))
-                except (services.UploadRefused, services.StorageFull) as exc:
+                except (errors.UploadRefused, errors.StorageFull) as exc:
                     form.add_error("file", f"{file.name}: {exc}" if len(files) > 1 else str(exc))
             for analysis in created:
                 messages.success(request, f"{analysis.original_name} was uploaded and queued.")
@@ -140,7 +140,9 @@ def statuses(request):
 
 
 def _viewable_or_404(request, analysis_id):
-    analysis = selectors.analysis_get_for_viewer(viewer=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get_detail(
+        viewer=request.user, analysis_id=analysis_id, staff_reads_all=True
+    )
     if analysis is None:
         raise Http404("No such analysis")
     return analysis
@@ -188,7 +190,7 @@ def result_json(request, analysis_id):
 @require_GET
 def progress(request, analysis_id):
     """What a queued or running analysis is doing, for its result page (owner or staff)."""
-    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id, staff_reads_all=True)
     if analysis is None:
         raise Http404("No such analysis")
     stage, stage_label = presenters.stage_for(analysis)
@@ -204,7 +206,10 @@ def progress(request, analysis_id):
     )
 
 
-def _stored_image(file, content_type: str) -> FileResponse:
+def _stored_image(file, content_type: str, *, missing: str) -> FileResponse:
+    """A stored image (a FieldFile, or None when its row was not found) or a 404."""
+    if not file:
+        raise Http404(missing)
     response = FileResponse(file.open("rb"), content_type=content_type)
     # Stored images never change; only the signed-in browser may keep them.
     patch_cache_control(response, private=True, max_age=3600)
@@ -215,34 +220,28 @@ def _stored_image(file, content_type: str) -> FileResponse:
 @require_GET
 def thumbnail(request, pk):
     """The small picture shown in the history (JPEG), for the owner and staff."""
-    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=pk)
-    if analysis is None or not analysis.thumbnail:
-        raise Http404("No thumbnail")
-    return _stored_image(analysis.thumbnail, "image/jpeg")
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=pk, staff_reads_all=True)
+    return _stored_image(analysis and analysis.thumbnail, "image/jpeg", missing="No thumbnail")
 
 
 @login_required
 @require_GET
 def frame_image(request, analysis_id, frame_index: int):
     """A sampled frame (or the photo) as a web-sized JPEG, for the owner and staff."""
-    frame = selectors.analysis_frame_get_for_viewer(
-        viewer=request.user, analysis_id=analysis_id, frame_index=frame_index
+    frame = selectors.analysis_frame_get(
+        viewer=request.user, analysis_id=analysis_id, frame_index=frame_index, staff_reads_all=True
     )
-    if frame is None:
-        raise Http404("No such frame")
-    return _stored_image(frame.image, "image/jpeg")
+    return _stored_image(frame and frame.image, "image/jpeg", missing="No such frame")
 
 
 @login_required
 @require_GET
 def heatmap(request, analysis_id, face_id: int):
     """A face's Grad-CAM heatmap (PNG), for the owner and staff."""
-    face = selectors.analysis_face_get_for_viewer(
-        viewer=request.user, analysis_id=analysis_id, face_id=face_id
+    face = selectors.analysis_face_get(
+        viewer=request.user, analysis_id=analysis_id, face_id=face_id, staff_reads_all=True
     )
-    if face is None:
-        raise Http404("No such heatmap")
-    return _stored_image(face.heatmap, "image/png")
+    return _stored_image(face and face.heatmap, "image/png", missing="No such heatmap")
 
 
 def _card_sections(text: str) -> list[dict]:
@@ -272,7 +271,7 @@ def model_card(request):
 @require_GET
 def file(request, analysis_id):
     """The original upload, for its owner and for staff."""
-    analysis = selectors.analysis_get_status_for_viewer(viewer=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id, staff_reads_all=True)
     if analysis is None:
         raise Http404("No such analysis")
     return FileResponse(
@@ -283,7 +282,7 @@ def file(request, analysis_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request, analysis_id):
-    analysis = selectors.analysis_get(owner=request.user, analysis_id=analysis_id)
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise Http404("No such analysis")
     if request.method == "POST":

@@ -1,7 +1,8 @@
 """Recognise and decode media files by their content, never by their name.
 
-Supported stills: JPEG, PNG, WebP, BMP. Supported videos: MP4/MOV (ISO base media), AVI,
-WebM/MKV (Matroska). Animated GIF and animated WebP are treated as videos: their frames are
+Which formats are supported, and how a file's first bytes tell them apart, is `ml.sniff` (no
+decoder imported there, for the web process). Supported stills: JPEG, PNG, WebP, BMP, AVIF.
+Supported videos: MP4/MOV (ISO base media), AVI, WebM/MKV (Matroska). Animated GIF and animated WebP are treated as videos: their frames are
 sampled like a video's, with timestamps from the frame durations. A single-frame GIF is a still.
 
 Decoding has a pixel budget (`MediaLimits`), so that a small hostile file cannot make the engine
@@ -25,6 +26,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError, MediaTooLargeError, UnsupportedMediaError
 from .results import MEDIA_IMAGE, MEDIA_VIDEO
+# read_head and sniff_format are imported from here by ml/video.py.
+from .sniff import IMAGE_FORMATS, REFUSED_FORMATS, read_head, sniff_format
 
 # Pillow's own backstop against "decompression bombs": an error above twice this many pixels.
 # `MediaLimits` refuses far smaller files first, with a clearer message.
@@ -95,61 +98,6 @@ def open_image(path: Path, limits: MediaLimits, *, what: str = "image") -> Itera
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(f"{path.name}: cannot decode the {what} ({exc})") from None
 
-HEAD_BYTES = 64
-IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "gif")
-VIDEO_FORMATS = ("mp4", "avi", "matroska")
-_ISO_BRANDS_HINT = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The container format from a file's first bytes (at least 12), or None if unknown."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "webp"
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return "avi"
-    if head.startswith(b"BM") and len(head) >= 26:
-        return "bmp"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "gif"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
-    if head[4:8] in _ISO_BRANDS_HINT:
-        return "mp4"
-    return None
-
-
-def sniff_media_type(head: bytes) -> str | None:
-    """"image", "video" or None from a file's first bytes.
-
-    Animated GIF/WebP cannot be told from the first bytes alone; they count as "image" here
-    and `open_media` decides when it decodes them.
-    """
-    fmt = sniff_format(head)
-    if fmt in IMAGE_FORMATS:
-        return MEDIA_IMAGE
-    if fmt in VIDEO_FORMATS:
-        return MEDIA_VIDEO
-    return None
-
-
-def read_head(path: str | Path) -> bytes:
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except FileNotFoundError:
-        raise MediaError(f"{path.name}: file not found") from None
-    except IsADirectoryError:
-        raise MediaError(f"{path.name}: is a directory, not a file") from None
-    if not head:
-        raise MediaError(f"{path.name}: the file is empty")
-    return head
-
-
 def media_kind(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[str, str]:
     """(media type, container format) of a file, from its content.
 
@@ -159,9 +107,11 @@ def media_kind(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[
     path = Path(path)
     head = read_head(path)
     fmt = sniff_format(head)
+    if fmt in REFUSED_FORMATS:
+        raise UnsupportedMediaError(f"{path.name}: {REFUSED_FORMATS[fmt]}")
     if fmt is None:
         raise UnsupportedMediaError(
-            f"{path.name}: not a supported image (JPEG, PNG, WebP, BMP, GIF) "
+            f"{path.name}: not a supported image (JPEG, PNG, WebP, BMP, GIF, AVIF) "
             "or video (MP4, MOV, AVI, WebM, MKV)"
         )
     if fmt in IMAGE_FORMATS:

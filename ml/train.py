@@ -38,7 +38,7 @@ from .calibration import calibration_report
 from .datasets import IMAGE_SUFFIXES, Sample, folder_samples, group_split, prepare_crops
 from .faces import DEFAULT_MARGIN, measure_crop_framing, read_crop, resize_square
 from .metrics import binary_metrics
-from .model import ModelSpec, build_model, fake_probability, load_checkpoint, preprocess, save_checkpoint, select_device
+from .model import ModelSpec, Weights, build_model, fake_probability, load_checkpoint, preprocess, save_checkpoint, select_device
 from .sources import FRAMING, load_landmarks, source_samples
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def train(config: TrainConfig) -> Path:
         model, _ = load_checkpoint(config.init, device="cpu")
         model.to(device, memory_format=torch.channels_last)
     else:
-        model = build_model(arch=config.arch, pretrained=config.pretrained).to(device, memory_format=torch.channels_last)
+        model = build_model(arch=config.arch, weights=Weights.parse(config.pretrained)).to(device, memory_format=torch.channels_last)
 
     counts = np.bincount([item.label for item in train_items], minlength=2)
     class_weights = torch.tensor(len(train_items) / (2.0 * np.maximum(counts, 1)), dtype=torch.float32, device=device)

@@ -1,12 +1,16 @@
-"""Fixtures shared by the Django tests (tests/detection, tests/accounts)."""
+"""Fixtures shared by every test: the astronaut photo and the model checkpoints (tests/media.py
+makes them), and the Django settings the tests need."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.test import override_settings
+
+from tests import media
 
 # The `browser` fixture (headless Chromium through Selenium) for every browser test.
 pytest_plugins = ["tests.browser"]
@@ -31,19 +35,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 
 
 @pytest.fixture(scope="session")
-def detector_checkpoint(tmp_path_factory) -> Path:
-    """The installed default model when there is one, else a checkpoint with untrained
-    weights: enough to drive the whole pipeline, never to judge its verdicts."""
+def detector_checkpoint(untrained_checkpoint) -> Path:
+    """The installed default model when there is one, else the untrained checkpoint."""
     from ml import DEFAULT_CHECKPOINT
-    from ml.model import build_model, save_checkpoint
 
-    if DEFAULT_CHECKPOINT.is_file():
-        return DEFAULT_CHECKPOINT
-    path = tmp_path_factory.mktemp("model") / "untrained.pt"
-    return save_checkpoint(
-        build_model(arch="resnet18", pretrained=False),
-        path,
-        threshold=0.5,
-        name="untrained-test-model",
-        training={"note": "random weights, for the Django tests"},
-    )
+    return DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else untrained_checkpoint
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The astronaut photo, 512 px, BGR."""
+    return media.astronaut_bgr()
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint with random weights: enough to test the plumbing, never the verdicts."""
+    return media.untrained_checkpoint(tmp_path_factory.mktemp("model") / "untrained.pt")

@@ -14,7 +14,7 @@
   var maxBytes = Number(form.dataset.maxBytes);
   var apiUrl = form.dataset.apiUrl;
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  var EXTENSIONS = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "mp4", "m4v", "mov", "avi", "webm", "mkv"];
+  var EXTENSIONS = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "avif", "mp4", "m4v", "mov", "avi", "webm", "mkv"];
   // One file after another: sending several at once shares the same connection and only
   // delays the first result.
   var AT_ONCE = 1;

@@ -5,7 +5,7 @@ from tests.detection.base import PASSWORD, BaseTestCase, throttle_rates
 
 
 class TokenCreateApiTests(BaseTestCase):
-    url = reverse("api-token")
+    url = reverse("accounts_api:token")
 
     def test_it_returns_the_users_token(self):
         response = self.client.post(self.url, {"username": "alice", "password": PASSWORD})

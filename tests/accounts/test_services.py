@@ -49,8 +49,8 @@ class TokenRotationTests(BaseTestCase):
         new = Token.objects.get(user=self.alice).key
         self.assertNotEqual(new, old)
         api = self.client_class()
-        self.assertEqual(api.get(reverse("api-analyses"), HTTP_AUTHORIZATION=f"Token {old}").status_code, 401)
-        self.assertEqual(api.get(reverse("api-analyses"), HTTP_AUTHORIZATION=f"Token {new}").status_code, 200)
+        self.assertEqual(api.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Token {old}").status_code, 401)
+        self.assertEqual(api.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Token {new}").status_code, 200)
 
     def test_a_password_set_any_other_way_replaces_it_too(self):
         old = Token.objects.get(user=self.bob).key

@@ -67,7 +67,7 @@ class LoginThrottlingTests(BaseTestCase):
         self.assertNotIn("_auth_user_id", self.client.session)
 
     def test_the_api_token_endpoint_is_throttled_per_account_too(self):
-        url = reverse("api-token")
+        url = reverse("accounts_api:token")
         for _ in range(3):
             self.assertEqual(self.attempt(url, "wrong").status_code, 400)
 

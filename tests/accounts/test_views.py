@@ -155,7 +155,7 @@ class TokenRegenerateTests(BaseTestCase):
         self.assertContains(response, new_key)
         self.assertContains(response, "the old one no longer works")
         self.client.logout()
-        api = reverse("api-analyses")
+        api = reverse("detection_api:analyses")
         self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {old_key}").status_code, 401)
         self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {new_key}").status_code, 200)
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import user_create
-from detection import selectors
+from detection import wait
 from tests.detection.base import PASSWORD, astronaut_jpeg
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,10 @@ def settings_override(tmp_path):
     """Uploads go to a temporary folder; `?wait=` answers at once (no worker runs here)."""
     from django.test import override_settings
 
-    wait_at_once = partial(selectors.analysis_wait, seconds=0)
+    wait_at_once = partial(wait.analysis_wait, seconds=0)
     with (
         override_settings(MEDIA_ROOT=str(tmp_path), PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
-        mock.patch("detection.api.selectors.analysis_wait", lambda **kw: wait_at_once(**{**kw, "seconds": 0})),
+        mock.patch("detection.api.wait.analysis_wait", lambda **kw: wait_at_once(**{**kw, "seconds": 0})),
     ):
         yield
 

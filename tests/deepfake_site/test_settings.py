@@ -72,3 +72,53 @@ def test_a_server_needs_its_own_queue_key(change, message):
     result = manage("check", **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_a_postgres_url_keeps_its_query_options_such_as_sslmode():
+    from deepfake_site.settings import database_from_url
+
+    database = database_from_url("postgres://app:p%40ss@db.example.org:6432/detector?sslmode=require")
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["NAME"], database["USER"], database["PASSWORD"]) == ("detector", "app", "p@ss")
+    assert (database["HOST"], database["PORT"]) == ("db.example.org", 6432)
+    assert database["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_an_in_memory_sqlite_url_stays_in_memory():
+    from deepfake_site.settings import database_from_url
+
+    assert database_from_url("sqlite:///:memory:")["NAME"] == ":memory:"
+
+
+def test_a_relative_sqlite_path_is_relative_to_the_project_and_an_absolute_one_is_kept():
+    from deepfake_site.settings import BASE_DIR, database_from_url
+
+    assert database_from_url("sqlite:///var/site.sqlite3")["NAME"] == BASE_DIR / "var/site.sqlite3"
+    assert str(database_from_url("sqlite:////srv/site.sqlite3")["NAME"]) == "/srv/site.sqlite3"
+
+
+@pytest.mark.parametrize("url", ["mysql://db/detector", "sqlite:///"])
+def test_a_database_url_the_site_cannot_use_is_refused(url):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from deepfake_site.settings import database_from_url
+
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        database_from_url(url)
+
+
+def test_log_level_reaches_djangos_own_loggers():
+    result = manage(
+        "shell", "--verbosity", "0", "-c",
+        "import logging; print(logging.getLogger('django').getEffectiveLevel(),"
+        " logging.getLogger('django.request').getEffectiveLevel(), logging.getLogger().level)",
+        **{**SERVER_ENV, "LOG_LEVEL": "warning"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["30", "30", "30"]
+
+
+def test_an_unknown_log_level_is_refused():
+    result = manage("check", **{**SERVER_ENV, "LOG_LEVEL": "loud"})
+    assert result.returncode != 0
+    assert "LOG_LEVEL must be" in result.stderr

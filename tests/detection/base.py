@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -27,6 +26,7 @@ from django_q.conf import Conf
 
 from accounts.services import user_create
 from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
+from tests.media import astronaut_bgr, video_bytes
 
 PASSWORD = "correct horse battery staple"
 # Above Linux's largest process id (2**22), so no process can have it.
@@ -34,34 +34,18 @@ DEAD_PID = 2**22 + 1
 
 
 @functools.cache
-def astronaut_bgr(side: int = 256) -> np.ndarray:
-    """A real, public-domain photo with one frontal face."""
-    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
-    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
-
-
-@functools.cache
 def astronaut_jpeg() -> bytes:
-    ok, encoded = cv2.imencode(".jpg", astronaut_bgr(), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    """The astronaut, 256 px, as a JPEG upload."""
+    ok, encoded = cv2.imencode(".jpg", astronaut_bgr(256), [cv2.IMWRITE_JPEG_QUALITY, 90])
     assert ok
     return encoded.tobytes()
 
 
 @functools.cache
 def astronaut_mp4(frames: int = 10) -> bytes:
-    """A short mp4v video of the astronaut drifting a few pixels per frame."""
-    image = astronaut_bgr()
-    folder = Path(tempfile.mkdtemp())
-    try:
-        path = folder / "clip.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (256, 256))
-        assert writer.isOpened()
-        for i in range(frames):
-            writer.write(np.roll(image, 2 * i, axis=1))
-        writer.release()
-        return path.read_bytes()
-    finally:
-        shutil.rmtree(folder)
+    """A short mp4v video of the astronaut (256 px) drifting a few pixels per frame."""
+    image = astronaut_bgr(256)
+    return video_bytes([np.roll(image, 2 * i, axis=1) for i in range(frames)])
 
 
 def photo_upload(name: str = "astronaut.jpg") -> SimpleUploadedFile:
@@ -70,6 +54,12 @@ def photo_upload(name: str = "astronaut.jpg") -> SimpleUploadedFile:
 
 def video_upload(name: str = "astronaut.mp4") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, astronaut_mp4(), content_type="video/mp4")
+
+
+def heic_upload(name: str = "IMG_0001.HEIC") -> SimpleUploadedFile:
+    """The start of an iPhone photo: an ISO base media `ftyp` box with the heic brand."""
+    head = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+    return SimpleUploadedFile(name, head + bytes(500), content_type="image/heic")
 
 
 def text_upload(name: str = "notes.jpg") -> SimpleUploadedFile:

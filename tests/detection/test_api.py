@@ -17,6 +17,7 @@ from .base import (
     PipelineTestCase,
     astronaut_jpeg,
     disk_full,
+    heic_upload,
     photo_upload,
     text_upload,
     throttle_rates,
@@ -36,20 +37,20 @@ class ApiTestCase(BaseTestCase):
         return self.client.get(url, data, **{**self.auth(), **extra})
 
     def upload(self, file, *, query: str = "", **extra):
-        url = reverse("api-analyses") + query
+        url = reverse("detection_api:analyses") + query
         return self.client.post(url, {"file": file}, **{**self.auth(), **extra})
 
 
 class AuthenticationTests(ApiTestCase):
     def test_it_answers_401_without_a_token(self):
-        response = self.client.get(reverse("api-analyses"))
+        response = self.client.get(reverse("detection_api:analyses"))
 
         self.assertEqual(response.status_code, 401)
         self.assertEqual(response.json(), {"detail": "Authentication credentials were not provided."})
         self.assertEqual(response.headers["WWW-Authenticate"], "Token")
 
     def test_it_answers_401_with_a_bad_token(self):
-        response = self.client.get(reverse("api-analyses"), **self.auth("0" * 40))
+        response = self.client.get(reverse("detection_api:analyses"), **self.auth("0" * 40))
         self.assertEqual(response.status_code, 401)
         self.assertEqual(response.json(), {"detail": "Invalid token."})
 
@@ -57,14 +58,14 @@ class AuthenticationTests(ApiTestCase):
         analysis = self.done_analysis_for(self.alice)
         face = analysis.frames.get().faces.get()
         endpoints = [
-            ("get", reverse("api-analyses")),
-            ("post", reverse("api-analyses")),
-            ("get", reverse("api-analysis-detail", args=[analysis.pk])),
-            ("delete", reverse("api-analysis-detail", args=[analysis.pk])),
-            ("get", reverse("api-analysis-file", args=[analysis.pk])),
-            ("get", reverse("api-analysis-heatmap", args=[analysis.pk, face.pk])),
-            ("get", reverse("api-analysis-thumbnail", args=[analysis.pk])),
-            ("get", reverse("api-analysis-frame-image", args=[analysis.pk, 0])),
+            ("get", reverse("detection_api:analyses")),
+            ("post", reverse("detection_api:analyses")),
+            ("get", reverse("detection_api:analysis-detail", args=[analysis.pk])),
+            ("delete", reverse("detection_api:analysis-detail", args=[analysis.pk])),
+            ("get", reverse("detection_api:analysis-file", args=[analysis.pk])),
+            ("get", reverse("detection_api:analysis-heatmap", args=[analysis.pk, face.pk])),
+            ("get", reverse("detection_api:analysis-thumbnail", args=[analysis.pk])),
+            ("get", reverse("detection_api:analysis-frame-image", args=[analysis.pk, 0])),
         ]
         for method, url in endpoints:
             for headers in ({}, self.auth("f" * 40)):
@@ -76,7 +77,7 @@ class AuthenticationTests(ApiTestCase):
 
     def test_the_sites_own_pages_can_read_with_the_session(self):
         self.client.force_login(self.bob)
-        url = reverse("api-analysis-detail", args=[self.bobs_analysis.pk])
+        url = reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk])
 
         response = self.client.get(url)
 
@@ -86,7 +87,7 @@ class AuthenticationTests(ApiTestCase):
         client = Client(enforce_csrf_checks=True)
         client.force_login(self.bob)
 
-        response = client.delete(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+        response = client.delete(reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]))
 
         self.assertEqual(response.status_code, 403)
         self.assertIn("CSRF", response.json()["detail"])
@@ -103,12 +104,12 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(body["id"], str(analysis.pk))
         self.assertEqual(body["status"], "queued")
         self.assertEqual(body["media_type"], "image")
-        detail_url = "http://testserver" + reverse("api-analysis-detail", args=[analysis.pk])
+        detail_url = "http://testserver" + reverse("detection_api:analysis-detail", args=[analysis.pk])
         self.assertEqual(body["url"], detail_url)
         self.assertEqual(response.headers["Location"], detail_url)
 
     def test_it_refuses_a_request_without_a_file(self):
-        response = self.client.post(reverse("api-analyses"), {}, **self.auth())
+        response = self.client.post(reverse("detection_api:analyses"), {}, **self.auth())
 
         self.assertEqual(response.status_code, 400)
         self.assertEqual(response.json()["detail"], "file: No file was submitted.")
@@ -138,7 +139,7 @@ class AnalysisCreateApiTests(ApiTestCase):
 
         with override_settings(DETECTION_MAX_UPLOAD_BYTES=1024 * 1024):
             response = self.client.post(
-                reverse("api-analyses"),
+                reverse("detection_api:analyses"),
                 content_type="multipart/form-data; boundary=x",
                 CONTENT_LENGTH=str(1024**3),
                 **{"wsgi.input": Unreadable()},
@@ -228,6 +229,14 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
+    def test_it_answers_415_for_a_heic_photo_with_what_to_do_instead(self):
+        response = self.upload(heic_upload())
+
+        self.assertEqual(response.status_code, 415)
+        self.assertIn("HEIC/HEIF photos are not supported", response.json()["detail"])
+        self.assertIn("JPEG", response.json()["detail"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
     def test_it_refuses_a_wait_over_thirty_seconds(self):
         response = self.upload(photo_upload(), query="?wait=31")
 
@@ -238,7 +247,7 @@ class AnalysisCreateApiTests(ApiTestCase):
     def test_it_throttles_uploads_per_user_but_not_reading(self):
         with throttle_rates(uploads="2/minute"):
             statuses = [self.upload(photo_upload()).status_code for _ in range(3)]
-            listing = self.get(reverse("api-analyses"))
+            listing = self.get(reverse("detection_api:analyses"))
             bobs_upload = self.upload(photo_upload(), **self.auth(Token.objects.get(user=self.bob).key))
 
         self.assertEqual(statuses, [202, 202, 429])
@@ -249,7 +258,7 @@ class AnalysisCreateApiTests(ApiTestCase):
     def test_a_wait_that_runs_out_answers_202_with_the_analysis_still_queued(self):
         clock = itertools.count(start=0.0, step=1.0)
         with (
-            mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
+            mock.patch("detection.wait.monotonic", side_effect=lambda: next(clock)),
             mock.patch.object(DatabaseWatch, "wait", return_value=False) as wait,
         ):
             response = self.upload(photo_upload(), query="?wait=5")
@@ -269,7 +278,7 @@ class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
 
         clock = itertools.count(start=0.0, step=0.001)
         with (
-            mock.patch("detection.selectors.monotonic", side_effect=lambda: next(clock)),
+            mock.patch("detection.wait.monotonic", side_effect=lambda: next(clock)),
             mock.patch.object(DatabaseWatch, "wait", side_effect=worker_finishes) as wait,
         ):
             response = self.upload(photo_upload(), query="?wait=30")
@@ -284,12 +293,12 @@ class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
     def test_token_upload_poll_result_and_delete(self):
         """The whole life of an analysis as a script sees it, with the real detector."""
         token = self.client.post(
-            reverse("api-token"), {"username": "alice", "password": "correct horse battery staple"}
+            reverse("accounts_api:token"), {"username": "alice", "password": "correct horse battery staple"}
         ).json()["token"]
         headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
 
         with self.captureOnCommitCallbacks(execute=True):  # the worker runs when the upload commits
-            created = self.client.post(reverse("api-analyses"), {"file": video_upload()}, **headers)
+            created = self.client.post(reverse("detection_api:analyses"), {"file": video_upload()}, **headers)
         self.assertEqual(created.status_code, 202)
         self.assertEqual(created.json()["status"], "queued")
 
@@ -322,7 +331,7 @@ class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
 
 
 class AnalysisListApiTests(ApiTestCase):
-    url = reverse("api-analyses")
+    url = reverse("detection_api:analyses")
 
     def test_it_lists_only_the_users_own_analyses(self):
         mine = self.analysis_for(self.alice)
@@ -389,7 +398,7 @@ class AnalysisDetailApiTests(ApiTestCase):
         analysis = self.done_analysis_for(self.alice)
         face = analysis.frames.get().faces.get()
 
-        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+        body = self.get(reverse("detection_api:analysis-detail", args=[analysis.pk])).json()
 
         self.assertEqual(body["status"], "done")
         self.assertEqual(body["verdict"], "fake")
@@ -411,7 +420,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                     "faces_left_out": 0,
                     "boxes_rejected": 0,
                     "image_url": "http://testserver"
-                    + reverse("api-analysis-frame-image", args=[analysis.pk, 0]),
+                    + reverse("detection_api:analysis-frame-image", args=[analysis.pk, 0]),
                     "faces": [
                         {
                             "id": face.pk,
@@ -421,7 +430,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                             "synthetic_probability": 0.02,
                             "track": 1,
                             "heatmap_url": "http://testserver"
-                            + reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]),
+                            + reverse("detection_api:analysis-heatmap", args=[analysis.pk, face.pk]),
                         }
                     ],
                 }
@@ -442,23 +451,23 @@ class AnalysisDetailApiTests(ApiTestCase):
             ],
         )
         self.assertEqual(
-            body["file_url"], "http://testserver" + reverse("api-analysis-file", args=[analysis.pk])
+            body["file_url"], "http://testserver" + reverse("detection_api:analysis-file", args=[analysis.pk])
         )
         self.assertEqual(
             body["thumbnail_url"],
-            "http://testserver" + reverse("api-analysis-thumbnail", args=[analysis.pk]),
+            "http://testserver" + reverse("detection_api:analysis-thumbnail", args=[analysis.pk]),
         )
 
     def test_it_shows_why_an_analysis_failed(self):
         analysis = self.analysis_for(self.alice, status="failed", error="photo.jpg: cannot decode")
-        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+        body = self.get(reverse("detection_api:analysis-detail", args=[analysis.pk])).json()
         self.assertEqual(
             (body["status"], body["error"], body["verdict"]),
             ("failed", "photo.jpg: cannot decode", ""),
         )
 
     def test_it_answers_404_for_another_users_analysis(self):
-        response = self.get(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+        response = self.get(reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]))
 
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response.json(), {"detail": "No such analysis."})
@@ -470,7 +479,7 @@ class AnalysisDeleteApiTests(ApiTestCase):
         paths = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
 
         with self.captureOnCommitCallbacks(execute=True):
-            response = self.client.delete(reverse("api-analysis-detail", args=[analysis.pk]), **self.auth())
+            response = self.client.delete(reverse("detection_api:analysis-detail", args=[analysis.pk]), **self.auth())
 
         self.assertEqual(response.status_code, 204)
         self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
@@ -479,14 +488,14 @@ class AnalysisDeleteApiTests(ApiTestCase):
 
     def test_it_answers_404_for_another_users_analysis_and_keeps_it(self):
         response = self.client.delete(
-            reverse("api-analysis-detail", args=[self.bobs_analysis.pk]), **self.auth()
+            reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]), **self.auth()
         )
 
         self.assertEqual(response.status_code, 404)
         self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
 
     def test_it_needs_a_token(self):
-        response = self.client.delete(reverse("api-analysis-detail", args=[self.bobs_analysis.pk]))
+        response = self.client.delete(reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]))
         self.assertEqual(response.status_code, 401)
 
 
@@ -496,18 +505,18 @@ class AnalysisFileApiTests(ApiTestCase):
             self.alice, content=b"\xff\xd8\xff original bytes", original_name="me.jpg"
         )
 
-        response = self.get(reverse("api-analysis-file", args=[analysis.pk]))
+        response = self.get(reverse("detection_api:analysis-file", args=[analysis.pk]))
 
         self.assertEqual(response.status_code, 200)
         self.assertEqual(b"".join(response.streaming_content), b"\xff\xd8\xff original bytes")
         self.assertEqual(response.headers["Content-Disposition"], 'attachment; filename="me.jpg"')
 
     def test_it_answers_404_to_anyone_else(self):
-        response = self.get(reverse("api-analysis-file", args=[self.bobs_analysis.pk]))
+        response = self.get(reverse("detection_api:analysis-file", args=[self.bobs_analysis.pk]))
         self.assertEqual(response.status_code, 404)
 
     def test_it_answers_401_without_a_token(self):
-        response = self.client.get(reverse("api-analysis-file", args=[self.bobs_analysis.pk]))
+        response = self.client.get(reverse("detection_api:analysis-file", args=[self.bobs_analysis.pk]))
         self.assertEqual(response.status_code, 401)
 
 
@@ -516,7 +525,7 @@ class AnalysisHeatmapApiTests(ApiTestCase):
         analysis = self.done_analysis_for(self.bob)
         face = analysis.frames.get().faces.get()
 
-        response = self.get(reverse("api-analysis-heatmap", args=[analysis.pk, face.pk]))
+        response = self.get(reverse("detection_api:analysis-heatmap", args=[analysis.pk, face.pk]))
 
         self.assertEqual(response.status_code, 404)
 
@@ -525,7 +534,7 @@ class AnalysisHeatmapApiTests(ApiTestCase):
         mine = self.done_analysis_for(self.alice)
         bobs_face = bobs.frames.get().faces.get()
 
-        response = self.get(reverse("api-analysis-heatmap", args=[mine.pk, bobs_face.pk]))
+        response = self.get(reverse("detection_api:analysis-heatmap", args=[mine.pk, bobs_face.pk]))
 
         self.assertEqual(response.status_code, 404)
 
@@ -550,7 +559,7 @@ class SchemaTests(BaseTestCase):
 class AnalysisImageApiTests(ApiTestCase):
     def test_the_owner_gets_the_thumbnail_and_the_frame_image_as_jpeg(self):
         analysis = self.done_analysis_for(self.alice)
-        body = self.get(reverse("api-analysis-detail", args=[analysis.pk])).json()
+        body = self.get(reverse("detection_api:analysis-detail", args=[analysis.pk])).json()
 
         for url in (body["thumbnail_url"], body["frames"][0]["image_url"]):
             with self.subTest(url=url):
@@ -562,16 +571,16 @@ class AnalysisImageApiTests(ApiTestCase):
     def test_it_answers_404_for_another_users_images(self):
         bobs = self.done_analysis_for(self.bob)
         for url in (
-            reverse("api-analysis-thumbnail", args=[bobs.pk]),
-            reverse("api-analysis-frame-image", args=[bobs.pk, 0]),
+            reverse("detection_api:analysis-thumbnail", args=[bobs.pk]),
+            reverse("detection_api:analysis-frame-image", args=[bobs.pk, 0]),
         ):
             with self.subTest(url=url):
                 self.assertEqual(self.get(url).status_code, 404)
 
     def test_it_answers_404_while_there_is_no_image_yet(self):
         queued = self.analysis_for(self.alice)
-        body = self.get(reverse("api-analysis-detail", args=[queued.pk])).json()
+        body = self.get(reverse("detection_api:analysis-detail", args=[queued.pk])).json()
 
         self.assertIsNone(body["thumbnail_url"])
-        self.assertEqual(self.get(reverse("api-analysis-thumbnail", args=[queued.pk])).status_code, 404)
-        self.assertEqual(self.get(reverse("api-analysis-frame-image", args=[queued.pk, 0])).status_code, 404)
+        self.assertEqual(self.get(reverse("detection_api:analysis-thumbnail", args=[queued.pk])).status_code, 404)
+        self.assertEqual(self.get(reverse("detection_api:analysis-frame-image", args=[queued.pk, 0])).status_code, 404)

@@ -8,7 +8,6 @@ import base64
 import json
 import shutil
 import tempfile
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,7 +26,9 @@ from detection import services
 from detection.models import Analysis
 from tests.browser import DESKTOP, PHONE, SCREENSHOTS, log_in, resize, screenshot
 
-from .base import PASSWORD, astronaut_bgr, astronaut_jpeg
+from tests.media import astronaut_bgr, video_bytes
+
+from .base import PASSWORD, astronaut_jpeg
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,20 +53,10 @@ def site(monkeypatch, detector_checkpoint):
 
 def two_people_mp4(frames: int = 16) -> bytes:
     """Two astronauts side by side (one mirrored), the camera panning right 4 px a frame."""
-    image = astronaut_bgr()
+    image = astronaut_bgr(256)
     pair = np.concatenate([image, cv2.flip(image, 1)], axis=1)
     width = 448
-    folder = Path(tempfile.mkdtemp())
-    try:
-        path = folder / "two.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, 256))
-        assert writer.isOpened()
-        for i in range(frames):
-            writer.write(np.ascontiguousarray(pair[:, 4 * i : 4 * i + width]))
-        writer.release()
-        return path.read_bytes()
-    finally:
-        shutil.rmtree(folder)
+    return video_bytes([np.ascontiguousarray(pair[:, 4 * i : 4 * i + width]) for i in range(frames)])
 
 
 def uploaded(owner, name: str, content: bytes, content_type: str) -> Analysis:

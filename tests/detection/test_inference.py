@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from unittest import mock
 
 from ml.results import MEDIA_TYPES, VERDICTS, AnalysisResult, Box, FaceResult, FrameResult, TrackResult
@@ -6,6 +8,18 @@ from detection import inference
 from detection.models import Analysis
 
 from .base import BaseTestCase, PipelineTestCase, astronaut_jpeg, astronaut_mp4
+
+
+def test_the_web_process_loads_no_decoder_or_model_to_check_an_upload():
+    code = (
+        "import sys, django; django.setup(); "
+        "import deepfake_site.urls, detection.services; "
+        "print(sorted(m for m in ('cv2', 'numpy', 'PIL', 'torch') if m in sys.modules))"
+    )
+    env_code = "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepfake_site.settings'); " + code
+    result = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def video_result() -> AnalysisResult:
@@ -44,32 +58,31 @@ def video_result() -> AnalysisResult:
     )
 
 
-class SniffMediaTypeTests(BaseTestCase):
-    def test_it_knows_photos_and_videos_by_their_first_bytes(self):
-        head = inference.SNIFF_BYTES
-        self.assertEqual(inference.sniff_media_type(astronaut_jpeg()[:head]), Analysis.MediaType.IMAGE)
-        self.assertEqual(inference.sniff_media_type(astronaut_mp4()[:head]), Analysis.MediaType.VIDEO)
-        self.assertIsNone(inference.sniff_media_type(b"%PDF-1.7 not media at all"))
+def test_it_knows_photos_and_videos_by_their_first_bytes():
+    head = inference.SNIFF_BYTES
+    assert inference.sniff_media_type(astronaut_jpeg()[:head]) == Analysis.MediaType.IMAGE
+    assert inference.sniff_media_type(astronaut_mp4()[:head]) == Analysis.MediaType.VIDEO
+    assert inference.sniff_media_type(b"%PDF-1.7 not media at all") is None
 
 
-class ChoicesTests(BaseTestCase):
-    def test_the_stored_verdicts_and_media_types_are_the_engines(self):
-        self.assertEqual(tuple(Analysis.Verdict.values), VERDICTS)
-        self.assertEqual(tuple(Analysis.MediaType.values), MEDIA_TYPES)
+def test_the_stored_verdicts_and_media_types_are_the_engines():
+    assert tuple(Analysis.Verdict.values) == VERDICTS
+    assert tuple(Analysis.MediaType.values) == MEDIA_TYPES
 
 
-class ResultMappingTests(BaseTestCase):
-    def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type(self):
-        fields = inference.result_fields(video_result())
+def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type():
+    fields = inference.result_fields(video_result())
 
-        self.assertEqual(fields["verdict"], "uncertain")
-        self.assertEqual((fields["threshold_real"], fields["threshold"]), (0.3, 0.8))
-        self.assertEqual(fields["frames_analysed"], 2)
-        self.assertEqual(fields["faces_count"], 3)
-        self.assertEqual(fields["frame_count"], 10)
-        self.assertEqual(fields["timings"], {"decode": 0.1235})
-        self.assertNotIn("media_type", fields)
+    assert fields["verdict"] == "uncertain"
+    assert (fields["threshold_real"], fields["threshold"]) == (0.3, 0.8)
+    assert fields["frames_analysed"] == 2
+    assert fields["faces_count"] == 3
+    assert fields["frame_count"] == 10
+    assert fields["timings"] == {"decode": 0.1235}
+    assert "media_type" not in fields
 
+
+class ResultRowsTests(BaseTestCase):
     def test_it_maps_frames_faces_tracks_and_their_files(self):
         analysis = self.analysis_for(self.alice)
 

@@ -19,9 +19,9 @@ from django_q import core_signing
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
-from detection import services
+from detection import services, workers
 from detection.inference import MediaError
-from detection.models import Analysis
+from detection.models import Analysis, QueueKey
 
 from .base import DEAD_PID, BaseTestCase, PipelineTestCase, astronaut_jpeg, disk_full
 
@@ -143,7 +143,7 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertEqual(analysis.frames.get().faces.count(), 0)
 
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
-        from tests.ml.factories import hostile_gif
+        from tests.media import hostile_gif
 
         folder = self.media_root / "made"
         folder.mkdir()
@@ -423,7 +423,7 @@ class QueuedSweepTests(BaseTestCase):
 class QueueKeyTests(BaseTestCase):
     def setUp(self) -> None:
         super().setUp()
-        patcher = mock.patch.object(services, "_recorded_fingerprint", None)
+        patcher = mock.patch.object(workers, "_recorded_fingerprint", None)
         patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -440,7 +440,7 @@ class QueueKeyTests(BaseTestCase):
             SignedPackage.loads(forged)
 
     def test_a_worker_with_another_queue_key_refuses_to_start(self):
-        services.queue_key_record()  # the site, on its first upload
+        workers.queue_key_record()  # the site, on its first upload
 
         with (
             mock.patch.object(Conf, "SECRET_KEY", "the worker's own key"),
@@ -452,7 +452,7 @@ class QueueKeyTests(BaseTestCase):
         cluster.assert_not_called()
 
     def test_a_worker_with_the_sites_key_starts(self):
-        services.queue_key_record()
+        workers.queue_key_record()
 
         with mock.patch("django_q.management.commands.qcluster.Cluster") as cluster:
             call_command("qcluster", run_once=True)
@@ -465,5 +465,5 @@ class QueueKeyTests(BaseTestCase):
             services.analysis_enqueue(analysis_id=analysis.pk)
 
         self.assertEqual(
-            services.QueueKey.objects.get().fingerprint, services.queue_key_fingerprint()
+            QueueKey.objects.get().fingerprint, workers.queue_key_fingerprint()
         )

@@ -14,6 +14,7 @@ from .base import (
     PipelineTestCase,
     astronaut_jpeg,
     disk_full,
+    heic_upload,
     photo_upload,
     text_upload,
     video_upload,
@@ -111,6 +112,16 @@ class UploadTests(BaseTestCase):
         response = self.client.post(self.url, {"file": text_upload("holiday.jpg")})
 
         self.assertContains(response, "This file is not a supported type.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
+    def test_it_refuses_an_iphone_heic_photo_and_says_to_send_a_jpeg(self):
+        self.login(self.alice)
+        files_before = self.stored_files()
+
+        response = self.client.post(self.url, {"file": heic_upload()})
+
+        self.assertContains(response, "HEIC/HEIF photos are not supported. Save the photo as JPEG")
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
@@ -610,7 +621,7 @@ class ResultFilesTests(BaseTestCase):
         self.login(self.alice)
 
         download = self.client.get(reverse("detection:result-json", args=[analysis.pk]))
-        api = self.client.get(reverse("api-analysis-detail", args=[analysis.pk]))
+        api = self.client.get(reverse("detection_api:analysis-detail", args=[analysis.pk]))
 
         self.assertEqual(download.headers["Content-Disposition"], 'attachment; filename="photo.result.json"')
         self.assertEqual(json.loads(download.content), api.json())

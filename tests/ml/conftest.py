@@ -1,28 +1,10 @@
-"""Media and models the ml tests make for themselves (nothing from ../shared)."""
+"""The ml tests' detector (the astronaut photo and the checkpoints are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-import skimage.data
-
-from ml.model import build_model, save_checkpoint
-
-
-@pytest.fixture(scope="session")
-def astronaut() -> np.ndarray:
-    """A real, public-domain photo with one frontal face, as BGR."""
-    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-@pytest.fixture(scope="session")
-def untrained_checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint with random weights: enough to test the plumbing, never the verdicts."""
-    path = tmp_path_factory.mktemp("model") / "untrained.pt"
-    return save_checkpoint(build_model(arch="resnet18", pretrained=False), path, name="untrained-test-model")
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +12,23 @@ def detector(untrained_checkpoint):
     from ml import load_detector
 
     return load_detector(untrained_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, astronaut) -> Path:
+    from .training import write_tiny_dataset
+
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny"), astronaut)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_dataset) -> Path:
+    """The one training run of the session: two epochs on the tiny data set, calibrated.
+    Its folder; the kept checkpoint is `tiny_run / "best.pt"`. Read it, never write into it."""
+    from ml.train import train
+
+    from .training import tiny_config
+
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
+    train(tiny_config(tiny_dataset, out))
+    return out

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from skimage import data as skdata
 
 from ml import datasets
 from ml.datasets import (
@@ -26,7 +25,7 @@ from ml.datasets import (
 )
 from ml.faces import crop_face, find_faces
 
-from .factories import write_video
+from tests.media import astronaut_bgr, write_video
 
 FRAME_SIZE = 192  # the cascade finds the astronaut's face at this size
 SPLITS = {
@@ -36,17 +35,12 @@ SPLITS = {
 }
 
 
-def astronaut_frame() -> np.ndarray:
-    rgb = cv2.resize(skdata.astronaut(), (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
-
 @pytest.fixture(scope="module")
 def ffpp_root(tmp_path_factory) -> Path:
     """A miniature FF++ c23 download: originals 000-006 (007 missing), Deepfakes for every pair,
     Face2Face for the first test pair only, and the split files in splits/."""
     root = tmp_path_factory.mktemp("ffpp")
-    frame = astronaut_frame()
+    frame = astronaut_bgr(FRAME_SIZE)
     video = write_video(root / "template.mp4", [np.roll(frame, i, axis=1) for i in range(6)])  # a slow pan
     originals = root / "original_sequences" / "youtube" / "c23" / "videos"
     for vid in ("000", "001", "002", "003", "004", "005", "006"):
@@ -227,7 +221,7 @@ class TestFolderDataset:
 class TestPrepareCrops:
     @pytest.fixture()
     def inputs(self, ffpp_root, tmp_path) -> list[Sample]:
-        cv2.imwrite(str(tmp_path / "face.png"), astronaut_frame())
+        cv2.imwrite(str(tmp_path / "face.png"), astronaut_bgr(FRAME_SIZE))
         cv2.imwrite(str(tmp_path / "wall.png"), np.full((96, 96, 3), 128, np.uint8))
         (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
         videos = ffpp_samples(ffpp_root, split="train", methods=("Deepfakes",))
@@ -257,7 +251,7 @@ class TestPrepareCrops:
 
     def test_the_crops_show_the_astronauts_face(self, inputs, tmp_path):
         crops = prepare_crops(inputs[2:3], tmp_path / "crops", size=64)
-        frame = astronaut_frame()
+        frame = astronaut_bgr(FRAME_SIZE)
         expected = crop_face(frame, find_faces(frame, max_faces=1)[0], size=64).astype(np.float32)
         written = cv2.imread(str(crops[0].path)).astype(np.float32)
         assert written.shape == (64, 64, 3)

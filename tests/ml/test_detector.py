@@ -11,7 +11,7 @@ from ml.explain import gradcam
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 
-from .factories import moving_face_frames, write_video
+from tests.media import moving_face_frames, write_video
 
 
 def frame(*scores):
@@ -172,3 +172,21 @@ def test_the_result_carries_both_scores_per_face_person_and_file(tmp_path, astro
     assert result.synthetic_threshold == detector.synthetic.thresholds[1]
     assert result.fake_kind == ("ai_generated" if face.synthetic_probability >= result.synthetic_threshold else (
         "face_swap" if result.verdict == "fake" else ""))
+
+
+def test_a_worker_analyses_a_photo_without_the_training_extra(tmp_path, astronaut, untrained_checkpoint):
+    """tqdm is in the `train` extra only: the detector, its verifier and both models run without it."""
+    import subprocess
+    import sys
+
+    photo = tmp_path / "astronaut.jpg"
+    cv2.imwrite(str(photo), astronaut)
+    code = (
+        "import sys; sys.modules['tqdm'] = None\n"
+        "from ml import load_detector\n"
+        f"result = load_detector({str(untrained_checkpoint)!r}, device='cpu').analyze({str(photo)!r})\n"
+        "print(result.media_type, result.faces_count)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["image", "1"]

@@ -3,9 +3,10 @@ import pytest
 from PIL import Image
 
 from ml.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
-from ml.media import MediaLimits, load_image_bgr, media_kind, sniff_media_type
+from ml.media import MediaLimits, load_image_bgr, media_kind
+from ml.sniff import sniff_media_type
 
-from .factories import hostile_gif, write_video
+from tests.media import hostile_gif, write_video
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".bmp"])

@@ -5,7 +5,17 @@ import torch
 
 from ml.errors import CheckpointError
 from ml.faces import find_faces
-from ml.model import ModelSpec, build_model, load_checkpoint, preprocess, save_checkpoint
+from ml.explain import gradcam
+from ml.model import (
+    ARCHITECTURES,
+    Architecture,
+    ModelSpec,
+    Weights,
+    build_model,
+    load_checkpoint,
+    preprocess,
+    save_checkpoint,
+)
 from ml.train import CropDataset, Item, collate
 
 
@@ -79,3 +89,56 @@ def test_a_missing_or_foreign_checkpoint_is_refused_with_a_clear_error(tmp_path)
 def test_an_unknown_architecture_is_refused():
     with pytest.raises(ValueError, match="unknown arch"):
         build_model(arch="vgg16")
+
+
+class TinyNet(torch.nn.Module):
+    """A backbone nobody ships: two convolutions and a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.ReLU(), torch.nn.Conv2d(4, 8, 3))
+        self.head = torch.nn.Linear(8, 1000)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def tiny_head(model, classes):
+    model.head = torch.nn.Linear(model.head.in_features, classes)
+
+
+def test_a_new_architecture_is_one_registry_entry(monkeypatch, tmp_path, crops):
+    entry = Architecture(
+        name="tiny",
+        builder=TinyNet,
+        model_type=TinyNet,
+        imagenet_state=lambda: TinyNet().state_dict(),
+        replace_head=tiny_head,
+        gradcam_layer=lambda model: model.features[-1],
+    )
+    monkeypatch.setitem(ARCHITECTURES, "tiny", entry)
+    model = build_model(arch="tiny", weights=Weights("imagenet")).eval()
+    loaded, spec = load_checkpoint(save_checkpoint(model, tmp_path / "tiny.pt"), device="cpu")
+    assert spec.arch == "tiny" and isinstance(loaded, TinyNet)
+    assert np.array_equal(predict(model, crops, spec), predict(loaded, crops, spec))
+    heatmap = gradcam(loaded, spec, crops[0])
+    assert heatmap.shape == (224, 224) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
+
+
+def test_a_backbone_starts_from_a_local_state_dict_file_with_a_fresh_two_class_head(tmp_path, crops):
+    torch.manual_seed(0)
+    imagenet_like = build_model(arch="resnet18")
+    imagenet_like.fc = torch.nn.Linear(512, 1000)
+    path = tmp_path / "resnet18-imagenet.pth"
+    torch.save(imagenet_like.state_dict(), path)
+    model = build_model(arch="resnet18", weights=Weights.parse(str(path)))
+    assert torch.equal(model.layer4[0].conv1.weight, imagenet_like.layer4[0].conv1.weight)
+    assert model.fc.out_features == 2
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [(True, Weights("imagenet")), ("imagenet", Weights("imagenet")), (False, Weights()), ("none", Weights())],
+)
+def test_the_training_configs_pretrained_value_names_the_starting_weights(value, expected):
+    assert Weights.parse(value) == expected

@@ -8,7 +8,7 @@ from ml.errors import MediaError, MediaTooLargeError
 from ml.media import MediaLimits, media_kind
 from ml.video import sample_frames, sample_indices, video_info
 
-from .factories import ffmpeg_rotate, hostile_gif, moving_face_frames, write_video
+from tests.media import ffmpeg_rotate, hostile_gif, moving_face_frames, write_video
 
 
 def frame_number(image: np.ndarray) -> int:

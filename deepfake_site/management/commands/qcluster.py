@@ -3,7 +3,7 @@
 from django.core.management.base import CommandError
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
-from detection import services
+from detection import services, workers
 
 
 class Command(QclusterCommand):
@@ -14,8 +14,8 @@ class Command(QclusterCommand):
 
     def handle(self, *args, **options):
         try:
-            services.queue_key_check()
-        except services.QueueKeyMismatch as exc:
+            workers.queue_key_check()
+        except workers.QueueKeyMismatch as exc:
             raise CommandError(str(exc)) from None
         services.sweep_schedule_update()
         return super().handle(*args, **options)

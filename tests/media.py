@@ -1,12 +1,27 @@
-"""Test media written on the fly: videos of a moving face, rotated copies."""
+"""Media and models every test makes for itself (nothing from ../shared): the astronaut photo,
+videos written with OpenCV, phone-rotated copies, hostile GIFs and an untrained checkpoint.
+Framework-free, so the ml tests and the Django tests share it."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
+import skimage.data
+
+
+@functools.cache
+def astronaut_bgr(side: int | None = None) -> np.ndarray:
+    """A real, public-domain photo with one frontal face, as BGR (512 px, or `side` px square).
+    Cached: copy it before writing into it."""
+    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    if side is None:
+        return image
+    return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
 
 
 def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, fourcc: str = "mp4v") -> Path:
@@ -17,6 +32,25 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, four
         writer.write(frame)
     writer.release()
     return path
+
+
+def video_bytes(frames: list[np.ndarray], *, fps: float = 10.0, fourcc: str = "mp4v") -> bytes:
+    """The content of a video of `frames`, written in a temporary folder."""
+    with tempfile.TemporaryDirectory() as folder:
+        return write_video(Path(folder) / "clip.mp4", frames, fps=fps, fourcc=fourcc).read_bytes()
+
+
+def untrained_checkpoint(path: Path) -> Path:
+    """A checkpoint with random weights: enough to drive the pipeline, never to judge verdicts."""
+    from ml.model import build_model, save_checkpoint
+
+    return save_checkpoint(
+        build_model(arch="resnet18"),
+        path,
+        threshold=0.5,
+        name="untrained-test-model",
+        training={"note": "random weights, for the tests"},
+    )
 
 
 def moving_face_frames(photo: np.ndarray, count: int, *, size: tuple[int, int] = (256, 256)) -> list[np.ndarray]:

@@ -1,0 +1,24 @@
+"""Why an upload is not stored. Each message is written for the person uploading; the upload
+page shows it beside the file, the API answers it as `detail` with the status in `api.py`."""
+
+from __future__ import annotations
+
+
+class UploadRefused(Exception):
+    """An upload that is not accepted (answered 400 unless a subclass says otherwise)."""
+
+
+class UploadEmpty(UploadRefused):
+    pass
+
+
+class UploadTooLarge(UploadRefused):
+    """Over DETECTION_MAX_UPLOAD_BYTES (API: 413)."""
+
+
+class UploadUnsupported(UploadRefused):
+    """Not a supported image or video by its content, or a refused one such as HEIC (API: 415)."""
+
+
+class StorageFull(Exception):
+    """The server has no room to store the upload; nothing was kept (API: 507)."""

@@ -1,0 +1,121 @@
+"""What a file is, from its first bytes: the only media code a web process needs.
+
+It imports neither cv2 nor numpy nor Pillow, so that the site can refuse a wrong upload before
+it stores it without paying for the decoders (`ml.media` decodes, and re-exports these names).
+
+Supported stills: JPEG, PNG, WebP, BMP, GIF, AVIF (Pillow decodes AVIF natively). Supported
+videos: MP4/MOV (ISO base media), AVI, WebM/MKV (Matroska). Animated GIF and WebP start as
+"image" here; `ml.media.media_kind` counts their frames when it opens them.
+
+ISO base media files (MP4, MOV, HEIC, AVIF) share one container; the brands of the leading
+`ftyp` box tell a photo from a video. HEIC/HEIF photos (an iPhone's default) and animated AVIF
+are refused with a message that says what to do, instead of being mistaken for a video.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import MediaError
+from .results import MEDIA_IMAGE, MEDIA_VIDEO
+
+HEAD_BYTES = 64
+IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "gif", "avif")
+VIDEO_FORMATS = ("mp4", "avi", "matroska")
+
+# Recognised formats that are refused, each with what the person should do instead.
+REFUSED_FORMATS = {
+    "heif": (
+        "HEIC/HEIF photos are not supported. Save the photo as JPEG and upload that (on an "
+        "iPhone: Settings > Camera > Formats > Most Compatible)."
+    ),
+    "avif-sequence": "Animated AVIF files are not supported. Upload the clip as an MP4 or WebM video.",
+}
+
+# Boxes that may open an ISO base media file (QuickTime files may start without `ftyp`).
+_ISO_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")
+_AVIF_STILL_BRANDS = {b"avif"}
+_AVIF_SEQUENCE_BRANDS = {b"avis"}
+_HEVC_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"}
+# Generic HEIF brands: a photo when major, but MP4 files may list them among compatible ones.
+_HEIF_BRANDS = _HEVC_IMAGE_BRANDS | {b"mif1", b"msf1"}
+
+
+def ftyp_brands(head: bytes) -> tuple[bytes, set[bytes]]:
+    """(major brand, every brand) of a leading `ftyp` box; (b"", empty) when there is none."""
+    if head[4:8] != b"ftyp" or len(head) < 12:
+        return b"", set()
+    size = int.from_bytes(head[:4], "big")
+    end = min(size if size >= 16 else len(head), len(head))
+    major = head[8:12]
+    brands = {major} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+    return major, brands
+
+
+def _iso_format(head: bytes) -> str:
+    major, brands = ftyp_brands(head)
+    if brands & _AVIF_SEQUENCE_BRANDS:
+        return "avif-sequence"
+    if brands & _AVIF_STILL_BRANDS:
+        return "avif"
+    if major in _HEIF_BRANDS or brands & _HEVC_IMAGE_BRANDS:
+        return "heif"
+    return "mp4"
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The container format from a file's first bytes (at least 12), or None if unknown.
+
+    A format in `REFUSED_FORMATS` is recognised but not supported.
+    """
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "avi"
+    if head.startswith(b"BM") and len(head) >= 26:
+        return "bmp"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska"
+    if head[4:8] in _ISO_FIRST_BOXES:
+        return _iso_format(head)
+    return None
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """"image", "video" or None (unknown or refused) from a file's first bytes.
+
+    Animated GIF/WebP cannot be told from the first bytes alone; they count as "image" here
+    and `ml.media.media_kind` decides when it opens them.
+    """
+    fmt = sniff_format(head)
+    if fmt in IMAGE_FORMATS:
+        return MEDIA_IMAGE
+    if fmt in VIDEO_FORMATS:
+        return MEDIA_VIDEO
+    return None
+
+
+def refusal(head: bytes) -> str | None:
+    """Why a recognised but refused format cannot be analysed (for a person to read), or None."""
+    return REFUSED_FORMATS.get(sniff_format(head) or "")
+
+
+def read_head(path: str | Path) -> bytes:
+    """A file's first HEAD_BYTES bytes; MediaError when it is missing, a folder or empty."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except FileNotFoundError:
+        raise MediaError(f"{path.name}: file not found") from None
+    except IsADirectoryError:
+        raise MediaError(f"{path.name}: is a directory, not a file") from None
+    if not head:
+        raise MediaError(f"{path.name}: the file is empty")
+    return head

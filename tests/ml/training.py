@@ -1,0 +1,42 @@
+"""A tiny data set and a tiny training configuration, for the training and evaluation tests.
+Training is the slow part of the ml tests: the session trains once (`tiny_run` in conftest.py)
+and the tests read that run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ml.faces import crop_face, find_faces
+from ml.train import TrainConfig
+
+
+def write_tiny_dataset(root: Path, astronaut: np.ndarray) -> Path:
+    """12 "people" (groups): a real crop and a fake one each. Fakes have a pasted patch
+    of the wrong colour over the face, which a tiny model can learn in two epochs."""
+    box = find_faces(astronaut)[0]
+    rng = np.random.default_rng(0)
+    rows = ["file,label,group"]
+    for person in range(12):
+        shifted = np.roll(astronaut, (int(rng.integers(-6, 7)), int(rng.integers(-6, 7))), axis=(0, 1))
+        real = crop_face(shifted, box, size=96, margin=1.0)
+        real = cv2.convertScaleAbs(real, alpha=rng.uniform(0.9, 1.1), beta=rng.uniform(-10, 10))
+        fake = real.copy()
+        fake[30:66, 25:71] = (0, 160, 0)
+        fake = cv2.GaussianBlur(fake, (3, 3), 0)
+        for label, image in (("real", real), ("fake", fake)):
+            (root / label).mkdir(exist_ok=True)
+            cv2.imwrite(str(root / label / f"p{person}.png"), image)
+            rows.append(f"{label}/p{person}.png,{label},person{person}")
+    (root / "index.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def tiny_config(data, out, **changes) -> TrainConfig:
+    base = dict(
+        data=str(data), out=str(out), arch="resnet18", pretrained=False, fakes="real", cropped=True,
+        epochs=2, batch_size=8, lr=1e-3, input_size=64, val_fraction=0.34, seed=3, version="test",
+    )
+    return TrainConfig(**{**base, **changes})
