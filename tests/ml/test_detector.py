@@ -71,7 +71,7 @@ def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
         result.fake_probability, threshold=result.threshold, threshold_real=result.threshold_real
     )
     assert result.model_name == "untrained-test-model"
-    assert set(result.timings) == {"decode", "faces", "classify", "explain", "images"}
+    assert set(result.timings) == {"decode", "faces", "verify", "classify", "synthetic", "explain", "images"}
     assert seen == sorted(seen) and seen[-1] == 1.0
     heat = cv2.imdecode(np.frombuffer(face.heatmap_png, np.uint8), cv2.IMREAD_COLOR)
     assert heat.shape == (224, 224, 3)
