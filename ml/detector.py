@@ -41,10 +41,10 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
-from .explain import gradcam, overlay_png
+from .explain import gradcams, overlay_png
 from .faces import crop_face, find_faces
 from .media import load_image_bgr, media_kind
-from .model import fake_probability, load_checkpoint, preprocess, real_threshold
+from .model import fake_probability, fold_batchnorm, load_checkpoint, preprocess, real_threshold
 from .results import (
     KIND_AI_GENERATED,
     KIND_FACE_SWAP,
@@ -224,9 +224,9 @@ class Detector:
         report(0.85)
 
         started = time.perf_counter()
-        heatmaps: dict[tuple[int, int], bytes] = {}
-        for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]:
-            heatmaps[located[k]] = overlay_png(crops[k], gradcam(self.model, self.spec, crops[k]))
+        explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
+        cams = gradcams(self.model, self.spec, [crops[k] for k in explained])
+        heatmaps = {located[k]: overlay_png(crops[k], cam) for k, cam in zip(explained, cams)}
         timings["explain"] = time.perf_counter() - started
         report(0.95)
 
@@ -302,10 +302,13 @@ def load_detector(
             )
         raise CheckpointError(f"no model checkpoint at {path}")
     model, spec = load_checkpoint(path, device=device)
+    fold_batchnorm(model)  # inference only from here on (ml/model.py)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     second = None
     if synthetic is not False:
         from .synthetic import load_synthetic_detector
 
         second = load_synthetic_detector(None if synthetic in (None, True) else synthetic, device=device)
+        if second.model.backbone is not None:
+            fold_batchnorm(second.model.backbone)
     return Detector(model, spec, version=f"{spec.version}+{digest}", synthetic=second)

@@ -5,7 +5,7 @@ import torch
 
 from ml.errors import CheckpointError
 from ml.faces import find_faces
-from ml.model import ModelSpec, build_model, load_checkpoint, preprocess, save_checkpoint
+from ml.model import ModelSpec, build_model, fold_batchnorm, load_checkpoint, preprocess, save_checkpoint
 from ml.train import CropDataset, Item, collate
 
 
@@ -79,3 +79,19 @@ def test_a_missing_or_foreign_checkpoint_is_refused_with_a_clear_error(tmp_path)
 def test_an_unknown_architecture_is_refused():
     with pytest.raises(ValueError, match="unknown arch"):
         build_model(arch="vgg16")
+
+
+def test_folding_batchnorm_into_the_convolutions_keeps_the_predictions(crops):
+    model = build_model(arch="mobilenet_v2", pretrained=False)
+    with torch.no_grad():  # trained-looking statistics, not the identity of a fresh model
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.2, 0.2)
+    model.eval()
+    spec = ModelSpec(arch="mobilenet_v2")
+    before = predict(model, crops, spec)
+    fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert np.abs(predict(model, crops, spec) - before).max() < 1e-5
