@@ -99,6 +99,7 @@ def cmd_bench(args) -> int:
         api_port=args.api_port,
         out=Path(args.out) if args.out else None,
         checkpoint=args.checkpoint,
+        threads=args.threads,
     )
     return 0
 
@@ -296,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8300)
     p.add_argument("--out", default="var/bench/bench.json", help="the JSON report ('' for none)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
