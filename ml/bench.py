@@ -211,30 +211,28 @@ class FileReport:
 
 def time_engine(detector, path: Path, options: DetectorOptions, repeat: int) -> tuple[dict, object]:
     detector.analyze(path, options)  # warm-up: first-call costs are the cold start's business
-    walls, stages = [], {}
-    result = None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = detector.analyze(path, options)
-        walls.append(time.perf_counter() - started)
-        for stage, seconds in result.timings.items():
-            stages.setdefault(stage, []).append(seconds)
-    report = {stage: spread(values) for stage, values in stages.items()}
-    report["total"] = spread(walls)
-    return report, result
+    return _timed(lambda: detector.analyze(path, options), lambda result: result.timings, repeat)
 
 
 def time_naive(naive: NaivePipeline, path: Path, repeat: int) -> tuple[dict, dict]:
-    walls, stages = [], {}
-    out = {}
+    return _timed(lambda: naive.analyze(path), lambda out: out["timings"], repeat)
+
+
+def _timed(run, timings_of, repeat: int) -> tuple[dict, object]:
+    """Stage spreads, "total" (wall seconds) and "cpu" (CPU seconds of every thread of this
+    process: less disturbed than wall time by other work on the machine) over `repeat` runs."""
+    walls, cpus, stages = [], [], {}
+    out = None
     for _ in range(repeat):
-        started = time.perf_counter()
-        out = naive.analyze(path)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        out = run()
         walls.append(time.perf_counter() - started)
-        for stage, seconds in out["timings"].items():
+        cpus.append(time.process_time() - cpu_started)
+        for stage, seconds in timings_of(out).items():
             stages.setdefault(stage, []).append(seconds)
     report = {stage: spread(values) for stage, values in stages.items()}
     report["total"] = spread(walls)
+    report["cpu"] = spread(cpus)
     return report, out
 
 
@@ -307,7 +305,7 @@ STAGES = ("decode", "faces", "verify", "classify", "synthetic", "explain", "imag
 
 def format_report(report: dict) -> str:
     lines = [f"machine: {report['machine']}", ""]
-    header = f"{'file':<18} {'engine':>9} {'spread':>17} {'naive':>9} {'ratio':>6} {'target':>8}  " + " ".join(
+    header = f"{'file':<18} {'engine':>9} {'spread':>17} {'naive':>9} {'ratio':>6} {'target':>8} {'cpu':>9} {'naive':>9}  " + " ".join(
         f"{s:>9}" for s in STAGES
     )
     lines += [header, "-" * len(header)]
@@ -320,9 +318,12 @@ def format_report(report: dict) -> str:
             target = ("ok " if total["median"] <= f["target_s"] else "NO ") + _ms(f["target_s"]).replace(" ", "")
         spread_text = f"{_ms(total['min'])}-{_ms(total['max'])}"
         stages = " ".join(f"{_ms(f['engine'].get(s, {}).get('median')):>9}" for s in STAGES)
+        cpu, naive_cpu = f["engine"]["cpu"]["median"], f["naive"].get("cpu", {}).get("median")
         lines.append(
-            f"{f['name']:<18} {_ms(total['median']):>9} {spread_text:>17} {_ms(naive):>9} {ratio:>6} {target:>8}  {stages}"
+            f"{f['name']:<18} {_ms(total['median']):>9} {spread_text:>17} {_ms(naive):>9} {ratio:>6} {target:>8} "
+            f"{_ms(cpu):>9} {_ms(naive_cpu):>9}  {stages}"
         )
+    lines.append("(engine, naive: median wall time; ratio: naive / engine; cpu: median CPU time of all threads)")
     lines.append("")
     for f in report["files"]:
         classify = f["engine"].get("classify", {}).get("median")
