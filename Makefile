@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,14 @@ load-scale: $(INSTALLED)
 	mkdir -p var/load
 	$(SCALE_ENV) REDIS_URL=redis://127.0.0.1:6379/14 MEDIA_ROOT=var/load/media \
 		$(BIN)/python manage.py $(LOAD_ARGS)
+
+# Speed (ml/bench.py): each stage of the engine against a naive pipeline in the same process,
+# cold start and peak memory, on a photo and two clips it makes once under var/bench/media.
+# Table on stdout, JSON in var/bench/bench.json. Add files or --api through BENCH_ARGS, e.g.
+#   make bench BENCH_ARGS="../shared/data/videos/fake/dfdc_abofeumbvv.mp4 --api"
+BENCH_ARGS ?=
+bench: $(INSTALLED)
+	$(BIN)/python -m ml bench $(BENCH_ARGS)
 
 migrate: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput

@@ -84,6 +84,27 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(
+        files=[Path(f) for f in args.files],
+        media_dir=Path(args.media_dir),
+        profile="" if args.no_media else args.profile,
+        repeat=args.repeat,
+        naive_repeat=args.naive_repeat,
+        naive=not args.no_naive,
+        cold=not args.no_cold,
+        api=args.api,
+        api_uploads=args.api_uploads,
+        api_port=args.api_port,
+        out=Path(args.out) if args.out else None,
+        checkpoint=args.checkpoint,
+        threads=args.threads,
+    )
+    return 0
+
+
 def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
@@ -271,6 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     with_analysis(p)
     with_model(p)
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("bench", help="speed of every stage against a naive pipeline, cold start, memory (ml/bench.py)")
+    p.add_argument("files", nargs="*", help="more files to time (e.g. a real 1080p clip)")
+    p.add_argument("--media-dir", default="var/bench/media", help="where the generated media are kept")
+    p.add_argument("--profile", default="default", choices=("default", "tiny"), help="which media to generate")
+    p.add_argument("--no-media", action="store_true", help="time only the files given")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs of the engine per file")
+    p.add_argument("--naive-repeat", type=int, default=2, help="timed runs of the naive baseline per file")
+    p.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    p.add_argument("--no-cold", action="store_true", help="skip cold start and peak memory")
+    p.add_argument("--api", action="store_true", help="also upload-to-verdict through gunicorn and one worker")
+    p.add_argument("--api-uploads", type=int, default=20)
+    p.add_argument("--api-port", type=int, default=8300)
+    p.add_argument("--out", default="var/bench/bench.json", help="the JSON report ('' for none)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
     p.add_argument("data", nargs="?", help="folder dataset: DIR/real, DIR/fake, optional index.csv")

@@ -46,10 +46,10 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
-from .explain import gradcam, overlay_png
+from .explain import gradcams, overlay_png
 from .faces import crop_face, find_faces
 from .media import load_image_bgr, media_kind
-from .model import fake_probability, load_checkpoint, preprocess, real_threshold
+from .model import fake_probability, fold_batchnorm, load_checkpoint, preprocess, real_threshold
 from .results import (
     KIND_AI_GENERATED,
     KIND_FACE_SWAP,
@@ -116,11 +116,15 @@ def platform_score(
 
 
 def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
-    """A JPEG of a BGR frame scaled down (never up) so its longer side is at most `long_side`."""
+    """A JPEG of a BGR frame scaled down (never up) so its longer side is at most `long_side`.
+
+    Area averaging where the frame shrinks to half or less; bilinear above that, where it looks
+    the same and costs a third (720p to 960 px: 1.8 ms against 5.6 ms a frame here)."""
     height, width = image.shape[:2]
     scale = min(1.0, long_side / max(height, width))
     if scale < 1.0:
-        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        interpolation = cv2.INTER_AREA if scale <= 0.5 else cv2.INTER_LINEAR
+        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("could not encode a frame as JPEG")
@@ -164,10 +168,18 @@ class Detector:
             scores.append(fake_probability(self.model(batch), self.spec.temperature))
         return np.concatenate(scores) if scores else np.zeros(0)
 
-    def find_confirmed_faces(self, image: np.ndarray, options: DetectorOptions) -> tuple[list[Box], int, int]:
-        """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected)."""
+    def find_confirmed_faces(
+        self, image: np.ndarray, options: DetectorOptions, timings: dict[str, float] | None = None
+    ) -> tuple[list[Box], int, int]:
+        """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected).
+        Seconds spent are added to `timings["faces"]` (Haar) and `timings["verify"]`."""
+        timings = {} if timings is None else timings
+        started = time.perf_counter()
         boxes = find_faces(image, max_faces=HAAR_MAX_BOXES)
+        searched = time.perf_counter()
         confirmed = confirm_faces(image, boxes, verifier=options.verifier)
+        timings["faces"] = timings.get("faces", 0.0) + searched - started
+        timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - searched
         faces = [box for box, ok in zip(boxes, confirmed) if ok]
         kept = faces[: options.max_faces]
         return kept, len(faces) - len(kept), len(boxes) - len(faces)
@@ -199,15 +211,14 @@ class Detector:
         timings["decode"] = time.perf_counter() - started
         report(0.3)
 
-        started = time.perf_counter()
+        timings["faces"] = timings["verify"] = 0.0
         boxes, left_out, rejected = [], [], []
         for position, (_, _, image) in enumerate(frames):
-            kept, over_cap, not_faces = self.find_confirmed_faces(image, options)
+            kept, over_cap, not_faces = self.find_confirmed_faces(image, options, timings)
             boxes.append(kept)
             left_out.append(over_cap)
             rejected.append(not_faces)
             report(0.3 + 0.4 * (position + 1) / len(frames))
-        timings["faces"] = time.perf_counter() - started
 
         started = time.perf_counter()
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
@@ -216,12 +227,16 @@ class Detector:
         scores: list[list[float]] = [[] for _ in frames]
         for (p, _), score in zip(located, flat):
             scores[p].append(float(score))
+        timings["classify"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         synthetic: list[list[float]] | None = None
         if self.synthetic is not None:
             flat_synthetic = self.synthetic.score([self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in located])
             synthetic = [[] for _ in frames]
             for (p, _), value in zip(located, flat_synthetic):
                 synthetic[p].append(float(value))
+        timings["synthetic"] = time.perf_counter() - started
         track_ids = link_tracks(boxes)
         tracks = summarize_tracks(
             track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames, synthetic=synthetic
@@ -234,13 +249,12 @@ class Detector:
             synthetic_file,
             synthetic_threshold,
         )
-        timings["classify"] = time.perf_counter() - started
         report(0.85)
 
         started = time.perf_counter()
-        heatmaps: dict[tuple[int, int], bytes] = {}
-        for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]:
-            heatmaps[located[k]] = overlay_png(crops[k], gradcam(self.model, self.spec, crops[k]))
+        explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
+        cams = gradcams(self.model, self.spec, [crops[k] for k in explained])
+        heatmaps = {located[k]: overlay_png(crops[k], cam) for k, cam in zip(explained, cams)}
         timings["explain"] = time.perf_counter() - started
         report(0.95)
 
@@ -316,10 +330,13 @@ def load_detector(
             )
         raise CheckpointError(f"no model checkpoint at {path}")
     model, spec = load_checkpoint(path, device=device)
+    fold_batchnorm(model)  # inference only from here on (ml/model.py)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     second = None
     if synthetic is not False:
         from .synthetic import load_synthetic_detector
 
         second = load_synthetic_detector(None if synthetic in (None, True) else synthetic, device=device)
+        if second.model.backbone is not None:
+            fold_batchnorm(second.model.backbone)
     return Detector(model, spec, version=f"{spec.version}+{digest}", synthetic=second)

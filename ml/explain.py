@@ -7,6 +7,8 @@ part of the weighted sum, upsampled to the crop, is the heatmap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import torch
@@ -17,6 +19,15 @@ from .model import FAKE_CLASS, ModelSpec, gradcam_layer, preprocess
 
 def gradcam(model: nn.Module, spec: ModelSpec, crop: np.ndarray) -> np.ndarray:
     """A heatmap in [0, 1], float32, the crop's size, for one BGR face crop."""
+    return gradcams(model, spec, [crop])[0]
+
+
+def gradcams(model: nn.Module, spec: ModelSpec, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """`gradcam` of several crops in one forward and one backward pass. In eval mode each crop's
+    logit depends on its own activations only, so the gradient of their sum gives each crop its
+    own Grad-CAM."""
+    if not crops:
+        return []
     layer = gradcam_layer(model, spec.arch)
     saved: dict[str, torch.Tensor] = {}
 
@@ -28,19 +39,22 @@ def gradcam(model: nn.Module, spec: ModelSpec, crop: np.ndarray) -> np.ndarray:
     device = next(model.parameters()).device
     try:
         with torch.enable_grad():
-            batch = preprocess([crop], spec).to(device)
+            batch = preprocess(list(crops), spec).to(device)
             logits = model(batch)
             model.zero_grad(set_to_none=True)
-            logits[0, FAKE_CLASS].backward()
+            logits[:, FAKE_CLASS].sum().backward()
     finally:
         handle.remove()
     activation = saved["activation"]
     weights = activation.grad.mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((weights * activation).sum(dim=1))[0].detach().float().cpu().numpy()
+    cams = torch.relu((weights * activation).sum(dim=1)).detach().float().cpu().numpy()
     model.zero_grad(set_to_none=True)
-    if cam.max() > 0:
-        cam = cam / cam.max()
-    return cv2.resize(cam.astype(np.float32), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    heatmaps = []
+    for cam, crop in zip(cams, crops):
+        if cam.max() > 0:
+            cam = cam / cam.max()
+        heatmaps.append(cv2.resize(cam.astype(np.float32), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR))
+    return heatmaps
 
 
 def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> bytes:

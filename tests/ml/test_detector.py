@@ -3,11 +3,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ml import load_detector
 from ml.detector import verdict_for
 from ml.errors import CheckpointError, MediaError
-from ml.explain import gradcam
+from ml.explain import gradcam, gradcams
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 
@@ -71,7 +72,7 @@ def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
         result.fake_probability, threshold=result.threshold, threshold_real=result.threshold_real
     )
     assert result.model_name == "untrained-test-model"
-    assert set(result.timings) == {"decode", "faces", "classify", "explain", "images"}
+    assert set(result.timings) == {"decode", "faces", "verify", "classify", "synthetic", "explain", "images"}
     assert seen == sorted(seen) and seen[-1] == 1.0
     heat = cv2.imdecode(np.frombuffer(face.heatmap_png, np.uint8), cv2.IMREAD_COLOR)
     assert heat.shape == (224, 224, 3)
@@ -190,3 +191,44 @@ def test_a_worker_analyses_a_photo_without_the_training_extra(tmp_path, astronau
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["image", "1"]
+
+
+def test_heatmaps_of_several_crops_at_once_are_each_crops_own(astronaut, detector):
+    face = cv2.resize(astronaut[60:170, 170:280], (224, 224))
+    crops = [face, face[:, ::-1].copy(), cv2.resize(astronaut, (224, 224))]
+    together = gradcams(detector.model, detector.spec, crops)
+    for crop, heat in zip(crops, together):
+        assert np.abs(heat - gradcam(detector.model, detector.spec, crop)).max() < 1e-4
+
+
+def faces_of_the_astronaut(astronaut: np.ndarray) -> dict[str, np.ndarray]:
+    """The astronaut photo and pictures made from it: mirrored, darker, small in a large frame."""
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[90:990, 510:1410] = cv2.resize(astronaut, (900, 900), interpolation=cv2.INTER_AREA)
+    return {
+        "astronaut": astronaut,
+        "mirrored": np.ascontiguousarray(astronaut[:, ::-1]),
+        "darker": cv2.convertScaleAbs(astronaut, alpha=0.6, beta=0),
+        "small-in-1080p": canvas,
+    }
+
+
+def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path, astronaut):
+    from ml.detector import DEFAULT_CHECKPOINT, Detector
+    from ml.model import load_checkpoint
+    from ml.synthetic import load_synthetic_detector
+
+    fast = load_detector(device="cpu")  # the installed models, batchnorm folded (ml.model.fold_batchnorm)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.model.modules())
+    model, spec = load_checkpoint(DEFAULT_CHECKPOINT, device="cpu")
+    plain = Detector(model, spec, version=fast.version, synthetic=load_synthetic_detector(device="cpu"))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.model.modules())
+    options = DetectorOptions(frame_image_size=0, thumbnail_size=0)
+    for name, image in faces_of_the_astronaut(astronaut).items():
+        path = tmp_path / f"{name}.png"
+        cv2.imwrite(str(path), image)
+        a, b = fast.analyze(path, options), plain.analyze(path, options)
+        assert a.faces_count == b.faces_count > 0, name
+        assert (a.verdict, a.fake_kind) == (b.verdict, b.fake_kind), name
+        assert a.fake_probability == pytest.approx(b.fake_probability, abs=0.01), name
+        assert a.synthetic_probability == pytest.approx(b.synthetic_probability, abs=0.01), name

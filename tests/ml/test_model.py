@@ -12,6 +12,7 @@ from ml.model import (
     ModelSpec,
     Weights,
     build_model,
+    fold_batchnorm,
     load_checkpoint,
     preprocess,
     save_checkpoint,
@@ -142,3 +143,19 @@ def test_a_backbone_starts_from_a_local_state_dict_file_with_a_fresh_two_class_h
 )
 def test_the_training_configs_pretrained_value_names_the_starting_weights(value, expected):
     assert Weights.parse(value) == expected
+
+
+def test_folding_batchnorm_into_the_convolutions_keeps_the_predictions(crops):
+    model = build_model(arch="mobilenet_v2")
+    with torch.no_grad():  # trained-looking statistics, not the identity of a fresh model
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.2, 0.2)
+    model.eval()
+    spec = ModelSpec(arch="mobilenet_v2")
+    before = predict(model, crops, spec)
+    fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert np.abs(predict(model, crops, spec) - before).max() < 1e-5

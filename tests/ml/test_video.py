@@ -6,7 +6,8 @@ from PIL import Image
 
 from ml.errors import MediaError, MediaTooLargeError
 from ml.media import MediaLimits, media_kind
-from ml.video import sample_frames, sample_indices, video_info
+from ml import video
+from ml.video import sample_frames, sample_indices, seek_plan, video_info
 
 from tests.media import ffmpeg_rotate, hostile_gif, moving_face_frames, write_video
 
@@ -142,3 +143,25 @@ def test_video_frames_are_scaled_down_as_they_are_read(tmp_path, astronaut):
     info, frames = sample_frames(path, 4, MediaLimits(frame_pixels=640 * 480 // 4))
     assert (info.width, info.height) == (640, 480)
     assert [f.image.shape[:2] for f in frames] == [(240, 320)] * 4
+
+
+def test_a_long_video_is_sampled_by_seeking_to_the_same_frames_walking_gives(tmp_path, astronaut, monkeypatch):
+    # OpenCV's mp4v writer puts a keyframe every 12 frames: 8 samples of 400 frames are 57 apart.
+    path = write_video(tmp_path / "long.mp4", moving_face_frames(astronaut, 400, size=(160, 120)), fps=25)
+    assert video.keyframe_index(path, 400, 25.0)[:3] == [0, 12, 24]
+    plans = []
+    monkeypatch.setattr(video, "seek_plan", lambda *a: plans.append(seek_plan(*a)) or plans[-1])
+    info, seeking = sample_frames(path, 8)
+    assert any(plans[0])
+    monkeypatch.setattr(video, "_read_seeking", lambda *a: None)
+    _, walking = sample_frames(path, 8)
+    assert info.frame_count == 400 and [f.index for f in seeking] == sample_indices(400, 8)
+    for a, b in zip(seeking, walking):
+        assert a.index == b.index and np.array_equal(a.image, b.image)
+
+
+def test_a_seek_is_planned_only_where_it_decodes_fewer_frames_than_walking():
+    targets = [0, 100, 200, 300]
+    assert seek_plan(targets, [0]) == [False, False, False, False]  # one keyframe: walk through
+    assert seek_plan(targets, list(range(0, 400, 12))) == [False, True, True, True]
+    assert seek_plan([0, 20, 40], list(range(0, 60, 12))) == [False, False, False]  # too close to pay

@@ -1,0 +1,431 @@
+"""`python -m ml bench` (`make bench`): how fast the engine is, stage by stage, against a naive
+pipeline run in the same process on the same files.
+
+What it measures, on media it makes itself (or files given on the command line):
+- each stage of `Detector.analyze` (decode, Haar face search, BlazeFace verification, the
+  face-swap classifier, the synthetic-face detector, Grad-CAM heatmaps, frame JPEGs) over
+  repeated runs with the model loaded and warm: median, min and max;
+- the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
+  Haar on the full-resolution frame, an fp32 torchvision ResNet18 with random weights at batch 1.
+  It is a speed baseline only (its verdicts mean nothing), the "seed" pipeline of issue 13;
+- cold start (process start to the first verdict) and the peak resident memory of a process that
+  analyses every file once, both in a fresh subprocess, as a worker would;
+- optionally (`--api`), upload-to-verdict through the API: gunicorn and one django-q2 worker on a
+  temporary SQLite database, p50 and p95 over repeated uploads with `?wait=30`.
+
+Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2-core AMD EPYC):
+- bf16 autocast (+ channels_last): 2-3x faster on both MobileNetV2 models, but fake
+  probabilities moved by up to 0.043 on real DFDC faces (synthetic: 0.021), past the 0.01 allowed;
+- `torch.compile` (inductor): minutes to compile on a busy machine, and no faster than eager
+  with folded BatchNorm here; `torch.jit.optimize_for_inference`: about what folding gives;
+- OpenCV decoder threads: the FFmpeg backend already uses one per core (2 here);
+- Haar's minimum face 8 % -> 10 % of the short side (20 % less Haar time, no labelled face lost):
+  the labelled set holds no face that small in a large frame, so it cannot tell what is lost;
+  a larger scale step (1.2) lost 17 of 466 labelled faces.
+
+Timings on a shared machine are noisy: compare numbers from one invocation. The generated media
+are an astronaut photo (`skimage.data.astronaut()`, public domain) placed on a 1080p canvas and
+two mp4v clips of it panning (OpenCV's writer: a keyframe every 12 frames).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .options import DetectorOptions
+from .video import DEFAULT_FRAMES, sample_indices
+
+# name -> (kind, width, height, frames at 30 fps)
+MEDIA_PROFILES = {
+    "default": {
+        "photo-1080p": ("photo", 1920, 1080, 1),
+        "clip-720p-10s": ("video", 1280, 720, 300),
+        "clip-1080p-60s": ("video", 1920, 1080, 1800),
+    },
+    "tiny": {
+        "photo-tiny": ("photo", 480, 270, 1),
+        "clip-tiny": ("video", 320, 180, 24),
+    },
+}
+FPS = 30.0
+
+# Issue 13's targets: seconds (median, model loaded) per generated file, and the rest.
+TARGETS_S = {"photo-1080p": 0.035, "clip-720p-10s": 0.8, "clip-1080p-60s": 4.0, "real-1080p-10s": 1.2}
+TARGET_SPEEDUP_720P = 5.0
+TARGET_PEAK_MB = 1024
+TARGET_API_P50_S = 0.4
+
+
+# ---------------------------------------------------------------------------- media
+
+
+def _astronaut() -> np.ndarray:
+    try:
+        import skimage.data
+    except ImportError as exc:
+        raise RuntimeError("the bench draws its media from scikit-image (`make install` installs it)") from exc
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+def _scene(width: int, height: int) -> np.ndarray:
+    """The astronaut, `height` px tall, on a blurred copy of herself, wider than the frame by a
+    third so a clip can pan across it."""
+    photo = _astronaut()
+    wide = width + width // 3
+    scene = cv2.GaussianBlur(cv2.resize(photo, (wide, height), interpolation=cv2.INTER_AREA), (0, 0), max(2, height // 40))
+    face = cv2.resize(photo, (height, height), interpolation=cv2.INTER_AREA)
+    x = (wide - height) // 2
+    scene[:, x : x + height] = face
+    return scene
+
+
+def make_media(folder: Path, profile: str = "default") -> dict[str, Path]:
+    """The profile's photo and clips in `folder`, written once and reused afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for name, (kind, width, height, frames) in MEDIA_PROFILES[profile].items():
+        path = folder / (f"{name}.jpg" if kind == "photo" else f"{name}.mp4")
+        if not path.is_file():
+            scene = _scene(width, height)
+            spare = scene.shape[1] - width
+            if kind == "photo":
+                cv2.imwrite(str(path), scene[:, spare // 2 : spare // 2 + width], [cv2.IMWRITE_JPEG_QUALITY, 90])
+            else:
+                tmp = path.with_suffix(".tmp.mp4")
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
+                if not writer.isOpened():
+                    raise RuntimeError("OpenCV cannot write mp4v video here")
+                for i in range(frames):  # a slow pan there and back, every few seconds
+                    x = round(spare / 2 + spare / 2 * np.sin(i / (FPS * 1.5)))
+                    writer.write(np.ascontiguousarray(scene[:, x : x + width]))
+                writer.release()
+                tmp.replace(path)
+        made[name] = path
+    return made
+
+
+# ---------------------------------------------------------------------------- the naive baseline
+
+
+class NaivePipeline:
+    """A seed-style pipeline, for speed comparisons only: every frame decoded with `read()`, Haar
+    on the full-resolution frame, the largest face cropped and scored by an fp32 ResNet18 (random
+    weights) at batch 1. Same frames sampled as the engine."""
+
+    def __init__(self):
+        import torch
+        from torchvision import models
+
+        self.torch = torch
+        self.model = models.resnet18(num_classes=2).eval()
+        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def _frames(self, path: Path) -> list[np.ndarray]:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is not None:
+            return [image]
+        cap = cv2.VideoCapture(str(path))
+        wanted = set(sample_indices(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), DEFAULT_FRAMES))
+        frames = []
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if index in wanted:
+                frames.append(frame)
+            index += 1
+        cap.release()
+        return frames
+
+    def analyze(self, path: Path) -> dict:
+        timings = {}
+        started = time.perf_counter()
+        frames = self._frames(path)
+        timings["decode"] = time.perf_counter() - started
+        started = time.perf_counter()
+        crops = []
+        for frame in frames:
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            found = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5)
+            if len(found):
+                x, y, w, h = max(found, key=lambda b: b[2] * b[3])
+                cx, cy, side = x + w / 2, y + h / 2, 1.3 * max(w, h)
+                x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+                crops.append(cv2.resize(frame[y0 : int(cy + side / 2), x0 : int(cx + side / 2)], (224, 224)))
+        timings["faces"] = time.perf_counter() - started
+        started = time.perf_counter()
+        mean = self.torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = self.torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        with self.torch.no_grad():
+            for crop in crops:
+                x = self.torch.from_numpy(crop[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+                self.torch.softmax(self.model((x - mean) / std), dim=1)
+        timings["classify"] = time.perf_counter() - started
+        return {"timings": timings, "faces": len(crops), "frames": len(frames)}
+
+
+# ---------------------------------------------------------------------------- timing
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, min and max of some seconds (rounded to 0.1 ms)."""
+    return {
+        "median": round(statistics.median(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+        "runs": len(values),
+    }
+
+
+@dataclass
+class FileReport:
+    name: str
+    path: str
+    kind: str
+    width: int = 0
+    height: int = 0
+    duration: float = 0.0
+    engine: dict = field(default_factory=dict)  # stage -> spread, plus "total"
+    naive: dict = field(default_factory=dict)
+    frames: int = 0
+    faces: int = 0
+    verdict: str = ""
+    fake_probability: float | None = None
+    speedup: float | None = None
+    target_s: float | None = None
+
+
+def time_engine(detector, path: Path, options: DetectorOptions, repeat: int) -> tuple[dict, object]:
+    detector.analyze(path, options)  # warm-up: first-call costs are the cold start's business
+    return _timed(lambda: detector.analyze(path, options), lambda result: result.timings, repeat)
+
+
+def time_naive(naive: NaivePipeline, path: Path, repeat: int) -> tuple[dict, dict]:
+    return _timed(lambda: naive.analyze(path), lambda out: out["timings"], repeat)
+
+
+def _timed(run, timings_of, repeat: int) -> tuple[dict, object]:
+    """Stage spreads, "total" (wall seconds) and "cpu" (CPU seconds of every thread of this
+    process: less disturbed than wall time by other work on the machine) over `repeat` runs."""
+    walls, cpus, stages = [], [], {}
+    out = None
+    for _ in range(repeat):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        out = run()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu_started)
+        for stage, seconds in timings_of(out).items():
+            stages.setdefault(stage, []).append(seconds)
+    report = {stage: spread(values) for stage, values in stages.items()}
+    report["total"] = spread(walls)
+    report["cpu"] = spread(cpus)
+    return report, out
+
+
+def _target_for(name: str, kind: str, width: int, height: int, duration: float) -> float | None:
+    if name in TARGETS_S:
+        return TARGETS_S[name]
+    if kind == "video" and min(width, height) >= 1080 and 8 <= duration <= 12:
+        return TARGETS_S["real-1080p-10s"]
+    return None
+
+
+# ---------------------------------------------------------------------------- cold start, memory
+
+
+def _child(paths: list[str], started: float) -> None:
+    """Run in a fresh process: import, load, first verdict (cold start), then every file once;
+    prints one JSON line."""
+    from . import load_detector
+
+    imported = time.time()
+    detector = load_detector()
+    loaded = time.time()
+    detector.analyze(paths[0])
+    first = time.time()
+    for path in paths[1:]:
+        detector.analyze(path)
+    print(json.dumps({
+        "import_s": round(imported - started, 3),
+        "load_s": round(loaded - imported, 3),
+        "first_analysis_s": round(first - loaded, 3),
+        "first_verdict_s": round(first - started, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+def cold_start(paths: list[Path]) -> dict:
+    """Process start to first verdict (on the first file), and the peak memory of a process
+    that then analyses the other files too, measured in a fresh interpreter."""
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "ml.bench", "--child", str(started), *map(str, paths)],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parent.parent,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the cold-start subprocess failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- the API (optional)
+
+
+def api_latency(photo: Path, video: Path | None, *, uploads: int, port: int) -> dict:
+    """Upload-to-verdict through the API with one worker: see `ml.bench_api`."""
+    from .bench_api import measure_api
+
+    return measure_api(photo, video, uploads=uploads, port=port)
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+STAGES = ("decode", "faces", "verify", "classify", "synthetic", "explain", "images")
+
+
+def format_report(report: dict) -> str:
+    lines = [f"machine: {report['machine']}", ""]
+    header = f"{'file':<18} {'engine':>9} {'spread':>17} {'naive':>9} {'ratio':>6} {'target':>8} {'cpu':>9} {'naive':>9}  " + " ".join(
+        f"{s:>9}" for s in STAGES
+    )
+    lines += [header, "-" * len(header)]
+    for f in report["files"]:
+        total = f["engine"]["total"]
+        naive = f["naive"].get("total", {}).get("median")
+        ratio = f"{f['speedup']:.1f}x" if f["speedup"] else "-"
+        target = "-"
+        if f["target_s"] is not None:
+            target = ("ok " if total["median"] <= f["target_s"] else "NO ") + _ms(f["target_s"]).replace(" ", "")
+        spread_text = f"{_ms(total['min'])}-{_ms(total['max'])}"
+        stages = " ".join(f"{_ms(f['engine'].get(s, {}).get('median')):>9}" for s in STAGES)
+        cpu, naive_cpu = f["engine"]["cpu"]["median"], f["naive"].get("cpu", {}).get("median")
+        lines.append(
+            f"{f['name']:<18} {_ms(total['median']):>9} {spread_text:>17} {_ms(naive):>9} {ratio:>6} {target:>8} "
+            f"{_ms(cpu):>9} {_ms(naive_cpu):>9}  {stages}"
+        )
+    lines.append("(engine, naive: median wall time; ratio: naive / engine; cpu: median CPU time of all threads)")
+    lines.append("")
+    for f in report["files"]:
+        classify = f["engine"].get("classify", {}).get("median")
+        per_s = f["faces"] / classify if classify else 0
+        lines.append(
+            f"{f['name']}: {f['width']}x{f['height']}, {f['frames']} frames, {f['faces']} faces "
+            f"({per_s:.0f} faces/s in the classifier, {f['faces'] / f['engine']['total']['median']:.1f} faces/s in all), "
+            f"verdict {f['verdict']}; naive: decode {_ms(f['naive'].get('decode', {}).get('median'))}, "
+            f"faces {_ms(f['naive'].get('faces', {}).get('median'))}, classify {_ms(f['naive'].get('classify', {}).get('median'))}"
+        )
+    cold = report.get("cold")
+    if cold:
+        peak_ok = "ok" if cold["peak_rss_mb"] <= TARGET_PEAK_MB else "NO"
+        lines.append(
+            f"cold start: first verdict {cold['first_verdict_s']:.2f} s after process start (imports "
+            f"{cold['import_s']:.2f} s, models {cold['load_s']:.2f} s, first analysis {cold['first_analysis_s']:.2f} s); "
+            f"peak memory {cold['peak_rss_mb']:.0f} MB [{peak_ok} <= {TARGET_PEAK_MB} MB]"
+        )
+    api = report.get("api")
+    if api:
+        for kind, numbers in api.items():
+            if isinstance(numbers, dict) and "p50" in numbers:
+                lines.append(
+                    f"API {kind}: upload-to-verdict p50 {_ms(numbers['p50'])}, p95 {_ms(numbers['p95'])} "
+                    f"over {numbers['uploads']} uploads" + (f" [target p50 <= {_ms(TARGET_API_P50_S)}]" if kind == "photo" else "")
+                )
+        if "worker_first_verdict_s" in api:
+            lines.append(f"API worker: first verdict {api['worker_first_verdict_s']:.1f} s after the worker started (models loaded on the way)")
+    return "\n".join(lines)
+
+
+def run_bench(
+    *,
+    files: list[Path],
+    media_dir: Path,
+    profile: str = "default",
+    repeat: int = 5,
+    naive_repeat: int = 2,
+    naive: bool = True,
+    cold: bool = True,
+    api: bool = False,
+    api_uploads: int = 20,
+    api_port: int = 8300,
+    out: Path | None = None,
+    checkpoint: str | None = None,
+    threads: int = 0,
+    echo=print,
+) -> dict:
+    """Run the bench, print the table through `echo`, write the JSON to `out`; return the report."""
+    import torch
+
+    from . import load_detector
+
+    if threads:
+        torch.set_num_threads(threads)
+    media = make_media(media_dir, profile) if profile else {}
+    named = list(media.items()) + [(Path(p).stem, Path(p)) for p in files]
+    detector = load_detector(checkpoint, device="cpu")
+    baseline = NaivePipeline() if naive else None
+    options = DetectorOptions()
+    report = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), OpenCV {cv2.__version__}",
+        "model": detector.version,
+        "options": {"max_frames": options.max_frames, "heatmaps": options.heatmaps},
+        "targets": {**TARGETS_S, "speedup_720p": TARGET_SPEEDUP_720P, "peak_mb": TARGET_PEAK_MB, "api_p50_s": TARGET_API_P50_S},
+        "files": [],
+    }
+    for name, path in named:
+        echo(f"timing {name} ...")
+        engine, result = time_engine(detector, path, options, repeat)
+        entry = FileReport(
+            name=name, path=str(path), kind=result.media_type, width=result.width, height=result.height,
+            duration=result.duration, engine=engine, frames=len(result.frames), faces=result.faces_count,
+            verdict=result.verdict, fake_probability=result.fake_probability,
+        )
+        if baseline is not None:
+            entry.naive, _ = time_naive(baseline, path, max(1, naive_repeat))
+            entry.speedup = round(entry.naive["total"]["median"] / engine["total"]["median"], 2)
+        entry.target_s = _target_for(name, entry.kind, entry.width, entry.height, entry.duration)
+        report["files"].append(entry.__dict__)
+    if cold:
+        echo("cold start and peak memory (a fresh process) ...")
+        report["cold"] = cold_start([path for _, path in named])
+    if api:
+        photo = next((p for _, p in named if p.suffix.lower() in (".jpg", ".jpeg", ".png")), None)
+        video = next((p for _, p in named if p.suffix.lower() == ".mp4"), None)
+        if photo is None:
+            raise ValueError("the API section needs a photo among the files")
+        echo(f"API: {api_uploads} uploads each on port {api_port} ...")
+        report["api"] = api_latency(photo, video, uploads=api_uploads, port=api_port)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    echo(format_report(report))
+    if out is not None:
+        echo(f"written to {out}")
+    return report
+
+
+if __name__ == "__main__":  # the cold-start child: python -m ml.bench --child STARTED FILE...
+    if len(sys.argv) >= 4 and sys.argv[1] == "--child":
+        _child(sys.argv[3:], float(sys.argv[2]))
+    else:
+        sys.exit("use `python -m ml bench`")

@@ -1,0 +1,37 @@
+"""`python -m ml bench` on tiny media: it runs end to end and writes a report a program can read.
+No timing is asserted (the numbers depend on the machine)."""
+
+from __future__ import annotations
+
+import json
+
+from ml.__main__ import main
+from ml.bench import STAGES, make_media
+
+
+def test_the_bench_makes_its_own_media_once(tmp_path):
+    first = make_media(tmp_path, "tiny")
+    stamps = {name: path.stat().st_mtime_ns for name, path in first.items()}
+    again = make_media(tmp_path, "tiny")
+    assert set(first) == {"photo-tiny", "clip-tiny"}
+    assert {name: path.stat().st_mtime_ns for name, path in again.items()} == stamps
+
+
+def test_the_bench_times_every_stage_against_the_naive_pipeline_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    status = main([
+        "bench", "--profile", "tiny", "--media-dir", str(tmp_path / "media"), "--repeat", "1",
+        "--naive-repeat", "1", "--out", str(out),
+    ])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert [f["name"] for f in report["files"]] == ["photo-tiny", "clip-tiny"]
+    for entry in report["files"]:
+        assert set(STAGES) | {"total"} <= set(entry["engine"])
+        assert {"median", "min", "max", "runs"} <= set(entry["engine"]["total"]) & set(entry["engine"]["cpu"])
+        assert {"decode", "faces", "classify", "total"} <= set(entry["naive"])
+        assert entry["speedup"] > 0 and entry["faces"] >= 1
+    assert report["files"][1]["frames"] == 24
+    assert report["cold"]["first_verdict_s"] > 0 and report["cold"]["peak_rss_mb"] > 0
+    table = capsys.readouterr().out
+    assert "photo-tiny" in table and "naive" in table and "cold start" in table
