@@ -16,7 +16,7 @@ from .recipes import RECIPES, Budget
 from .evaluate import SPLITS
 from .model import ARCHS
 from .sources import SOURCE_NAMES
-from .train import FAKES_MODES
+from .training_data import FAKES_MODES
 from .verify import VERIFIERS
 
 EXIT_USAGE = 2

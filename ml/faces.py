@@ -107,29 +107,3 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
         return image
     interpolation = cv2.INTER_AREA if min(image.shape[:2]) > size else cv2.INTER_LINEAR
     return cv2.resize(image, (size, size), interpolation=interpolation)
-
-
-def measure_crop_framing(crops: list[np.ndarray]) -> tuple[float, float, int]:
-    """How pre-cut face crops are framed relative to the Haar box this package finds.
-
-    Each crop is padded (edge pixels repeated) so the cascade can see the whole face, the face
-    is searched for, and the crop's side is compared with the box. Returns the median
-    `(margin, shift, faces_found)`: the crop is `margin` times the Haar box, centred `shift`
-    box heights below the box's centre. A detector given these values cuts crops from full
-    frames that look like the training crops.
-    """
-    ratios, shifts = [], []
-    for crop in crops:
-        height, width = crop.shape[:2]
-        pad = max(height, width) // 2
-        padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        boxes = find_faces(padded, max_faces=1)
-        if not boxes:
-            continue
-        box = boxes[0]
-        ratios.append(min(height, width) / box.w)
-        crop_cy = pad + height / 2
-        shifts.append((crop_cy - (box.y + box.h / 2)) / box.h)
-    if not ratios:
-        raise ValueError("no face found in any of the crops")
-    return float(np.median(ratios)), float(np.median(shifts)), len(ratios)

@@ -16,6 +16,7 @@ benchmark marks which sources each model trained on.
 | all-sbi | all four | + landmark self-blends | 160 |
 | reals-sbi | DFDC, Celeb-DF, UTKFace | DFDC's + landmark self-blends | 160 |
 | dfdc-224 | DFDC | DFDC's own | 224 (against `dfdc` at 160) |
+| reals-224 | DFDC, Celeb-DF, UTKFace | DFDC's own | 224 (against `reals` at 160) |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -57,6 +58,7 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
     "all-sbi": Recipe(("dfdc", "celebdf", "utkface", "inswapper"), fakes="both"),
     "reals-sbi": Recipe(("dfdc", "celebdf", "utkface"), fakes="both"),
     "dfdc-224": Recipe(("dfdc",), input_size=224),
+    "reals-224": Recipe(("dfdc", "celebdf", "utkface"), input_size=224),
 }
 
 

@@ -1,4 +1,5 @@
-"""Fine-tuning the real/fake classifier on face crops.
+"""Fine-tuning the real/fake classifier on face crops: the loop (the data it draws, its
+augmentation and dataset are in ml/training_data.py).
 
 The recipe: transfer learning from ImageNet weights (or from scratch), augmentation that keeps
 real and fake crops equally sharp and equally compressed (so the model cannot win by learning
@@ -12,7 +13,7 @@ see blend.py), or both mixed ("both").
 
 Training crops must look like the crops the detector cuts at inference. For pre-cut crops
 (`cropped=True`), the framing of the data is measured against the Haar box
-(`faces.measure_crop_framing`) and stored in the checkpoint, so the detector cuts the same way.
+(`training_data.measure_crop_framing`) and stored in the checkpoint, so the detector cuts the same way.
 """
 
 from __future__ import annotations
@@ -26,24 +27,23 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .blend import TIGHT_CROP_BOX, face_box_in_crop, self_blend
+from .blend import TIGHT_CROP_BOX, face_box_in_crop
 from .calibration import calibration_report
-from .datasets import IMAGE_SUFFIXES, Sample, folder_samples, group_split, prepare_crops
-from .faces import DEFAULT_MARGIN, measure_crop_framing, read_crop, resize_square
+from .datasets import folder_samples, group_split, prepare_crops
+from .faces import DEFAULT_MARGIN, read_crop
 from .metrics import binary_metrics
-from .model import ModelSpec, Weights, build_model, fake_probability, load_checkpoint, preprocess, save_checkpoint, select_device
+from .model import ModelSpec, Weights, build_model, fake_probability, load_checkpoint, save_checkpoint, select_device
 from .sources import FRAMING, load_landmarks, source_samples
+from .training_data import FAKES_MODES, CropDataset, Item, build_items, collate, measure_crop_framing, real_face_samples
 
 log = logging.getLogger(__name__)
 
-FAKES_MODES = ("real", "sbi", "both")
 LOG_NAME = "train_log.jsonl"
 STATE_NAME = "last_state.pt"
 BEST_NAME = "best.pt"
@@ -80,119 +80,6 @@ class TrainConfig:
     sbi_landmarks: bool = False  # self-blended fakes only from faces with landmarks, face-shaped masks
     init: str = ""  # start from this checkpoint's weights instead of ImageNet's
     calibrate: bool = True  # fit a temperature and the uncertain band on validation at the end
-
-
-# ---------------------------------------------------------------------------- data
-
-
-def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Random framing, flip, colour, blur and JPEG re-compression, then resize to `size`.
-
-    Applied identically to both classes, so sharpness and compression carry no label.
-    """
-    height, width = image.shape[:2]
-    scale = rng.uniform(0.85, 1.0)  # a tighter or looser framing around the face
-    ch, cw = int(height * scale), int(width * scale)
-    y0 = int(rng.integers(0, height - ch + 1))
-    x0 = int(rng.integers(0, width - cw + 1))
-    image = image[y0 : y0 + ch, x0 : x0 + cw]
-    if rng.random() < 0.5:
-        image = image[:, ::-1]
-    image = np.ascontiguousarray(image)
-    if rng.random() < 0.8:
-        alpha = rng.uniform(0.8, 1.2)  # contrast
-        beta = rng.uniform(-20, 20)  # brightness
-        image = cv2.convertScaleAbs(image, alpha=alpha, beta=beta)
-    if rng.random() < 0.3:
-        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
-        hsv[..., 1] *= rng.uniform(0.7, 1.3)
-        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
-        image = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
-    if rng.random() < 0.2:
-        sigma = rng.uniform(0.3, 1.5)
-        image = cv2.GaussianBlur(image, (0, 0), sigma)
-    if rng.random() < 0.4:
-        quality = int(rng.integers(40, 96))
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return resize_square(image, size)
-
-
-@dataclass(frozen=True)
-class Item:
-    path: Path
-    label: int
-    blend: bool = False  # make a self-blended fake from this real face
-    source: str = ""
-
-
-class CropDataset(Dataset):
-    """Face crops with labels; training items are augmented, self-blended ones made on the fly."""
-
-    def __init__(
-        self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX, landmarks=None
-    ):
-        self.items = items
-        self.landmarks = landmarks or {}
-        self.face_box = face_box
-        self.size = size
-        self.train = train
-        self.seed = seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int):
-        item = self.items[index]
-        image = read_crop(item.path)
-        if self.train:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
-            if item.blend:
-                points = self.landmarks.get(str(item.path))
-                image, _ = self_blend(image, rng, face_box=self.face_box, landmarks=points)
-            image = augment(image, rng, self.size)
-        else:
-            image = resize_square(image, self.size)
-        return image, item.label
-
-
-def collate(batch, spec: ModelSpec):
-    images, labels = zip(*batch)
-    return preprocess(list(images), spec), torch.tensor(labels, dtype=torch.long)
-
-
-def real_face_samples(root: str | Path) -> list[Sample]:
-    """Real faces for self-blending: the reals of a folder dataset, or every image in a folder."""
-    root = Path(root)
-    if (root / "index.csv").is_file() or (root / "real").is_dir():
-        return [s for s in folder_samples(root) if s.label == 0]
-    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not images:
-        raise ValueError(f"{root}: no images")
-    return [Sample(path, 0, path.stem) for path in images]
-
-
-def build_items(
-    samples: list[Sample], extra_real: list[Sample], fakes: str, *, sources: dict | None = None, blend_only=None
-) -> list[Item]:
-    """Training items for a fakes mode. Self-blended fakes: one per real face (only those in
-    `blend_only` when given: the faces that have landmarks)."""
-    sources = sources or {}
-    reals = [Item(s.path, 0, source=sources.get(s.path, "")) for s in samples if s.label == 0]
-    data_fakes = [Item(s.path, 1, source=sources.get(s.path, "")) for s in samples if s.label == 1]
-    extra = [Item(s.path, 0) for s in extra_real]
-    if fakes == "real":
-        return reals + data_fakes
-    blended = [
-        Item(item.path, 1, blend=True, source=item.source)
-        for item in reals + extra
-        if blend_only is None or str(item.path) in blend_only
-    ]
-    if fakes == "sbi":
-        return reals + extra + blended
-    return reals + extra + data_fakes + blended
 
 
 # ---------------------------------------------------------------------------- loop

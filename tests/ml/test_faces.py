@@ -1,7 +1,8 @@
 import cv2
 import numpy as np
 
-from ml.faces import crop_box, crop_face, find_faces, measure_crop_framing
+from ml.faces import crop_box, crop_face, find_faces
+from ml.training_data import measure_crop_framing
 from ml.results import Box
 
 

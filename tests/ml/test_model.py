@@ -17,7 +17,7 @@ from ml.model import (
     preprocess,
     save_checkpoint,
 )
-from ml.train import CropDataset, Item, collate
+from ml.training_data import CropDataset, Item, collate
 
 
 @pytest.fixture()

@@ -3,7 +3,7 @@ what users would see on each source."""
 
 import json
 
-from ml.train import FAKES_MODES
+from ml.training_data import FAKES_MODES
 from ml.recipes import BASELINE, RECIPES, Budget, comparison_table, recipe_config, run_recipe
 
 

@@ -8,7 +8,8 @@ import torch
 from ml import load_detector
 from ml.datasets import Sample
 from ml.model import load_checkpoint
-from ml.train import BEST_NAME, LOG_NAME, STATE_NAME, augment, build_items, train
+from ml.train import BEST_NAME, LOG_NAME, STATE_NAME, train
+from ml.training_data import augment, build_items
 
 from .training import tiny_config
 
