@@ -27,14 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from .errors import MediaError
 from .faces import DEFAULT_MARGIN, crop_face, find_faces
-from .media import load_image_bgr, media_kind
-from .results import MEDIA_VIDEO
-from .video import sample_frames
+from .video import read_frames
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +349,7 @@ def prepare_crops(
     unreadable: list[str] = []
     for sample in tqdm(samples, desc="face crops", unit="file"):
         try:
-            frames = _frames(sample.path, frames_per_video)
+            frames = read_frames(sample.path, frames_per_video)
         except MediaError as exc:
             logger.warning("skipped unreadable file: %s", exc)
             unreadable.append(str(sample.path))
@@ -448,15 +445,6 @@ def _write_manifest(out_dir: Path, manifest: dict) -> None:
     tmp = out_dir / (MANIFEST_FILE + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     tmp.replace(out_dir / MANIFEST_FILE)
-
-
-def _frames(path: Path, frames_per_video: int) -> list[tuple[int, np.ndarray]]:
-    """(frame index, BGR image) pairs: sampled frames of a video, or the image itself."""
-    media_type, _ = media_kind(path)
-    if media_type == MEDIA_VIDEO:
-        _, sampled = sample_frames(path, frames_per_video)
-        return [(f.index, f.image) for f in sampled]
-    return [(0, load_image_bgr(path))]
 
 
 def _crop_stem(path: Path) -> str:

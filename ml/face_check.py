@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .datasets import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .datasets import IMAGE_SUFFIXES
 from .faces import find_faces
 from .media import load_image_bgr
 from .results import Box
 from .verify import VERIFIERS, confirm_faces
-from .video import sample_frames
+from .video import read_frames
 
 FIELDS = ("file", "frame", "x", "y", "w", "h", "label")
 LABELS = ("face", "not_face")
@@ -37,18 +37,11 @@ class LabelledBox:
     label: str = ""
 
 
-def _frames(path: Path, frames_per_video: int) -> list[tuple[int, np.ndarray]]:
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        _, sampled = sample_frames(path, frames_per_video)
-        return [(f.index, f.image) for f in sampled]
-    return [(0, load_image_bgr(path))]
-
-
 def collect_boxes(root: Path, files: list[Path], *, frames_per_video: int = 8, max_faces: int = 8) -> list[LabelledBox]:
     """Every Haar box in the given files (unlabelled)."""
     found = []
     for path in files:
-        for index, image in _frames(path, frames_per_video):
+        for index, image in read_frames(path, frames_per_video):
             for box in find_faces(image, max_faces=max_faces):
                 found.append(LabelledBox(str(path.relative_to(root)), index, box))
     return found

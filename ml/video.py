@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from .errors import MediaError, MediaTooLargeError
-from .media import DEFAULT_LIMITS, MediaLimits, check_canvas, fit_pixels, open_image, read_head, sniff_format
+from .media import DEFAULT_LIMITS, MediaLimits, check_canvas, fit_pixels, load_image_bgr, media_kind, open_image, read_head, sniff_format
+from .results import MEDIA_VIDEO
 
 DEFAULT_FRAMES = 32
 
@@ -310,3 +311,16 @@ def _sample_animation(path: Path, k: int, limits: MediaLimits) -> tuple[VideoInf
     duration = elapsed_ms / 1000
     fps = count / duration if duration else 0.0
     return VideoInfo(count, fps, duration, width, height, 0), sampled
+
+
+def read_frames(
+    path: str | Path, max_frames: int = DEFAULT_FRAMES, limits: MediaLimits = DEFAULT_LIMITS
+) -> list[tuple[int, np.ndarray]]:
+    """(frame index, BGR image) pairs of any supported file: a photo is one frame (index 0), a
+    video or an animation gives `max_frames` evenly spaced frames. For the tools (dataset
+    preparation, the face check); the detector also keeps each frame's time."""
+    media_type, _ = media_kind(path, limits)
+    if media_type == MEDIA_VIDEO:
+        _, sampled = sample_frames(path, max_frames, limits)
+        return [(f.index, f.image) for f in sampled]
+    return [(0, load_image_bgr(path, limits))]

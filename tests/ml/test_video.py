@@ -39,6 +39,17 @@ def test_it_decodes_exactly_the_sampled_frames_of_a_generated_video(tmp_path, as
     assert [f.time for f in frames] == [pytest.approx(f.index / 20) for f in frames]
 
 
+def test_the_tools_read_a_photo_as_one_frame_and_a_video_as_its_sampled_frames(tmp_path, astronaut):
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut[:, :, ::-1]).save(photo)
+    [(index, image)] = video.read_frames(photo, 8)
+    assert index == 0 and np.array_equal(image, astronaut)
+    path = write_video(tmp_path / "walk.avi", moving_face_frames(astronaut, 40, size=(480, 360)), fps=20, fourcc="MJPG")
+    frames = video.read_frames(path, 8)
+    assert [i for i, _ in frames] == sample_indices(40, 8)
+    assert [frame_number(image) for _, image in frames] == sample_indices(40, 8)
+
+
 def test_a_short_video_is_sampled_whole(tmp_path, astronaut):
     path = write_video(tmp_path / "short.mp4", moving_face_frames(astronaut, 5))
     info, frames = sample_frames(path, 32)
