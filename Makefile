@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale bench install browser train-deps migrate clean model-comparison default-model calibrate-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -115,38 +115,43 @@ model-comparison: train-deps
 	$(call compare_run,r18-scratch,--arch resnet18 --pretrained none --fakes real)
 	$(call compare_run,r18-scratch-sbi,--arch resnet18 --pretrained none --fakes both --extra-real $(DATA)/real_faces)
 
-# The shipped default model: the comparison's winner (MobileNetV2 from ImageNet, the dataset's
-# own fakes), on every training file for 6 epochs, stored with fp16 weights.
+# The shipped default model, ml/weights/detector.pt (ml/weights/MODEL_CARD.md), in two steps.
+# base-model: MobileNetV2 from ImageNet, 6 epochs on DFDC's crops at 160 px (the first session's
+# comparison winner), calibrated on held-out DFDC, Celeb-DF and UTKFace crops: $(BASE_MODEL)
+# (it was the shipped model until 2026-11-26). default-model: that model fine-tuned by the recipe
+# comparison's chosen recipe, reals-224 (DFDC + Celeb-DF + UTKFace, 224 px, 2 epochs, at most
+# 6,000 files per source), calibrated on the same pool, stored with fp16 weights.
 DEFAULT_ARGS = --cropped --arch mobilenet_v2 --pretrained imagenet --fakes real --input-size 160 --epochs 6
+BASE_MODEL ?= $(RUNS)/dfdc-calibrated.pt
+SHIPPED_VERSION ?= 2026.11.26-mnv2-reals224-calibrated
 
-default-model: train-deps
+base-model: train-deps
 	$(BIN)/python -m ml train $(DATA)/dfdc_faces $(DEFAULT_ARGS) --no-calibrate --out $(RUNS)/default
 	$(BIN)/python -m ml export $(RUNS)/default/best.pt $(RUNS)/default/detector-fp16.pt --version 2026.11.25-mnv2-dfdc
-	$(MAKE) calibrate-model SOURCE_MODEL=$(RUNS)/default/detector-fp16.pt
-
-# Temperature and the uncertain band for the shipped model, fitted on the held-out crops of DFDC
-# (its own validation split), Celeb-DF and UTKFace (ml/calibration.py). Inswapper stays unseen.
-SOURCE_MODEL ?= $(RUNS)/default/detector-fp16.pt
-CALIBRATED_VERSION ?= 2026.11.26-mnv2-dfdc-calibrated
-calibrate-model: $(INSTALLED)
-	$(BIN)/python -m ml calibrate $(SOURCE_MODEL) --out $(RUNS)/calibrated.pt --data-root $(DATA) \
+	$(BIN)/python -m ml calibrate $(RUNS)/default/detector-fp16.pt --out $(RUNS)/calibrated.pt --data-root $(DATA) \
 	    --source dfdc --source celebdf --source utkface
-	$(BIN)/python -m ml export $(RUNS)/calibrated.pt ml/weights/detector.pt --version $(CALIBRATED_VERSION)
+	$(BIN)/python -m ml export $(RUNS)/calibrated.pt $(BASE_MODEL) --version 2026.11.26-mnv2-dfdc-calibrated
 
-# Issue 8's first try (not shipped: held-out DFDC AUC fell to 0.925): the shipped model
-# fine-tuned for one epoch on every known source (at most 2,000 training files each) with
-# landmark self-blended fakes; calibrated at the end; then benchmarked.
+default-model: base-model
+	$(BIN)/python -m ml compare-recipes --out $(RUNS)/shipped --recipe reals-224 --init $(BASE_MODEL) \
+	    --max-per-source 6000 --epochs 2 --data-root $(DATA)
+	$(BIN)/python -m ml export $(RUNS)/shipped/reals-224/calibrated.pt ml/weights/detector.pt --version $(SHIPPED_VERSION)
+
+# Issue 8's first try (not shipped: held-out DFDC AUC fell to 0.925): the base model fine-tuned
+# for one epoch on every known source (at most 2,000 training files each) with landmark
+# self-blended fakes; calibrated at the end; then benchmarked.
 finetune-all-sources: train-deps
-	$(BIN)/python -m ml train --out $(RUNS)/ft-all --init ml/weights/detector.pt --arch mobilenet_v2 \
+	$(BIN)/python -m ml train --out $(RUNS)/ft-all --init $(BASE_MODEL) --arch mobilenet_v2 \
 	    --input-size 160 --data-root $(DATA) --source dfdc --source celebdf --source utkface --source inswapper \
 	    --fakes both --sbi-landmarks --max-train 2000 --epochs 1 --lr 1e-4
 	$(BIN)/python -m ml eval-cross --checkpoint $(RUNS)/ft-all/best.pt --data-root $(DATA) --out $(RUNS)/ft-all/cross
 
-# Issue 8's recipe comparison (ml/recipes.py): the shipped model fine-tuned one epoch by each
-# recipe (same start, schedule and cap per source), calibrated on one pool, benchmarked with
-# eval-cross; one table in $(RUNS)/recipes/comparison.md. Resumes where it stopped.
+# Issue 8's recipe comparison (ml/recipes.py): the base model fine-tuned one epoch by each recipe
+# (same start, schedule and cap of 2,000 files per source), calibrated on one pool, benchmarked
+# with eval-cross; one table in $(RUNS)/recipes/comparison.md. Resumes where it stopped. Needs
+# $(BASE_MODEL) (make base-model).
 recipe-comparison: train-deps
-	$(BIN)/python -m ml compare-recipes --out $(RUNS)/recipes --data-root $(DATA)
+	$(BIN)/python -m ml compare-recipes --out $(RUNS)/recipes --init $(BASE_MODEL) --data-root $(DATA)
 
 # The cross-source benchmark of the installed model (ml/cross.py): one table, in $(RUNS)/eval-cross.
 eval-cross: $(INSTALLED)

@@ -1,8 +1,8 @@
 """Issue 8's recipe comparison: which training data makes the face-swap model hold up beyond
 DFDC, measured with the cross-source benchmark (ml/cross.py).
 
-Every recipe starts from the same weights (by default the shipped model: MobileNetV2, 6 epochs
-on DFDC from ImageNet) and fine-tunes them for the same schedule, with the same cap on the files
+Every recipe starts from the same weights (`make recipe-comparison`: the base model, MobileNetV2
+trained 6 epochs on DFDC from ImageNet and calibrated, `make base-model`) and fine-tunes them for the same schedule, with the same cap on the files
 drawn from each source, so the recipes differ only in what they add. Each is then calibrated on
 the same held-out pool (DFDC, Celeb-DF and UTKFace; inswapper stays out of calibration) and
 benchmarked. A recipe that leaves a source out is that source's leave-one-source-out row: the
@@ -37,7 +37,7 @@ from .train import TrainConfig, calibrate_on_sources, train
 log = logging.getLogger(__name__)
 
 CALIBRATION_SOURCES = ("dfdc", "celebdf", "utkface")
-BASELINE = "shipped"
+BASELINE = "start"  # the row of the weights every recipe starts from, not fine-tuned
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def test_every_recipe_gets_the_same_start_schedule_and_cap(tmp_path):
 def test_the_table_marks_unseen_sources_and_counts_real_clips():
     table = comparison_table({BASELINE: _rows(), "all-sbi": _rows(inswapper_trained=True, clips_fake=0)})
     shipped, recipe = table.splitlines()[2:]
-    assert shipped.startswith("| shipped | 0.950 | 0.640 (unseen) | 2.0% | 7.2% | 1 / 3 of 29 | 1 / 1 of 2 | - |")
+    assert shipped.startswith("| start | 0.950 | 0.640 (unseen) | 2.0% | 7.2% | 1 / 3 of 29 | 1 / 1 of 2 | - |")
     assert "| 0.640 |" in recipe and "| 0 / 3 of 29 |" in recipe
 
 
