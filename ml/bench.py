@@ -247,19 +247,20 @@ def _target_for(name: str, kind: str, width: int, height: int, duration: float) 
 # ---------------------------------------------------------------------------- cold start, memory
 
 
-def _child(paths: list[str], started: float) -> None:
+def _child(paths: list[str], started: float, checkpoint: str | None = None) -> None:
     """Run in a fresh process: import, load, first verdict (cold start), then every file once;
     prints one JSON line."""
     from . import load_detector
 
     imported = time.time()
-    detector = load_detector()
+    detector = load_detector(checkpoint)
     loaded = time.time()
     detector.analyze(paths[0])
     first = time.time()
     for path in paths[1:]:
         detector.analyze(path)
     print(json.dumps({
+        "model": detector.version,
         "import_s": round(imported - started, 3),
         "load_s": round(loaded - imported, 3),
         "first_analysis_s": round(first - loaded, 3),
@@ -268,12 +269,14 @@ def _child(paths: list[str], started: float) -> None:
     }))
 
 
-def cold_start(paths: list[Path]) -> dict:
+def cold_start(paths: list[Path], checkpoint: str | None = None) -> dict:
     """Process start to first verdict (on the first file), and the peak memory of a process
-    that then analyses the other files too, measured in a fresh interpreter."""
+    that then analyses the other files too, measured in a fresh interpreter with the same
+    checkpoint."""
     started = time.time()
+    model = ["--checkpoint", str(Path(checkpoint).resolve())] if checkpoint else []
     done = subprocess.run(
-        [sys.executable, "-m", "ml.bench", "--child", str(started), *map(str, paths)],
+        [sys.executable, "-m", "ml.bench", "--child", str(started), *model, *map(str, paths)],
         capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
@@ -407,7 +410,7 @@ def run_bench(
         report["files"].append(entry.__dict__)
     if cold:
         echo("cold start and peak memory (a fresh process) ...")
-        report["cold"] = cold_start([path for _, path in named])
+        report["cold"] = cold_start([path for _, path in named], checkpoint)
     if api:
         photo = next((p for _, p in named if p.suffix.lower() in (".jpg", ".jpeg", ".png")), None)
         video = next((p for _, p in named if p.suffix.lower() == ".mp4"), None)
@@ -424,8 +427,12 @@ def run_bench(
     return report
 
 
-if __name__ == "__main__":  # the cold-start child: python -m ml.bench --child STARTED FILE...
+if __name__ == "__main__":  # the cold-start child: python -m ml.bench --child STARTED [--checkpoint CKPT] FILE...
     if len(sys.argv) >= 4 and sys.argv[1] == "--child":
-        _child(sys.argv[3:], float(sys.argv[2]))
+        rest = sys.argv[3:]
+        chosen = None
+        if rest[0] == "--checkpoint":
+            chosen, rest = rest[1], rest[2:]
+        _child(rest, float(sys.argv[2]), chosen)
     else:
         sys.exit("use `python -m ml bench`")

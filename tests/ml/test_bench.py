@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from ml.__main__ import main
-from ml.bench import STAGES, make_media
+from ml.bench import STAGES, cold_start, make_media
+from ml.model import load_checkpoint
 
 
 def test_the_bench_makes_its_own_media_once(tmp_path):
@@ -35,3 +36,10 @@ def test_the_bench_times_every_stage_against_the_naive_pipeline_and_writes_json(
     assert report["cold"]["first_verdict_s"] > 0 and report["cold"]["peak_rss_mb"] > 0
     table = capsys.readouterr().out
     assert "photo-tiny" in table and "naive" in table and "cold start" in table
+
+
+def test_the_cold_start_is_measured_with_the_checkpoint_the_bench_was_given(tmp_path, untrained_checkpoint):
+    media = make_media(tmp_path, "tiny")
+    report = cold_start([media["photo-tiny"]], str(untrained_checkpoint))
+    _, spec = load_checkpoint(untrained_checkpoint, device="cpu")
+    assert report["model"].startswith(spec.version)
