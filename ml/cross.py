@@ -15,6 +15,9 @@ Held-out splits repeat the checkpoint's recorded seed and validation fraction, s
 model trained on is scored only on files it never saw; a source it never trained on is a test
 of generalisation rather than memory (the checkpoint's `training.sources` says which).
 Run: `python -m ml eval-cross --checkpoint PATH --out DIR` (writes cross.json and cross.md).
+With the synthetic-face model loaded (the default) the whole-detector rows rank files by the
+platform score of both detectors (ml/evaluate.py); `--no-synthetic` (`make eval-cross`, the
+model card's table) scores the face-swap model alone.
 """
 
 from __future__ import annotations
