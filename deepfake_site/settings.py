@@ -163,13 +163,19 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", "sqlite:///db.sqlite3"))}
-# Throttle counters live in the cache: with several web processes, give them a shared one.
+# Throttle and log-in failure counters live in the cache, so every web process must see the same
+# one: gunicorn runs several (gunicorn.conf.py), and a per-process memory cache would let each
+# count on its own (2 processes: twice the allowed log-in attempts). Without CACHE_URL (Redis,
+# shared by machines) the cache is a folder of files, shared by the processes of this machine.
 CACHE_URL = os.environ.get("CACHE_URL")
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
         if CACHE_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(Path(os.environ.get("CACHE_DIR", BASE_DIR / "var" / "cache"))),
+        }
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -25,6 +25,18 @@ def _static_files_without_a_manifest():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _a_cache_of_this_session(tmp_path_factory):
+    """The file cache the site uses by default, in a folder of this test session's own, so that
+    counters left by an earlier run (or a parallel one) never reach these tests."""
+    if settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+        folder = tmp_path_factory.mktemp("cache")
+        with override_settings(CACHES={"default": {**settings.CACHES["default"], "LOCATION": str(folder)}}):
+            yield
+    else:
+        yield
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """On SQLite, the test database in a file rather than in memory, so that real worker

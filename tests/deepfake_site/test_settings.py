@@ -122,3 +122,14 @@ def test_an_unknown_log_level_is_refused():
     result = manage("check", **{**SERVER_ENV, "LOG_LEVEL": "loud"})
     assert result.returncode != 0
     assert "LOG_LEVEL must be" in result.stderr
+
+
+def test_every_web_process_of_a_machine_counts_log_in_failures_in_one_cache(tmp_path):
+    """Without CACHE_URL, what one process stores (a throttle or log-in failure count) is seen
+    by another: gunicorn runs several, and each must not count on its own."""
+    folder = str(tmp_path / "cache")
+    stored = manage("shell", "-c", "from django.core.cache import cache; cache.set('failures', 4, 60)", CACHE_DIR=folder)
+    assert stored.returncode == 0, stored.stderr
+    read = manage("shell", "-c", "from django.core.cache import cache; print(cache.get('failures'))", CACHE_DIR=folder)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split()[-1] == "4"
