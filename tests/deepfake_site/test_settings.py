@@ -128,8 +128,8 @@ def test_every_web_process_of_a_machine_counts_log_in_failures_in_one_cache(tmp_
     """Without CACHE_URL, what one process stores (a throttle or log-in failure count) is seen
     by another: gunicorn runs several, and each must not count on its own."""
     folder = str(tmp_path / "cache")
-    stored = manage("shell", "-c", "from django.core.cache import cache; cache.set('failures', 4, 60)", CACHE_DIR=folder)
+    stored = manage("shell", "-c", "from django.core.cache import cache; cache.set('failures', 4, 60)", **SERVER_ENV, CACHE_DIR=folder)
     assert stored.returncode == 0, stored.stderr
-    read = manage("shell", "-c", "from django.core.cache import cache; print(cache.get('failures'))", CACHE_DIR=folder)
+    read = manage("shell", "-c", "from django.core.cache import cache; print(cache.get('failures'))", **SERVER_ENV, CACHE_DIR=folder)
     assert read.returncode == 0, read.stderr
     assert read.stdout.split()[-1] == "4"
