@@ -80,6 +80,24 @@ def screenshot(driver, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
+def wait_for_text(driver, css: str, text: str, *, timeout: float = 10) -> None:
+    """Wait until the first element matching `css` contains `text`, across page loads.
+
+    Selenium's `text_to_be_present_in_element` looks the element up and then reads its text in two
+    round trips; when a form submission replaces the page in between, Chromium answers "Node with
+    given id does not belong to the document" (a plain WebDriverException, not a stale-element one)
+    and the wait gives up. Reading the text in one script call has no such gap.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    script = "const el = document.querySelector(arguments[0]); return el ? el.textContent : null;"
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: text in (d.execute_script(script, css) or ""),
+        message=f"no {css!r} containing {text!r} within {timeout} s",
+    )
+
+
 def log_in(driver, live_server_url: str, *, username: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 

@@ -12,7 +12,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
-from tests.browser import log_in
+from tests.browser import log_in, wait_for_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,9 +26,10 @@ def test_a_person_resets_their_password_through_the_link_in_the_email(browser, l
 
     browser.get(f"{live_server.url}/accounts/login/")
     browser.find_element(By.LINK_TEXT, "Forgot your password?").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.NAME, "email")))
     browser.find_element(By.NAME, "email").send_keys("alice@example.org")
     browser.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
-    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Check your e-mail"))
+    wait_for_text(browser, "h1", "Check your e-mail")
 
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -40,9 +41,7 @@ def test_a_person_resets_their_password_through_the_link_in_the_email(browser, l
     browser.find_element(By.NAME, "new_password1").send_keys(NEW)
     browser.find_element(By.NAME, "new_password2").send_keys(NEW)
     browser.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
-    WebDriverWait(browser, 10).until(
-        EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Your password was changed")
-    )
+    wait_for_text(browser, "h1", "Your password was changed")
 
     assert get_user_model().objects.get(username="alice").check_password(NEW)
     log_in(browser, live_server.url, username="alice", password=NEW)

@@ -8,13 +8,14 @@ import tempfile
 import pytest
 from django.core.files.base import ContentFile
 from django.test import override_settings
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
 from detection.models import Analysis
-from tests.browser import PHONE, log_in, resize, screenshot
+from tests.browser import PHONE, log_in, resize, screenshot, wait_for_text
 
 from .base import PASSWORD, astronaut_jpeg
 
@@ -68,7 +69,9 @@ def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, l
     search.send_keys("beach")
     browser.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
     WebDriverWait(browser, 10).until(EC.url_contains("q=beach"))
-    assert sorted(names_shown(browser)) == ["beach-holiday.jpg", "beach-party.jpg"]
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: sorted(names_shown(driver)) == ["beach-holiday.jpg", "beach-party.jpg"]
+    )
 
     delete = browser.find_element(By.ID, "delete-selected")
     assert not delete.is_enabled()  # nothing selected yet
@@ -81,9 +84,7 @@ def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, l
     assert Analysis.objects.filter(owner=alice).count() == len(ROWS)
     browser.find_element(By.ID, "confirm-delete").click()
 
-    WebDriverWait(browser, 10).until(
-        EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".messages"), "2 analyses were deleted.")
-    )
+    wait_for_text(browser, ".messages", "2 analyses were deleted.")
     remaining = Analysis.objects.filter(owner=alice).values_list("original_name", flat=True)
     assert not [name for name in remaining if "beach" in name]
     assert len(remaining) == len(ROWS) - 2
