@@ -161,7 +161,7 @@ class AnalysisFace(models.Model):
     h = models.PositiveIntegerField()
     fake_probability = models.FloatField()
     track = models.PositiveIntegerField(default=0, help_text="The person (face track) number, from 1")
-    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Wholly generated face")
+    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Wholly generated face (empty: not scored; up to 4 faces per person are)")
     heatmap = models.FileField(
         upload_to=face_heatmap_path,
         max_length=300,
@@ -193,7 +193,7 @@ class AnalysisTrack(models.Model):
     first_time = models.FloatField()
     last_time = models.FloatField()
     counted = models.BooleanField(help_text="Long enough to decide the verdict")
-    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Mean over its faces")
+    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Mean over its scored faces")
 
     class Meta:
         ordering = ["number"]

@@ -18,9 +18,12 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   frame. A file in which no face was examined is never called "real".
 
 Two detectors, one verdict. Beside the face-swap model above, a second model (ml/synthetic.py,
-its own checkpoint and thresholds) scores each confirmed face for being wholly generated (a
-person who never existed). Its probability follows the same path: a person's is the mean of
-their faces, the file's is the highest among the counted people. Combination rule:
+its own checkpoint and thresholds) scores confirmed faces for being wholly generated (a person
+who never existed). Whether a person exists does not change from frame to frame, so it scores
+at most `SYNTHETIC_FACES_PER_TRACK` (4) faces of each person, evenly spaced along the track (the
+others carry no synthetic probability); scoring every face of a 32-frame video cost as much as
+the face-swap model. A person's probability is the mean of their scored faces, the file's the
+highest among the counted people. Combination rule:
 - the synthetic probability at or above the synthetic checkpoint's threshold makes the verdict
   "fake" with kind "ai_generated", whatever the face-swap score;
 - otherwise the face-swap verdict stands (kind "face_swap" when it is "fake"); the synthetic
@@ -46,10 +49,10 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
-from .explain import gradcams, overlay_png
+from .explain import heatmap_of, overlay_png, recording_cams
 from .faces import crop_face, find_faces
 from .media import load_image_bgr, media_kind
-from .model import fake_probability, fold_batchnorm, load_checkpoint, preprocess, real_threshold
+from .model import fake_probability, fold_batchnorm, inference_batch_size, load_checkpoint, preprocess, real_threshold
 from .results import (
     KIND_AI_GENERATED,
     KIND_FACE_SWAP,
@@ -64,12 +67,18 @@ from .results import (
     FrameResult,
 )
 from .options import DetectorOptions
-from .tracks import file_score, link_tracks, summarize_tracks, synthetic_score
+from .tracks import (
+    SYNTHETIC_FACES_PER_TRACK,
+    evenly_spaced_faces,
+    file_score,
+    link_tracks,
+    summarize_tracks,
+    synthetic_score,
+)
 from .verify import confirm_faces
 from .video import sample_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
-BATCH_SIZE = 16
 HAAR_MAX_BOXES = 12  # Haar proposals examined per frame before verification
 
 Progress = Callable[[float], None]
@@ -163,10 +172,18 @@ class Detector:
     def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated fake probability per face crop (float64 array), computed in batches."""
         scores = []
-        for start in range(0, len(crops), BATCH_SIZE):
-            batch = preprocess(list(crops[start : start + BATCH_SIZE]), self.spec).to(self.device)
+        size = inference_batch_size(self.device)
+        for start in range(0, len(crops), size):
+            batch = preprocess(list(crops[start : start + size]), self.spec).to(self.device)
             scores.append(fake_probability(self.model(batch), self.spec.temperature))
         return np.concatenate(scores) if scores else np.zeros(0)
+
+    def classify_with_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`classify`, plus each crop's coarse class activation map from the same forward pass
+        (ml/explain.py: equal to Grad-CAM for these models, without a backward pass)."""
+        with recording_cams(self.model, self.spec) as cams:
+            scores = self.classify(crops)
+        return scores, cams
 
     def find_confirmed_faces(
         self, image: np.ndarray, options: DetectorOptions, timings: dict[str, float] | None = None
@@ -223,21 +240,22 @@ class Detector:
         started = time.perf_counter()
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
         crops = [self.crop(frames[p][2], boxes[p][j]) for p, j in located]
-        flat = self.classify(crops)
+        flat, cams = self.classify_with_cams(crops)
         scores: list[list[float]] = [[] for _ in frames]
         for (p, _), score in zip(located, flat):
             scores[p].append(float(score))
         timings["classify"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        synthetic: list[list[float]] | None = None
-        if self.synthetic is not None:
-            flat_synthetic = self.synthetic.score([self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in located])
-            synthetic = [[] for _ in frames]
-            for (p, _), value in zip(located, flat_synthetic):
-                synthetic[p].append(float(value))
-        timings["synthetic"] = time.perf_counter() - started
         track_ids = link_tracks(boxes)
+        synthetic: list[list[float | None]] | None = None
+        if self.synthetic is not None:
+            chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK)
+            values = self.synthetic.score([self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in chosen])
+            synthetic = [[None] * len(frame_boxes) for frame_boxes in boxes]
+            for (p, j), value in zip(chosen, values):
+                synthetic[p][j] = float(value)
+        timings["synthetic"] = time.perf_counter() - started
         tracks = summarize_tracks(
             track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames, synthetic=synthetic
         )
@@ -253,8 +271,7 @@ class Detector:
 
         started = time.perf_counter()
         explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
-        cams = gradcams(self.model, self.spec, [crops[k] for k in explained])
-        heatmaps = {located[k]: overlay_png(crops[k], cam) for k, cam in zip(explained, cams)}
+        heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
         timings["explain"] = time.perf_counter() - started
         report(0.95)
 

@@ -3,18 +3,27 @@
 Grad-CAM (Selvaraju et al., 2017): the gradients of the fake logit with respect to the last
 convolutional block's activations, averaged per channel, weight those activations; the positive
 part of the weighted sum, upsampled to the crop, is the heatmap.
+
+Every registered architecture ends in that block, global average pooling and one linear layer.
+There the gradient of the fake logit with respect to each activation is the head's weight for
+its channel divided by the block's height times width, the same at every position; Grad-CAM's
+channel weights are then the head's fake-class row up to that scale, which the heatmap's
+normalisation removes (this is CAM, Zhou et al., 2016). So the detector computes its heatmaps
+during the forward pass that scores the faces (`recording_cams`), with no backward pass;
+`gradcams` keeps the gradient route, and a test holds the two equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from .model import FAKE_CLASS, ModelSpec, gradcam_layer, preprocess
+from .model import FAKE_CLASS, ModelSpec, get_architecture, gradcam_layer, preprocess
 
 
 def gradcam(model: nn.Module, spec: ModelSpec, crop: np.ndarray) -> np.ndarray:
@@ -49,12 +58,35 @@ def gradcams(model: nn.Module, spec: ModelSpec, crops: Sequence[np.ndarray]) -> 
     weights = activation.grad.mean(dim=(2, 3), keepdim=True)
     cams = torch.relu((weights * activation).sum(dim=1)).detach().float().cpu().numpy()
     model.zero_grad(set_to_none=True)
-    heatmaps = []
-    for cam, crop in zip(cams, crops):
-        if cam.max() > 0:
-            cam = cam / cam.max()
-        heatmaps.append(cv2.resize(cam.astype(np.float32), crop.shape[1::-1], interpolation=cv2.INTER_LINEAR))
-    return heatmaps
+    return [heatmap_of(cam, crop.shape[:2]) for cam, crop in zip(cams, crops)]
+
+
+@contextlib.contextmanager
+def recording_cams(model: nn.Module, spec: ModelSpec) -> Iterator[list[np.ndarray]]:
+    """While open, every forward pass of `model` appends one coarse class activation map per
+    input (float32, the last block's height x width, not normalised) to the yielded list.
+    `heatmap_of` turns one into the crop-sized heatmap `gradcams` would give (module docstring)."""
+    entry = get_architecture(spec.arch)
+    fake_row = entry.head(model).weight[FAKE_CLASS].detach()
+    recorded: list[np.ndarray] = []
+
+    def keep_cam(_module, _inputs, output):
+        cams = torch.relu(torch.einsum("c,nchw->nhw", fake_row.to(output.dtype), output))
+        recorded.extend(cams.float().cpu().numpy())
+
+    handle = entry.gradcam_layer(model).register_forward_hook(keep_cam)
+    try:
+        yield recorded
+    finally:
+        handle.remove()
+
+
+def heatmap_of(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A coarse activation map scaled to [0, 1] and resized to `size` (height, width)."""
+    cam = cam.astype(np.float32)
+    if cam.max() > 0:
+        cam = cam / cam.max()
+    return cv2.resize(cam, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> bytes:

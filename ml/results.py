@@ -44,7 +44,7 @@ class FaceResult:
     box: Box
     fake_probability: float
     track: int = 0  # the person (face track) this face belongs to, numbered from 1
-    synthetic_probability: float | None = None  # wholly generated face (None: no synthetic detector)
+    synthetic_probability: float | None = None  # wholly generated face (None: not scored, see ml/detector.py)
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
 
 
@@ -77,7 +77,7 @@ class TrackResult:
     first_time: float
     last_time: float
     counted: bool  # long enough to decide the verdict
-    synthetic_probability: float | None = None  # mean over its faces
+    synthetic_probability: float | None = None  # mean over its scored faces
 
 
 @dataclass(frozen=True)

@@ -46,13 +46,13 @@ from .model import (
     IMAGENET_STD,
     TASK_SYNTHETIC,
     imagenet_weights_path,
+    inference_batch_size,
     read_checkpoint_file,
     select_device,
 )
 
 ARCH = "spectrum-mnv2-logistic"
 DEFAULT_SYNTHETIC_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "synthetic.pt"
-BATCH_SIZE = 16
 BACKBONE_BLOCKS = 19  # len(mobilenet_v2().features)
 
 VERDICT_SYNTHETIC = "synthetic"
@@ -299,8 +299,9 @@ class SyntheticDetector:
         float64 array of shape (len(crops),), values in [0, 1]."""
         crops = list(crops)
         scores = []
-        for start in range(0, len(crops), BATCH_SIZE):
-            chunk = crops[start : start + BATCH_SIZE]
+        size = inference_batch_size(next(self.model.parameters()).device)
+        for start in range(0, len(crops), size):
+            chunk = crops[start : start + size]
             scores.append(torch.sigmoid(self.model(self.model.features(chunk))).double().cpu().numpy())
         return np.concatenate(scores) if scores else np.zeros(0)
 

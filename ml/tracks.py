@@ -26,6 +26,7 @@ import numpy as np
 from .results import Box, TrackResult
 
 MIN_TRACK_FRAMES = 3
+SYNTHETIC_FACES_PER_TRACK = 4
 
 
 @dataclass(frozen=True)
@@ -94,22 +95,40 @@ def link_tracks(frames: Sequence[Sequence[Box]], linking: Linking = Linking()) -
     return ids
 
 
+def evenly_spaced_faces(track_ids: Sequence[Sequence[int]], per_track: int) -> list[tuple[int, int]]:
+    """(frame position, face index) of at most `per_track` faces of each track, spread evenly
+    from its first face to its last; every face of a track that has no more than that."""
+    members: dict[int, list[tuple[int, int]]] = {}
+    for position, frame_ids in enumerate(track_ids):
+        for j, track in enumerate(frame_ids):
+            members.setdefault(track, []).append((position, j))
+    chosen = []
+    for faces in members.values():
+        if len(faces) <= per_track:
+            chosen.extend(faces)
+        else:
+            picks = np.unique(np.round(np.linspace(0, len(faces) - 1, per_track)).astype(int))
+            chosen.extend(faces[k] for k in picks)
+    return sorted(chosen)
+
+
 def summarize_tracks(
     track_ids: Sequence[Sequence[int]],
     scores: Sequence[Sequence[float]],
     times: Sequence[float],
     *,
     min_frames: int = MIN_TRACK_FRAMES,
-    synthetic: Sequence[Sequence[float]] | None = None,
+    synthetic: Sequence[Sequence[float | None]] | None = None,
 ) -> tuple[TrackResult, ...]:
     """One TrackResult per track, with the counting rule of the module's policy applied.
-    `synthetic`, shaped like `scores`, adds each track's mean synthetic-face probability."""
+    `synthetic`, shaped like `scores`, adds each track's mean synthetic-face probability over
+    the faces that have one (None: not scored)."""
     faces: dict[int, list[tuple[float, float]]] = {}
     synthetic_faces: dict[int, list[float]] = {}
     for position, (frame_ids, frame_scores, time) in enumerate(zip(track_ids, scores, times)):
         for j, (track, score) in enumerate(zip(frame_ids, frame_scores)):
             faces.setdefault(track, []).append((float(score), float(time)))
-            if synthetic is not None:
+            if synthetic is not None and synthetic[position][j] is not None:
                 synthetic_faces.setdefault(track, []).append(float(synthetic[position][j]))
     if not faces:
         return ()

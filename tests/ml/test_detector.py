@@ -8,7 +8,7 @@ import torch
 from ml import load_detector
 from ml.detector import verdict_for
 from ml.errors import CheckpointError, MediaError
-from ml.explain import gradcam, gradcams
+from ml.explain import gradcam, gradcams, heatmap_of
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 
@@ -199,6 +199,26 @@ def test_heatmaps_of_several_crops_at_once_are_each_crops_own(astronaut, detecto
     together = gradcams(detector.model, detector.spec, crops)
     for crop, heat in zip(crops, together):
         assert np.abs(heat - gradcam(detector.model, detector.spec, crop)).max() < 1e-4
+
+
+@pytest.mark.parametrize("arch", ["shipped", "resnet18"])
+def test_the_heatmaps_drawn_while_scoring_equal_grad_cam(astronaut, detector, tmp_path, arch):
+    if arch != "shipped":
+        from ml.model import build_model, save_checkpoint
+
+        torch.manual_seed(0)
+        detector = load_detector(save_checkpoint(build_model(arch=arch), tmp_path / "m.pt"), device="cpu", synthetic=False)
+    size = detector.spec.input_size
+    face = cv2.resize(astronaut[60:170, 170:280], (size, size))
+    crops = [face, face[:, ::-1].copy(), cv2.resize(astronaut, (size, size))]
+
+    scores, cams = detector.classify_with_cams(crops)
+
+    assert np.allclose(scores, detector.classify(crops))
+    heats = gradcams(detector.model, detector.spec, crops)
+    assert any(heat.max() > 0 for heat in heats)
+    for crop, cam, heat in zip(crops, cams, heats):
+        assert np.abs(heatmap_of(cam, crop.shape[:2]) - heat).max() < 1e-3
 
 
 def faces_of_the_astronaut(astronaut: np.ndarray) -> dict[str, np.ndarray]:

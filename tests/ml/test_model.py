@@ -5,7 +5,7 @@ import torch
 
 from ml.errors import CheckpointError
 from ml.faces import find_faces
-from ml.explain import gradcam
+from ml.explain import gradcam, heatmap_of, recording_cams
 from ml.model import (
     ARCHITECTURES,
     Architecture,
@@ -116,6 +116,7 @@ def test_a_new_architecture_is_one_registry_entry(monkeypatch, tmp_path, crops):
         imagenet_state=lambda: TinyNet().state_dict(),
         replace_head=tiny_head,
         gradcam_layer=lambda model: model.features[-1],
+        head=lambda model: model.head,
     )
     monkeypatch.setitem(ARCHITECTURES, "tiny", entry)
     model = build_model(arch="tiny", weights=Weights("imagenet")).eval()
@@ -124,6 +125,9 @@ def test_a_new_architecture_is_one_registry_entry(monkeypatch, tmp_path, crops):
     assert np.array_equal(predict(model, crops, spec), predict(loaded, crops, spec))
     heatmap = gradcam(loaded, spec, crops[0])
     assert heatmap.shape == (224, 224) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
+    with recording_cams(loaded, spec) as cams:
+        predict(loaded, crops[:1], spec)
+    assert np.abs(heatmap_of(cams[0], (224, 224)) - heatmap).max() < 1e-3
 
 
 def test_a_backbone_starts_from_a_local_state_dict_file_with_a_fresh_two_class_head(tmp_path, crops):

@@ -1,7 +1,7 @@
 import pytest
 
 from ml.results import Box
-from ml.tracks import file_score, link_tracks, summarize_tracks
+from ml.tracks import evenly_spaced_faces, file_score, link_tracks, summarize_tracks
 
 
 def box(x, y=100, side=80):
@@ -62,3 +62,20 @@ def test_when_faces_only_flicker_the_longest_tracks_count():
 def test_no_face_anywhere_means_no_score():
     assert summarize_tracks([[], []], [[], []], [0, 1]) == ()
     assert file_score(()) is None
+
+
+def test_the_synthetic_model_sees_at_most_four_faces_of_a_person_spread_along_the_track():
+    track_ids = [[1] for _ in range(10)]
+    track_ids[4].append(2)
+    track_ids[5].append(2)
+
+    chosen = evenly_spaced_faces(track_ids, 4)
+
+    assert [(p, j) for p, j in chosen if track_ids[p][j] == 1] == [(0, 0), (3, 0), (6, 0), (9, 0)]
+    assert [(p, j) for p, j in chosen if track_ids[p][j] == 2] == [(4, 1), (5, 1)]
+
+
+def test_a_persons_synthetic_probability_is_the_mean_of_the_faces_that_were_scored():
+    track_ids = [[1], [1], [1]]
+    tracks = summarize_tracks(track_ids, [[0.1], [0.2], [0.3]], [0.0, 1.0, 2.0], synthetic=[[0.2], [None], [0.6]])
+    assert tracks[0].synthetic_probability == pytest.approx(0.4)
