@@ -166,6 +166,34 @@ def cmd_check_faces(args) -> int:
     return 0
 
 
+def cmd_check_search(args) -> int:
+    from .face_check import compare_search
+
+    rows = compare_search(_detector(args), [Path(f) for f in args.files], every=args.every, frames=args.frames)
+    print(f"{'file':<36} {'faces':>5} {'kept':>5} {'extra':>5} {'full s':>7} {'sparse s':>8}  {'score full':>10} {'sparse':>7}  verdicts")
+    for r in rows:
+        scores = [f"{s:.3f}" if s is not None else "-" for s in (r["score_full"], r["score_sparse"])]
+        same = "same" if r["verdict_full"] == r["verdict_sparse"] else "DIFFER"
+        print(
+            f"{r['file'][:36]:<36} {r['faces_full']:>5} {r['faces_kept']:>5} {r['faces_extra']:>5} "
+            f"{r['seconds_full']:>7.2f} {r['seconds_sparse']:>8.2f}  {scores[0]:>10} {scores[1]:>7}  "
+            f"{r['verdict_full']} / {r['verdict_sparse']} {same}"
+        )
+    faces = sum(r["faces_full"] for r in rows)
+    kept = sum(r["faces_kept"] for r in rows)
+    full_s = sum(r["seconds_full"] for r in rows)
+    sparse_s = sum(r["seconds_sparse"] for r in rows)
+    differ = sum(r["verdict_full"] != r["verdict_sparse"] for r in rows)
+    deltas = [abs(r["score_full"] - r["score_sparse"]) for r in rows if None not in (r["score_full"], r["score_sparse"])]
+    print(
+        f"{len(rows)} videos: {kept}/{faces} faces kept ({kept / max(1, faces):.1%}), "
+        f"{sum(r['faces_extra'] for r in rows)} extra; face search {full_s:.1f} s -> {sparse_s:.1f} s "
+        f"({full_s / max(1e-9, sparse_s):.1f}x); verdicts differ on {differ}; "
+        f"largest file-score change {max(deltas, default=0.0):.3f}"
+    )
+    return 0
+
+
 def cmd_calibrate(args) -> int:
     from .train import calibrate_on_sources
 
@@ -353,6 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default="../shared/data", help="where the CSV's files are")
     p.add_argument("--verifier", action="append", choices=VERIFIERS, help="default: all")
     p.set_defaults(func=cmd_check_faces)
+
+    p = sub.add_parser(
+        "check-search", help="what searching every Nth sampled frame keeps of a full search of every frame"
+    )
+    p.add_argument("files", nargs="+", help="videos (real footage)")
+    p.add_argument("--every", type=int, default=defaults.full_search_every, help="full search on every Nth frame")
+    p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
+    with_model(p)
+    p.set_defaults(func=cmd_check_search)
 
     p = sub.add_parser("calibrate", help="fit the temperature and the uncertain band on held-out crops")
     p.add_argument("checkpoint")

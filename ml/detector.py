@@ -3,7 +3,12 @@
 Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
 - frames: an image is one frame; a video is sampled at `max_frames` evenly spaced frames
   (ml/video.py);
-- faces: Haar's cascade proposes boxes (ml/faces.py); each box is confirmed by a second
+- faces: Haar's cascade proposes boxes (ml/faces.py); in a video it searches the whole of
+  every `full_search_every`-th sampled frame (4) and the last, and of the frame halfway
+  between two of those that both found no face; the other frames only around the faces
+  confirmed in the searched frames either side (a face that comes and goes between two
+  searches is missed; measured against a full search of every frame by `python -m ml
+  check-search`, numbers in ml/weights/MODEL_CARD.md); each box is confirmed by a second
   detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face;
   at most `max_faces` confirmed faces per frame are scored, largest first (the others are
   counted as left out);
@@ -50,7 +55,7 @@ import torch
 
 from .errors import CheckpointError
 from .explain import heatmap_of, overlay_png, recording_cams
-from .faces import crop_face, find_faces
+from .faces import crop_face, find_faces, find_faces_near
 from .media import load_image_bgr, media_kind
 from .model import fake_probability, fold_batchnorm, inference_batch_size, load_checkpoint, preprocess, real_threshold
 from .results import (
@@ -186,13 +191,22 @@ class Detector:
         return scores, cams
 
     def find_confirmed_faces(
-        self, image: np.ndarray, options: DetectorOptions, timings: dict[str, float] | None = None
+        self,
+        image: np.ndarray,
+        options: DetectorOptions,
+        timings: dict[str, float] | None = None,
+        *,
+        near: list[Box] | None = None,
     ) -> tuple[list[Box], int, int]:
-        """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected).
+        """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected), from
+        a search of the whole frame or, given `near`, of the regions around those boxes.
         Seconds spent are added to `timings["faces"]` (Haar) and `timings["verify"]`."""
         timings = {} if timings is None else timings
         started = time.perf_counter()
-        boxes = find_faces(image, max_faces=HAAR_MAX_BOXES)
+        if near is None:
+            boxes = find_faces(image, max_faces=HAAR_MAX_BOXES)
+        else:
+            boxes = find_faces_near(image, near)[:HAAR_MAX_BOXES]
         searched = time.perf_counter()
         confirmed = confirm_faces(image, boxes, verifier=options.verifier)
         timings["faces"] = timings.get("faces", 0.0) + searched - started
@@ -200,6 +214,50 @@ class Detector:
         faces = [box for box, ok in zip(boxes, confirmed) if ok]
         kept = faces[: options.max_faces]
         return kept, len(faces) - len(kept), len(boxes) - len(faces)
+
+    def find_faces_in_frames(
+        self,
+        images: Sequence[np.ndarray],
+        options: DetectorOptions,
+        timings: dict[str, float],
+        progress: Progress | None = None,
+    ) -> tuple[list[list[Box]], list[int], list[int]]:
+        """`find_confirmed_faces` for every frame, as lists over the frames: a full search of
+        every `options.full_search_every`-th frame and the last, and of the frame halfway
+        between two of those that both found no face; a frame in between is searched only near
+        the confirmed faces of the fully searched frames on either side (the module's policy)."""
+        report = progress or (lambda fraction: None)
+        timings["faces"] = timings.get("faces", 0.0)
+        timings["verify"] = timings.get("verify", 0.0)
+        count = len(images)
+        boxes: list[list[Box]] = [[] for _ in images]
+        left_out, rejected = [0] * count, [0] * count
+        searched: set[int] = set()
+
+        def search(position: int, near: list[Box] | None = None) -> None:
+            boxes[position], left_out[position], rejected[position] = self.find_confirmed_faces(
+                images[position], options, timings, near=near
+            )
+            searched.add(position)
+            report(len(searched) / count)
+
+        every = max(1, options.full_search_every)
+        full = sorted(set(range(0, count, every)) | ({count - 1} if count else set()))
+        for position in full:
+            search(position)
+        for before, after in list(zip(full, full[1:])):
+            if after - before > 1 and not boxes[before] and not boxes[after]:
+                search((before + after) // 2)
+        full = sorted(searched)
+        for before, after in zip(full, full[1:]):
+            around = boxes[before] + boxes[after]
+            for position in range(before + 1, after):
+                if around:
+                    search(position, near=around)
+                else:  # no face on either side: nothing to search near
+                    searched.add(position)
+                    report(len(searched) / count)
+        return boxes, left_out, rejected
 
     def analyze(
         self,
@@ -228,14 +286,9 @@ class Detector:
         timings["decode"] = time.perf_counter() - started
         report(0.3)
 
-        timings["faces"] = timings["verify"] = 0.0
-        boxes, left_out, rejected = [], [], []
-        for position, (_, _, image) in enumerate(frames):
-            kept, over_cap, not_faces = self.find_confirmed_faces(image, options, timings)
-            boxes.append(kept)
-            left_out.append(over_cap)
-            rejected.append(not_faces)
-            report(0.3 + 0.4 * (position + 1) / len(frames))
+        boxes, left_out, rejected = self.find_faces_in_frames(
+            [image for _, _, image in frames], options, timings, lambda done: report(0.3 + 0.4 * done)
+        )
 
         started = time.perf_counter()
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]

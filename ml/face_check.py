@@ -22,6 +22,7 @@ from .datasets import IMAGE_SUFFIXES
 from .faces import find_faces
 from .media import load_image_bgr
 from .results import Box
+from .tracks import iou
 from .verify import VERIFIERS, confirm_faces
 from .video import read_frames
 
@@ -133,3 +134,50 @@ def measure(root: Path, boxes: list[LabelledBox], verifiers: tuple[str, ...] = V
             "ms_per_box": round(1000 * seconds / max(1, len(boxes)), 2),
         }
     return report
+
+
+def compare_search(detector, files: list[Path], *, every: int, frames: int | None = None) -> list[dict]:
+    """Per video: what a full search of every `every`-th sampled frame, with the frames between
+    searched only near known faces (ml/detector.py), keeps of the confirmed faces a full search
+    of every frame finds, the seconds each spends finding and confirming faces, and the
+    face-swap file score and verdict each leads to."""
+    from .detector import verdict_for
+    from .options import DetectorOptions
+    from .tracks import file_score, link_tracks, summarize_tracks
+    from .video import DEFAULT_FRAMES, sample_frames
+
+    rows = []
+    for path in files:
+        _, sampled = sample_frames(path, frames or DEFAULT_FRAMES)
+        images = [f.image for f in sampled]
+        runs = {}
+        for name, n in (("full", 1), ("sparse", every)):
+            timings: dict[str, float] = {}
+            boxes, _, _ = detector.find_faces_in_frames(images, DetectorOptions(full_search_every=n), timings)
+            located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
+            flat = detector.classify([detector.crop(images[p], boxes[p][j]) for p, j in located])
+            scores: list[list[float]] = [[] for _ in images]
+            for (p, _), score in zip(located, flat):
+                scores[p].append(float(score))
+            tracks = summarize_tracks(link_tracks(boxes), scores, [f.time for f in sampled])
+            score = file_score(tracks)
+            verdict = verdict_for(score, threshold=detector.threshold, threshold_real=detector.threshold_real)
+            runs[name] = (boxes, timings["faces"] + timings["verify"], score, verdict)
+        full, sparse = runs["full"][0], runs["sparse"][0]
+        found = sum(len(b) for b in full)
+        kept = sum(any(iou(a, b) >= 0.5 for b in s) for f, s in zip(full, sparse) for a in f)
+        extra = sum(not any(iou(b, a) >= 0.5 for a in f) for f, s in zip(full, sparse) for b in s)
+        rows.append({
+            "file": path.name,
+            "frames": len(images),
+            "faces_full": found,
+            "faces_kept": kept,
+            "faces_extra": extra,
+            "seconds_full": round(runs["full"][1], 3),
+            "seconds_sparse": round(runs["sparse"][1], 3),
+            "score_full": runs["full"][2],
+            "score_sparse": runs["sparse"][2],
+            "verdict_full": runs["full"][3],
+            "verdict_sparse": runs["sparse"][3],
+        })
+    return rows

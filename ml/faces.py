@@ -7,6 +7,11 @@ shorter side, never under the cascade's 24 px window), so small faces in large f
 lost to the downscale. Boxes come back in the original frame's coordinates, largest first, at
 most `max_faces` of them.
 
+Between full searches (a video's sampled frames, see ml/detector.py) faces are looked for only
+near the faces found in the frames around it (`find_faces_near`): in a square twice each known
+box's size, scaled so the box is `NEAR_FACE_PX` wide, for faces 0.6 to 1.6 times as wide. A few
+small searches instead of one over the whole frame: about 2 ms against 45 ms on 720p.
+
 A crop is the face box enlarged `margin` times around its centre (1.3, as FaceForensics++ does),
 clamped to the frame, resized to the model's square input.
 """
@@ -21,10 +26,17 @@ import cv2
 import numpy as np
 
 from .results import Box
+from .tracks import iou
 
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 DEFAULT_MARGIN = 1.3
 DEFAULT_MAX_FACES = 4
+FULL_SEARCH_EVERY = 4  # a video's sampled frames searched whole; the rest near known faces
+
+
+NEAR_FACE_PX = 80  # a known face's width in the scaled-down region searched around it
+NEAR_REGION = 2.0  # that region's side, in widths of the known face
+NEAR_SIZES = (0.6, 1.6)  # faces looked for there, in widths of the known face
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,64 @@ def find_faces(
     ]
     boxes.sort(key=lambda b: b.w * b.h, reverse=True)
     return boxes[:max_faces]
+
+
+def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch = FaceSearch()) -> list[Box]:
+    """Face boxes near the boxes `around` (from neighbouring frames), in the frame's coordinates,
+    largest first; where two regions find the same face (boxes overlapping by more than half)
+    it is returned once."""
+    grey_full = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    height, width = grey_full.shape[:2]
+    found: list[Box] = []
+    for group in _people(around):
+        x0 = y0 = 1 << 30
+        x1 = y1 = 0
+        for known in group:  # the union of each box's region
+            half = max(known.w, known.h) * NEAR_REGION / 2
+            cx, cy = known.x + known.w / 2, known.y + known.h / 2
+            x0, y0 = min(x0, int(cx - half)), min(y0, int(cy - half))
+            x1, y1 = max(x1, int(cx + half)), max(y1, int(cy + half))
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+        if x1 - x0 < 24 or y1 - y0 < 24:
+            continue
+        widths = [max(b.w, b.h) for b in group]
+        scale = min(1.0, NEAR_FACE_PX / (sum(widths) / len(widths)))
+        region = grey_full[y0:y1, x0:x1]
+        if scale < 1.0:
+            size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+            region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+        region = cv2.equalizeHist(region)
+        smallest = max(24, round(min(widths) * scale * NEAR_SIZES[0]))
+        largest = max(smallest + 1, round(max(widths) * scale * NEAR_SIZES[1]))
+        hits = _cascade().detectMultiScale(
+            region,
+            scaleFactor=search.scale_factor,
+            minNeighbors=search.min_neighbors,
+            minSize=(smallest, smallest),
+            maxSize=(largest, largest),
+        )
+        for x, y, w, h in hits if len(hits) else []:
+            found.append(Box(x0 + round(x / scale), y0 + round(y / scale), round(w / scale), round(h / scale)))
+    found.sort(key=lambda b: b.w * b.h, reverse=True)
+    unique: list[Box] = []
+    for box in found:
+        if all(iou(box, kept) <= 0.5 for kept in unique):
+            unique.append(box)
+    return unique
+
+
+def _people(boxes: list[Box]) -> list[list[Box]]:
+    """The boxes grouped so that overlapping ones (one person in the frames before and after)
+    share a group, whose region is searched once."""
+    groups: list[list[Box]] = []
+    for box in boxes:
+        for group in groups:
+            if any(iou(box, other) >= 0.3 for other in group):
+                group.append(box)
+                break
+        else:
+            groups.append([box])
+    return groups
 
 
 def crop_box(

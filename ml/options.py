@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .faces import DEFAULT_MAX_FACES
+from .faces import DEFAULT_MAX_FACES, FULL_SEARCH_EVERY
 from .media import DEFAULT_LIMITS, MediaLimits
 from .tracks import MIN_TRACK_FRAMES
 from .verify import DEFAULT_VERIFIER
@@ -18,6 +18,7 @@ class DetectorOptions:
 
     max_frames: int = DEFAULT_FRAMES  # frames sampled from a video
     max_faces: int = DEFAULT_MAX_FACES  # confirmed faces scored per frame
+    full_search_every: int = FULL_SEARCH_EVERY  # sampled frames; between them only near known faces
     heatmaps: int = 2  # most suspicious faces per file that get a Grad-CAM heatmap
     verifier: str = DEFAULT_VERIFIER  # how Haar boxes are confirmed (ml/verify.py)
     min_track_frames: int = MIN_TRACK_FRAMES

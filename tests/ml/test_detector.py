@@ -11,6 +11,7 @@ from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam, gradcams, heatmap_of
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
+from ml.tracks import iou
 
 from tests.media import moving_face_frames, write_video
 
@@ -96,6 +97,30 @@ def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     assert sum(face.heatmap_png is not None for f in result.frames for face in f.faces) == 1
     sizes = {cv2.imdecode(np.frombuffer(f.image_jpeg, np.uint8), cv2.IMREAD_COLOR).shape for f in result.frames}
     assert sizes == {(128, 128, 3)}
+
+
+def test_frames_between_full_searches_find_the_person_near_where_they_were(astronaut, detector):
+    frames = moving_face_frames(astronaut, 9, size=(320, 320))
+
+    sparse, _, _ = detector.find_faces_in_frames(frames, DetectorOptions(full_search_every=4), {})
+    full, _, _ = detector.find_faces_in_frames(frames, DetectorOptions(full_search_every=1), {})
+
+    assert [len(b) for b in full] == [1] * 9
+    assert [len(b) for b in sparse] == [1] * 9
+    assert all(iou(a[0], b[0]) > 0.5 for a, b in zip(sparse, full))
+
+
+def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searched_too(astronaut, detector):
+    wall = np.full((320, 320, 3), 128, np.uint8)
+    face = moving_face_frames(astronaut, 1, size=(320, 320))[0]
+    sparse = DetectorOptions(full_search_every=4)
+
+    def faces(frames):
+        return [len(b) for b in detector.find_faces_in_frames(frames, sparse, {})[0]]
+
+    assert faces([wall, wall, face, wall, wall]) == [0, 0, 1, 0, 0]  # the halfway frame
+    assert faces([wall, face, face, face, wall]) == [0, 1, 1, 1, 0]  # and around it
+    assert faces([wall, face, wall, wall, wall]) == [0, 0, 0, 0, 0]  # a face in one off-frame: missed
 
 
 def test_a_photo_without_a_face_is_no_face_not_real(tmp_path, detector):

@@ -1,7 +1,8 @@
 import cv2
 import numpy as np
 
-from ml.faces import crop_box, crop_face, find_faces
+from ml.faces import crop_box, crop_face, find_faces, find_faces_near
+from ml.tracks import iou
 from ml.training_data import measure_crop_framing
 from ml.results import Box
 
@@ -39,6 +40,18 @@ def test_it_finds_several_faces_largest_first_and_keeps_the_n_largest(astronaut)
     assert len(boxes) == 2
     assert boxes[0].x > 300 and boxes[1].x < 200  # the bigger face first
     assert find_faces(canvas, max_faces=1) == boxes[:1]
+
+
+def test_near_a_known_face_it_finds_the_face_that_moved_and_nothing_far_from_it(astronaut):
+    big = cv2.resize(astronaut, (1536, 1536))
+    face = find_faces(big)[0]
+    moved_a_little = Box(face.x + face.w // 5, face.y - face.h // 6, face.w, face.h)
+
+    found = find_faces_near(big, [moved_a_little, moved_a_little])
+
+    assert len(found) == 1 and iou(found[0], face) > 0.6
+    assert find_faces_near(big, [Box(1200, 1200, face.w, face.h)]) == []
+    assert find_faces_near(big, []) == []
 
 
 def test_the_crop_is_the_box_enlarged_by_the_margin_around_its_centre():
