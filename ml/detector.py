@@ -3,12 +3,13 @@
 Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
 - frames: an image is one frame; a video is sampled at `max_frames` evenly spaced frames
   (ml/video.py);
-- faces: Haar's cascade proposes boxes (ml/faces.py); in a video it searches the whole of
-  every `full_search_every`-th sampled frame (4) and the last, and of the frame halfway
-  between two of those that both found no face; the other frames only around the faces
-  confirmed in the searched frames either side (a face that comes and goes between two
-  searches is missed; measured against a full search of every frame by `python -m ml
-  check-search`, numbers in ml/weights/MODEL_CARD.md); each box is confirmed by a second
+- faces: Haar's cascade proposes boxes (ml/faces.py). In a video it searches the whole of
+  every `full_search_every`-th sampled frame (4), the last, and the frame halfway between two
+  of those that both found no face; the frames between are searched around the faces found on
+  either side, and whole when that finds fewer faces than both sides had (someone moved away).
+  A face that comes and goes between two full searches is missed (measured against a full
+  search of every frame by `python -m ml check-search`, numbers in ml/weights/MODEL_CARD.md).
+  Each box is confirmed by a second
   detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face;
   at most `max_faces` confirmed faces per frame are scored, largest first (the others are
   counted as left out);
@@ -224,8 +225,9 @@ class Detector:
     ) -> tuple[list[list[Box]], list[int], list[int]]:
         """`find_confirmed_faces` for every frame, as lists over the frames: a full search of
         every `options.full_search_every`-th frame and the last, and of the frame halfway
-        between two of those that both found no face; a frame in between is searched only near
-        the confirmed faces of the fully searched frames on either side (the module's policy)."""
+        between two of those that both found no face; a frame in between is searched near the
+        confirmed faces of the fully searched frames on either side, and whole when that finds
+        fewer faces than both of them had (the module's policy)."""
         report = progress or (lambda fraction: None)
         timings["faces"] = timings.get("faces", 0.0)
         timings["verify"] = timings.get("verify", 0.0)
@@ -251,9 +253,12 @@ class Detector:
         full = sorted(searched)
         for before, after in zip(full, full[1:]):
             around = boxes[before] + boxes[after]
+            expected = min(len(boxes[before]), len(boxes[after]))
             for position in range(before + 1, after):
                 if around:
                     search(position, near=around)
+                    if len(boxes[position]) < expected:  # someone moved away: look everywhere
+                        search(position)
                 else:  # no face on either side: nothing to search near
                     searched.add(position)
                     report(len(searched) / count)
