@@ -6,7 +6,7 @@ What it measures, on media it makes itself (or files given on the command line):
   face-swap classifier, the synthetic-face detector, Grad-CAM heatmaps, frame JPEGs) over
   repeated runs with the model loaded and warm: median, min and max;
 - the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
-  Haar on the full-resolution frame, an fp32 torchvision ResNet18 with random weights at batch 1.
+  Haar on the full-resolution frame, an fp32 ResNet18 (ml/nets.py) with random weights at batch 1.
   It is a speed baseline only (its verdicts mean nothing), the "seed" pipeline of issue 13;
 - cold start (process start to the first verdict) and the peak resident memory of a process that
   analyses every file once, both in a fresh subprocess, as a worker would;
@@ -127,10 +127,11 @@ class NaivePipeline:
 
     def __init__(self):
         import torch
-        from torchvision import models
+
+        from .nets import ResNet18
 
         self.torch = torch
-        self.model = models.resnet18(num_classes=2).eval()
+        self.model = ResNet18(num_classes=2).eval()
         self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
 
     def _frames(self, path: Path) -> list[np.ndarray]:

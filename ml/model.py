@@ -19,9 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torchvision import models
-
 from .errors import CheckpointError
+from .nets import MobileNetV2, ResNet18
 
 FORMAT = "deepfake-detector/1"
 # What a checkpoint's model answers. Face-swap checkpoints (this module) carry no `task` field;
@@ -137,7 +136,7 @@ class Architecture:
     """One entry of the registry: everything that differs between backbones."""
 
     name: str
-    builder: Callable[[], nn.Module]  # the torchvision backbone, randomly initialised
+    builder: Callable[[], nn.Module]  # the backbone (ml/nets.py), randomly initialised
     model_type: type[nn.Module]  # how a built model is recognised (`arch_of`)
     imagenet_state: Callable[[], dict[str, torch.Tensor]]  # its ImageNet state dict
     replace_head: Callable[[nn.Module, int], None]  # put an n-class linear head in place
@@ -145,9 +144,16 @@ class Architecture:
     head: Callable[[nn.Module], nn.Linear]  # the linear layer after global average pooling
 
 
-def _torchvision_imagenet(weights: models.WeightsEnum) -> Callable[[], dict[str, torch.Tensor]]:
-    """torchvision's own ImageNet weights (downloaded once into torch's cache)."""
-    return lambda: weights.get_state_dict(progress=False)
+def _torchvision_imagenet(weights: str) -> Callable[[], dict[str, torch.Tensor]]:
+    """torchvision's own ImageNet weights (downloaded once into torch's cache; training only, so
+    torchvision is imported only here)."""
+
+    def state() -> dict[str, torch.Tensor]:
+        from torchvision import models
+
+        return models.get_weight(weights).get_state_dict(progress=False)
+
+    return state
 
 
 def _offline_imagenet(arch: str) -> Callable[[], dict[str, torch.Tensor]]:
@@ -169,17 +175,17 @@ ARCHITECTURES: dict[str, Architecture] = {
     for entry in (
         Architecture(
             name="resnet18",
-            builder=models.resnet18,
-            model_type=models.ResNet,
-            imagenet_state=_torchvision_imagenet(models.ResNet18_Weights.IMAGENET1K_V1),
+            builder=ResNet18,
+            model_type=ResNet18,
+            imagenet_state=_torchvision_imagenet("ResNet18_Weights.IMAGENET1K_V1"),
             replace_head=_replace_fc,
             gradcam_layer=lambda model: model.layer4,
             head=lambda model: model.fc,
         ),
         Architecture(
             name="mobilenet_v2",
-            builder=models.mobilenet_v2,
-            model_type=models.MobileNetV2,
+            builder=MobileNetV2,
+            model_type=MobileNetV2,
             imagenet_state=_offline_imagenet("mobilenet_v2"),
             replace_head=_replace_last_classifier,
             gradcam_layer=lambda model: model.features[-1],

@@ -11,7 +11,7 @@ over two kinds of features, either or both, standardised with statistics from th
 - the azimuthally averaged log power spectrum of the grey crop (`radial_spectrum`): generators
   up-sample, and up-sampling leaves periodic traces and a high-frequency fall-off of its own;
 - global-average-pooled activations of a frozen ImageNet MobileNetV2 at chosen blocks
-  (`cnn_stages`, indices into `torchvision.models.mobilenet_v2().features`).
+  (`cnn_stages`, indices into MobileNetV2's `features`, ml/nets.py).
 
 Verdict policy for one face (thresholds chosen on validation, stored in the checkpoint):
 probability >= `threshold` -> "synthetic"; < `threshold_real` -> "real"; in between ->
@@ -36,7 +36,6 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torchvision import models
 
 from .errors import CheckpointError
 from .faces import DEFAULT_MARGIN, crop_face
@@ -50,6 +49,7 @@ from .model import (
     read_checkpoint_file,
     select_device,
 )
+from .nets import MobileNetV2
 
 ARCH = "spectrum-mnv2-logistic"
 DEFAULT_SYNTHETIC_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "synthetic.pt"
@@ -140,7 +140,7 @@ def imagenet_backbone() -> nn.Sequential:
     The rounding makes the features computed in training exactly those of the shipped
     checkpoint, whose backbone is stored in fp16. Training-only: needs `make train-deps`.
     """
-    model = models.mobilenet_v2()
+    model = MobileNetV2()
     model.load_state_dict(torch.load(imagenet_weights_path("mobilenet_v2"), map_location="cpu", weights_only=True))
     return round_to_fp16_(model.features).eval()
 
@@ -159,7 +159,7 @@ def _block_channels() -> tuple[int, ...]:
     """Output channels of each block of MobileNetV2's `features`."""
     return tuple(
         [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
-        for block in models.mobilenet_v2().features
+        for block in MobileNetV2().features
     )
 
 
@@ -176,7 +176,7 @@ class SyntheticFaceModel(nn.Module):
         self.spec = spec
         if spec.cnn_stages:
             if backbone is None:
-                backbone = models.mobilenet_v2().features
+                backbone = MobileNetV2().features
             self.backbone = backbone[: max(spec.cnn_stages) + 1]
         else:
             self.backbone = None

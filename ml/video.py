@@ -27,6 +27,7 @@ reports the file's own (upright) size; the sampled frames may be smaller.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,18 @@ def _is_animation(path: Path) -> bool:
     return sniff_format(read_head(path)) in ("gif", "webp")
 
 
+def _decoder_threads() -> int:
+    """FFmpeg decoding threads: one per core this process may run on. FFmpeg's own default
+    (0, chosen by OpenCV) decoded a 10 s 1080p H.264 clip in 790-850 ms on 2 cores; 2 threads
+    in 680-740 ms."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, _decoder_threads()])
     if not cap.isOpened():
         cap.release()
         raise MediaError(f"{path.name}: cannot open the video (corrupt or unsupported codec)")
