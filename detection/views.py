@@ -3,7 +3,6 @@ service, redirect."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import PurePath
 
@@ -15,13 +14,13 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
+from .model_card import card_sections
 from .serializers import AnalysisDetailOutputSerializer
 
 HISTORY_PAGE_SIZE = 20
@@ -244,15 +243,6 @@ def heatmap(request, analysis_id, face_id: int):
     return _stored_image(face and face.heatmap, "image/png", missing="No such heatmap")
 
 
-def _card_sections(text: str) -> list[dict]:
-    """The card split at its "## " headings, each with an id to link to (#known-limits)."""
-    sections = []
-    for chunk in re.split(r"^## ", text, flags=re.MULTILINE):
-        title, _, body = chunk.partition("\n")
-        sections.append({"id": slugify(title), "title": title.strip("# ").replace("`", "").strip(), "body": body.strip()})
-    return sections
-
-
 @require_GET
 def model_card(request):
     """The model card of the installed model: how it was trained and its known limits."""
@@ -261,7 +251,7 @@ def model_card(request):
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise Http404(f"No model card at {path.name}") from None
-    sections = _card_sections(text)
+    sections = card_sections(text)
     return render(
         request, "detection/model_card.html", {"title": sections[0]["title"], "sections": sections}
     )

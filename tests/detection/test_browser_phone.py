@@ -44,6 +44,7 @@ def test_the_pages_fit_a_phone_screen(browser, live_server):
                 ("history", "/analyses/"),
                 ("detail", f"/analyses/{analysis.pk}/"),
                 ("profile", "/accounts/profile/"),
+                ("model-card", "/model-card/"),
             ]:
                 browser.get(live_server.url + path)
                 WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.TAG_NAME, "main")))

@@ -662,15 +662,87 @@ class ProgressTests(BaseTestCase):
 
 
 class ModelCardTests(BaseTestCase):
+    CARD = """# Model card: `test-model` 1.0
+
+The **test** model.
+
+| Source | AUC |
+|---|--:|
+| DFDC | 0.95 |
+
+## Known limits
+
+- It misses *small* faces.
+- It was never shown `inswapper` swaps.
+
+<script>alert("card")</script> and <b>bold</b> & more in a paragraph.
+
+<div class="x">a raw block</div>
+
+```sh
+python -m ml check-search
+```
+"""
+
+    def card_page(self, text: str) -> str:
+        card = self.media_root / "MODEL_CARD.md"
+        card.write_text(text, encoding="utf-8")
+        with override_settings(DEEPFAKE_MODEL_CARD=card):
+            page = self.client.get(reverse("detection:model-card"))
+        self.assertEqual(page.status_code, 200)
+        return page.content.decode()
+
     def test_it_shows_the_cards_known_limits_with_an_anchor(self):
         page = self.client.get(reverse("detection:model-card"))
 
         self.assertContains(page, 'id="known-limits"')
         self.assertContains(page, "Known limits")
+        self.assertContains(page, '<a href="#known-limits">Known limits</a>', html=True)
 
     def test_it_answers_404_when_the_card_is_missing(self):
         with override_settings(DEEPFAKE_MODEL_CARD=self.media_root / "missing.md"):
             self.assertEqual(self.client.get(reverse("detection:model-card")).status_code, 404)
+
+    def test_a_markdown_table_becomes_a_table_with_its_header_cells_in_a_scroll_box(self):
+        page = self.card_page(self.CARD)
+
+        self.assertInHTML("<th>Source</th>", page)
+        self.assertInHTML('<th align="right">AUC</th>', page)
+        self.assertInHTML('<td align="right">0.95</td>', page)
+        self.assertIn('<div class="table-scroll" tabindex="0"><table>', page)
+        self.assertNotIn("|---|", page)
+
+    def test_lists_bold_and_code_are_rendered_not_shown_as_source(self):
+        page = self.card_page(self.CARD)
+
+        self.assertInHTML("<li>It misses <em>small</em> faces.</li>", page)
+        self.assertInHTML("<strong>test</strong>", page)
+        self.assertInHTML("<code>inswapper</code>", page)
+        self.assertInHTML('<pre><code class="language-sh">python -m ml check-search\n</code></pre>', page)
+        self.assertNotIn("<pre class=\"model-card-text\">", page)
+
+    def test_raw_html_in_the_card_is_shown_as_text(self):
+        page = self.card_page(self.CARD)
+
+        self.assertNotIn("<script>alert", page)
+        self.assertIn("&lt;script&gt;alert", page)
+        self.assertNotIn("<b>bold</b>", page)
+        self.assertIn("&lt;b&gt;bold&lt;/b&gt; &amp; more", page)
+        self.assertNotIn('<div class="x">', page)
+        self.assertIn('&lt;div class="x"&gt;a raw block', page)
+
+    def test_the_rendered_card_needs_no_inline_styles(self):
+        page = self.card_page(self.CARD)
+
+        self.assertNotIn("style=", page)
+
+    def test_each_section_keeps_its_id_and_the_known_limits_are_inside_theirs(self):
+        page = self.card_page(self.CARD)
+
+        self.assertIn('<a href="#known-limits">Known limits</a>', page)
+        known_limits = page[page.index('<section class="model-card-section" id="known-limits">'):]
+        self.assertIn("<li>It was never shown <code>inswapper</code> swaps.</li>", known_limits)
+        self.assertInHTML("<h1>Model card: test-model 1.0</h1>", page)
 
 
 class TwoDetectorsOnThePageTests(BaseTestCase):
