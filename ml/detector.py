@@ -130,8 +130,8 @@ def platform_score(
     return max(fake_probability, lifted)
 
 
-def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
-    """A JPEG of a BGR frame scaled down (never up) so its longer side is at most `long_side`.
+def scaled_down(image: np.ndarray, long_side: int) -> np.ndarray:
+    """A BGR frame scaled down (never up) so its longer side is at most `long_side`.
 
     Area averaging where the frame shrinks to half or less; bilinear above that, where it looks
     the same and costs a third (720p to 960 px: 1.8 ms against 5.6 ms a frame here)."""
@@ -140,7 +140,12 @@ def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
     if scale < 1.0:
         interpolation = cv2.INTER_AREA if scale <= 0.5 else cv2.INTER_LINEAR
         image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return image
+
+
+def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
+    """A JPEG of a BGR frame `scaled_down` to `long_side`."""
+    ok, encoded = cv2.imencode(".jpg", scaled_down(image, long_side), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("could not encode a frame as JPEG")
     return encoded.tobytes()
@@ -280,14 +285,14 @@ class Detector:
         started = time.perf_counter()
         media_type, _ = media_kind(path, options.limits)
         if media_type == MEDIA_IMAGE:
-            image = load_image_bgr(path, options.limits)
-            height, width = image.shape[:2]
+            frames = [(0, 0.0, load_image_bgr(path, options.limits))]
+            height, width = frames[0][2].shape[:2]
             frame_count, duration = 1, 0.0
-            frames = [(0, 0.0, image)]
         else:
             info, sampled = sample_frames(path, options.max_frames, options.limits)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
             frames = [(f.index, f.time, f.image) for f in sampled]
+            del sampled  # `frames` holds the only references, let go of below
         timings["decode"] = time.perf_counter() - started
         report(0.3)
 
@@ -295,28 +300,40 @@ class Detector:
             [image for _, _, image in frames], options, timings, lambda done: report(0.3 + 0.4 * done)
         )
 
+        # Everything the rest needs from the pixels is cut now (face crops, the frames' JPEGs,
+        # thumbnail-sized copies), and the frames are let go before the models run: at most one
+        # of the two big allocations (32 full frames, the models' working memory) at a time.
         started = time.perf_counter()
+        track_ids = link_tracks(boxes)
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
         crops = [self.crop(frames[p][2], boxes[p][j]) for p, j in located]
+        chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK) if self.synthetic is not None else []
+        synthetic_crops = [self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in chosen]
+        jpegs = [
+            jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None
+            for _, _, image in frames
+        ]
+        small = [scaled_down(image, options.thumbnail_size) for _, _, image in frames] if options.thumbnail_size else []
+        indices, times = [index for index, _, _ in frames], [float(t) for _, t, _ in frames]
+        del frames
+        timings["images"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         flat, cams = self.classify_with_cams(crops)
-        scores: list[list[float]] = [[] for _ in frames]
+        scores: list[list[float]] = [[] for _ in indices]
         for (p, _), score in zip(located, flat):
             scores[p].append(float(score))
         timings["classify"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        track_ids = link_tracks(boxes)
         synthetic: list[list[float | None]] | None = None
         if self.synthetic is not None:
-            chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK)
-            values = self.synthetic.score([self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in chosen])
+            values = self.synthetic.score(synthetic_crops)
             synthetic = [[None] * len(frame_boxes) for frame_boxes in boxes]
             for (p, j), value in zip(chosen, values):
                 synthetic[p][j] = float(value)
         timings["synthetic"] = time.perf_counter() - started
-        tracks = summarize_tracks(
-            track_ids, scores, [t for _, t, _ in frames], min_frames=options.min_track_frames, synthetic=synthetic
-        )
+        tracks = summarize_tracks(track_ids, scores, times, min_frames=options.min_track_frames, synthetic=synthetic)
         score = file_score(tracks)
         synthetic_file = synthetic_score(tracks)
         synthetic_threshold = self.synthetic.thresholds[1] if self.synthetic is not None else None
@@ -330,14 +347,16 @@ class Detector:
         started = time.perf_counter()
         explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
         heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
+        thumbnail = None
+        if small:
+            thumbnail = jpeg_of(small[_thumbnail_frame(scores)], options.thumbnail_size, options.jpeg_quality)
         timings["explain"] = time.perf_counter() - started
         report(0.95)
 
-        started = time.perf_counter()
         frame_results = tuple(
             FrameResult(
                 index=index,
-                time=float(time_s),
+                time=time_s,
                 faces=tuple(
                     FaceResult(
                         box=box,
@@ -350,14 +369,10 @@ class Detector:
                 ),
                 faces_left_out=left_out[p],
                 boxes_rejected=rejected[p],
-                image_jpeg=jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None,
+                image_jpeg=jpegs[p],
             )
-            for p, (index, time_s, image) in enumerate(frames)
+            for p, (index, time_s) in enumerate(zip(indices, times))
         )
-        thumbnail = None
-        if options.thumbnail_size:
-            thumbnail = jpeg_of(frames[_thumbnail_frame(scores)][2], options.thumbnail_size, options.jpeg_quality)
-        timings["images"] = time.perf_counter() - started
         report(1.0)
 
         return AnalysisResult(
