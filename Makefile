@@ -163,6 +163,11 @@ eval-cross: $(INSTALLED)
 face-check: $(INSTALLED)
 	$(BIN)/python -m ml check-faces ml/checks/face_boxes.csv --data-root $(DATA)
 
+# What searching every 4th sampled frame whole keeps of a full search of every frame, on the real
+# and fake videos of ../shared/data (the model card's "Searching fewer frames" table).
+search-check: $(INSTALLED)
+	$(BIN)/python -m ml check-search $(DATA)/videos/real/*.mp4 $(DATA)/videos/fake/*.mp4 --no-synthetic
+
 # The shipped synthetic-face (AI-generated) detector, ml/weights/synthetic.pt, and the numbers of
 # ml/weights/SYNTHETIC_MODEL_CARD.md: the feature-set comparison (runs/synthetic/comparison.json),
 # the chosen model, then its held-out, degraded and other-source checks (runs/synthetic/eval).

@@ -3,7 +3,8 @@ pipeline run in the same process on the same files.
 
 What it measures, on media it makes itself (or files given on the command line):
 - each stage of `Detector.analyze` (decode, Haar face search, BlazeFace verification, the
-  face-swap classifier, the synthetic-face detector, Grad-CAM heatmaps, frame JPEGs) over
+  face-swap classifier, the synthetic-face detector, heatmaps and thumbnail, crops and frame
+  JPEGs) over
   repeated runs with the model loaded and warm: median, min and max;
 - the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
   Haar on the full-resolution frame, an fp32 ResNet18 (ml/nets.py) with random weights at batch 1.
@@ -18,7 +19,7 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
   probabilities moved by up to 0.043 on real DFDC faces (synthetic: 0.021), past the 0.01 allowed;
 - `torch.compile` (inductor): minutes to compile on a busy machine, and no faster than eager
   with folded BatchNorm here; `torch.jit.optimize_for_inference`: about what folding gives;
-- OpenCV decoder threads: the FFmpeg backend already uses one per core (2 here);
+- batches of 8 or 16 crops (4 kept: 180 ms against 245 ms for 32 crops at 16);
 - Haar's minimum face 8 % -> 10 % of the short side (20 % less Haar time, no labelled face lost):
   the labelled set holds no face that small in a large frame, so it cannot tell what is lost;
   a larger scale step (1.2) lost 17 of 466 labelled faces.

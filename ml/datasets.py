@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-from tqdm import tqdm
 
 from .errors import MediaError
 from .faces import DEFAULT_MARGIN, crop_face, find_faces
@@ -325,6 +324,8 @@ def prepare_crops(
     returns the cached crops. Files without a face and unreadable files are counted, logged and
     listed in the manifest (`no_face`, `unreadable`); they never stop the run.
     """
+    from tqdm import tqdm  # the [train] extra: the site's install has none
+
     if frames_per_video < 1 or size < 1 or max_faces < 1 or margin <= 0:
         raise ValueError("frames_per_video, size, max_faces and margin must be positive")
     out_dir = Path(out_dir)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from .datasets import Sample, ffpp_samples, folder_samples, group_split, is_ffpp_root
 from .detector import Detector, platform_score, verdict_for
@@ -72,6 +71,8 @@ def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[
 def score_samples(
     detector: Detector, samples: list[Sample], *, cropped: bool, batch: int = 64, options: DetectorOptions = EVALUATE_OPTIONS
 ) -> list[Prediction]:
+    from tqdm import tqdm  # the [train] extra: the site's install has none
+
     predictions: list[Prediction] = []
     if cropped:
         size = detector.spec.input_size

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from .datasets import LABEL_NAMES, Sample, folder_samples, parse_label
 from .faces import crop_face, find_faces, read_crop
@@ -110,6 +109,8 @@ def prepare_source(
     """Cache a source's crops (re-cut unless it is DFDC) and the landmarks of up to
     `max_landmarks` of its real faces (a seeded choice) under out_root/name; returns the folder.
     Done once: an existing index is reused."""
+    from tqdm import tqdm  # the [train] extra: the site's install has none
+
     if name not in _READERS:
         raise ValueError(f"unknown source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
     out = Path(out_root) / name

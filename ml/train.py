@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from .blend import TIGHT_CROP_BOX, face_box_in_crop
 from .calibration import calibration_report
@@ -141,6 +140,8 @@ def _seed_everything(seed: int) -> None:
 
 def train(config: TrainConfig) -> Path:
     """Train, validate every epoch and return the path of the best checkpoint."""
+    from tqdm import tqdm  # the [train] extra: the site's install has none
+
     if config.fakes not in FAKES_MODES:
         raise ValueError(f"fakes must be one of {FAKES_MODES}")
     out = Path(config.out)

@@ -57,3 +57,16 @@ def test_python_dash_m_ml_runs_and_exits_with_the_commands_status(tmp_path, astr
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{photo}: ") and "fake probability" in done.stdout
+
+
+def test_predict_needs_nothing_from_the_training_extra(tmp_path, astronaut, untrained_checkpoint):
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut)
+    code = (
+        "import runpy, sys\n"
+        "sys.modules['tqdm'] = None  # as on a site install, without the [train] extra\n"
+        f"sys.argv = ['ml', 'predict', {str(photo)!r}, '--checkpoint', {str(untrained_checkpoint)!r}]\n"
+        "runpy.run_module('ml', run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "fake probability" in done.stdout, done.stderr
