@@ -4,11 +4,12 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
 - frames: an image is one frame; a video is sampled at `max_frames` evenly spaced frames
   (ml/video.py);
 - faces: Haar's cascade proposes boxes (ml/faces.py). In a video it searches the whole of
-  every `full_search_every`-th sampled frame (4), the last, and the frame halfway between two
-  of those that both found no face; the frames between are searched around the faces found on
-  either side, and whole when that finds fewer faces than both sides had (someone moved away).
-  A face that comes and goes between two full searches is missed (measured against a full
-  search of every frame by `python -m ml check-search`, numbers in ml/weights/MODEL_CARD.md).
+  every `full_search_every`-th sampled frame (4), never more than 2 s of video apart (so every
+  frame of a long video), the last, and the frame halfway between two full searches that found
+  nobody; the frames between are searched around the faces found on either side, and whole
+  when that finds fewer faces than both sides had (someone moved away). A face that appears
+  and leaves between two full searches is missed (measured against a full search of every
+  frame by `python -m ml check-search`, numbers in ml/weights/MODEL_CARD.md).
   Each box is confirmed by a second
   detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face;
   at most `max_faces` confirmed faces per frame are scored, largest first (the others are
@@ -86,6 +87,7 @@ from .video import sample_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
 HAAR_MAX_BOXES = 12  # Haar proposals examined per frame before verification
+FULL_SEARCH_MAX_GAP_S = 2.0  # seconds of video between two full face searches, at most
 
 Progress = Callable[[float], None]
 
@@ -149,6 +151,24 @@ def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
     if not ok:
         raise ValueError("could not encode a frame as JPEG")
     return encoded.tobytes()
+
+
+def full_search_positions(times: Sequence[float], every: int) -> list[int]:
+    """Which sampled frames (by position) get a full face search: the first, the last, and
+    enough between so that no two are more than `every` frames or `FULL_SEARCH_MAX_GAP_S`
+    seconds apart (the frames of a long video are far apart in time: each is searched whole)."""
+    every = max(1, every)
+    chosen: list[int] = []
+    for position in range(len(times)):
+        last = chosen[-1] if chosen else None
+        if (
+            last is None
+            or position == len(times) - 1
+            or position - last >= every
+            or times[position + 1] - times[last] > FULL_SEARCH_MAX_GAP_S
+        ):
+            chosen.append(position)
+    return chosen
 
 
 class Detector:
@@ -227,9 +247,12 @@ class Detector:
         options: DetectorOptions,
         timings: dict[str, float],
         progress: Progress | None = None,
+        *,
+        times: Sequence[float] | None = None,
     ) -> tuple[list[list[Box]], list[int], list[int]]:
-        """`find_confirmed_faces` for every frame, as lists over the frames: a full search of
-        every `options.full_search_every`-th frame and the last, and of the frame halfway
+        """`find_confirmed_faces` for every frame, as lists over the frames (`times`: their
+        times in seconds): a full search of the frames `full_search_positions` names, of the
+        frame halfway
         between two of those that both found no face; a frame in between is searched near the
         confirmed faces of the fully searched frames on either side, and whole when that finds
         fewer faces than both of them had (the module's policy)."""
@@ -248,8 +271,7 @@ class Detector:
             searched.add(position)
             report(len(searched) / count)
 
-        every = max(1, options.full_search_every)
-        full = sorted(set(range(0, count, every)) | ({count - 1} if count else set()))
+        full = full_search_positions(times if times is not None else [0.0] * count, options.full_search_every)
         for position in full:
             search(position)
         for before, after in list(zip(full, full[1:])):
@@ -297,7 +319,11 @@ class Detector:
         report(0.3)
 
         boxes, left_out, rejected = self.find_faces_in_frames(
-            [image for _, _, image in frames], options, timings, lambda done: report(0.3 + 0.4 * done)
+            [image for _, _, image in frames],
+            options,
+            timings,
+            lambda done: report(0.3 + 0.4 * done),
+            times=[t for _, t, _ in frames],
         )
 
         # Everything the rest needs from the pixels is cut now (face crops, the frames' JPEGs,

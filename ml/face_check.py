@@ -153,7 +153,9 @@ def compare_search(detector, files: list[Path], *, every: int, frames: int | Non
         runs = {}
         for name, n in (("full", 1), ("sparse", every)):
             timings: dict[str, float] = {}
-            boxes, _, _ = detector.find_faces_in_frames(images, DetectorOptions(full_search_every=n), timings)
+            boxes, _, _ = detector.find_faces_in_frames(
+                images, DetectorOptions(full_search_every=n), timings, times=[f.time for f in sampled]
+            )
             located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
             flat = detector.classify([detector.crop(images[p], boxes[p][j]) for p, j in located])
             scores: list[list[float]] = [[] for _ in images]

@@ -110,6 +110,16 @@ def test_frames_between_full_searches_find_the_person_near_where_they_were(astro
     assert all(iou(a[0], b[0]) > 0.5 for a, b in zip(sparse, full))
 
 
+def test_full_searches_come_every_fourth_frame_and_at_least_every_two_seconds():
+    from ml.detector import full_search_positions
+
+    assert full_search_positions([i / 3 for i in range(10)], 4) == [0, 4, 8, 9]  # a 3 fps sample
+    assert full_search_positions([i * 0.9 for i in range(6)], 4) == [0, 2, 4, 5]  # 2 s apart at most
+    assert full_search_positions([i * 1.9 for i in range(4)], 4) == [0, 1, 2, 3]  # a long video
+    assert full_search_positions([0.0], 4) == [0]
+    assert full_search_positions([], 4) == []
+
+
 def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searched_too(astronaut, detector):
     wall = np.full((320, 320, 3), 128, np.uint8)
     face = moving_face_frames(astronaut, 1, size=(320, 320))[0]
