@@ -95,6 +95,7 @@ def cmd_bench(args) -> int:
         naive_repeat=args.naive_repeat,
         naive=not args.no_naive,
         cold=not args.no_cold,
+        cold_runs=args.cold_runs,
         api=args.api,
         api_uploads=args.api_uploads,
         api_port=args.api_port,
@@ -330,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--naive-repeat", type=int, default=2, help="timed runs of the naive baseline per file")
     p.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
     p.add_argument("--no-cold", action="store_true", help="skip cold start and peak memory")
+    p.add_argument("--cold-runs", type=int, default=3, help="fresh processes for the cold start (the median is reported)")
     p.add_argument("--api", action="store_true", help="also upload-to-verdict through gunicorn and one worker")
     p.add_argument("--api-uploads", type=int, default=20)
     p.add_argument("--api-port", type=int, default=8300)

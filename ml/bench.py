@@ -271,10 +271,19 @@ def _child(paths: list[str], started: float, checkpoint: str | None = None) -> N
     }))
 
 
-def cold_start(paths: list[Path], checkpoint: str | None = None) -> dict:
+def cold_start(paths: list[Path], checkpoint: str | None = None, *, runs: int = 3) -> dict:
     """Process start to first verdict (on the first file), and the peak memory of a process
-    that then analyses the other files too, measured in a fresh interpreter with the same
-    checkpoint."""
+    that then analyses the other files too, each measured in `runs` fresh interpreters with the
+    same checkpoint: the run with the median first verdict, its peak memory replaced by the
+    highest of all runs (both vary from run to run by 10 % and more)."""
+    measured = sorted((_cold_start_once(paths, checkpoint) for _ in range(max(1, runs))), key=lambda r: r["first_verdict_s"])
+    report = dict(measured[len(measured) // 2])
+    report["peak_rss_mb"] = max(r["peak_rss_mb"] for r in measured)
+    report["runs"] = measured
+    return report
+
+
+def _cold_start_once(paths: list[Path], checkpoint: str | None) -> dict:
     started = time.time()
     model = ["--checkpoint", str(Path(checkpoint).resolve())] if checkpoint else []
     done = subprocess.run(
@@ -343,9 +352,9 @@ def format_report(report: dict) -> str:
     if cold:
         peak_ok = "ok" if cold["peak_rss_mb"] <= TARGET_PEAK_MB else "NO"
         lines.append(
-            f"cold start: first verdict {cold['first_verdict_s']:.2f} s after process start (imports "
+            f"cold start ({len(cold.get('runs', [cold]))} runs, the median): first verdict {cold['first_verdict_s']:.2f} s after process start (imports "
             f"{cold['import_s']:.2f} s, models {cold['load_s']:.2f} s, first analysis {cold['first_analysis_s']:.2f} s); "
-            f"peak memory {cold['peak_rss_mb']:.0f} MB [{peak_ok} <= {TARGET_PEAK_MB} MB]"
+            f"peak memory {cold['peak_rss_mb']:.0f} MB, the highest run [{peak_ok} <= {TARGET_PEAK_MB} MB]"
         )
     api = report.get("api")
     if api:
@@ -369,6 +378,7 @@ def run_bench(
     naive_repeat: int = 2,
     naive: bool = True,
     cold: bool = True,
+    cold_runs: int = 3,
     api: bool = False,
     api_uploads: int = 20,
     api_port: int = 8300,
@@ -412,7 +422,7 @@ def run_bench(
         report["files"].append(entry.__dict__)
     if cold:
         echo("cold start and peak memory (a fresh process) ...")
-        report["cold"] = cold_start([path for _, path in named], checkpoint)
+        report["cold"] = cold_start([path for _, path in named], checkpoint, runs=cold_runs)
     if api:
         photo = next((p for _, p in named if p.suffix.lower() in (".jpg", ".jpeg", ".png")), None)
         video = next((p for _, p in named if p.suffix.lower() == ".mp4"), None)

@@ -83,6 +83,7 @@ from .tracks import (
     synthetic_score,
 )
 from .verify import confirm_faces
+from .frames import FrameDigest, FrameDigester
 from .video import sample_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
@@ -151,24 +152,6 @@ def jpeg_of(image: np.ndarray, long_side: int, quality: int) -> bytes:
     if not ok:
         raise ValueError("could not encode a frame as JPEG")
     return encoded.tobytes()
-
-
-def full_search_positions(times: Sequence[float], every: int) -> list[int]:
-    """Which sampled frames (by position) get a full face search: the first, the last, and
-    enough between so that no two are more than `every` frames or `FULL_SEARCH_MAX_GAP_S`
-    seconds apart (the frames of a long video are far apart in time: each is searched whole)."""
-    every = max(1, every)
-    chosen: list[int] = []
-    for position in range(len(times)):
-        last = chosen[-1] if chosen else None
-        if (
-            last is None
-            or position == len(times) - 1
-            or position - last >= every
-            or times[position + 1] - times[last] > FULL_SEARCH_MAX_GAP_S
-        ):
-            chosen.append(position)
-    return chosen
 
 
 class Detector:
@@ -241,55 +224,53 @@ class Detector:
         kept = faces[: options.max_faces]
         return kept, len(faces) - len(kept), len(boxes) - len(faces)
 
+    def _digester(self, options: DetectorOptions, timings: dict[str, float], *, digest, progress=None) -> FrameDigester:
+        return FrameDigester(
+            search=lambda image, near: self.find_confirmed_faces(image, options, timings, near=near),
+            digest=digest,
+            every=options.full_search_every,
+            max_gap_s=FULL_SEARCH_MAX_GAP_S,
+            progress=progress,
+        )
+
+    def _digest_frame(self, options: DetectorOptions):
+        """What `analyze` keeps of a frame once its faces are known (ml/frames.py)."""
+
+        def digest(index: int, time_s: float, image: np.ndarray, boxes: list[Box], left_out: int, rejected: int) -> FrameDigest:
+            return FrameDigest(
+                index=index,
+                time=time_s,
+                boxes=boxes,
+                faces_left_out=left_out,
+                boxes_rejected=rejected,
+                crops=[self.crop(image, box) for box in boxes],
+                synthetic_crops=[self.synthetic.crop(image, box) for box in boxes] if self.synthetic is not None else [],
+                jpeg=jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None,
+                # the thumbnail is cut from the stored JPEG; a copy only where there is none
+                small=scaled_down(image, options.thumbnail_size) if options.thumbnail_size and not options.frame_image_size else None,
+            )
+
+        return digest
+
     def find_faces_in_frames(
         self,
         images: Sequence[np.ndarray],
         options: DetectorOptions,
         timings: dict[str, float],
-        progress: Progress | None = None,
         *,
         times: Sequence[float] | None = None,
     ) -> tuple[list[list[Box]], list[int], list[int]]:
-        """`find_confirmed_faces` for every frame, as lists over the frames (`times`: their
-        times in seconds): a full search of the frames `full_search_positions` names, of the
-        frame halfway
-        between two of those that both found no face; a frame in between is searched near the
-        confirmed faces of the fully searched frames on either side, and whole when that finds
-        fewer faces than both of them had (the module's policy)."""
-        report = progress or (lambda fraction: None)
-        timings["faces"] = timings.get("faces", 0.0)
-        timings["verify"] = timings.get("verify", 0.0)
-        count = len(images)
-        boxes: list[list[Box]] = [[] for _ in images]
-        left_out, rejected = [0] * count, [0] * count
-        searched: set[int] = set()
-
-        def search(position: int, near: list[Box] | None = None) -> None:
-            boxes[position], left_out[position], rejected[position] = self.find_confirmed_faces(
-                images[position], options, timings, near=near
-            )
-            searched.add(position)
-            report(len(searched) / count)
-
-        full = full_search_positions(times if times is not None else [0.0] * count, options.full_search_every)
-        for position in full:
-            search(position)
-        for before, after in list(zip(full, full[1:])):
-            if after - before > 1 and not boxes[before] and not boxes[after]:
-                search((before + after) // 2)
-        full = sorted(searched)
-        for before, after in zip(full, full[1:]):
-            around = boxes[before] + boxes[after]
-            expected = min(len(boxes[before]), len(boxes[after]))
-            for position in range(before + 1, after):
-                if around:
-                    search(position, near=around)
-                    if len(boxes[position]) < expected:  # someone moved away: look everywhere
-                        search(position)
-                else:  # no face on either side: nothing to search near
-                    searched.add(position)
-                    report(len(searched) / count)
-        return boxes, left_out, rejected
+        """The confirmed faces of a list of frames (`times`: theirs in seconds), searched as
+        `analyze` searches a video's frames (the module's policy), as lists over the frames:
+        (faces to score, faces left out by the cap, boxes rejected)."""
+        digester = self._digester(
+            options, timings, digest=lambda index, t, image, boxes, out, rejected: FrameDigest(index, t, boxes, out, rejected)
+        )
+        digester.begin(list(range(len(images))), 0.0, times if times is not None else [0.0] * len(images))
+        for index, image in enumerate(images):
+            digester.add(index, image)
+        digests = digester.finish()
+        return [d.boxes for d in digests], [d.faces_left_out for d in digests], [d.boxes_rejected for d in digests]
 
     def analyze(
         self,
@@ -303,46 +284,40 @@ class Detector:
         `progress` is called with a fraction in [0, 1] as the stages finish.
         """
         report = progress or (lambda fraction: None)
-        timings: dict[str, float] = {}
+        timings: dict[str, float] = {"faces": 0.0, "verify": 0.0}
         started = time.perf_counter()
+        # Frames go to the digester as they are decoded; it finds their faces and keeps only
+        # what the rest needs from their pixels (ml/frames.py): never 32 full frames at once.
+        digester = self._digester(options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 * done))
         media_type, _ = media_kind(path, options.limits)
         if media_type == MEDIA_IMAGE:
-            frames = [(0, 0.0, load_image_bgr(path, options.limits))]
-            height, width = frames[0][2].shape[:2]
+            image = load_image_bgr(path, options.limits)
+            height, width = image.shape[:2]
             frame_count, duration = 1, 0.0
+            digester.begin([0], 0.0)
+            digester.add(0, image)
+            del image
+            sampled_times = {0: 0.0}
         else:
-            info, sampled = sample_frames(path, options.max_frames, options.limits)
+            info, sampled = sample_frames(path, options.max_frames, options.limits, sink=digester)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
-            frames = [(f.index, f.time, f.image) for f in sampled]
-            del sampled  # `frames` holds the only references, let go of below
-        timings["decode"] = time.perf_counter() - started
-        report(0.3)
+            sampled_times = {f.index: f.time for f in sampled}
+        digests = digester.finish()
+        for digest in digests:  # an animation's frames have their own durations
+            digest.time = float(sampled_times.get(digest.index, digest.time))
+        timings["images"] = digester.seconds_digesting
+        timings["decode"] = time.perf_counter() - started - timings["faces"] - timings["verify"] - timings["images"]
 
-        boxes, left_out, rejected = self.find_faces_in_frames(
-            [image for _, _, image in frames],
-            options,
-            timings,
-            lambda done: report(0.3 + 0.4 * done),
-            times=[t for _, t, _ in frames],
-        )
-
-        # Everything the rest needs from the pixels is cut now (face crops, the frames' JPEGs,
-        # thumbnail-sized copies), and the frames are let go before the models run: at most one
-        # of the two big allocations (32 full frames, the models' working memory) at a time.
-        started = time.perf_counter()
+        boxes = [d.boxes for d in digests]
+        left_out = [d.faces_left_out for d in digests]
+        rejected = [d.boxes_rejected for d in digests]
+        indices, times = [d.index for d in digests], [d.time for d in digests]
         track_ids = link_tracks(boxes)
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
-        crops = [self.crop(frames[p][2], boxes[p][j]) for p, j in located]
+        crops = [digests[p].crops[j] for p, j in located]
         chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK) if self.synthetic is not None else []
-        synthetic_crops = [self.synthetic.crop(frames[p][2], boxes[p][j]) for p, j in chosen]
-        jpegs = [
-            jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None
-            for _, _, image in frames
-        ]
-        small = [scaled_down(image, options.thumbnail_size) for _, _, image in frames] if options.thumbnail_size else []
-        indices, times = [index for index, _, _ in frames], [float(t) for _, t, _ in frames]
-        del frames
-        timings["images"] = time.perf_counter() - started
+        synthetic_crops = [digests[p].synthetic_crops[j] for p, j in chosen]
+        jpegs = [d.jpeg for d in digests]
 
         started = time.perf_counter()
         flat, cams = self.classify_with_cams(crops)
@@ -374,8 +349,12 @@ class Detector:
         explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
         heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
         thumbnail = None
-        if small:
-            thumbnail = jpeg_of(small[_thumbnail_frame(scores)], options.thumbnail_size, options.jpeg_quality)
+        if options.thumbnail_size and digests:
+            remembered = digests[_thumbnail_frame(scores)]
+            source = remembered.small
+            if source is None:  # cut from the frame's stored JPEG (cheaper than a copy of every frame)
+                source = cv2.imdecode(np.frombuffer(remembered.jpeg, np.uint8), cv2.IMREAD_COLOR)
+            thumbnail = jpeg_of(source, options.thumbnail_size, options.jpeg_quality)
         timings["explain"] = time.perf_counter() - started
         report(0.95)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
 import cv2
@@ -56,7 +57,20 @@ class VideoInfo:
 class SampledFrame:
     index: int
     time: float  # seconds from the start
-    image: np.ndarray  # BGR uint8, upright
+    image: np.ndarray | None  # BGR uint8, upright; None where a FrameSink took it
+
+
+class FrameSink(Protocol):
+    """Takes sampled frames as they are decoded, so that a caller never holds them all at once
+    (the detector: ml/frames.py). `begin` starts a pass over the frames at `indices` (their
+    times from `fps`), and forgets any earlier pass: a pass is started again when the file turns
+    out shorter than its header said, or when seeking is given up for walking. `add` is called
+    for each frame of the pass, in increasing index order (a frame that fails to decode is
+    skipped)."""
+
+    def begin(self, indices: list[int], fps: float) -> None: ...
+
+    def add(self, index: int, image: np.ndarray) -> None: ...
 
 
 def sample_indices(frame_count: int, k: int = DEFAULT_FRAMES) -> list[int]:
@@ -96,10 +110,13 @@ def _open(path: Path) -> cv2.VideoCapture:
 
 
 def _read_at(
-    cap: cv2.VideoCapture, targets: list[int], frame_pixels: int
-) -> tuple[dict[int, np.ndarray], int, tuple[int, int] | None]:
-    """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them, how
-    many frames were walked through and the (width, height) of the decoded frames."""
+    cap: cv2.VideoCapture, targets: list[int], frame_pixels: int, sink: FrameSink | None = None, fps: float = 0.0
+) -> tuple[dict[int, np.ndarray | None], int, tuple[int, int] | None]:
+    """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them (None for
+    those handed to `sink`), how many frames were walked through and the (width, height) of the
+    decoded frames."""
+    if sink is not None:
+        sink.begin(list(targets), fps)
     wanted = set(targets)
     last = max(targets)
     frames: dict[int, np.ndarray] = {}
@@ -112,9 +129,17 @@ def _read_at(
             ok, image = cap.retrieve()
             if ok and image is not None:
                 size = size or (image.shape[1], image.shape[0])
-                frames[position] = fit_pixels(image, frame_pixels)
+                frames[position] = _kept(position, fit_pixels(image, frame_pixels), sink)
         position += 1
     return frames, position, size
+
+
+def _kept(index: int, image: np.ndarray, sink: FrameSink | None) -> np.ndarray | None:
+    """The frame to keep, or None once `sink` has taken it."""
+    if sink is None:
+        return image
+    sink.add(index, image)
+    return None
 
 
 # OpenCV's seek lands on the keyframe at or before (target - 16) and decodes forward from there;
@@ -170,8 +195,8 @@ def seek_plan(targets: list[int], keyframes: list[int]) -> list[bool]:
 
 
 def _read_seeking(
-    path: Path, info: VideoInfo, targets: list[int], frame_pixels: int
-) -> tuple[dict[int, np.ndarray], tuple[int, int] | None] | None:
+    path: Path, info: VideoInfo, targets: list[int], frame_pixels: int, sink: FrameSink | None = None
+) -> tuple[dict[int, np.ndarray | None], tuple[int, int] | None] | None:
     """The frames at `targets` reached by seeks where `seek_plan` says they pay; None when they
     would not, or when anything is off (the caller then walks through the file)."""
     if len(targets) < 2 or (targets[-1] - targets[0]) / (len(targets) - 1) < _MIN_SEEK_GAP:
@@ -183,9 +208,11 @@ def _read_seeking(
     if not any(plan):
         return None
     cap = _open(path)
-    frames: dict[int, np.ndarray] = {}
+    frames: dict[int, np.ndarray | None] = {}
     size = None
     position = 0
+    if sink is not None:
+        sink.begin(list(targets), info.fps)
     try:
         for target, seek in zip(targets, plan):
             if seek:
@@ -200,7 +227,7 @@ def _read_seeking(
             if not ok or image is None or round(cap.get(cv2.CAP_PROP_POS_FRAMES)) != position:
                 return None
             size = size or (image.shape[1], image.shape[0])
-            frames[target] = fit_pixels(image, frame_pixels)
+            frames[target] = _kept(target, fit_pixels(image, frame_pixels), sink)
     finally:
         cap.release()
     return frames, size
@@ -239,29 +266,36 @@ def _info_from_capture(cap: cv2.VideoCapture) -> VideoInfo:
 
 
 def sample_frames(
-    path: str | Path, k: int = DEFAULT_FRAMES, limits: MediaLimits = DEFAULT_LIMITS
+    path: str | Path, k: int = DEFAULT_FRAMES, limits: MediaLimits = DEFAULT_LIMITS, *, sink: FrameSink | None = None
 ) -> tuple[VideoInfo, list[SampledFrame]]:
     """Metadata (with the true frame count) and K evenly spaced, decoded, upright frames, each
-    scaled down to at most `limits.frame_pixels`.
+    scaled down to at most `limits.frame_pixels`. With a `sink`, each frame goes to it as it is
+    decoded and the returned frames carry no image.
 
     Raises MediaTooLargeError, before decoding any frame, when the header states frames larger
     than `limits.max_pixels`.
     """
     path = Path(path)
     if _is_animation(path):
-        return _sample_animation(path, k, limits)
+        info, sampled = _sample_animation(path, k, limits)
+        if sink is None:
+            return info, sampled
+        sink.begin([f.index for f in sampled], info.fps)
+        for frame in sampled:
+            sink.add(frame.index, frame.image)
+        return info, [SampledFrame(f.index, f.time, None) for f in sampled]
     cap = _open(path)
     try:
         info = _info_from_capture(cap)
         check_canvas(path.name, info.width, info.height, limits)
         count = info.frame_count
-        frames: dict[int, np.ndarray] = {}
+        frames: dict[int, np.ndarray | None] = {}
         size = None
-        seeking = _read_seeking(path, info, sample_indices(count, k), limits.frame_pixels) if count > 0 else None
+        seeking = _read_seeking(path, info, sample_indices(count, k), limits.frame_pixels, sink) if count > 0 else None
         if seeking is not None:
             frames, size = seeking
         elif count > 0:
-            frames, walked, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels)
+            frames, walked, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
             if walked < count:  # the header overstated the length: sample what exists
                 count, frames = walked, {}
         else:  # no length in the header: count what decodes
@@ -269,7 +303,7 @@ def sample_frames(
         if not frames and count > 0:
             cap.release()
             cap = _open(path)
-            frames, _, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels)
+            frames, _, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
     finally:
         cap.release()
     if not frames or size is None:

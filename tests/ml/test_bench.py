@@ -21,7 +21,7 @@ def test_the_bench_makes_its_own_media_once(tmp_path):
 def test_the_bench_times_every_stage_against_the_naive_pipeline_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     status = main([
-        "bench", "--profile", "tiny", "--media-dir", str(tmp_path / "media"), "--repeat", "1",
+        "bench", "--profile", "tiny", "--media-dir", str(tmp_path / "media"), "--repeat", "1", "--cold-runs", "1",
         "--naive-repeat", "1", "--out", str(out),
     ])
     assert status == 0
@@ -40,6 +40,7 @@ def test_the_bench_times_every_stage_against_the_naive_pipeline_and_writes_json(
 
 def test_the_cold_start_is_measured_with_the_checkpoint_the_bench_was_given(tmp_path, untrained_checkpoint):
     media = make_media(tmp_path, "tiny")
-    report = cold_start([media["photo-tiny"]], str(untrained_checkpoint))
+    report = cold_start([media["photo-tiny"]], str(untrained_checkpoint), runs=2)
     _, spec = load_checkpoint(untrained_checkpoint, device="cpu")
     assert report["model"].startswith(spec.version)
+    assert len(report["runs"]) == 2 and report["peak_rss_mb"] == max(r["peak_rss_mb"] for r in report["runs"])

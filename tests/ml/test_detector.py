@@ -111,13 +111,13 @@ def test_frames_between_full_searches_find_the_person_near_where_they_were(astro
 
 
 def test_full_searches_come_every_fourth_frame_and_at_least_every_two_seconds():
-    from ml.detector import full_search_positions
+    from ml.frames import full_search_positions
 
-    assert full_search_positions([i / 3 for i in range(10)], 4) == [0, 4, 8, 9]  # a 3 fps sample
-    assert full_search_positions([i * 0.9 for i in range(6)], 4) == [0, 2, 4, 5]  # 2 s apart at most
-    assert full_search_positions([i * 1.9 for i in range(4)], 4) == [0, 1, 2, 3]  # a long video
-    assert full_search_positions([0.0], 4) == [0]
-    assert full_search_positions([], 4) == []
+    assert full_search_positions([i / 3 for i in range(10)], 4, 2.0) == [0, 4, 8, 9]  # a 3 fps sample
+    assert full_search_positions([i * 0.9 for i in range(6)], 4, 2.0) == [0, 2, 4, 5]  # 2 s apart at most
+    assert full_search_positions([i * 1.9 for i in range(4)], 4, 2.0) == [0, 1, 2, 3]  # a long video
+    assert full_search_positions([0.0], 4, 2.0) == [0]
+    assert full_search_positions([], 4, 2.0) == []
 
 
 def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searched_too(astronaut, detector):
