@@ -44,3 +44,16 @@ def test_the_cold_start_is_measured_with_the_checkpoint_the_bench_was_given(tmp_
     _, spec = load_checkpoint(untrained_checkpoint, device="cpu")
     assert report["model"].startswith(spec.version)
     assert len(report["runs"]) == 2 and report["peak_rss_mb"] == max(r["peak_rss_mb"] for r in report["runs"])
+
+
+def test_a_childs_peak_memory_is_its_own_not_its_parents():
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    ballast = np.ones(400_000_000 // 8)  # 400 MB held by this process while the child runs
+    code = "from ml.bench import peak_rss_mb; print(peak_rss_mb())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 300 < ballast.nbytes / 2**20
