@@ -132,8 +132,8 @@ def load_image_bgr(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> np
     path = Path(path)
     with open_image(path, limits) as im:
         im.load()
-        im = ImageOps.exif_transpose(im)
-        rgb = np.asarray(im.convert("RGB"))
+        ImageOps.exif_transpose(im, in_place=True)  # copies of a 1080p photo cost 5 ms each
+        rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     if rgb.ndim != 3 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise MediaError(f"{path.name}: the image is too small to contain a face")
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
