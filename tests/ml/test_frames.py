@@ -6,6 +6,7 @@ import weakref
 import numpy as np
 
 from ml.frames import FrameDigest, FrameDigester
+from ml.options import DetectorOptions
 from ml.results import Box
 
 
@@ -67,3 +68,46 @@ def test_frames_after_the_last_full_search_are_searched_whole_when_the_last_fram
     searched.clear()
     assert [d.index for d in sink.finish()] == [0, 1, 2]
     assert searched == [(1, True), (2, True)]
+
+
+class Recording:
+    """A FrameSink that keeps what the last pass gave it."""
+
+    def begin(self, indices, fps):
+        self.planned, self.frames = list(indices), {}
+
+    def add(self, index, image):
+        self.frames[index] = image
+
+
+def test_a_sink_gets_the_frames_sampling_returns_even_when_the_header_overstates_the_length(tmp_path, astronaut):
+    from ml.video import sample_frames
+    from tests.media import moving_face_frames, write_video
+
+    path = write_video(tmp_path / "cut.avi", moving_face_frames(astronaut, 40), fourcc="MJPG")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the AVI header still says 40 frames
+    info, kept = sample_frames(path, 8)
+    sink = Recording()
+
+    streamed_info, streamed = sample_frames(path, 8, sink=sink)
+
+    assert streamed_info == info
+    assert [f.index for f in streamed] == [f.index for f in kept] == sorted(sink.frames)
+    assert all(f.image is None for f in streamed)
+    assert all(np.array_equal(sink.frames[f.index], f.image) for f in kept)
+
+
+def test_analysing_a_cut_video_scores_the_frames_that_exist(tmp_path, astronaut, detector):
+    from ml.video import sample_frames
+    from tests.media import moving_face_frames, write_video
+
+    path = write_video(tmp_path / "cut.avi", moving_face_frames(astronaut, 40), fourcc="MJPG")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    _, kept = sample_frames(path, 8)
+
+    result = detector.analyze(path, DetectorOptions(max_frames=8))
+
+    assert [(f.index, f.time) for f in result.frames] == [(f.index, f.time) for f in kept]
+    assert all(len(f.faces) == 1 for f in result.frames)
