@@ -1,10 +1,13 @@
 """Face finding with OpenCV's Haar cascade, and face crops for the classifier.
 
 Policy: the cascade searches a grey, histogram-equalised copy of the frame scaled down so its
-longer side is at most `search_size` px (full-resolution Haar on 1080p costs 300-500 ms here,
-about 30 ms at 640 px). The smallest face searched for follows the frame size (a fraction of the
-shorter side, never under the cascade's 24 px window), so small faces in large frames are not
-lost to the downscale. Boxes come back in the original frame's coordinates, largest first, at
+longer side is at most `search_size` px (full-resolution Haar on 1080p costs 300-500 ms here).
+The smallest face searched for follows the frame size (a fraction of the shorter side, never
+under the cascade's 24 px window), so small faces in large frames are not lost to the
+downscale. 512 px rather than 640 (measured 2026-11-26): Haar plus verification 22 % faster on
+the 192 sampled frames of the HD videos of ../shared/data/videos, which kept 190 of the 191
+faces the 640 px search confirmed (and found 2 it did not); on the labelled boxes
+(ml/checks/face_boxes.csv) 465 of 466 faces. 480 px lost 3 of the 191. Boxes come back in the original frame's coordinates, largest first, at
 most `max_faces` of them.
 
 Between full searches (a video's sampled frames, see ml/detector.py) faces are looked for only
@@ -43,7 +46,7 @@ NEAR_SIZES = (0.6, 1.6)  # faces looked for there, in widths of the known face
 class FaceSearch:
     """How faces are searched for. Defaults measured on this project's media."""
 
-    search_size: int = 640  # longer side of the downscaled copy
+    search_size: int = 512  # longer side of the downscaled copy
     min_face_fraction: float = 0.08  # of the shorter side of the downscaled copy
     scale_factor: float = 1.1
     min_neighbors: int = 5
