@@ -9,8 +9,9 @@ What it measures, on media it makes itself (or files given on the command line):
 - the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
   Haar on the full-resolution frame, an fp32 ResNet18 (ml/nets.py) with random weights at batch 1.
   It is a speed baseline only (its verdicts mean nothing), the "seed" pipeline of issue 13;
-- cold start (process start to the first verdict) and the peak resident memory of a process that
-  analyses every file once, both in a fresh subprocess, as a worker would;
+- cold start (process start to the first verdict) and the peak resident memory (`VmHWM`) of a
+  process that analyses every file once, both in fresh subprocesses, as a worker would (the
+  median of `--cold-runs`, the highest peak);
 - optionally (`--api`), upload-to-verdict through the API: gunicorn and one django-q2 worker on a
   temporary SQLite database, p50 and p95 over repeated uploads with `?wait=30`.
 
