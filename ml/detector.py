@@ -83,12 +83,11 @@ from .tracks import (
     synthetic_score,
 )
 from .verify import confirm_faces
-from .frames import FrameDigest, FrameDigester
+from .frames import FULL_SEARCH_MAX_GAP_S, FrameDigest, FrameDigester
 from .video import sample_frames
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
 HAAR_MAX_BOXES = 12  # Haar proposals examined per frame before verification
-FULL_SEARCH_MAX_GAP_S = 2.0  # seconds of video between two full face searches, at most
 
 Progress = Callable[[float], None]
 
@@ -266,7 +265,7 @@ class Detector:
         digester = self._digester(
             options, timings, digest=lambda index, t, image, boxes, out, rejected: FrameDigest(index, t, boxes, out, rejected)
         )
-        digester.begin(list(range(len(images))), 0.0, times if times is not None else [0.0] * len(images))
+        digester.begin(list(range(len(images))), list(times) if times is not None else [0.0] * len(images))
         for index, image in enumerate(images):
             digester.add(index, image)
         digests = digester.finish()
@@ -294,18 +293,15 @@ class Detector:
             image = load_image_bgr(path, options.limits)
             height, width = image.shape[:2]
             frame_count, duration = 1, 0.0
-            digester.begin([0], 0.0)
+            digester.begin([0], [0.0])
             digester.add(0, image)
             del image
-            sampled_times = {0: 0.0}
         else:
-            info, sampled = sample_frames(path, options.max_frames, options.limits, sink=digester)
+            info, _ = sample_frames(path, options.max_frames, options.limits, sink=digester)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
-            sampled_times = {f.index: f.time for f in sampled}
         digests = digester.finish()
-        for digest in digests:  # an animation's frames have their own durations
-            digest.time = float(sampled_times.get(digest.index, digest.time))
         timings["images"] = digester.seconds_digesting
+        # decoding and face search interleave: decode is what the digester did not spend
         timings["decode"] = time.perf_counter() - started - timings["faces"] - timings["verify"] - timings["images"]
 
         boxes = [d.boxes for d in digests]

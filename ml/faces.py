@@ -4,16 +4,16 @@ Policy: the cascade searches a grey, histogram-equalised copy of the frame scale
 longer side is at most `search_size` px (full-resolution Haar on 1080p costs 300-500 ms here).
 The smallest face searched for follows the frame size (a fraction of the shorter side, never
 under the cascade's 24 px window), so small faces in large frames are not lost to the
-downscale. 512 px rather than 640 (measured 2026-11-26): Haar plus verification 22 % faster on
-the 192 sampled frames of the HD videos of ../shared/data/videos, which kept 190 of the 191
-faces the 640 px search confirmed (and found 2 it did not); on the labelled boxes
-(ml/checks/face_boxes.csv) 465 of 466 faces. 480 px lost 3 of the 191. Boxes come back in the original frame's coordinates, largest first, at
-most `max_faces` of them.
+downscale. Boxes come back in the original frame's coordinates, largest first, at most
+`max_faces` of them. 512 px rather than 640 (measured 2026-11-26): Haar plus verification 22 %
+faster on the 192 sampled frames of the HD videos of ../shared/data/videos, which kept 190 of
+the 191 faces the 640 px search confirmed (and found 2 it did not); on the labelled boxes
+(ml/checks/face_boxes.csv) 465 of 466 faces. 480 px lost 3 of the 191.
 
 Between full searches (a video's sampled frames, see ml/detector.py) faces are looked for only
 near the faces found in the frames around it (`find_faces_near`): in a square twice each known
 box's size, scaled so the box is `NEAR_FACE_PX` wide, for faces 0.6 to 1.6 times as wide. A few
-small searches instead of one over the whole frame: about 2 ms against 45 ms on 720p.
+small searches instead of one over the whole frame: 2-6 ms against about 35 ms on 720p.
 
 A crop is the face box enlarged `margin` times around its centre (1.3, as FaceForensics++ does),
 clamped to the frame, resized to the model's square input.
@@ -34,9 +34,6 @@ from .tracks import iou
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 DEFAULT_MARGIN = 1.3
 DEFAULT_MAX_FACES = 4
-FULL_SEARCH_EVERY = 4  # a video's sampled frames searched whole; the rest near known faces
-
-
 NEAR_FACE_PX = 80  # a known face's width in the scaled-down region searched around it
 NEAR_REGION = 2.0  # that region's side, in widths of the known face
 NEAR_SIZES = (0.6, 1.6)  # faces looked for there, in widths of the known face

@@ -20,6 +20,9 @@ import numpy as np
 
 from .results import Box
 
+FULL_SEARCH_EVERY = 4  # sampled frames between two full face searches, at most
+FULL_SEARCH_MAX_GAP_S = 2.0  # seconds of video between two full face searches, at most
+
 
 @dataclass
 class FrameDigest:
@@ -56,7 +59,7 @@ def full_search_positions(times: Sequence[float], every: int, max_gap_s: float) 
 
 # (image, faces to search near or None for the whole frame) -> (boxes, left out, rejected)
 Search = Callable[[np.ndarray, "list[Box] | None"], tuple[list[Box], int, int]]
-# (position, index, time, image, boxes, left out, rejected) -> the frame's digest
+# (index, time, image, boxes, left out, rejected) -> what is kept of the frame
 Digest = Callable[[int, float, np.ndarray, list[Box], int, int], FrameDigest]
 
 
@@ -78,11 +81,11 @@ class FrameDigester:
         self._max_gap_s = max_gap_s
         self._progress = progress or (lambda fraction: None)
         self.seconds_digesting = 0.0  # spent cutting crops and JPEGs (the rest is decoding or search)
-        self.begin([], 0.0)
+        self.begin([], [])
 
-    def begin(self, indices: list[int], fps: float, times: Sequence[float] | None = None) -> None:
-        """A new pass over the frames at `indices`; their times from `fps`, or given."""
-        self._times = list(times) if times is not None else [round(i / fps, 3) if fps else 0.0 for i in indices]
+    def begin(self, indices: list[int], times: Sequence[float]) -> None:
+        """A new pass over the frames at `indices`, shown at `times` (seconds)."""
+        self._times = list(times)
         self._indices = list(indices)
         self._position = {index: p for p, index in enumerate(indices)}
         self._full = set(full_search_positions(self._times, self._every, self._max_gap_s))

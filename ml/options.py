@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .faces import DEFAULT_MAX_FACES, FULL_SEARCH_EVERY
+from .faces import DEFAULT_MAX_FACES
+from .frames import FULL_SEARCH_EVERY
 from .media import DEFAULT_LIMITS, MediaLimits
 from .tracks import MIN_TRACK_FRAMES
 from .verify import DEFAULT_VERIFIER

@@ -62,15 +62,20 @@ class SampledFrame:
 
 class FrameSink(Protocol):
     """Takes sampled frames as they are decoded, so that a caller never holds them all at once
-    (the detector: ml/frames.py). `begin` starts a pass over the frames at `indices` (their
-    times from `fps`), and forgets any earlier pass: a pass is started again when the file turns
+    (the detector: ml/frames.py). `begin` starts a pass over the frames at `indices` (at
+    `times`, in seconds), and forgets any earlier pass: a pass is started again when the file turns
     out shorter than its header said, or when seeking is given up for walking. `add` is called
     for each frame of the pass, in increasing index order (a frame that fails to decode is
     skipped)."""
 
-    def begin(self, indices: list[int], fps: float) -> None: ...
+    def begin(self, indices: list[int], times: list[float]) -> None: ...
 
     def add(self, index: int, image: np.ndarray) -> None: ...
+
+
+def frame_time(index: int, fps: float) -> float:
+    """When frame `index` shows, in seconds (0 when the file states no frame rate)."""
+    return round(index / fps, 3) if fps else 0.0
 
 
 def sample_indices(frame_count: int, k: int = DEFAULT_FRAMES) -> list[int]:
@@ -116,7 +121,7 @@ def _read_at(
     those handed to `sink`), how many frames were walked through and the (width, height) of the
     decoded frames."""
     if sink is not None:
-        sink.begin(list(targets), fps)
+        sink.begin(list(targets), [frame_time(i, fps) for i in targets])
     wanted = set(targets)
     last = max(targets)
     frames: dict[int, np.ndarray] = {}
@@ -212,7 +217,7 @@ def _read_seeking(
     size = None
     position = 0
     if sink is not None:
-        sink.begin(list(targets), info.fps)
+        sink.begin(list(targets), [frame_time(i, info.fps) for i in targets])
     try:
         for target, seek in zip(targets, plan):
             if seek:
@@ -280,7 +285,7 @@ def sample_frames(
         info, sampled = _sample_animation(path, k, limits)
         if sink is None:
             return info, sampled
-        sink.begin([f.index for f in sampled], info.fps)
+        sink.begin([f.index for f in sampled], [f.time for f in sampled])
         for frame in sampled:
             sink.add(frame.index, frame.image)
         return info, [SampledFrame(f.index, f.time, None) for f in sampled]
@@ -314,7 +319,7 @@ def sample_frames(
     duration = count / fps if fps else 0.0
     info = VideoInfo(count, fps, duration, width, height, info.rotation)
     sampled = [
-        SampledFrame(index=i, time=round(i / fps, 3) if fps else 0.0, image=frames[i])
+        SampledFrame(index=i, time=frame_time(i, fps), image=frames[i])
         for i in sorted(frames)
     ]
     return info, sampled

@@ -28,7 +28,7 @@ def frame(index: int) -> np.ndarray:
 def test_it_holds_no_more_frames_than_those_since_the_last_full_search():
     searched = []
     sink = digester(searched)
-    sink.begin(list(range(13)), 10.0)
+    sink.begin(list(range(13)), [i / 10 for i in range(13)])
     alive = []
     most = 0
     for index in range(13):
@@ -46,10 +46,10 @@ def test_it_holds_no_more_frames_than_those_since_the_last_full_search():
 def test_a_new_pass_forgets_the_frames_of_the_one_before():
     searched = []
     sink = digester(searched)
-    sink.begin([0, 10, 20, 30], 10.0)
+    sink.begin([0, 10, 20, 30], [0.0, 1.0, 2.0, 3.0])
     sink.add(0, frame(0))
     sink.add(10, frame(10))
-    sink.begin([0, 5, 11], 10.0)  # the file was shorter than its header said
+    sink.begin([0, 5, 11], [0.0, 0.5, 1.1])  # the file was shorter than its header said
     for index in (0, 5, 11):
         sink.add(index, frame(index))
     digests = sink.finish()
@@ -59,10 +59,10 @@ def test_a_new_pass_forgets_the_frames_of_the_one_before():
 def test_frames_after_the_last_full_search_are_searched_whole_when_the_last_frame_never_came():
     searched = []
     sink = digester(searched)
-    sink.begin(list(range(6)), 10.0)  # full searches planned at 0, 4, 5
+    sink.begin(list(range(6)), [i / 10 for i in range(6)])  # full searches planned at 0, 4, 5
     for index in range(5):
         sink.add(index, frame(index))
-    sink.begin(list(range(6)), 10.0)
+    sink.begin(list(range(6)), [i / 10 for i in range(6)])
     for index in (0, 1, 2):  # the decoder stopped early
         sink.add(index, frame(index))
     searched.clear()
@@ -73,7 +73,7 @@ def test_frames_after_the_last_full_search_are_searched_whole_when_the_last_fram
 class Recording:
     """A FrameSink that keeps what the last pass gave it."""
 
-    def begin(self, indices, fps):
+    def begin(self, indices, times):
         self.planned, self.frames = list(indices), {}
 
     def add(self, index, image):
