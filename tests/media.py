@@ -34,6 +34,24 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, four
     return path
 
 
+def write_h264_with_b_frames(path: Path, frames: list[np.ndarray], *, fps: int = 25) -> Path:
+    """An H.264 MP4 as x264 writes most video found online: three B-frames between references,
+    the middle one a reference too (b-pyramid), the other two referred to by nothing. Nearly
+    lossless (CRF 4: the grey level each frame carries survives within a step; x264 writes no
+    B-frames at all when lossless)."""
+    import av
+
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "4", "x264-params": "bframes=3:b-adapt=0:b-pyramid=normal:keyint=250"}
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    return path
+
+
 def video_bytes(frames: list[np.ndarray], *, fps: float = 10.0, fourcc: str = "mp4v") -> bytes:
     """The content of a video of `frames`, written in a temporary folder."""
     with tempfile.TemporaryDirectory() as folder:

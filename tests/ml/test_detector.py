@@ -291,3 +291,19 @@ def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path,
         assert (a.verdict, a.fake_kind) == (b.verdict, b.fake_kind), name
         assert a.fake_probability == pytest.approx(b.fake_probability, abs=0.01), name
         assert a.synthetic_probability == pytest.approx(b.synthetic_probability, abs=0.01), name
+
+
+def test_a_face_found_again_on_a_confirmed_face_is_not_checked_again_but_any_other_box_is(detector, astronaut, monkeypatch):
+    import ml.detector
+
+    checked = []
+    real_confirm = ml.detector.confirm_faces
+    monkeypatch.setattr(ml.detector, "confirm_faces", lambda image, boxes, **kw: checked.append(list(boxes)) or real_confirm(image, boxes, **kw))
+    options = DetectorOptions()
+    [face], _, _ = detector.find_confirmed_faces(astronaut, options)
+    assert checked == [[face]], "a full search checks every box"
+    again, _, _ = detector.find_confirmed_faces(astronaut, options, near=[face])
+    assert [iou(box, face) for box in again] == [pytest.approx(1.0, abs=0.3)] and checked[-1] == []
+    moved = Box(face.x + face.w * 2 // 5, face.y, face.w, face.h)  # 0.4 of a face away: IoU 0.43
+    found, _, _ = detector.find_confirmed_faces(astronaut, options, near=[moved])
+    assert found and checked[-1] == found, "a box that is not on a confirmed face is checked"

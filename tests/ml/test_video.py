@@ -6,10 +6,10 @@ from PIL import Image
 
 from ml.errors import MediaError, MediaTooLargeError
 from ml.media import MediaLimits, media_kind
-from ml import video
+from ml import video, video_skipping
 from ml.video import sample_frames, sample_indices, seek_plan, video_info
 
-from tests.media import ffmpeg_rotate, hostile_gif, moving_face_frames, write_video
+from tests.media import ffmpeg_rotate, hostile_gif, moving_face_frames, write_h264_with_b_frames, write_video
 
 
 def frame_number(image: np.ndarray) -> int:
@@ -176,3 +176,41 @@ def test_a_seek_is_planned_only_where_it_decodes_fewer_frames_than_walking():
     assert seek_plan(targets, [0]) == [False, False, False, False]  # one keyframe: walk through
     assert seek_plan(targets, list(range(0, 400, 12))) == [False, True, True, True]
     assert seek_plan([0, 20, 40], list(range(0, 60, 12))) == [False, False, False]  # too close to pay
+
+
+def test_a_video_with_b_frames_gives_the_same_frames_while_decoding_only_what_they_need(tmp_path, astronaut, monkeypatch):
+    path = write_h264_with_b_frames(tmp_path / "online.mp4", moving_face_frames(astronaut, 60, size=(160, 120)))
+    order = video_skipping.display_order(path, 60, 25.0)
+    assert order is not None and sorted(order.values()) == list(range(60))
+    read = video_skipping.read_skipping(
+        path, sample_indices(60, 8), frame_pixels=10**6, frame_count=60, fps=25.0, threads=2,
+        begin=lambda: None, keep=lambda index, image: image,
+    )
+    frames, size, decoded = read
+    assert sorted(frames) == sample_indices(60, 8) and size == (160, 120)
+    assert decoded < 0.7 * 60, "the B-frames nothing refers to were not decoded"
+    info, skipping = sample_frames(path, 8)
+    monkeypatch.setattr(video, "_read_skipping", lambda *a: None)
+    _, walking = sample_frames(path, 8)
+    assert info.frame_count == 60 and [f.index for f in skipping] == [f.index for f in walking] == sample_indices(60, 8)
+    assert all(abs(frame_number(f.image) - f.index) <= 1 for f in skipping), "x264 moves the grey level a little"
+    for a, b in zip(skipping, walking):
+        assert np.array_equal(a.image, b.image), "the same pixels as OpenCV's full decode"
+
+
+def test_a_video_without_b_frames_or_with_rotation_is_left_to_opencv(tmp_path, astronaut):
+    plain = write_video(tmp_path / "plain.mp4", moving_face_frames(astronaut, 40, size=(160, 120)), fps=25)
+    assert video_skipping.display_order(plain, 40, 25.0) is None
+    upright = moving_face_frames(astronaut, 40, size=(240, 320))
+    stored = write_h264_with_b_frames(tmp_path / "sideways.mp4", [np.ascontiguousarray(np.rot90(f)) for f in upright])
+    phone = ffmpeg_rotate(stored, tmp_path / "phone.mp4", -90)
+    info, frames = sample_frames(phone, 4)
+    assert info.rotation == 90 and frames[0].image.shape[:2] == (320, 240)
+    assert np.abs(frames[0].image.astype(int) - upright[0]).mean() < 8, "upright, as OpenCV turns it"
+
+
+def test_a_header_that_disagrees_with_the_packets_is_left_to_opencv(tmp_path, astronaut):
+    path = write_h264_with_b_frames(tmp_path / "online.mp4", moving_face_frames(astronaut, 30, size=(160, 120)))
+    assert video_skipping.display_order(path, 30, 25.0) is not None
+    assert video_skipping.display_order(path, 31, 25.0) is None, "a frame count the packets do not match"
+    assert video_skipping.display_order(path, 30, 10.0) is None, "timestamps that do not step by the frame rate"
