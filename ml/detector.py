@@ -4,7 +4,7 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
 - frames: an image is one frame; a video is sampled at `max_frames` evenly spaced frames
   (ml/video.py);
 - faces: Haar's cascade proposes boxes (ml/faces.py). In a video it searches the whole of
-  every `full_search_every`-th sampled frame (4), never more than 2 s of video apart (so every
+  every `full_search_every`-th sampled frame (6), never more than 2 s of video apart (so every
   frame of a long video), the last, and the frame halfway between two full searches that found
   nobody; the frames between are searched around the faces found on either side, and whole
   when that finds fewer faces than both sides had (someone moved away). A face that appears

@@ -54,6 +54,19 @@ def test_near_a_known_face_it_finds_the_face_that_moved_and_nothing_far_from_it(
     assert find_faces_near(big, []) == []
 
 
+def test_a_face_that_moved_fast_between_its_two_sightings_is_found_on_the_way(astronaut):
+    canvas = np.zeros((720, 1280, 3), np.uint8)
+    canvas[104:616, 384:896] = astronaut  # the face near the middle of a wide frame
+    face = find_faces(canvas)[0]
+    step = face.w * 6 // 5  # 1.2 widths to the left, then to the right: neither search region
+    before = Box(face.x - step, face.y, face.w, face.h)  # (twice a box, around it) holds more
+    after = Box(face.x + step, face.y, face.w, face.h)  # than a quarter of the face
+
+    found = find_faces_near(canvas, [before, after])
+
+    assert len(found) == 1 and iou(found[0], face) > 0.6
+
+
 def test_the_crop_is_the_box_enlarged_by_the_margin_around_its_centre():
     assert crop_box(Box(100, 100, 60, 60), 1000, 1000, margin=1.5) == Box(85, 85, 90, 90)
     assert crop_box(Box(100, 100, 60, 60), 1000, 1000, margin=1.0, shift=0.5) == Box(100, 130, 60, 60)
