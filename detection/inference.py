@@ -87,7 +87,8 @@ def worker_threads_set(threads: int) -> None:
 
 def warm_up() -> None:
     """Load the detector and run each stage once on a made-up frame, so that the first
-    upload pays for no lazy loading (BlazeFace, the Haar cascade) or first-call costs."""
+    upload pays for no lazy loading (BlazeFace, the Haar cascade, PyAV) or first-call costs."""
+    import av  # noqa: F401  (the decoder of videos with B-frames, ml/video_skipping.py)
     import numpy as np
 
     from ml.results import Box

@@ -18,6 +18,14 @@ What it measures, on media it makes itself (or files given on the command line):
 Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2-core AMD EPYC):
 - bf16 autocast (+ channels_last): 2-3x faster on both MobileNetV2 models, but fake
   probabilities moved by up to 0.043 on real DFDC faces (synthetic: 0.021), past the 0.01 allowed;
+- fp16 autocast (this CPU has AVX512-FP16): probabilities within 0.012 of fp32 on 128 DFDC
+  faces, but no faster (156 against 168 faces/s at batch 4, MobileNetV2; bf16 again: 206, with
+  probabilities moved by up to 0.089);
+- ONNX Runtime 1.32 for the face-swap MobileNetV2: 1.3x at batch 4, 1.7x at batch 8 (same
+  probabilities within 1e-6), so about 60-75 ms less per 32-face video. Not adopted: a second
+  inference runtime, an exported copy of each model, and the heatmaps' activations to export;
+- OpenCV's `OPENCV_FFMPEG_CAPTURE_OPTIONS="skip_frame;nonref"` does not reach the decoder (300 of
+  300 frames still decoded): skipping needs PyAV (ml/video_skipping.py);
 - `torch.compile` (inductor): minutes to compile on a busy machine, and no faster than eager
   with folded BatchNorm here; `torch.jit.optimize_for_inference`: about what folding gives;
 - batches of 8 or 16 crops (4 kept: 180 ms against 245 ms for 32 crops at 16);
