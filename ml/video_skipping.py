@@ -79,8 +79,12 @@ all. A packet that fails to decode is skipped, as OpenCV skips it."""
     frames: dict[int, np.ndarray | None] = {}
     size = None
     decoded_count = 0
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError:  # it opened a moment ago: let OpenCV say what is wrong
+        return None
     begin()
-    with av.open(str(path)) as container:
+    with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         stream.thread_count = threads

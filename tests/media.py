@@ -34,15 +34,16 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, four
     return path
 
 
-def write_h264_with_b_frames(path: Path, frames: list[np.ndarray], *, fps: int = 25) -> Path:
+def write_h264_with_b_frames(path: Path, frames: list[np.ndarray], *, fps: int = 25, index_first: bool = False) -> Path:
     """An H.264 MP4 as x264 writes most video found online: three B-frames between references,
     the middle one a reference too (b-pyramid), the other two referred to by nothing. Nearly
     lossless (CRF 4: the grey level each frame carries survives within a step; x264 writes no
-    B-frames at all when lossless)."""
+    B-frames at all when lossless). `index_first`: the sample index before the media data, as
+    files prepared for streaming have it."""
     import av
 
     height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options={"movflags": "faststart"} if index_first else {}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "4", "x264-params": "bframes=3:b-adapt=0:b-pyramid=normal:keyint=250"}

@@ -214,3 +214,17 @@ def test_a_header_that_disagrees_with_the_packets_is_left_to_opencv(tmp_path, as
     assert video_skipping.display_order(path, 30, 25.0) is not None
     assert video_skipping.display_order(path, 31, 25.0) is None, "a frame count the packets do not match"
     assert video_skipping.display_order(path, 30, 10.0) is None, "timestamps that do not step by the frame rate"
+
+
+def test_a_cut_off_video_with_b_frames_is_sampled_where_it_can_be_and_refused_clearly_where_not(tmp_path, astronaut):
+    frames = moving_face_frames(astronaut, 30, size=(160, 120))
+    for index_first in (True, False):
+        path = write_h264_with_b_frames(tmp_path / f"{index_first}.mp4", frames, index_first=index_first)
+        cut = tmp_path / f"cut-{index_first}.mp4"
+        cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        if index_first:  # the header promises 30 frames, the packets stop half-way
+            info, sampled = sample_frames(cut, 8)
+            assert 0 < info.frame_count < 30 and sampled and all(f.index < info.frame_count for f in sampled)
+        else:  # the index was at the end: nothing can be read
+            with pytest.raises(MediaError):
+                sample_frames(cut, 8)
