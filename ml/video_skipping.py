@@ -69,7 +69,8 @@ def read_skipping(
     skipping the frames nothing refers to; None when this stream is not read here. `begin()` is
     called once the stream is accepted, `keep(index, image)` for each decoded target (it returns
     what to store). Returns the frames, their (width, height) and how many frames were decoded in
-all. A packet that fails to decode is skipped, as OpenCV skips it."""
+    all. A packet that fails to decode is skipped, as OpenCV skips it; a file that cannot be read
+    to its end is left to OpenCV (None), which samples what exists."""
     import av
 
     index_of = display_order(path, frame_count, fps)
@@ -89,7 +90,14 @@ all. A packet that fails to decode is skipped, as OpenCV skips it."""
         stream.thread_type = "AUTO"
         stream.thread_count = threads
         decoder = stream.codec_context
-        for packet in container.demux(stream):
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError:
+                return None
             if packet.size:
                 decoder.skip_frame = "DEFAULT" if index_of.get(packet.pts) in wanted else "NONREF"
             try:
