@@ -1,4 +1,5 @@
 import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -57,6 +58,27 @@ def test_it_turns_a_phone_photo_upright_from_its_exif_orientation(tmp_path, astr
     exif[0x0112] = 8  # "rotate 90 CW to view" -> Pillow turns it back
     image.save(path, exif=exif)
     assert load_image_bgr(path).shape[:2] == (512, 400)
+
+
+def test_every_exif_orientation_of_a_jpeg_gives_the_pixels_pillow_gives(tmp_path, astronaut):
+    from PIL import ImageOps
+
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.jpg"
+        image = Image.fromarray(cv2.cvtColor(astronaut[:, :400], cv2.COLOR_BGR2RGB))
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        image.save(path, exif=exif, quality=90)
+        with Image.open(path) as im:
+            expected = cv2.cvtColor(np.asarray(ImageOps.exif_transpose(im).convert("RGB")), cv2.COLOR_RGB2BGR)
+        assert np.array_equal(load_image_bgr(path), expected), orientation
+
+
+def test_a_jpeg_with_data_after_its_end_is_still_read_whole(tmp_path, astronaut):
+    path = tmp_path / "motion.jpg"  # phones append a video after the picture ("motion photos")
+    cv2.imwrite(str(path), astronaut)
+    path.write_bytes(path.read_bytes() + b"ftypmp42" + bytes(1000))
+    assert load_image_bgr(path).shape == astronaut.shape
 
 
 def png_declaring(path, width: int, height: int):
