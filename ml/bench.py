@@ -24,6 +24,8 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
 - ONNX Runtime 1.32 for the face-swap MobileNetV2: 1.3x at batch 4, 1.7x at batch 8 (same
   probabilities within 1e-6), so about 60-75 ms less per 32-face video. Not adopted: a second
   inference runtime, an exported copy of each model, and the heatmaps' activations to export;
+- encoding a video's frame JPEGs on a second thread while the next frames decode: 11-29 ms less
+  on the 720p clip, -25 to +35 ms on the DFDC clip over three alternating runs of 6 (about 2 %);
 - OpenCV's `OPENCV_FFMPEG_CAPTURE_OPTIONS="skip_frame;nonref"` does not reach the decoder (300 of
   300 frames still decoded): skipping needs PyAV (ml/video_skipping.py);
 - `torch.compile` (inductor): minutes to compile on a busy machine, and no faster than eager
