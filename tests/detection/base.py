@@ -26,7 +26,7 @@ from django_q.conf import Conf
 
 from accounts.services import user_create
 from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
-from tests.media import astronaut_bgr, video_bytes
+from tests.media import astronaut_bgr, video_bytes, write_h264_with_b_frames
 
 PASSWORD = "correct horse battery staple"
 # Above Linux's largest process id (2**22), so no process can have it.
@@ -54,6 +54,14 @@ def photo_upload(name: str = "astronaut.jpg") -> SimpleUploadedFile:
 
 def video_upload(name: str = "astronaut.mp4") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, astronaut_mp4(), content_type="video/mp4")
+
+
+def online_video_upload(name: str = "clip.mp4", frames: int = 40) -> SimpleUploadedFile:
+    """An H.264 video with B-frames, as most video found online is (read through PyAV)."""
+    image = astronaut_bgr(256)
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_h264_with_b_frames(Path(folder) / name, [np.roll(image, 2 * i, axis=1) for i in range(frames)])
+        return SimpleUploadedFile(name, path.read_bytes(), content_type="video/mp4")
 
 
 def heic_upload(name: str = "IMG_0001.HEIC") -> SimpleUploadedFile:

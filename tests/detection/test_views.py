@@ -15,6 +15,7 @@ from .base import (
     astronaut_jpeg,
     disk_full,
     heic_upload,
+    online_video_upload,
     photo_upload,
     text_upload,
     video_upload,
@@ -189,6 +190,15 @@ class UploadPipelineTests(PipelineTestCase):
         self.assertEqual([f.index for f in frames], sorted({f.index for f in frames}))
         self.assertEqual([f.time for f in frames], sorted(f.time for f in frames))
         self.assertGreater(AnalysisFace.objects.filter(frame__analysis=analysis).count(), 0)
+
+    def test_a_video_with_b_frames_as_found_online_is_analysed_like_any_other(self):
+        analysis = self.upload(online_video_upload())
+
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error)
+        self.assertEqual((analysis.media_type, analysis.frame_count), (Analysis.MediaType.VIDEO, 40))
+        self.assertEqual(analysis.frames_analysed, 32)
+        self.assertEqual(analysis.faces_count, AnalysisFace.objects.filter(frame__analysis=analysis).count())
+        self.assertGreaterEqual(analysis.faces_count, 30, "the astronaut in (nearly) every sampled frame")
 
     def test_a_file_that_cannot_be_decoded_fails_with_its_message_shown(self):
         broken = photo_upload("broken.jpg")
