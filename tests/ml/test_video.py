@@ -228,3 +228,42 @@ def test_a_cut_off_video_with_b_frames_is_sampled_where_it_can_be_and_refused_cl
         else:  # the index was at the end: nothing can be read
             with pytest.raises(MediaError):
                 sample_frames(cut, 8)
+
+
+def test_a_read_error_part_way_through_a_b_frame_video_leaves_it_to_opencv(tmp_path, astronaut, monkeypatch):
+    import av
+
+    path = write_h264_with_b_frames(tmp_path / "online.mp4", moving_face_frames(astronaut, 60, size=(160, 120)))
+    real_open, opened = av.open, []
+
+    class FailingHalfWay:
+        """The second opening (the decoding pass) fails to read its 21st packet."""
+
+        def __init__(self, container):
+            self.container = container
+
+        def __getattr__(self, name):
+            return getattr(self.container, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.container.close()
+
+        def demux(self, stream):
+            for count, packet in enumerate(self.container.demux(stream)):
+                if count == 20:
+                    raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+                yield packet
+
+    def open_failing(*args, **kwargs):
+        container = real_open(*args, **kwargs)
+        opened.append(container)
+        return FailingHalfWay(container) if len(opened) == 2 else container
+
+    monkeypatch.setattr(av, "open", open_failing)
+    info, frames = sample_frames(path, 8)
+    assert len(opened) == 2, "the decoding pass was tried"
+    assert info.frame_count == 60 and [f.index for f in frames] == sample_indices(60, 8), "OpenCV read them all"
+    assert all(abs(frame_number(f.image) - f.index) <= 1 for f in frames)
