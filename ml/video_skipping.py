@@ -38,6 +38,8 @@ def display_order(path: Path, frame_count: int, fps: float) -> dict[int, int] | 
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            if not stream.codec_context.has_b_frames:  # the header says so: spare the pass below
+                return None
             stamps = [packet.pts for packet in container.demux(stream) if packet.size]
             time_base = float(stream.time_base or 0)
     except (av.FFmpegError, IndexError, ValueError):
