@@ -163,7 +163,7 @@ eval-cross: $(INSTALLED)
 face-check: $(INSTALLED)
 	$(BIN)/python -m ml check-faces ml/checks/face_boxes.csv --data-root $(DATA)
 
-# What searching every 4th sampled frame whole keeps of a full search of every frame, on the real
+# What searching every 6th sampled frame whole keeps of a full search of every frame, on the real
 # and fake videos of ../shared/data (the model card's "Searching fewer frames" table).
 search-check: $(INSTALLED)
 	$(BIN)/python -m ml check-search $(DATA)/videos/real/*.mp4 $(DATA)/videos/fake/*.mp4 --no-synthetic
