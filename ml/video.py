@@ -123,8 +123,7 @@ def _read_at(
     """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them (None for
     those handed to `sink`), how many frames were walked through and the (width, height) of the
     decoded frames."""
-    if sink is not None:
-        sink.begin(list(targets), [frame_time(i, fps) for i in targets])
+    _begin_pass(sink, targets, fps)
     wanted = set(targets)
     last = max(targets)
     frames: dict[int, np.ndarray] = {}
@@ -140,6 +139,12 @@ def _read_at(
                 frames[position] = _kept(position, fit_pixels(image, frame_pixels), sink)
         position += 1
     return frames, position, size
+
+
+def _begin_pass(sink: FrameSink | None, targets: list[int], fps: float) -> None:
+    """Start `sink`'s pass over the frames at `targets` (nothing without a sink)."""
+    if sink is not None:
+        sink.begin(list(targets), [frame_time(i, fps) for i in targets])
 
 
 def _kept(index: int, image: np.ndarray, sink: FrameSink | None) -> np.ndarray | None:
@@ -219,8 +224,7 @@ def _read_seeking(
     frames: dict[int, np.ndarray | None] = {}
     size = None
     position = 0
-    if sink is not None:
-        sink.begin(list(targets), [frame_time(i, info.fps) for i in targets])
+    _begin_pass(sink, targets, info.fps)
     try:
         for target, seek in zip(targets, plan):
             if seek:
@@ -246,14 +250,10 @@ def _read_skipping(
 ) -> tuple[dict[int, np.ndarray | None], tuple[int, int] | None] | None:
     """The frames at `targets` decoded by PyAV, skipping the frames nothing refers to; None when
     the file is not one that path reads (ml/video_skipping.py)."""
-
-    def begin() -> None:
-        if sink is not None:
-            sink.begin(list(targets), [frame_time(i, info.fps) for i in targets])
-
     read = read_skipping(
         path, targets, frame_pixels=frame_pixels, frame_count=info.frame_count, fps=info.fps,
-        threads=_decoder_threads(), begin=begin, keep=lambda index, image: _kept(index, image, sink),
+        threads=_decoder_threads(), begin=lambda: _begin_pass(sink, targets, info.fps),
+        keep=lambda index, image: _kept(index, image, sink),
     )
     return None if read is None else read[:2]
 

@@ -214,6 +214,9 @@ def test_a_header_that_disagrees_with_the_packets_is_left_to_opencv(tmp_path, as
     assert video_skipping.display_order(path, 30, 25.0) is not None
     assert video_skipping.display_order(path, 31, 25.0) is None, "a frame count the packets do not match"
     assert video_skipping.display_order(path, 30, 10.0) is None, "timestamps that do not step by the frame rate"
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("just words")
+    assert video_skipping.display_order(not_a_video, 30, 25.0) is None, "a file PyAV cannot open"
 
 
 def test_a_cut_off_video_with_b_frames_is_sampled_where_it_can_be_and_refused_clearly_where_not(tmp_path, astronaut):
