@@ -63,7 +63,15 @@ from .errors import CheckpointError
 from .explain import heatmap_of, overlay_png, recording_cams
 from .faces import crop_face, find_faces, find_faces_near
 from .media import load_image_bgr, media_kind
-from .model import fake_probability, fold_batchnorm, inference_batch_size, load_checkpoint, preprocess, real_threshold
+from .model import (
+    exact_fp32,
+    fake_probability,
+    fold_batchnorm,
+    inference_batch_size,
+    load_checkpoint,
+    preprocess,
+    real_threshold,
+)
 from .results import (
     KIND_AI_GENERATED,
     KIND_FACE_SWAP,
@@ -194,7 +202,9 @@ class Detector:
         size = inference_batch_size(self.device)
         for start in range(0, len(crops), size):
             batch = preprocess(list(crops[start : start + size]), self.spec).to(self.device)
-            scores.append(fake_probability(self.model(batch), self.spec.temperature))
+            with exact_fp32(self.device):
+                logits = self.model(batch)
+            scores.append(fake_probability(logits, self.spec.temperature))
         return np.concatenate(scores) if scores else np.zeros(0)
 
     def classify_with_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

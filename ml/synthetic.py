@@ -44,6 +44,7 @@ from .model import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     TASK_SYNTHETIC,
+    exact_fp32,
     imagenet_weights_path,
     inference_batch_size,
     read_checkpoint_file,
@@ -214,10 +215,11 @@ class SyntheticFaceModel(nn.Module):
             std = torch.tensor(self.spec.std).view(1, 3, 1, 1)
             x = ((batch - mean) / std).to(device)
             pooled = []
-            for index, block in enumerate(self.backbone):
-                x = block(x)
-                if index in self.spec.cnn_stages:
-                    pooled.append(x.mean(dim=(2, 3)).float().cpu())
+            with exact_fp32(device):
+                for index, block in enumerate(self.backbone):
+                    x = block(x)
+                    if index in self.spec.cnn_stages:
+                        pooled.append(x.mean(dim=(2, 3)).float().cpu())
             parts.append(torch.cat(pooled, dim=1))
         return torch.cat(parts, dim=1)
 

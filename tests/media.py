@@ -24,6 +24,18 @@ def astronaut_bgr(side: int | None = None) -> np.ndarray:
     return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
 
 
+def faces_of_the_astronaut(astronaut: np.ndarray) -> dict[str, np.ndarray]:
+    """The astronaut photo and pictures made from it: mirrored, darker, small in a large frame."""
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[90:990, 510:1410] = cv2.resize(astronaut, (900, 900), interpolation=cv2.INTER_AREA)
+    return {
+        "astronaut": astronaut,
+        "mirrored": np.ascontiguousarray(astronaut[:, ::-1]),
+        "darker": cv2.convertScaleAbs(astronaut, alpha=0.6, beta=0),
+        "small-in-1080p": canvas,
+    }
+
+
 def write_video(path: Path, frames: list[np.ndarray], *, fps: float = 10.0, fourcc: str = "mp4v") -> Path:
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))

@@ -13,7 +13,7 @@ from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 from ml.tracks import iou
 
-from tests.media import moving_face_frames, write_video
+from tests.media import faces_of_the_astronaut, moving_face_frames, write_video
 
 
 def frame(*scores):
@@ -258,18 +258,6 @@ def test_the_heatmaps_drawn_while_scoring_equal_grad_cam(astronaut, tmp_path, ar
     assert any(heat.max() > 0 for heat in heats)
     for crop, cam, heat in zip(crops, cams, heats):
         assert np.abs(heatmap_of(cam, crop.shape[:2]) - heat).max() < 1e-3
-
-
-def faces_of_the_astronaut(astronaut: np.ndarray) -> dict[str, np.ndarray]:
-    """The astronaut photo and pictures made from it: mirrored, darker, small in a large frame."""
-    canvas = np.full((1080, 1920, 3), 90, np.uint8)
-    canvas[90:990, 510:1410] = cv2.resize(astronaut, (900, 900), interpolation=cv2.INTER_AREA)
-    return {
-        "astronaut": astronaut,
-        "mirrored": np.ascontiguousarray(astronaut[:, ::-1]),
-        "darker": cv2.convertScaleAbs(astronaut, alpha=0.6, beta=0),
-        "small-in-1080p": canvas,
-    }
 
 
 def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path, astronaut):
