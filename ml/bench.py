@@ -5,7 +5,9 @@ What it measures, on media it makes itself (or files given on the command line):
 - each stage of `Detector.analyze` (decode, Haar face search, BlazeFace verification, the
   face-swap classifier, the synthetic-face detector, heatmaps and thumbnail, crops and frame
   JPEGs) over
-  repeated runs with the model loaded and warm: median, min and max;
+  repeated runs with the model loaded and warm: median, min and max. Where the two models run
+  side by side (a photo: `ml.detector.side_by_side_pool`) their time together is `classify`'s
+  and `synthetic` shows 0;
 - the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
   Haar on the full-resolution frame, an fp32 ResNet18 (ml/nets.py) with random weights at batch 1.
   It is a speed baseline only (its verdicts mean nothing), the "seed" pipeline of issue 13;

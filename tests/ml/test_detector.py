@@ -1,4 +1,5 @@
 import json
+import threading
 
 import cv2
 import numpy as np
@@ -279,6 +280,78 @@ def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path,
         assert (a.verdict, a.fake_kind) == (b.verdict, b.fake_kind), name
         assert a.fake_probability == pytest.approx(b.fake_probability, abs=0.01), name
         assert a.synthetic_probability == pytest.approx(b.synthetic_probability, abs=0.01), name
+
+
+def threads_running_the_models(detector) -> tuple[dict[str, str], list]:
+    """Which thread ran each model last (filled by forward hooks), and the hooks' handles."""
+    seen: dict[str, str] = {}
+
+    def note(name):
+        return lambda *_: seen.__setitem__(name, threading.current_thread().name)
+
+    handles = [
+        detector.model.register_forward_hook(note("face swap")),
+        detector.synthetic.model.backbone[0].register_forward_hook(note("synthetic")),
+    ]
+    return seen, handles
+
+
+def test_a_photos_face_is_scored_by_both_models_at_once_with_the_same_result(detector, tmp_path, astronaut, monkeypatch):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), astronaut)
+    seen, handles = threads_running_the_models(detector)
+    try:
+        monkeypatch.setattr(detector, "side_by_side", True)
+        together = detector.analyze(path)
+        threads_together = dict(seen)
+        monkeypatch.setattr(detector, "side_by_side", False)
+        in_turn = detector.analyze(path)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert together.faces_count == in_turn.faces_count == 1
+    assert threads_together["face swap"] != threads_together["synthetic"]
+    assert all(name.startswith("models") for name in threads_together.values())
+    assert seen == {"face swap": "MainThread", "synthetic": "MainThread"}
+    assert together.fake_probability == pytest.approx(in_turn.fake_probability, abs=1e-6)
+    assert together.synthetic_probability == pytest.approx(in_turn.synthetic_probability, abs=1e-6)
+    assert together.verdict == in_turn.verdict
+    assert [f.heatmap_png is not None for f in together.frames[0].faces] == [True]
+
+
+def test_a_videos_faces_go_through_the_models_one_after_the_other(detector, tmp_path, astronaut):
+    path = write_video(tmp_path / "clip.mp4", moving_face_frames(astronaut, 8), fps=8)
+    seen, handles = threads_running_the_models(detector)
+    try:
+        result = detector.analyze(path)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert result.faces_count > 4  # more than one batch of crops
+    assert seen == {"face swap": "MainThread", "synthetic": "MainThread"}
+
+
+def _use_the_model_threads(answers) -> None:
+    from ml.detector import side_by_side_pool
+
+    answers.put(side_by_side_pool().submit(threading.current_thread).result(timeout=20).name)
+
+
+def test_a_process_forked_after_the_model_threads_started_gets_threads_of_its_own():
+    import multiprocessing
+
+    from ml.detector import side_by_side_pool
+
+    assert side_by_side_pool().submit(lambda: 1).result(timeout=20) == 1  # the parent's threads exist
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(target=_use_the_model_threads, args=(answers,))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert answers.get(timeout=5).startswith("models")
 
 
 def test_a_face_found_again_on_a_confirmed_face_is_not_checked_again_but_any_other_box_is(detector, astronaut, monkeypatch):
