@@ -195,6 +195,41 @@ def cmd_check_search(args) -> int:
     return 0
 
 
+def cmd_precision_faces(args) -> int:
+    import numpy as np
+
+    from .detector import load_detector
+    from .precision_check import cut_faces
+
+    faces = cut_faces(load_detector(args.checkpoint, device="cpu"), [Path(f) for f in args.folders], per_source=args.per_source)
+    np.savez_compressed(args.out, **faces)
+    print(f"{len(faces['sources'])} faces from {len(set(faces['sources']))} folders written to {args.out}")
+    return 0
+
+
+def cmd_precision_check(args) -> int:
+    import numpy as np
+
+    from .detector import load_detector
+    from .precision_check import compare
+
+    detector = load_detector(args.checkpoint, device=args.device)
+    with np.load(args.faces) as data:
+        faces = dict(data)
+    report = compare(detector, faces, repeats=args.repeats)
+    print(f"{detector.device}: {len(faces['sources'])} faces, each score against the CPU's fp32 score")
+    print(f"{'precision':<9} {'swap: largest':>13} {'mean':>9} {'verdicts':>8}  {'synthetic: largest':>18} {'mean':>9} {'verdicts':>8}  "
+          f"{'faces/s classify':>16} {'synthetic':>9} {'model alone':>11}")
+    for name, row in report.items():
+        a, b = row["swap"], row["synthetic"]
+        print(f"{name:<9} {a['largest_change']:>13.6f} {a['mean_change']:>9.6f} {a['verdicts_changed']:>8}  "
+              f"{b['largest_change']:>18.6f} {b['mean_change']:>9.6f} {b['verdicts_changed']:>8}  "
+              f"{row['faces_per_s_classify']:>16,.0f} {row['faces_per_s_synthetic']:>9,.0f} {row['faces_per_s_model_alone']:>11,.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_calibrate(args) -> int:
     from .train import calibrate_on_sources
 
@@ -392,6 +427,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
     with_model(p)
     p.set_defaults(func=cmd_check_search)
+
+    p = sub.add_parser("precision-faces", help="cut faces and their CPU scores for precision-check (ml/precision_check.py)")
+    p.add_argument("folders", nargs="+", help="folders of images, one source each")
+    p.add_argument("--out", required=True, help="the .npz to write")
+    p.add_argument("--per-source", type=int, default=10, help="faces per folder")
+    p.add_argument("--checkpoint", default=None, help="face-swap checkpoint (default: the installed model)")
+    p.set_defaults(func=cmd_precision_faces)
+
+    p = sub.add_parser("precision-check", help="how far scores move on a GPU in fp32, TF32 and fp16 (ml/precision_check.py)")
+    p.add_argument("faces", help="the .npz written by precision-faces")
+    p.add_argument("--device", default=None, help="default: CUDA when present")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per speed")
+    p.add_argument("--json", default=None, help="also write the report here")
+    p.add_argument("--checkpoint", default=None, help="face-swap checkpoint (default: the installed model)")
+    p.set_defaults(func=cmd_precision_check)
 
     p = sub.add_parser("calibrate", help="fit the temperature and the uncertain band on held-out crops")
     p.add_argument("checkpoint")

@@ -33,8 +33,9 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
 - `torch.compile` (inductor): minutes to compile on a busy machine, and no faster than eager
   with folded BatchNorm here; `torch.jit.optimize_for_inference`: about what folding gives;
 - on a CUDA GPU (an H200): fp16 autocast moved probabilities by up to 0.019 and cuDNN's
-  default TF32 by up to 0.005, for no real gain through `classify` (about 1,700-2,000 faces/s
-  each way, bound by preprocessing on the CPU): the GPU scores in true fp32 (`ml.model.exact_fp32`);
+  default TF32 by up to 0.005, for 4-21 % more faces/s through `classify` (1,400-1,700, bound
+  by preprocessing on the CPU): the GPU scores in true fp32 (`ml.model.scoring_precision`,
+  `python -m ml precision-check`);
 - batches of 8 or 16 crops (4 kept: 180 ms against 245 ms for 32 crops at 16);
 - Haar's minimum face 8 % -> 10 % of the short side (20 % less Haar time, no labelled face lost):
   the labelled set holds no face that small in a large frame, so it cannot tell what is lost;

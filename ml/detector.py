@@ -67,7 +67,7 @@ from .explain import heatmap_of, overlay_png, recording_cams
 from .faces import crop_face, find_faces, find_faces_near
 from .media import load_image_bgr, media_kind
 from .model import (
-    exact_fp32,
+    scoring_precision,
     fake_probability,
     fold_batchnorm,
     inference_batch_size,
@@ -230,7 +230,7 @@ class Detector:
         size = inference_batch_size(self.device)
         for start in range(0, len(crops), size):
             batch = preprocess(list(crops[start : start + size]), self.spec).to(self.device)
-            with exact_fp32(self.device):
+            with scoring_precision(self.device):
                 logits = self.model(batch)
             scores.append(fake_probability(logits, self.spec.temperature))
         return np.concatenate(scores) if scores else np.zeros(0)

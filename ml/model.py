@@ -76,24 +76,47 @@ def select_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+GPU_PRECISIONS = ("fp32", "tf32", "fp16")
+_gpu_precision = "fp32"  # what `scoring_precision` gives on a GPU (`gpu_precision` changes it)
+
+
 @contextlib.contextmanager
-def exact_fp32(device: torch.device) -> Iterator[None]:
-    """Score faces in true fp32 on a CUDA GPU too, so a GPU worker gives the CPU's verdicts
-    (cuDNN's convolutions default to TF32 there). Measured on an H200 against the CPU, on real
-    and fake faces of ../shared/data (ml/weights/MODEL_CARD.md): TF32 moved fake probabilities
-    by up to 0.005, fp16 autocast by up to 0.019 and changed verdicts; true fp32 by 0.00001.
-    Through `classify` fp32 costs little (1,680 faces/s against 1,990 in TF32): the batch is
-    prepared on the CPU. The CPU is untouched."""
+def scoring_precision(device: torch.device) -> Iterator[None]:
+    """The precision the models score faces in: fp32, on a CUDA GPU too, so a GPU worker gives
+    the CPU's verdicts (cuDNN's convolutions default to TF32 there). Measured on an H200 against
+    the CPU, on real and fake faces of ../shared/data (`python -m ml precision-check`, numbers in
+    ml/weights/MODEL_CARD.md): TF32 moved fake probabilities by up to 0.005, fp16 autocast by up
+    to 0.019 and changed a verdict, true fp32 by 0.00001; through `classify` fp32 costs little
+    (1,416 faces/s against 1,476 in TF32 and 1,717 in fp16): the batch is prepared on the CPU.
+    The CPU is untouched."""
     if device.type != "cuda":
         yield
         return
+    if _gpu_precision == "fp16":
+        with torch.autocast("cuda", dtype=torch.float16):
+            yield
+        return
     conv = torch.backends.cudnn.conv
     saved = conv.fp32_precision
-    conv.fp32_precision = "ieee"
+    conv.fp32_precision = "ieee" if _gpu_precision == "fp32" else "tf32"
     try:
         yield
     finally:
         conv.fp32_precision = saved
+
+
+@contextlib.contextmanager
+def gpu_precision(name: str) -> Iterator[None]:
+    """While open, the models score on a GPU in `name` (one of GPU_PRECISIONS) instead of
+    fp32: for measuring what the others would change (ml/precision_check.py), never for use."""
+    global _gpu_precision
+    if name not in GPU_PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; one of {', '.join(GPU_PRECISIONS)}")
+    saved, _gpu_precision = _gpu_precision, name
+    try:
+        yield
+    finally:
+        _gpu_precision = saved
 
 
 def inference_batch_size(device: torch.device) -> int:

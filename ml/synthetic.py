@@ -44,7 +44,7 @@ from .model import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     TASK_SYNTHETIC,
-    exact_fp32,
+    scoring_precision,
     imagenet_weights_path,
     inference_batch_size,
     read_checkpoint_file,
@@ -215,7 +215,7 @@ class SyntheticFaceModel(nn.Module):
             std = torch.tensor(self.spec.std).view(1, 3, 1, 1)
             x = ((batch - mean) / std).to(device)
             pooled = []
-            with exact_fp32(device):
+            with scoring_precision(device):
                 for index, block in enumerate(self.backbone):
                     x = block(x)
                     if index in self.spec.cnn_stages:

@@ -1,5 +1,5 @@
 """The installed models on a CUDA GPU against the CPU, on real faces: a GPU worker must give the
-CPU's verdicts, so the models score in true fp32 there (`ml.model.exact_fp32`; cuDNN's default,
+CPU's verdicts, so the models score in true fp32 there (`ml.model.scoring_precision`; cuDNN's default,
 TF32, moved probabilities by up to 0.005, fp16 autocast by up to 0.019).
 
 CI has no GPU, so these are skipped there. On a machine with one:
