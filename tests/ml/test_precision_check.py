@@ -55,3 +55,14 @@ def test_an_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="bf16"):
         with gpu_precision("bf16"):
             pass
+
+
+def test_folders_without_a_face_are_refused_with_a_clear_error(tmp_path):
+    from ml import load_detector
+    from ml.precision_check import cut_faces
+
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "grey.png"), np.full((200, 200, 3), 128, np.uint8))
+    with pytest.raises(ValueError, match="no face found"):
+        cut_faces(load_detector(device="cpu"), [folder], per_source=5)
