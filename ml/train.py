@@ -37,7 +37,16 @@ from .calibration import calibration_report
 from .datasets import folder_samples, group_split, prepare_crops
 from .faces import DEFAULT_MARGIN, read_crop
 from .metrics import binary_metrics
-from .model import ModelSpec, Weights, build_model, fake_probability, load_checkpoint, save_checkpoint, select_device
+from .model import (
+    ModelSpec,
+    Weights,
+    build_model,
+    fake_probability,
+    load_checkpoint,
+    save_checkpoint,
+    scoring_precision,
+    select_device,
+)
 from .sources import FRAMING, load_landmarks, source_samples
 from .training_data import FAKES_MODES, CropDataset, Item, build_items, collate, measure_crop_framing, real_face_samples
 
@@ -100,11 +109,14 @@ def _autocast(device: torch.device):
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, fp32 logits N x 2), computed exactly as the detector computes them."""
+    """(labels, fp32 logits N x 2), computed exactly as the detector computes them: in true
+    fp32 on a GPU too (`scoring_precision`), so a temperature and thresholds fitted on them on
+    a GPU hold for the scores a worker gives."""
     model.eval()
     logits, labels = [], []
     for images, target in loader:
-        logits.append(model(images.to(device)).float().cpu())
+        with scoring_precision(device):
+            logits.append(model(images.to(device)).float().cpu())
         labels.append(target.numpy())
     return np.concatenate(labels), torch.cat(logits).numpy()
 

@@ -34,8 +34,9 @@ def test_the_bench_times_every_stage_against_the_naive_pipeline_and_writes_json(
         assert entry["speedup"] > 0 and entry["faces"] >= 1
     assert report["files"][1]["frames"] == 24
     assert report["cold"]["first_verdict_s"] > 0 and report["cold"]["peak_rss_mb"] > 0
+    assert set(report["cold"]["resident_at_end_mb"]) == {"private", "mapped_files", "cuda_libraries"}
     table = capsys.readouterr().out
-    assert "photo-tiny" in table and "naive" in table and "cold start" in table
+    assert "photo-tiny" in table and "naive" in table and "cold start" in table and "the process's own" in table
 
 
 def test_the_cold_start_is_measured_with_the_checkpoint_the_bench_was_given(tmp_path, untrained_checkpoint):
@@ -57,3 +58,19 @@ def test_a_childs_peak_memory_is_its_own_not_its_parents():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 300 < ballast.nbytes / 2**20
+
+
+def test_memory_a_process_fills_is_its_own_and_libraries_are_mapped_files():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, numpy as np; from ml.bench import resident_mb; before = resident_mb(); "
+        "ballast = np.ones(200_000_000 // 8); after = resident_mb(); print(json.dumps([before, after]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(done.stdout)
+    assert after["private"] - before["private"] > 180  # the 191 MB of ballast
+    assert abs(after["mapped_files"] - before["mapped_files"]) < 20
+    assert before["mapped_files"] > 5  # the interpreter and numpy's own libraries

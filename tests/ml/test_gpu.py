@@ -84,3 +84,16 @@ def test_a_photo_analysed_on_a_gpu_gets_the_cpus_verdict_and_heatmaps(cpu, gpu, 
         heat_a = [face.heatmap_png for frame in a.frames for face in frame.faces if face.heatmap_png]
         heat_b = [face.heatmap_png for frame in b.frames for face in frame.faces if face.heatmap_png]
         assert len(heat_a) == len(heat_b) > 0, name
+
+
+def test_on_a_gpu_calibration_sees_the_logits_the_cpu_gives(cpu, gpu):
+    """The temperature and thresholds fitted at the end of training on a GPU come from these."""
+    from ml.model import preprocess
+    from ml.train import predict_logits
+
+    batch = preprocess(many_crops_of_the_astronaut(cpu.spec.input_size), cpu.spec)
+    loader = [(batch[i : i + 32], torch.zeros(len(batch[i : i + 32]), dtype=torch.long)) for i in range(0, len(batch), 32)]
+    _, on_cpu = predict_logits(cpu.model, loader, cpu.device)
+    _, on_gpu = predict_logits(gpu.model, loader, gpu.device)
+    assert on_gpu.shape == on_cpu.shape == (70, 2)
+    assert np.abs(on_cpu - on_gpu).max() <= 1e-3
