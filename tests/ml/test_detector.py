@@ -85,6 +85,19 @@ def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
     json.dumps(result.to_json_dict())  # plain values only
 
 
+def test_a_large_photos_thumbnail_is_the_stored_picture_made_small(tmp_path, astronaut, detector):
+    canvas = np.full((1080, 1920, 3), 90, np.uint8)
+    canvas[300:812, 700:1212] = astronaut
+    path = tmp_path / "wide.jpg"
+    cv2.imwrite(str(path), canvas)
+    result = detector.analyze(path)
+    picture = cv2.imdecode(np.frombuffer(result.frames[0].image_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    thumbnail = cv2.imdecode(np.frombuffer(result.thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == (540, 960, 3) and thumbnail.shape == (180, 320, 3)
+    expected = cv2.resize(picture, (320, 180), interpolation=cv2.INTER_AREA)
+    assert np.abs(thumbnail.astype(int) - expected).mean() < 3
+
+
 def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     path = write_video(tmp_path / "clip.mp4", moving_face_frames(astronaut, 12), fps=12)
     result = detector.analyze(path, DetectorOptions(max_frames=4, heatmaps=1, frame_image_size=128))
