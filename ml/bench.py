@@ -293,7 +293,7 @@ def resident_mb() -> dict[str, float]:
     - `mapped_files`: pages of files mapped read-only, mostly shared libraries, counted by
       every process that maps them but held once by the machine and dropped under pressure;
     - `cuda_libraries`: of those, the CUDA libraries torch's CUDA build loads even where there
-      is no GPU (measured 2026-11-26: about 270 MB of a 1.1 GB worker on a CPU-only machine).
+      is no GPU (measured 2026-11-26: about 290 MB of a 1.1 GB worker on a CPU-only machine).
     `VmHWM` (`peak_rss_mb`) counts all of them, and how many library pages stay resident after
     loading depends on the kernel: 520-730 MB for `import torch` alone on this project's
     machines."""

@@ -98,6 +98,14 @@ def test_a_large_photos_thumbnail_is_the_stored_picture_made_small(tmp_path, ast
     assert np.abs(thumbnail.astype(int) - expected).mean() < 3
 
 
+def test_a_thumbnail_is_never_cut_smaller_than_asked_when_the_stored_frame_is_smaller_than_stated():
+    from ml.detector import decoded_for, jpeg_of
+
+    frame = np.random.default_rng(0).integers(0, 255, (400, 500, 3), np.uint8)
+    assert decoded_for(jpeg_of(frame, 960, 85), 320, 960).shape == (400, 500, 3)  # 1/2 would be 250 px
+    assert decoded_for(jpeg_of(frame, 960, 85), 120, 500).shape == (100, 125, 3)  # 1/4 of the frame
+
+
 def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     path = write_video(tmp_path / "clip.mp4", moving_face_frames(astronaut, 12), fps=12)
     result = detector.analyze(path, DetectorOptions(max_frames=4, heatmaps=1, frame_image_size=128))
