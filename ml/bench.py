@@ -25,7 +25,13 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
   probabilities moved by up to 0.089);
 - ONNX Runtime 1.32 for the face-swap MobileNetV2: 1.3x at batch 4, 1.7x at batch 8 (same
   probabilities within 1e-6), so about 60-75 ms less per 32-face video. Not adopted: a second
-  inference runtime, an exported copy of each model, and the heatmaps' activations to export;
+  inference runtime, an exported copy of each model, and the heatmaps' activations to export.
+  Measured again on a Xeon with AMX (2026-11-26, the model exported with its class activation
+  map as a second output: logits within 2e-6, maps within 5e-6 of torch): 1.9x at batch 1 (5.0
+  against 9.5 ms), 1.3-1.7x at batch 4; a process with ONNX Runtime, OpenCV and the model but
+  no torch imports in 0.17 s (torch: 1.5 s) and holds 261 MB (torch imported alone: 730-770 MB,
+  290 MB of them CUDA libraries). The gain for a worker is there only if it never imports torch,
+  which means an inference path without torch beside the training one;
 - encoding a video's frame JPEGs on a second thread while the next frames decode: 11-29 ms less
   on the 720p clip, -25 to +35 ms on the DFDC clip over three alternating runs of 6 (about 2 %);
 - OpenCV's `OPENCV_FFMPEG_CAPTURE_OPTIONS="skip_frame;nonref"` does not reach the decoder (300 of
