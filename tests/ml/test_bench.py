@@ -4,6 +4,8 @@ No timing is asserted (the numbers depend on the machine)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from ml.__main__ import main
 from ml.bench import STAGES, cold_start, make_media
@@ -48,9 +50,6 @@ def test_the_cold_start_is_measured_with_the_checkpoint_the_bench_was_given(tmp_
 
 
 def test_a_childs_peak_memory_is_its_own_not_its_parents():
-    import subprocess
-    import sys
-
     import numpy as np
 
     ballast = np.ones(400_000_000 // 8)  # 400 MB held by this process while the child runs
@@ -61,9 +60,6 @@ def test_a_childs_peak_memory_is_its_own_not_its_parents():
 
 
 def test_memory_a_process_fills_is_its_own_and_libraries_are_mapped_files():
-    import subprocess
-    import sys
-
     code = (
         "import json, numpy as np; from ml.bench import resident_mb; before = resident_mb(); "
         "ballast = np.ones(200_000_000 // 8); after = resident_mb(); print(json.dumps([before, after]))"
