@@ -299,10 +299,10 @@ def resident_mb() -> dict[str, float]:
     - `mapped_files`: pages of files mapped read-only, mostly shared libraries, counted by
       every process that maps them but held once by the machine and dropped under pressure;
     - `cuda_libraries`: of those, the CUDA libraries torch's CUDA build loads even where there
-      is no GPU (measured 2026-11-26: about 290 MB of a 1.1 GB worker on a CPU-only machine).
-    `VmHWM` (`peak_rss_mb`) counts all of them, and how many library pages stay resident after
-    loading depends on the kernel: 520-730 MB for `import torch` alone on this project's
-    machines."""
+      is no GPU (measured 2026-11-26 on a CPU-only machine: 147-293 MB of a worker).
+    `VmHWM` (`peak_rss_mb`) counts all of them, and how many library pages stay resident depends
+    on the kernel and its page cache: the same worker measured 801 and 1,109 MB an hour apart on
+    one machine, its own pages 490-495 MB both times."""
     private = mapped = cuda = 0
     name = ""
     try:
