@@ -43,6 +43,11 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
   by preprocessing on the CPU): the GPU scores in true fp32 (`ml.model.scoring_precision`,
   `python -m ml precision-check`);
 - batches of 8 or 16 crops (4 kept: 180 ms against 245 ms for 32 crops at 16);
+- BlazeFace's full-range model on the whole frame as a photo's face proposer (Haar then searching
+  only around what it finds): 6-7 ms a frame against Haar's 37, but it finds 420 of the 466
+  labelled faces of ml/checks/face_boxes.csv at any confidence from 0.1 to 0.5 (centre inside
+  the labelled box), missing faces of 90-360 px, 13 of them in the DFDC fake clip
+  `abofeumbvv` (2026-11-26);
 - Haar's minimum face 8 % -> 10 % of the short side (20 % less Haar time, no labelled face lost):
   the labelled set holds no face that small in a large frame, so it cannot tell what is lost;
   a larger scale step (1.2) lost 17 of 466 labelled faces.
