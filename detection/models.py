@@ -122,6 +122,27 @@ class Analysis(models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    @property
+    def is_ai_generated(self) -> bool:
+        return self.verdict == self.Verdict.FAKE and self.fake_kind == "ai_generated"
+
+    @property
+    def verdict_label(self) -> str:
+        """The verdict as people read it, with the kind of fake: "Fake: face swap"."""
+        if self.verdict == self.Verdict.FAKE and self.fake_kind == "face_swap":
+            return "Fake: face swap"
+        if self.is_ai_generated:
+            return "Fake: AI-generated face"
+        return self.get_verdict_display()
+
+    @property
+    def verdict_probability(self) -> float | None:
+        """The probability the verdict stands on, shown beside it: the AI-generated probability
+        when a face was found to be AI-generated (its face-swap probability is then usually
+        near 0, and a red "fake" beside "0.0 %" reads as a contradiction), else the face-swap
+        probability."""
+        return self.synthetic_probability if self.is_ai_generated else self.fake_probability
+
 
 class AnalysisFrame(models.Model):
     """One sampled frame; a photo has a single frame with index 0 at time 0."""

@@ -76,6 +76,7 @@ class Box:
     label_h: float
     text_x: float
     text_y: float
+    ai_generated: float | None = None  # its person's AI-generated probability, when judged AI-generated
 
 
 @dataclass
@@ -146,6 +147,7 @@ class ResultView:
     frames_with_images: int = 0
     orientation: str = "landscape"
     bands_present: list[str] = field(default_factory=list)
+    ai_generated_people: bool = False  # some box is drawn for a person judged AI-generated
 
 
 def verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None) -> str:
@@ -184,10 +186,26 @@ def verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: fl
     )
 
 
-def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, threshold_real: float, font: float) -> Frame:
+def _frame_view(
+    analysis: Analysis,
+    frame: AnalysisFrame,
+    *,
+    threshold: float,
+    threshold_real: float,
+    font: float,
+    ai_generated: dict[int, float],
+) -> Frame:
+    """`ai_generated`: the AI-generated probability of each person judged AI-generated, whose
+    boxes are drawn as fakes and labelled with it (their face-swap score is usually near 0)."""
     boxes = []
     for face in frame.faces.all():
-        label = f"P{face.track} {_percent(face.fake_probability)}" if face.track else _percent(face.fake_probability)
+        synthetic = ai_generated.get(face.track) if face.track else None
+        if synthetic is not None:
+            label = f"P{face.track} AI {_percent(synthetic)}"
+        elif face.track:
+            label = f"P{face.track} {_percent(face.fake_probability)}"
+        else:
+            label = _percent(face.fake_probability)
         label_h = font * 1.35
         label_w = font * 0.62 * len(label) + font * 0.6
         label_y = round(face.y - label_h if face.y >= label_h else face.y + face.h, 1)
@@ -200,7 +218,7 @@ def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, t
                 w=face.w,
                 h=face.h,
                 score=face.fake_probability,
-                band=band_for(face.fake_probability, threshold=threshold, threshold_real=threshold_real),
+                band="fake" if synthetic is not None else band_for(face.fake_probability, threshold=threshold, threshold_real=threshold_real),
                 track=face.track,
                 label=label,
                 label_x=label_x,
@@ -209,6 +227,7 @@ def _frame_view(analysis: Analysis, frame: AnalysisFrame, *, threshold: float, t
                 label_h=round(label_h, 1),
                 text_x=round(label_x + font * 0.3, 1),
                 text_y=round(label_y + label_h * 0.75, 1),
+                ai_generated=synthetic,
             )
         )
     score = frame.fake_probability
@@ -338,11 +357,19 @@ def result_view(analysis: Analysis) -> ResultView:
     orientation = "landscape" if width > height * 1.1 else "portrait" if height > width * 1.1 else "square"
     # Labels about 16 px high on a desktop, whatever the picture's size (see result.css).
     font = round(max(width, height, 100) * (0.024 if orientation == "landscape" else 0.03), 1)
+    tracks = list(analysis.tracks.all())
+    ai_generated = {
+        track.number: track.synthetic_probability
+        for track in tracks
+        if analysis.synthetic_threshold is not None
+        and track.synthetic_probability is not None
+        and track.synthetic_probability >= analysis.synthetic_threshold
+    }
     frames = [
-        _frame_view(analysis, frame, threshold=threshold, threshold_real=threshold_real, font=font)
+        _frame_view(analysis, frame, threshold=threshold, threshold_real=threshold_real, font=font, ai_generated=ai_generated)
         for frame in stored
     ]
-    counted = [track for track in analysis.tracks.all() if track.counted]
+    counted = [track for track in tracks if track.counted]
     deciding = max(counted, key=lambda track: track.fake_probability, default=None)
     scored = [frame for frame in frames if frame.score is not None]
     selected = max(scored, key=lambda frame: frame.score, default=frames[0] if frames else None)
@@ -372,5 +399,6 @@ def result_view(analysis: Analysis) -> ResultView:
         boxes_rejected=sum(frame.boxes_rejected for frame in frames),
         frames_with_images=sum(1 for frame in frames if frame.image_url),
         bands_present=sorted({box.band for frame in frames for box in frame.boxes}),
+        ai_generated_people=any(box.ai_generated is not None for frame in frames for box in frame.boxes),
         orientation=orientation,
     )

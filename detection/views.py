@@ -129,8 +129,8 @@ def statuses(request):
                     "status_label": analysis.get_status_display(),
                     "progress": analysis.progress,
                     "verdict": analysis.verdict,
-                    "verdict_label": analysis.get_verdict_display(),
-                    "fake_probability": analysis.fake_probability,
+                    "verdict_label": analysis.verdict_label,
+                    "probability": analysis.verdict_probability,
                 }
                 for analysis in analyses
             ]

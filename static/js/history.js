@@ -58,7 +58,7 @@
     } else if (progress) {
       progress.remove();
     }
-    row.querySelector("[data-probability]").textContent = percent(analysis.fake_probability);
+    row.querySelector("[data-probability]").textContent = percent(analysis.probability);
     if (done || analysis.status === "failed") {
       row.dataset.finished = "true";
     }

@@ -110,10 +110,11 @@ def test_a_running_row_updates_by_itself_when_its_analysis_finishes(browser, liv
     assert badge.text == "Running"
 
     Analysis.objects.filter(pk=running.pk).update(
-        status="done", verdict="fake", fake_probability=0.77, progress=1.0
+        status="done", verdict="fake", fake_kind="ai_generated", fake_probability=0.004,
+        synthetic_probability=0.77, progress=1.0,
     )
 
-    WebDriverWait(browser, 15).until(lambda driver: badge.text == "Fake")
+    WebDriverWait(browser, 15).until(lambda driver: badge.text == "Fake: AI-generated face")
     assert "badge-fake" in badge.get_attribute("class")
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{running.pk}"]')
-    assert "77.0%" in row.text
+    assert "77.0%" in row.text and "0.4%" not in row.text  # the probability its verdict stands on

@@ -4,7 +4,7 @@ from unittest import mock
 from django.test import override_settings
 from django.urls import reverse
 
-from detection.models import Analysis, AnalysisFace
+from detection.models import Analysis, AnalysisFace, AnalysisTrack
 
 from accounts.services import user_create
 
@@ -470,11 +470,19 @@ class StatusPollTests(BaseTestCase):
                     "status_label": "Done",
                     "progress": 1.0,
                     "verdict": "fake",
-                    "verdict_label": "Fake",
-                    "fake_probability": 0.91,
+                    "verdict_label": "Fake: face swap",
+                    "probability": 0.91,
                 }
             ],
         )
+
+    def test_an_ai_generated_face_is_reported_with_the_probability_its_verdict_stands_on(self):
+        mine = self.done_analysis_for(self.alice, fake_kind="ai_generated", fake_probability=0.001, synthetic_probability=0.93)
+        self.login(self.alice)
+
+        [answer] = self.client.get(self.url, {"id": [mine.pk]}).json()["analyses"]
+
+        self.assertEqual((answer["verdict_label"], answer["probability"]), ("Fake: AI-generated face", 0.93))
 
     def test_it_refuses_a_malformed_id(self):
         self.login(self.alice)
@@ -773,3 +781,71 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
 
         self.assertIn("Fake: AI-generated face", page)
         self.assertIn("likely AI-generated", page)
+
+    def test_an_ai_generated_face_is_headlined_with_its_ai_generated_probability_not_the_face_swap_one(self):
+        # a red "Fake" beside the face-swap model's "0.1%" reads as a contradiction
+        analysis = self.done_analysis_for(
+            self.alice, fake_kind="ai_generated", fake_probability=0.001, synthetic_probability=0.93
+        )
+        self.login(self.alice)
+
+        for name in ("detail", "report"):
+            page = self.client.get(reverse(f"detection:{name}", args=[analysis.pk])).content.decode()
+            headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+            self.assertIn('<strong class="probability">93.0%</strong>', headline, name)
+            self.assertIn("probability of an AI-generated face", headline, name)
+            self.assertNotIn("0.1%", headline, name)
+            self.assertIn("face swap 0.1%", page, name)  # the other score is still shown
+
+    def test_a_person_judged_ai_generated_is_drawn_and_described_as_such_on_the_picture(self):
+        analysis = self.done_analysis_for(
+            self.alice, fake_kind="ai_generated", fake_probability=0.001, synthetic_probability=0.93
+        )
+        AnalysisTrack.objects.filter(analysis=analysis, number=1).update(synthetic_probability=0.93)
+        AnalysisFace.objects.filter(frame__analysis=analysis).update(fake_probability=0.001)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertIn('<rect class="box band-fake"', page)  # not the face-swap score's green
+        self.assertNotIn("band-real", page[page.index('<svg class="boxes"'):page.index("</svg>")])
+        self.assertIn(">P1 AI 93.0%</text>", page)
+        self.assertIn("Person 1: AI-generated face 93.0% (face swap 0.1%).", page)
+        self.assertIn("“AI” and the person’s probability of an AI-generated face", page)
+        self.assertIn("These are the face-swap model’s heatmaps; the model that judged the face AI-generated draws none.", page)
+
+    def test_a_person_under_the_ai_generated_threshold_keeps_the_face_swap_colours(self):
+        analysis = self.done_analysis_for(self.alice, fake_probability=0.91, synthetic_probability=0.02)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertIn(">P1 91.0%</text>", page)
+        self.assertIn("Person 1: 91.0% (fake).", page)
+        self.assertNotIn("“AI”", page)
+        self.assertNotIn("the model that judged the face AI-generated", page)
+
+    def test_a_face_swap_is_headlined_with_its_fake_probability(self):
+        analysis = self.done_analysis_for(self.alice)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+        self.assertIn('<strong class="probability">91.0%</strong>', headline)
+        self.assertIn("fake probability", headline)
+
+    def test_the_history_shows_an_ai_generated_fake_with_its_ai_generated_probability(self):
+        self.done_analysis_for(
+            self.alice, original_name="profile.jpg", fake_kind="ai_generated", fake_probability=0.001,
+            synthetic_probability=0.93,
+        )
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:history")).content.decode()
+
+        row = page[page.index("profile.jpg"):]
+        row = row[:row.index("</tr>")]
+        self.assertIn("Fake: AI-generated face", row)
+        self.assertIn("93.0%", row)
+        self.assertNotIn("0.1%", row)
