@@ -370,7 +370,14 @@ def result_view(analysis: Analysis) -> ResultView:
         for frame in stored
     ]
     counted = [track for track in tracks if track.counted]
-    deciding = max(counted, key=lambda track: track.fake_probability, default=None)
+    if analysis.is_ai_generated:  # the person the AI-generated verdict stands on
+        deciding = max(
+            (track for track in counted if track.synthetic_probability is not None),
+            key=lambda track: track.synthetic_probability,
+            default=None,
+        )
+    else:
+        deciding = max(counted, key=lambda track: track.fake_probability, default=None)
     scored = [frame for frame in frames if frame.score is not None]
     selected = max(scored, key=lambda frame: frame.score, default=frames[0] if frames else None)
     video = analysis.media_type == Analysis.MediaType.VIDEO

@@ -814,6 +814,23 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
         self.assertIn("“AI” and the person’s probability of an AI-generated face", page)
         self.assertIn("These are the face-swap model’s heatmaps; the model that judged the face AI-generated draws none.", page)
 
+    def test_the_headline_names_the_person_judged_ai_generated_not_the_most_face_swapped_one(self):
+        analysis = self.done_analysis_for(
+            self.alice, fake_kind="ai_generated", fake_probability=0.3, synthetic_probability=0.93, faces_count=2
+        )
+        AnalysisTrack.objects.filter(analysis=analysis, number=1).update(fake_probability=0.3, synthetic_probability=0.05)
+        AnalysisTrack.objects.create(
+            analysis=analysis, number=2, fake_probability=0.01, frames=1, first_time=0.0, last_time=0.0, counted=True,
+            synthetic_probability=0.93,
+        )
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+        self.assertIn("probability of an AI-generated face of person 2", headline)
+        self.assertIn("rates person 2 as likely AI-generated", page)
+
     def test_a_person_under_the_ai_generated_threshold_keeps_the_face_swap_colours(self):
         analysis = self.done_analysis_for(self.alice, fake_probability=0.91, synthetic_probability=0.02)
         self.login(self.alice)
