@@ -763,6 +763,11 @@ python -m ml check-search
         self.assertInHTML("<h1>Model card: test-model 1.0</h1>", page)
 
 
+def verdict_line_of(page: str) -> str:
+    """The verdict badge and the probability beside it, as the result page and the report show them."""
+    return page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+
+
 class TwoDetectorsOnThePageTests(BaseTestCase):
     def test_the_result_page_shows_both_scores_and_the_kind_of_fake(self):
         analysis = self.done_analysis_for(self.alice)
@@ -791,7 +796,7 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
 
         for name in ("detail", "report"):
             page = self.client.get(reverse(f"detection:{name}", args=[analysis.pk])).content.decode()
-            headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+            headline = verdict_line_of(page)
             self.assertIn('<strong class="probability">93.0%</strong>', headline, name)
             self.assertIn("probability of an AI-generated face", headline, name)
             self.assertNotIn("0.1%", headline, name)
@@ -827,7 +832,7 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
 
         page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
 
-        headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+        headline = verdict_line_of(page)
         self.assertIn("probability of an AI-generated face of person 2", headline)
         self.assertIn("rates person 2 as likely AI-generated", page)
 
@@ -848,7 +853,7 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
 
         page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
 
-        headline = page[page.index('<p class="verdict">'):page.index('<p class="sentence"')]
+        headline = verdict_line_of(page)
         self.assertIn('<strong class="probability">91.0%</strong>', headline)
         self.assertIn("fake probability", headline)
 
