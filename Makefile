@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale bench install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ load-scale: $(INSTALLED)
 BENCH_ARGS ?=
 bench: $(INSTALLED)
 	$(BIN)/python -m ml bench $(BENCH_ARGS)
+
+# After a checkpoint in ml/weights changes: its ONNX export beside it, which the CPU worker scores
+# with (ml/onnx_runtime.py; a test fails while an export is older than its checkpoint).
+export-onnx: $(INSTALLED)
+	$(BIN)/python -m ml export-onnx
 
 migrate: $(INSTALLED)
 	$(BIN)/python manage.py migrate --noinput

@@ -256,6 +256,12 @@ CONTENT_SECURITY_POLICY = {
 DEEPFAKE_MODEL_PATH = os.environ.get("DEEPFAKE_MODEL_PATH") or None
 # The second detector, for wholly generated (AI) faces; empty: the model installed with `ml`.
 DEEPFAKE_SYNTHETIC_MODEL_PATH = os.environ.get("DEEPFAKE_SYNTHETIC_MODEL_PATH") or None
+# What scores the faces in a worker: "auto" (the models' ONNX exports on a CPU, without loading
+# torch; torch where a GPU is there to use or an export does not match its checkpoint), "onnx"
+# (refuse to start without matching exports) or "torch". See ml/onnx_runtime.py.
+DETECTION_RUNTIME = os.environ.get("DETECTION_RUNTIME", "auto")
+if DETECTION_RUNTIME not in ("auto", "onnx", "torch"):
+    raise ImproperlyConfigured(f"DETECTION_RUNTIME must be auto, onnx or torch, not {DETECTION_RUNTIME!r}")
 # The model card the result pages link to, and the kinds of manipulation the model learned, in
 # the words of its card (the result page's sentence quotes them): change both with the model.
 DEEPFAKE_MODEL_CARD = Path(
@@ -302,7 +308,7 @@ DETECTION_SWEEP_MINUTES = envint("DETECTION_SWEEP_MINUTES", 10, minimum=1)
 # worker lives; the messages of a worker that died are delivered again after one lease.
 DETECTION_QUEUE_LEASE = envint("DETECTION_QUEUE_LEASE", 60, minimum=1)
 Q_WORKERS = envint("Q_WORKERS", 1, minimum=1)
-# Threads for torch and OpenCV in each worker process: the machine's cores shared among the
+# Threads for the models and OpenCV in each worker process: the machine's cores shared among the
 # cluster's workers (one worker on two cores: 2), one inter-op thread.
 DETECTION_THREADS = envint("DETECTION_THREADS", max(1, (os.cpu_count() or 1) // Q_WORKERS), minimum=1)
 Q_CLUSTER = {

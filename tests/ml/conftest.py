@@ -11,7 +11,7 @@ import pytest
 def detector(untrained_checkpoint):
     from ml import load_detector
 
-    return load_detector(untrained_checkpoint, device="cpu")
+    return load_detector(untrained_checkpoint, device="cpu", runtime="torch")
 
 
 @pytest.fixture(scope="session")

@@ -263,7 +263,7 @@ def test_heatmaps_of_several_crops_at_once_are_each_crops_own(astronaut, detecto
 @pytest.mark.parametrize("arch", ["installed", "resnet18"])
 def test_the_heatmaps_drawn_while_scoring_equal_grad_cam(astronaut, tmp_path, arch):
     if arch == "installed":
-        detector = load_detector(device="cpu", synthetic=False)
+        detector = load_detector(device="cpu", synthetic=False, runtime="torch")
     else:
         from ml.model import build_model, save_checkpoint
 
@@ -282,13 +282,18 @@ def test_the_heatmaps_drawn_while_scoring_equal_grad_cam(astronaut, tmp_path, ar
         assert np.abs(heatmap_of(cam, crop.shape[:2]) - heat).max() < 1e-3
 
 
-def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path, astronaut):
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_the_fast_path_agrees_with_the_plain_fp32_models_on_real_faces(tmp_path, astronaut, runtime):
     from ml.detector import DEFAULT_CHECKPOINT, Detector
     from ml.model import load_checkpoint
     from ml.synthetic import load_synthetic_detector
 
-    fast = load_detector(device="cpu")  # the installed models, batchnorm folded (ml.model.fold_batchnorm)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.model.modules())
+    # the installed models as a worker runs them: their ONNX exports (ml/onnx_runtime.py), or
+    # torch with batchnorm folded (ml.model.fold_batchnorm)
+    fast = load_detector(device="cpu", runtime=runtime)
+    assert fast.runtimes == runtime
+    if runtime == "torch":
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.model.modules())
     model, spec = load_checkpoint(DEFAULT_CHECKPOINT, device="cpu")
     plain = Detector(model, spec, version=fast.version, synthetic=load_synthetic_detector(device="cpu"))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.model.modules())

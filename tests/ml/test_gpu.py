@@ -26,7 +26,7 @@ OPTIONS = DetectorOptions(verifier="eyes", frame_image_size=0, thumbnail_size=0)
 
 @pytest.fixture(scope="module")
 def cpu():
-    return load_detector(device="cpu")
+    return load_detector(device="cpu", runtime="torch")
 
 
 @pytest.fixture(scope="module")

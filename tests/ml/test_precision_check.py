@@ -34,7 +34,7 @@ def test_faces_are_cut_from_each_folder_and_every_precision_on_a_cpu_gives_the_c
     with np.load(out) as data:
         faces = dict(data)
     assert sorted(faces["sources"]) == ["data/other", "data/real", "data/real"]
-    detector = load_detector(device="cpu")
+    detector = load_detector(device="cpu", runtime="torch")
     assert faces["swap"].shape == (3, detector.spec.input_size, detector.spec.input_size, 3)
     assert np.allclose(faces["swap_cpu"], detector.classify(list(faces["swap"])), atol=1e-6)
     assert np.allclose(faces["synthetic_cpu"], detector.synthetic.score(list(faces["synthetic"])), atol=1e-6)
