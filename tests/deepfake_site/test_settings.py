@@ -133,3 +133,9 @@ def test_every_web_process_of_a_machine_counts_log_in_failures_in_one_cache(tmp_
     read = manage("shell", "-c", "from django.core.cache import cache; print(cache.get('failures'))", **SERVER_ENV, CACHE_DIR=folder)
     assert read.returncode == 0, read.stderr
     assert read.stdout.split()[-1] == "4"
+
+
+def test_a_detection_runtime_the_worker_does_not_know_is_refused_at_start_up():
+    result = manage("check", DETECTION_RUNTIME="gpu")
+    assert result.returncode != 0
+    assert "DETECTION_RUNTIME must be auto, onnx or torch, not 'gpu'" in result.stderr
