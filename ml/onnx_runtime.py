@@ -74,28 +74,33 @@ def load_export(kind, checkpoint: Path, digest: str):
 
 
 class _Export:
-    def __init__(self, path: Path, task: str):
+    """An export opened for scoring: its session, its checkpoint's spec and SHA-256."""
+
+    runtime = "onnx"
+    task = ""
+
+    def __init__(self, path: Path):
         try:
             self.session = open_session(path)
         except Exception as exc:  # onnxruntime raises its own types for a bad file
             raise CheckpointError(f"{path} is not a readable ONNX model ({exc})") from None
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get("format") != ONNX_FORMAT or meta.get("task") != task:
-            raise CheckpointError(f"{path} is not a {ONNX_FORMAT} export of a {task} model")
-        self.fields = json.loads(meta["spec"])
+        if meta.get("format") != ONNX_FORMAT or meta.get("task") != self.task:
+            raise CheckpointError(f"{path} is not a {ONNX_FORMAT} export of a {self.task} model")
+        self.spec = self._spec(json.loads(meta["spec"]))
         self.source_sha256 = meta["source_sha256"]
 
+    def _spec(self, fields: dict):
+        raise NotImplementedError
 
-class OnnxFaceSwap:
+
+class OnnxFaceSwap(_Export):
     """The face-swap model's logits and class activation maps, from ONNX Runtime."""
 
-    runtime = "onnx"
+    task = TASK_FACE_SWAP
 
-    def __init__(self, path: Path):
-        export = _Export(path, TASK_FACE_SWAP)
-        self.session = export.session
-        self.spec: ModelSpec = spec_from_fields(export.fields)
-        self.source_sha256 = export.source_sha256
+    def _spec(self, fields: dict) -> ModelSpec:
+        return spec_from_fields(fields)
 
     def scores_and_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Calibrated fake probability per crop (float64) and each crop's coarse activation map
@@ -110,16 +115,13 @@ class OnnxFaceSwap:
         return (np.concatenate(scores) if scores else np.zeros(0)), cams
 
 
-class OnnxSyntheticModel:
+class OnnxSyntheticModel(_Export):
     """The synthetic-face model from ONNX Runtime (`SyntheticDetector`'s `model`)."""
 
-    runtime = "onnx"
+    task = TASK_SYNTHETIC
 
-    def __init__(self, path: Path):
-        export = _Export(path, TASK_SYNTHETIC)
-        self.session = export.session
-        self.spec: SyntheticSpec = synthetic_spec_from_fields(export.fields)
-        self.source_sha256 = export.source_sha256
+    def _spec(self, fields: dict) -> SyntheticSpec:
+        return synthetic_spec_from_fields(fields)
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         spec = self.spec
