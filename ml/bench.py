@@ -6,7 +6,8 @@ What it measures, on media it makes itself (or files given on the command line):
   face-swap classifier, the synthetic-face detector, heatmaps and thumbnail, crops and frame
   JPEGs) over
   repeated runs with the model loaded and warm: median, min and max. Where the two models run
-  side by side (a photo: `ml.detector.side_by_side_pool`) their time together is `classify`'s
+  side by side (torch, a photo: `ml.detector.side_by_side_pool`; ONNX, always: `onnx_lanes_pool`)
+  their time together is `classify`'s
   and `synthetic` shows 0;
 - the naive baseline (`NaivePipeline`) on the same files: every frame decoded with `read()`,
   Haar on the full-resolution frame, an fp32 ResNet18 (ml/nets.py) with random weights at batch 1.

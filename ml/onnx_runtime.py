@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,19 @@ _threads: int | None = None  # intra-op threads of sessions opened from now on (
 
 
 def threads_set(threads: int | None) -> None:
-    """The threads each model uses from now on (sessions opened later); None: one per core."""
+    """The threads the models use from now on (sessions opened later); None: one per core."""
     global _threads
     _threads = threads
+
+
+def lanes() -> int:
+    """How many batches run at once (ml.detector.onnx_lanes_pool): two where there are two
+    threads or more to give, each with half of them (`session_threads`)."""
+    return 2 if (_threads or os.cpu_count() or 1) >= 2 else 1
+
+
+def session_threads() -> int:
+    return max(1, (_threads or os.cpu_count() or 1) // lanes())
 
 
 def export_path_for(checkpoint: Path) -> Path:
@@ -54,8 +65,7 @@ def open_session(path: Path):
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
-    if _threads:
-        options.intra_op_num_threads = _threads
+    options.intra_op_num_threads = session_threads()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -102,17 +112,23 @@ class OnnxFaceSwap(_Export):
     def _spec(self, fields: dict) -> ModelSpec:
         return spec_from_fields(fields)
 
-    def scores_and_cams(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def scores_and_cams(
+        self, crops: Sequence[np.ndarray], *, map_batches: Callable = map
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Calibrated fake probability per crop (float64) and each crop's coarse activation map
-        (float32, not normalised), in batches of `CPU_BATCH_SIZE`."""
-        spec = self.spec
-        scores, cams = [], []
-        for start in range(0, len(crops), CPU_BATCH_SIZE):
-            batch = normalised_batch(crops[start : start + CPU_BATCH_SIZE], spec.input_size, spec.mean, spec.std)
-            logits, maps = self.session.run(["logits", "cams"], {"crops": batch})
-            scores.append(softmax_fake(logits, spec.temperature))
-            cams.extend(maps)
+        (float32, not normalised), in batches of `CPU_BATCH_SIZE`; `map_batches` (a pool's
+        `map`) may run the batches at once."""
+        batches = [crops[start : start + CPU_BATCH_SIZE] for start in range(0, len(crops), CPU_BATCH_SIZE)]
+        scored = list(map_batches(self._batch, batches))
+        scores = [s for s, _ in scored]
+        cams = [cam for _, maps in scored for cam in maps]
         return (np.concatenate(scores) if scores else np.zeros(0)), cams
+
+    def _batch(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        spec = self.spec
+        batch = normalised_batch(crops, spec.input_size, spec.mean, spec.std)
+        logits, maps = self.session.run(["logits", "cams"], {"crops": batch})
+        return softmax_fake(logits, spec.temperature), maps
 
 
 class OnnxSyntheticModel(_Export):

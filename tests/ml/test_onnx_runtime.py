@@ -4,6 +4,7 @@ and draw heatmaps, as the checkpoints do in torch, and a worker using them never
 import json
 import shutil
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -129,3 +130,19 @@ def test_export_onnx_writes_an_export_that_scores_like_its_checkpoint(untrained_
     assert np.abs(scores - expected).max() < 1e-5
     for cam, reference in zip(cams, expected_cams):
         assert np.abs(heatmap_of(cam, (size, size)) - heatmap_of(reference, (size, size))).max() < 1e-4
+
+
+def test_the_batches_run_on_the_model_lanes_and_score_as_one_after_the_other(both, astronaut, monkeypatch):
+    onnx, _ = both
+    swap, _ = real_face_crops(onnx, astronaut)
+    crops = (swap * 3)[:10]  # three batches of up to 4
+    in_turn = onnx.model.scores_and_cams(crops)  # one batch after the other, on this thread
+    threads = []
+    run_batch = onnx.model._batch
+    monkeypatch.setattr(onnx.model, "_batch", lambda batch: threads.append(threading.current_thread().name) or run_batch(batch))
+
+    scores, cams = onnx.classify_with_cams(crops)
+
+    assert len(threads) == 3 and all(name.startswith("models") for name in threads)
+    assert np.abs(scores - in_turn[0]).max() < 1e-6 and len(cams) == len(crops)
+    assert all(np.abs(a - b).max() < 1e-5 for a, b in zip(cams, in_turn[1]))
