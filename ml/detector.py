@@ -55,7 +55,6 @@ exactly the combined verdict.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -71,7 +70,7 @@ from .errors import CheckpointError
 from .faces import crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
 from .media import load_image_bgr, media_kind
-from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, load_export
+from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, file_sha256, load_export
 from .onnx_runtime import threads_set as onnx_threads_set
 from .spec import CPU_BATCH_SIZE, real_threshold
 from .results import (
@@ -644,7 +643,7 @@ def load_detector(
         "no model checkpoint at {path}",
     )
     use_onnx = _wants_onnx(runtime, device)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     model = spec = None
     if use_onnx:
         model, why = load_export(OnnxFaceSwap, path, digest)
@@ -674,7 +673,7 @@ def _load_synthetic(path: Path | None, device: str | None, use_onnx: bool, runti
         "no synthetic-face model is installed at {path}; train one with `python -m ml train-synthetic`",
         "no synthetic-face checkpoint at {path}",
     )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     model = None
     if use_onnx:
         model, why = load_export(OnnxSyntheticModel, path, digest)

@@ -28,7 +28,7 @@ from .synthetic_spec import SyntheticSpec, spectrum_features, synthetic_spec_fro
 
 ONNX_FORMAT = "deepfake-detector-onnx/1"
 
-_threads: int | None = None  # intra-op threads of sessions opened from now on (None: ONNX Runtime's default)
+_threads: int | None = None  # the models' threads for sessions opened from now on (None: one per core)
 
 
 def threads_set(threads: int | None) -> None:
