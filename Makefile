@@ -18,6 +18,11 @@ $(BIN)/python:
 # build) and jax; what it really imports is pinned in pyproject.toml.
 MEDIAPIPE := mediapipe==0.10.14
 
+EXPORTS := ml/weights/detector.onnx ml/weights/synthetic.onnx
+
+ml/weights/%.onnx: ml/weights/%.pt | $(INSTALLED)
+	$(BIN)/python -m ml export-onnx $<
+
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test,scale,train]"
 	$(BIN)/pip install --quiet --no-deps $(MEDIAPIPE)
@@ -35,14 +40,14 @@ train-deps: $(INSTALLED)
 # web server exiting on its own (e.g. the port is taken), which stops the worker instead of
 # orphaning it. GUNICORN_BIND picks another address; GUNICORN_CMD_ARGS=--reload reloads code.
 RUN_BIND = $${GUNICORN_BIND:-127.0.0.1:8000}
-run: $(INSTALLED)
+run: $(INSTALLED) $(EXPORTS)
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Starting the site on http://$(RUN_BIND) and one worker. Ctrl-C stops both."
 	@$(BIN)/python manage.py qcluster & worker=$$!; \
 	trap 'trap - INT TERM EXIT; kill -TERM $$worker 2>/dev/null; wait $$worker' INT TERM EXIT; \
 	$(BIN)/gunicorn
 
-test: $(INSTALLED) browser
+test: $(INSTALLED) $(EXPORTS) browser
 	$(BIN)/python -m pytest
 
 # The browser tests drive Debian's Chromium and ChromeDriver. Installed here when missing and
@@ -61,7 +66,7 @@ SCALE_ENV = DEBUG=false SECRET_KEY=test-only-site-key-0123456789abcdefghijklmnop
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test Q_BROKER=redis \
 	REDIS_URL=redis://127.0.0.1:6379/15
 
-test-scale: $(INSTALLED) browser
+test-scale: $(INSTALLED) $(EXPORTS) browser
 	$(SCALE_ENV) $(BIN)/python -m pytest
 
 # Load: LOAD_USERS users send LOAD_UPLOADS uploads at once to gunicorn (gunicorn.conf.py) and
@@ -72,12 +77,12 @@ LOAD_UPLOADS ?= 50
 LOAD_FLAGS ?=
 LOAD_ARGS = loadtest --users $(LOAD_USERS) --uploads $(LOAD_UPLOADS) $(LOAD_FLAGS)
 
-load: $(INSTALLED)
+load: $(INSTALLED) $(EXPORTS)
 	mkdir -p var/load
 	DATABASE_URL=sqlite:///var/load/load.sqlite3 MEDIA_ROOT=var/load/media \
 		$(BIN)/python manage.py $(LOAD_ARGS)
 
-load-scale: $(INSTALLED)
+load-scale: $(INSTALLED) $(EXPORTS)
 	mkdir -p var/load
 	$(SCALE_ENV) REDIS_URL=redis://127.0.0.1:6379/14 MEDIA_ROOT=var/load/media \
 		$(BIN)/python manage.py $(LOAD_ARGS)
@@ -87,11 +92,12 @@ load-scale: $(INSTALLED)
 # Table on stdout, JSON in var/bench/bench.json. Add files or --api through BENCH_ARGS, e.g.
 #   make bench BENCH_ARGS="../shared/data/videos/fake/dfdc_abofeumbvv.mp4 --api"
 BENCH_ARGS ?=
-bench: $(INSTALLED)
+bench: $(INSTALLED) $(EXPORTS)
 	$(BIN)/python -m ml bench $(BENCH_ARGS)
 
-# After a checkpoint in ml/weights changes: its ONNX export beside it, which the CPU worker scores
-# with (ml/onnx_runtime.py; a test fails while an export is older than its checkpoint).
+# Each shipped checkpoint's ONNX export beside it, which the CPU worker scores with
+# (ml/onnx_runtime.py). Made from the checkpoint, never committed; remade when it is older than its
+# checkpoint (a new model). `make export-onnx` remakes both.
 export-onnx: $(INSTALLED)
 	$(BIN)/python -m ml export-onnx
 

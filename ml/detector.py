@@ -55,6 +55,7 @@ exactly the combined verdict.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -99,6 +100,8 @@ from .tracks import (
 from .verify import confirm_faces
 from .frames import FULL_SEARCH_MAX_GAP_S, FrameDigest, FrameDigester
 from .video import sample_frames
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "detector.pt"
 HAAR_MAX_BOXES = 12  # Haar proposals examined per frame before verification
@@ -651,6 +654,8 @@ def load_detector(
             raise CheckpointError(why)
         if model is not None:
             spec = model.spec
+        else:
+            logger.warning("%s: the face-swap model is scored by torch", why)
     if model is None:
         from .model import fold_batchnorm, load_checkpoint
 
@@ -679,6 +684,8 @@ def _load_synthetic(path: Path | None, device: str | None, use_onnx: bool, runti
         model, why = load_export(OnnxSyntheticModel, path, digest)
         if model is None and runtime == "onnx":
             raise CheckpointError(why)
+        if model is None:
+            logger.warning("%s: the synthetic-face model is scored by torch", why)
     if model is None:
         from .model import fold_batchnorm
         from .synthetic import load_synthetic_model

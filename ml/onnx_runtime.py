@@ -6,7 +6,7 @@ Runtime runs these MobileNetV2s faster on a CPU (numbers in the README's speed s
 bench, `make bench`). Training, evaluation of new checkpoints and the GPU stay on torch.
 
 An export (`python -m ml export-onnx`, ml/export.py) lies beside its checkpoint (`detector.pt` ->
-`detector.onnx`) and names the checkpoint it came from by its SHA-256; `load_detector` uses it
+`detector.onnx`; made by `make`, not committed) and names the checkpoint it came from by its SHA-256; `load_detector` uses it
 only while that matches (ml/detector.py says when each runtime is chosen). The crops are
 normalised by the same function in both runtimes (`ml.spec.normalised_batch`) and a test holds
 the two runtimes' probabilities and heatmaps together on real faces.
