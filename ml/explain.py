@@ -61,6 +61,13 @@ def gradcams(model: nn.Module, spec: ModelSpec, crops: Sequence[np.ndarray]) -> 
     return [heatmap_of(cam, crop.shape[:2]) for cam, crop in zip(cams, crops)]
 
 
+def class_activation_maps(fake_row: torch.Tensor, activation: torch.Tensor) -> torch.Tensor:
+    """The fake class's activation maps (N x h x w) from the last block's activations (N x C x h
+    x w) and the head's fake-class weights (C): what `recording_cams` records and the ONNX
+    export (ml/export.py) computes."""
+    return torch.relu(torch.einsum("c,nchw->nhw", fake_row.to(activation.dtype), activation))
+
+
 @contextlib.contextmanager
 def recording_cams(model: nn.Module, spec: ModelSpec) -> Iterator[list[np.ndarray]]:
     """While open, every forward pass of `model` appends one coarse class activation map per
@@ -71,7 +78,7 @@ def recording_cams(model: nn.Module, spec: ModelSpec) -> Iterator[list[np.ndarra
     recorded: list[np.ndarray] = []
 
     def keep_cam(_module, _inputs, output):
-        cams = torch.relu(torch.einsum("c,nchw->nhw", fake_row.to(output.dtype), output))
+        cams = class_activation_maps(fake_row, output)
         recorded.extend(cams.float().cpu().numpy())
 
     handle = entry.gradcam_layer(model).register_forward_hook(keep_cam)

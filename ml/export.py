@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .explain import class_activation_maps
 from .model import FAKE_CLASS, TASK_FACE_SWAP, TASK_SYNTHETIC, get_architecture, load_checkpoint, read_checkpoint_file
 from .onnx_runtime import ONNX_FORMAT, export_path_for, file_sha256, open_session
 from .spec import normalised_batch
@@ -53,8 +54,7 @@ class _FaceSwapWithCams(nn.Module):
 
     def forward(self, crops: torch.Tensor):
         logits = self.model(crops)
-        cams = torch.relu(torch.einsum("c,nchw->nhw", self.fake_row, self._activation))
-        return logits, cams
+        return logits, class_activation_maps(self.fake_row, self._activation)
 
 
 class _SyntheticLogits(nn.Module):
@@ -65,19 +65,12 @@ class _SyntheticLogits(nn.Module):
     def __init__(self, model: SyntheticFaceModel):
         super().__init__()
         self.model = model
-        self.stages = tuple(model.spec.cnn_stages)
-        self.bins = model.spec.spectrum_bins
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        parts = []
-        if self.bins:
-            parts.append(inputs[-1])
-        if self.stages:
-            x = inputs[0]
-            for index, block in enumerate(self.model.backbone):
-                x = block(x)
-                if index in self.stages:
-                    parts.append(x.mean(dim=(2, 3)))
+        spec = self.model.spec
+        parts = [inputs[-1]] if spec.spectrum_bins else []
+        if spec.cnn_stages:
+            parts.append(self.model.cnn_features(inputs[0]))
         return self.model(torch.cat(parts, dim=1))
 
 

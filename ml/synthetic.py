@@ -142,15 +142,20 @@ class SyntheticFaceModel(nn.Module):
         if self.backbone is not None:
             device = self.feature_mean.device
             batch = normalised_batch(crops, self.spec.input_size, self.spec.mean, self.spec.std)
-            x = torch.from_numpy(batch).to(device)
-            pooled = []
             with scoring_precision(device):
-                for index, block in enumerate(self.backbone):
-                    x = block(x)
-                    if index in self.spec.cnn_stages:
-                        pooled.append(x.mean(dim=(2, 3)).float().cpu())
-            parts.append(torch.cat(pooled, dim=1))
+                parts.append(self.cnn_features(torch.from_numpy(batch).to(device)).float().cpu())
         return torch.cat(parts, dim=1)
+
+    def cnn_features(self, batch: torch.Tensor) -> torch.Tensor:
+        """Each chosen block's activations averaged over the image, concatenated in block order,
+        from a normalised batch (the ONNX export traces this too, ml/export.py)."""
+        pooled = []
+        x = batch
+        for index, block in enumerate(self.backbone):
+            x = block(x)
+            if index in self.spec.cnn_stages:
+                pooled.append(x.mean(dim=(2, 3)))
+        return torch.cat(pooled, dim=1)
 
     @torch.inference_mode()
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
