@@ -32,6 +32,7 @@ from .spec import (  # noqa: F401  (re-exported: the names have always lived her
     TASK_SYNTHETIC,
     ModelSpec,
     normalised_batch,
+    softmax_fake,
     real_threshold,
     spec_from_fields,
 )
@@ -45,8 +46,7 @@ MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700ae
 def fake_probability(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     """Calibrated fake probabilities (float64) from two-class logits. The detector, training's
     validation and `evaluate` all call this, so a temperature is applied identically."""
-    scaled = logits.detach().float() / float(temperature)
-    return torch.softmax(scaled, dim=1)[:, FAKE_CLASS].cpu().numpy().astype(np.float64)
+    return softmax_fake(logits.detach().float().cpu().numpy(), temperature)  # the ONNX runtime's too
 
 
 def select_device(device: str | None = None) -> torch.device:
