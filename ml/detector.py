@@ -71,7 +71,7 @@ from .errors import CheckpointError
 from .faces import crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
 from .media import load_image_bgr, media_kind
-from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, file_sha256, load_export
+from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
 from .onnx_runtime import threads_set as onnx_threads_set
 from .spec import CPU_BATCH_SIZE, real_threshold
 from .results import (
@@ -647,15 +647,8 @@ def load_detector(
     )
     use_onnx = _wants_onnx(runtime, device)
     digest = file_sha256(path)
-    model = spec = None
-    if use_onnx:
-        model, why = load_export(OnnxFaceSwap, path, digest)
-        if model is None and runtime == "onnx":
-            raise CheckpointError(why)
-        if model is not None:
-            spec = model.spec
-        else:
-            logger.warning("%s: the face-swap model is scored by torch", why)
+    model = _export_of(OnnxFaceSwap, path, digest, runtime, "face-swap") if use_onnx else None
+    spec = model.spec if model is not None else None
     if model is None:
         from .model import fold_batchnorm, load_checkpoint
 
@@ -669,6 +662,19 @@ def load_detector(
     return Detector(model, spec, version=f"{spec.version}+{digest[:8]}", synthetic=second)
 
 
+def _export_of(kind, checkpoint: Path, digest: str, runtime: str, what: str):
+    """The checkpoint's matching ONNX export loaded as `kind`, or None for torch to score it:
+    refused under runtime "onnx"; a stale export is a warning, a missing one (a checkpoint just
+    trained) only information."""
+    model, why = load_export(kind, checkpoint, digest)
+    if model is None:
+        if runtime == "onnx":
+            raise CheckpointError(why)
+        exists = export_path_for(checkpoint).is_file()
+        logger.log(logging.WARNING if exists else logging.INFO, "%s: the %s model is scored by torch", why, what)
+    return model
+
+
 def _load_synthetic(path: Path | None, device: str | None, use_onnx: bool, runtime: str):
     from .synthetic_spec import DEFAULT_SYNTHETIC_CHECKPOINT, SyntheticDetector
 
@@ -679,13 +685,7 @@ def _load_synthetic(path: Path | None, device: str | None, use_onnx: bool, runti
         "no synthetic-face checkpoint at {path}",
     )
     digest = file_sha256(path)
-    model = None
-    if use_onnx:
-        model, why = load_export(OnnxSyntheticModel, path, digest)
-        if model is None and runtime == "onnx":
-            raise CheckpointError(why)
-        if model is None:
-            logger.warning("%s: the synthetic-face model is scored by torch", why)
+    model = _export_of(OnnxSyntheticModel, path, digest, runtime, "synthetic-face") if use_onnx else None
     if model is None:
         from .model import fold_batchnorm
         from .synthetic import load_synthetic_model
