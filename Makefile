@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check finetune-all-sources recipe-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check framing-check finetune-all-sources recipe-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -173,6 +173,11 @@ eval-cross: $(INSTALLED)
 # Precision and recall of the face verifiers on the hand-labelled Haar boxes (ml/checks/face_boxes.csv).
 face-check: $(INSTALLED)
 	$(BIN)/python -m ml check-faces ml/checks/face_boxes.csv --data-root $(DATA)
+
+# How far a face's fake probability moves when its Haar box moves by 4 % or is scaled by 6 %
+# (the differences between two searches of one face), on the same labelled faces.
+framing-check: $(INSTALLED) $(EXPORTS)
+	$(BIN)/python -m ml check-framing ml/checks/face_boxes.csv --data-root $(DATA) --out $(RUNS)/framing.json
 
 # What searching every 6th sampled frame whole keeps of a full search of every frame, on the real
 # and fake videos of ../shared/data (the model card's "Searching fewer frames" table).

@@ -167,7 +167,51 @@ def cmd_check_faces(args) -> int:
     for name, r in report.items():
         print(f"{name:<10} {r['kept']:>5} {r['kept_not_faces']:>15} {r['precision']:>9.4f} {r['recall']:>7.4f} {r['ms_per_box']:>7.1f}")
     print(f"{report[next(iter(report))]['boxes']} labelled boxes, {report[next(iter(report))]['faces']} of them faces")
+    if args.search:
+        from .face_check import search_recall
+        from .faces import FaceSearch
+
+        boxes = read_boxes(Path(args.boxes))
+        print(f"\n{'search':<8} {'faces found':>11} {'extra':>5} {'proposed':>8} {'search ms':>9} {'verify ms':>9}  missed")
+        for step, neighbours in args.search:
+            r = search_recall(Path(args.data_root), boxes, FaceSearch(scale_factor=step, min_neighbors=neighbours))
+            missed = ", ".join(f"{Path(m.file).name}:{m.frame}" for m in r["missed"][:6])
+            print(
+                f"{step:g}:{neighbours:<4} {r['found']:>5}/{r['faces']:<5} {r['extra']:>5} {r['proposed']:>8} "
+                f"{r['search_ms_per_frame']:>9.1f} {r['verify_ms_per_frame']:>9.1f}  {missed}"
+            )
+        print("(a search of the labelled frames, its boxes confirmed by BlazeFace; ms per frame)")
     return 0
+
+
+def cmd_check_framing(args) -> int:
+    from .face_check import FRAMING_MOVES, framing_sensitivity, read_boxes
+
+    report = framing_sensitivity(_detector(args), Path(args.data_root), read_boxes(Path(args.boxes)))
+    print(f"{'faces':<6} {'n':>4} {'median':>7} {'p90':>6} {'max':>6} {'band changed':>13}  verdicts at the box")
+    for group, r in report.items():
+        print(
+            f"{group:<6} {r['faces']:>4} {r['median_change']:>7.3f} {r['p90_change']:>6.3f} {r['max_change']:>6.3f} "
+            f"{r['band_changed']:>6} ({r['band_changed'] / max(1, r['faces']):>4.0%})  "
+            + ", ".join(f"{k} {v}" for k, v in r["verdicts_at_box"].items())
+        )
+    print(f"(the largest change of a face's fake probability over {len(FRAMING_MOVES)} moves of its box by 4 % or a 6 % scale)")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _search_setting(text: str) -> tuple[float, int]:
+    """`1.2:3` -> (1.2, 3): a Haar scale step and a minimum of neighbours."""
+    try:
+        step, neighbours = text.split(":")
+        setting = float(step), int(neighbours)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected STEP:NEIGHBOURS, like 1.2:3") from None
+    if setting[0] <= 1.0 or setting[1] < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the step must be over 1 and the neighbours 0 or more")
+    return setting
 
 
 def cmd_check_search(args) -> int:
@@ -441,7 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("boxes", help="CSV of file,frame,x,y,w,h,label (ml/checks/face_boxes.csv)")
     p.add_argument("--data-root", default="../shared/data", help="where the CSV's files are")
     p.add_argument("--verifier", action="append", choices=VERIFIERS, help="default: all")
+    p.add_argument(
+        "--search", action="append", type=_search_setting, metavar="STEP:NEIGHBOURS",
+        help="also run a face search with this Haar scale step and minimum neighbours (the default is 1.1:5) "
+        "over the labelled frames and count the labelled faces it finds; repeatable",
+    )
     p.set_defaults(func=cmd_check_faces)
+
+    p = sub.add_parser("check-framing", help="how far a face's fake probability moves when its box moves a little")
+    p.add_argument("boxes", help="CSV of file,frame,x,y,w,h,label (ml/checks/face_boxes.csv)")
+    p.add_argument("--data-root", default="../shared/data", help="where the CSV's files are")
+    p.add_argument("--out", default=None, help="also write the report here (JSON)")
+    with_model(p)
+    p.set_defaults(func=cmd_check_framing)
 
     p = sub.add_parser(
         "check-search", help="what searching every Nth sampled frame keeps of a full search of every frame"

@@ -51,7 +51,15 @@ Measured for issue 13 and not kept (numbers in the issue's note; noisy, a busy 2
   `abofeumbvv` (2026-11-26);
 - Haar's minimum face 8 % -> 10 % of the short side (20 % less Haar time, no labelled face lost):
   the labelled set holds no face that small in a large frame, so it cannot tell what is lost;
-  a larger scale step (1.2) lost 17 of 466 labelled faces.
+  a larger scale step (1.2) lost 17 of 466 labelled faces;
+- a larger scale step with fewer neighbours, as BlazeFace confirms every box anyway
+  (2026-11-26, an AMD EPYC; `python -m ml check-faces ml/checks/face_boxes.csv --verifier
+  blazeface --search 1.2:2 ...`): 1.2 with 2 neighbours finds 461 of the 466 labelled faces
+  (shipped 1.1 with 5: 465) at 13.4 ms a frame against 22.9; 1.15:3 457 at 16.9; 1.25:2 455 at
+  10.0. The photo then takes 40 ms against 53 (same process, 30 runs each), still over 35, and
+  every face's box moves (IoU with the shipped search's box: median 0.96, 5th percentile 0.87),
+  which moves the fake probability of one face in twenty by 0.14 or more (at most 0.48; see
+  `make framing-check`): not worth 4 more lost faces for a target it still misses.
 
 Timings on a shared machine are noisy: compare numbers from one invocation. The generated media
 are an astronaut photo (`skimage.data.astronaut()`, public domain) placed on a 1080p canvas and

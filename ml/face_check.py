@@ -5,12 +5,17 @@ frame index (0 for a photo), the Haar box in that frame's pixels, and `label` `f
 `not_face`, set by a person looking at each box. `collect_boxes` proposes the boxes (every Haar
 box, no verification, 8 evenly spaced frames per video) and `contact_sheets` draws numbered
 crops for labelling; `measure` reports, per verifier, the precision of the boxes it keeps (the
-share of scored boxes that are faces) and the recall of true faces.
+share of scored boxes that are faces) and the recall of true faces. `search_recall` runs a face
+search (`FaceSearch`: its scale step, its neighbours) over the labelled frames and counts the
+labelled faces it finds, what a change to the search costs in recall. `framing_sensitivity`
+measures how far the face-swap model's probability moves when a labelled face's box moves a
+little, as it does between two searches of one face.
 """
 
 from __future__ import annotations
 
 import csv
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,7 @@ import cv2
 import numpy as np
 
 from .datasets import IMAGE_SUFFIXES
-from .faces import find_faces
+from .faces import FaceSearch, find_faces
 from .media import load_image_bgr
 from .results import Box
 from .tracks import iou
@@ -183,3 +188,103 @@ def compare_search(detector, files: list[Path], *, every: int, frames: int | Non
             "verdict_sparse": runs["sparse"][3],
         })
     return rows
+
+
+def search_recall(root: Path, boxes: list[LabelledBox], search: FaceSearch, *, verifier: str = "blazeface") -> dict:
+    """The labelled faces a face search finds, its boxes confirmed by `verifier`: a labelled face
+    is found when a confirmed box overlaps it (IoU 0.4 or more, as two searches of one face do);
+    a confirmed box on no labelled face is counted as `extra` (a face nobody labelled, or not a
+    face). Milliseconds per frame for the search and for the verification."""
+    images = _images_by_frame(root, boxes)
+    faces: dict[tuple[str, int], list[Box]] = {key: [] for key in images}
+    for b in boxes:
+        if b.label == "face" and (b.file, b.frame) in images:
+            faces[(b.file, b.frame)].append(b.box)
+    found = extra = proposed = 0
+    missed: list[LabelledBox] = []
+    searching = verifying = 0.0
+    for (file, frame), image in sorted(images.items()):
+        started = time.perf_counter()
+        proposals = find_faces(image, max_faces=12, search=search)
+        searched = time.perf_counter()
+        kept = [box for box, ok in zip(proposals, confirm_faces(image, proposals, verifier=verifier)) if ok]
+        searching += searched - started
+        verifying += time.perf_counter() - searched
+        proposed += len(proposals)
+        truth = faces[(file, frame)]
+        for face in truth:
+            if any(iou(face, box) >= 0.4 for box in kept):
+                found += 1
+            else:
+                missed.append(LabelledBox(file, frame, face, "face"))
+        extra += sum(not any(iou(face, box) >= 0.4 for face in truth) for box in kept)
+    frames = max(1, len(images))
+    return {
+        "scale_factor": search.scale_factor,
+        "min_neighbors": search.min_neighbors,
+        "frames": len(images),
+        "faces": sum(len(v) for v in faces.values()),
+        "found": found,
+        "extra": extra,
+        "proposed": proposed,
+        "missed": missed,
+        "search_ms_per_frame": round(1000 * searching / frames, 1),
+        "verify_ms_per_frame": round(1000 * verifying / frames, 1),
+    }
+
+
+# Box moves of the size two Haar searches of one face differ by (their boxes overlap by IoU
+# 0.87-0.97): (right, down) in box widths and heights, and a scale around the box's centre.
+FRAMING_MOVES: tuple[tuple[float, float, float], ...] = (
+    (0.04, 0.0, 1.0),
+    (-0.04, 0.0, 1.0),
+    (0.0, 0.04, 1.0),
+    (0.0, -0.04, 1.0),
+    (0.0, 0.0, 1.06),
+    (0.0, 0.0, 0.94),
+)
+
+
+def moved_box(box: Box, right: float = 0.0, down: float = 0.0, scale: float = 1.0) -> Box:
+    """`box` moved `right` box widths and `down` box heights, then scaled around its centre."""
+    w, h = box.w * scale, box.h * scale
+    cx, cy = box.x + box.w / 2 + right * box.w, box.y + box.h / 2 + down * box.h
+    return Box(round(cx - w / 2), round(cy - h / 2), round(w), round(h))
+
+
+def framing_sensitivity(detector, root: Path, boxes: list[LabelledBox], moves=FRAMING_MOVES) -> dict[str, dict]:
+    """Per group of labelled faces (`fake` where the file lies in a folder named fake, as in
+    ../shared/data, else `real`): how far a face's fake probability moves when its box makes
+    each of `moves`, and how often its verdict band (real / uncertain / fake at the detector's
+    thresholds) changes. The face box is the labelled one; each move's crop is cut the
+    detector's way (`detector.crop`)."""
+    from .detector import verdict_for
+
+    images = _images_by_frame(root, boxes)
+    changes: dict[str, list[float]] = {}
+    flips: dict[str, int] = {}
+    bands: dict[str, dict[str, int]] = {}
+    for b in boxes:
+        if b.label != "face" or (b.file, b.frame) not in images:
+            continue
+        image = images[(b.file, b.frame)]
+        group = "fake" if "fake" in Path(b.file).parts else "real"
+        crops = [detector.crop(image, b.box)] + [detector.crop(image, moved_box(b.box, *move)) for move in moves]
+        scores = [float(p) for p in detector.classify(crops)]
+        verdicts = {verdict_for(p, threshold=detector.threshold, threshold_real=detector.threshold_real) for p in scores}
+        changes.setdefault(group, []).append(max((abs(p - scores[0]) for p in scores[1:]), default=0.0))
+        flips[group] = flips.get(group, 0) + (len(verdicts) > 1)
+        at_box = verdict_for(scores[0], threshold=detector.threshold, threshold_real=detector.threshold_real)
+        bands.setdefault(group, {"real": 0, "uncertain": 0, "fake": 0})[at_box] += 1
+    report = {}
+    for group, values in sorted(changes.items()):
+        ordered = sorted(values)
+        report[group] = {
+            "faces": len(values),
+            "median_change": round(statistics.median(ordered), 4),
+            "p90_change": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 4),
+            "max_change": round(ordered[-1], 4),
+            "band_changed": flips[group],
+            "verdicts_at_box": bands[group],
+        }
+    return report

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 from ml.__main__ import EXIT_USAGE, main
 
@@ -70,3 +71,14 @@ def test_predict_needs_nothing_from_the_training_extra(tmp_path, astronaut, untr
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "fake probability" in done.stdout, done.stderr
+
+
+
+@pytest.mark.parametrize(
+    "setting, why", [("1.2", "expected STEP:NEIGHBOURS"), ("x:y", "expected STEP:NEIGHBOURS"), ("1.0:3", "must be over 1")]
+)
+def test_check_faces_refuses_a_search_setting_it_cannot_use(setting, why, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["check-faces", "boxes.csv", "--search", setting])
+    assert stopped.value.code == EXIT_USAGE
+    assert why in capsys.readouterr().err
