@@ -1,6 +1,7 @@
 // The upload page: a drop zone that is also the file picker, several files at once, each checked
 // here (type and size) before it is sent, each sent on its own with a progress bar and a cancel
-// button, then a link to its result. Without this script the plain form still works.
+// button, then a link to its result and its status, followed (as the history does) until the
+// verdict is in. Without this script the plain form still works.
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -13,6 +14,7 @@
   var section = document.getElementById("upload-list-section");
   var maxBytes = Number(form.dataset.maxBytes);
   var apiUrl = form.dataset.apiUrl;
+  var statusUrl = form.dataset.statusUrl;
   var csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var EXTENSIONS = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "avif", "mp4", "m4v", "mov", "avi", "webm", "mkv"];
   // One file after another: sending several at once shares the same connection and only
@@ -90,21 +92,99 @@
   function showResult(upload, analysis) {
     upload.bar.value = 100;
     finish(upload, "upload-sent", "Uploaded.");
-    var badge = element("span", "badge badge-" + (analysis.status === "done" ? analysis.verdict : analysis.status));
-    badge.textContent = analysis.status === "done" ? verdictLabel(analysis) : STATUSES[analysis.status];
+    upload.badge = element("span");
+    upload.detail = element("span", "meta upload-detail");
     upload.state.appendChild(document.createTextNode(" "));
-    upload.state.appendChild(badge);
+    upload.state.appendChild(upload.badge);
+    upload.state.appendChild(document.createTextNode(" "));
+    upload.state.appendChild(upload.detail);
+    showStatus(upload, analysis);
     var link = element("a", "upload-result", "See the result");
     link.href = analysis.page_url;
     link.setAttribute("aria-label", "See the result for " + upload.file.name);
     upload.item.querySelector(".upload-row").appendChild(link);
+    follow(upload, analysis);
   }
 
   var STATUSES = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
 
-  function verdictLabel(analysis) {
-    var names = { real: "Real", fake: "Fake", uncertain: "Uncertain", no_face: "No face found" };
-    return names[analysis.verdict] || analysis.verdict;
+  function percent(value) {
+    return (value * 100).toFixed(1) + "%";
+  }
+
+  // `analysis` is the upload's answer (status only) or a line of the status list (labels,
+  // progress and the probability the verdict stands on).
+  function showStatus(upload, analysis) {
+    var done = analysis.status === "done";
+    upload.badge.className = "badge badge-" + (done ? analysis.verdict : analysis.status);
+    upload.badge.textContent = done && analysis.verdict_label ? analysis.verdict_label : analysis.status_label || STATUSES[analysis.status];
+    if (analysis.status === "running" && analysis.progress !== null && analysis.progress !== undefined) {
+      upload.detail.textContent = Math.round(analysis.progress * 100) + "% done";
+    } else if (done && analysis.probability !== null && analysis.probability !== undefined) {
+      upload.detail.textContent = "fake probability " + percent(analysis.probability);
+    } else {
+      upload.detail.textContent = "";
+    }
+  }
+
+  // Uploaded analyses not finished yet (or finished before their labels were fetched), by id:
+  // one request asks for all of them every 2 s, more slowly while the server does not answer.
+  var following = {};
+  var followTimer = null;
+  var asking = false;
+  var followDelay = 2000;
+  var FOLLOW_AT_ONCE = 100;  // the status list's own limit
+
+  function follow(upload, analysis) {
+    following[analysis.id] = upload;
+    followSoon(analysis.status === "done" ? 0 : 1000);
+  }
+
+  function followSoon(delay) {
+    if (followTimer === null && !asking && Object.keys(following).length) {
+      followTimer = window.setTimeout(followNow, delay);
+    }
+  }
+
+  function followNow() {
+    followTimer = null;
+    asking = true;
+    var ids = Object.keys(following).slice(0, FOLLOW_AT_ONCE);
+    var query = ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
+    fetch(statusUrl + "?" + query, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("HTTP " + response.status);
+        }
+        return response.json();
+      })
+      .then(function (body) {
+        var seen = {};
+        body.analyses.forEach(function (analysis) {
+          var upload = following[analysis.id];
+          seen[analysis.id] = true;
+          if (upload) {
+            showStatus(upload, analysis);
+            if (analysis.status === "done" || analysis.status === "failed") {
+              delete following[analysis.id];
+            }
+          }
+        });
+        ids.forEach(function (id) {
+          if (!seen[id]) {
+            delete following[id];  // deleted meanwhile (another tab, the API)
+          }
+        });
+        asking = false;
+        followDelay = 2000;
+        followSoon(followDelay);
+      })
+      .catch(function () {
+        // The server is restarting or the network dropped: keep trying, more slowly.
+        asking = false;
+        followDelay = Math.min(followDelay * 2, 30000);
+        followSoon(followDelay);
+      });
   }
 
   function errorText(xhr) {

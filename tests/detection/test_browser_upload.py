@@ -1,5 +1,5 @@
-"""Browser journeys on the upload page: several files at once with a progress bar each, and an
-oversize file refused before anything is sent."""
+"""Browser journeys on the upload page: several files at once with a progress bar each, each
+followed to its verdict, and an oversize file refused before anything is sent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from django.test import override_settings
 from django_q.conf import Conf
@@ -16,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from accounts.services import user_create
+from detection import services
 from detection.models import Analysis
 from tests.browser import log_in, screenshot
 
@@ -104,6 +107,38 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
 
     browser.get(hrefs[0])
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".verdict")))
+
+
+def badges(driver) -> list[str]:
+    return [badge.text for badge in driver.find_elements(By.CSS_SELECTOR, "#upload-list .badge")]
+
+
+def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browser, live_server, site, monkeypatch):
+    alice = signed_in(browser, live_server)
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued; the test runs each analysis as the worker would
+    photo = written(site, "astronaut photo.jpg", astronaut_jpeg())
+    wall = written(site, "plain wall.png", cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes())
+    browser.execute_script("window.notReloaded = true;")
+
+    browser.find_element(By.ID, "id_file").send_keys(f"{photo}\n{wall}")
+    WebDriverWait(browser, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "a.upload-result")) == 2)
+    assert badges(browser) == ["Queued", "Queued"]
+
+    first = Analysis.objects.get(owner=alice, original_name="astronaut photo.jpg")
+    services.analysis_run(analysis_id=first.pk)
+    first.refresh_from_db()
+    WebDriverWait(browser, 20).until(lambda driver: badges(driver)[0] == first.verdict_label)
+    photo_item, wall_item = browser.find_elements(By.CSS_SELECTOR, "#upload-list .upload-item")
+    assert badges(browser) == [first.verdict_label, "Queued"]
+    assert f"fake probability {first.verdict_probability * 100:.1f}%" in photo_item.text
+    screenshot(browser, "upload-followed")
+
+    second = Analysis.objects.get(owner=alice, original_name="plain wall.png")
+    services.analysis_run(analysis_id=second.pk)
+    WebDriverWait(browser, 20).until(lambda driver: badges(driver)[1] == "No face found")
+    assert badges(browser)[0] == first.verdict_label
+    assert wall_item.find_element(By.CSS_SELECTOR, ".upload-detail").text == ""  # no face, no probability
+    assert browser.execute_script("return window.notReloaded === true;"), "the page was reloaded"
 
 
 def test_an_oversize_file_is_refused_in_the_browser_and_never_sent(
