@@ -317,6 +317,21 @@ class DetailTests(BaseTestCase):
                 self.assertContains(page, words)
                 self.assertContains(page, f"badge-{verdict}")
 
+    def test_a_photo_without_a_face_says_so_without_a_legend_of_box_colours(self):
+        with_face = self.done_analysis_for(self.alice)
+        without = self.done_analysis_for(self.alice, verdict="no_face", fake_kind="", fake_probability=None, faces_count=0)
+        AnalysisFace.objects.filter(frame__analysis=without).delete()
+        without.tracks.all().delete()
+        self.login(self.alice)
+
+        shown = self.client.get(reverse("detection:detail", args=[with_face.pk]))
+        empty = self.client.get(reverse("detection:detail", args=[without.pk]))
+
+        self.assertContains(shown, 'aria-label="Box colours"')
+        self.assertNotContains(shown, "no boxes to show")
+        self.assertContains(empty, "No face was found, so there are no boxes to show.")
+        self.assertNotContains(empty, 'aria-label="Box colours"')
+
     def test_it_says_how_many_faces_were_left_out_and_boxes_rejected(self):
         analysis = self.done_analysis_for(self.alice)
         analysis.frames.update(faces_left_out=2, boxes_rejected=3)
