@@ -3,11 +3,13 @@ always a 404."""
 
 from __future__ import annotations
 
+import math
+
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -69,6 +71,24 @@ class UploadRateThrottle(UserRateThrottle):
         return super().allow_request(request, view)
 
 
+PERIODS = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}
+
+
+class UploadLimitReached(Throttled):
+    """429 with the limit and the time to wait said as a person would ("try again in 21
+    minutes", not "Expected available in 1209 seconds"); `Retry-After` still in seconds."""
+
+    def __init__(self, *, wait: float, allowed: int, period_s: int):
+        wait_s = max(1, math.ceil(wait))
+        if wait_s < 120:
+            later = f"{wait_s} second{'s' if wait_s != 1 else ''}"
+        else:
+            later = f"{math.ceil(wait_s / 60)} minutes"
+        files = f"{allowed} file{'s' if allowed != 1 else ''} {PERIODS.get(period_s, f'in {period_s} seconds')}"
+        super().__init__(detail=f"You have reached the upload limit of {files}. Try again in {later}.")
+        self.wait = wait_s
+
+
 class AnalysisPagination(PageNumberPagination):
     page_size = 20
 
@@ -123,6 +143,10 @@ class AnalysisListCreateApi(APIView):
             507: OpenApiResponse(ErrorOutputSerializer, "No room to store it; retry later."),
         },
     )
+    def throttled(self, request, wait):
+        allowed, period_s = UploadRateThrottle().parse_rate(UploadRateThrottle().get_rate())
+        raise UploadLimitReached(wait=wait or 0, allowed=allowed, period_s=period_s)
+
     def post(self, request):
         query = AnalysisCreateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -255,6 +255,16 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(listing.status_code, 200)
         self.assertEqual(bobs_upload.status_code, 202)
 
+    def test_a_refused_upload_says_the_limit_and_when_to_try_again_in_words(self):
+        with throttle_rates(uploads="1/hour"):
+            self.upload(photo_upload())
+            refused = self.upload(photo_upload())
+
+        self.assertEqual(refused.status_code, 429)
+        detail = refused.json()["detail"]
+        self.assertRegex(detail, r"^You have reached the upload limit of 1 file an hour\. Try again in (59|60) minutes\.$")
+        self.assertIn(int(refused["Retry-After"]), range(3500, 3601))
+
     def test_a_wait_that_runs_out_answers_202_with_the_analysis_still_queued(self):
         clock = itertools.count(start=0.0, step=1.0)
         with (
