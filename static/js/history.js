@@ -34,7 +34,6 @@
   if (table.dataset.poll !== "true") {
     return;
   }
-  var delay = 2000;
 
   function percent(value) {
     return value === null || value === undefined ? "—" : (value * 100).toFixed(1) + "%";
@@ -59,52 +58,16 @@
       progress.remove();
     }
     row.querySelector("[data-probability]").textContent = percent(analysis.probability);
-    if (done || analysis.status === "failed") {
-      row.dataset.finished = "true";
-    }
   }
 
-  function poll() {
-    var rows = table.querySelectorAll("tr[data-finished=false]");
-    if (!rows.length) {
-      return;
+  // The rows of analyses still queued or running, followed until done (static/js/statuses.js).
+  var follow = window.followAnalyses(table.dataset.statusUrl, function (analysis) {
+    var row = table.querySelector('tr[data-id="' + analysis.id + '"]');
+    if (row) {
+      update(row, analysis);
     }
-    var query = Array.prototype.map.call(rows, function (row) {
-      return "id=" + encodeURIComponent(row.dataset.id);
-    }).join("&");
-    fetch(table.dataset.statusUrl + "?" + query, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin"
-    })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
-      .then(function (body) {
-        var seen = {};
-        body.analyses.forEach(function (analysis) {
-          seen[analysis.id] = true;
-          var row = table.querySelector('tr[data-id="' + analysis.id + '"]');
-          if (row) {
-            update(row, analysis);
-          }
-        });
-        Array.prototype.forEach.call(rows, function (row) {
-          if (!seen[row.dataset.id]) {
-            row.dataset.finished = "true";  // deleted meanwhile (another tab, the API)
-          }
-        });
-        delay = 2000;
-        window.setTimeout(poll, delay);
-      })
-      .catch(function () {
-        // The server is restarting or the network dropped: keep trying, more slowly.
-        delay = Math.min(delay * 2, 30000);
-        window.setTimeout(poll, delay);
-      });
-  }
-
-  window.setTimeout(poll, delay);
+  });
+  Array.prototype.forEach.call(table.querySelectorAll("tr[data-finished=false]"), function (row) {
+    follow(row.dataset.id);
+  });
 })();

@@ -127,64 +127,18 @@
     }
   }
 
-  // Uploaded analyses not finished yet (or finished before their labels were fetched), by id:
-  // one request asks for all of them every 2 s, more slowly while the server does not answer.
-  var following = {};
-  var followTimer = null;
-  var asking = false;
-  var followDelay = 2000;
-  var FOLLOW_AT_ONCE = 100;  // the status list's own limit
+  // Uploaded analyses, by id, followed until they are done or failed (static/js/statuses.js).
+  var uploads = {};
+  var followStatus = window.followAnalyses(statusUrl, function (analysis) {
+    if (uploads[analysis.id]) {
+      showStatus(uploads[analysis.id], analysis);
+    }
+  });
 
   function follow(upload, analysis) {
-    following[analysis.id] = upload;
-    followSoon(analysis.status === "done" ? 0 : 1000);
-  }
-
-  function followSoon(delay) {
-    if (followTimer === null && !asking && Object.keys(following).length) {
-      followTimer = window.setTimeout(followNow, delay);
-    }
-  }
-
-  function followNow() {
-    followTimer = null;
-    asking = true;
-    var ids = Object.keys(following).slice(0, FOLLOW_AT_ONCE);
-    var query = ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
-    fetch(statusUrl + "?" + query, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
-      .then(function (body) {
-        var seen = {};
-        body.analyses.forEach(function (analysis) {
-          var upload = following[analysis.id];
-          seen[analysis.id] = true;
-          if (upload) {
-            showStatus(upload, analysis);
-            if (analysis.status === "done" || analysis.status === "failed") {
-              delete following[analysis.id];
-            }
-          }
-        });
-        ids.forEach(function (id) {
-          if (!seen[id]) {
-            delete following[id];  // deleted meanwhile (another tab, the API)
-          }
-        });
-        asking = false;
-        followDelay = 2000;
-        followSoon(followDelay);
-      })
-      .catch(function () {
-        // The server is restarting or the network dropped: keep trying, more slowly.
-        asking = false;
-        followDelay = Math.min(followDelay * 2, 30000);
-        followSoon(followDelay);
-      });
+    uploads[analysis.id] = upload;
+    // once more at once when done already: the status list has the labels
+    followStatus(analysis.id, analysis.status === "done" ? 0 : 1000);
   }
 
   function errorText(xhr) {
