@@ -271,11 +271,10 @@ def framing_sensitivity(detector, root: Path, boxes: list[LabelledBox], moves=FR
         group = "fake" if "fake" in Path(b.file).parts else "real"
         crops = [detector.crop(image, b.box)] + [detector.crop(image, moved_box(b.box, *move)) for move in moves]
         scores = [float(p) for p in detector.classify(crops)]
-        verdicts = {verdict_for(p, threshold=detector.threshold, threshold_real=detector.threshold_real) for p in scores}
+        verdicts = [verdict_for(p, threshold=detector.threshold, threshold_real=detector.threshold_real) for p in scores]
         changes.setdefault(group, []).append(max((abs(p - scores[0]) for p in scores[1:]), default=0.0))
-        flips[group] = flips.get(group, 0) + (len(verdicts) > 1)
-        at_box = verdict_for(scores[0], threshold=detector.threshold, threshold_real=detector.threshold_real)
-        bands.setdefault(group, {"real": 0, "uncertain": 0, "fake": 0})[at_box] += 1
+        flips[group] = flips.get(group, 0) + (len(set(verdicts)) > 1)
+        bands.setdefault(group, {"real": 0, "uncertain": 0, "fake": 0})[verdicts[0]] += 1
     report = {}
     for group, values in sorted(changes.items()):
         ordered = sorted(values)
