@@ -13,14 +13,13 @@ from rest_framework.exceptions import APIException, NotFound, Throttled, Validat
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, selectors, services, wait
+from .throttles import UploadRateThrottle, rate_limit_message
 from .serializers import (
     AnalysisCreateInputSerializer,
     AnalysisCreateQuerySerializer,
@@ -56,37 +55,12 @@ ERRORS = {
 }
 
 
-class UploadRateThrottle(UserRateThrottle):
-    """Limits uploads (POST) per user; reading is not throttled. The rate is read from the
-    settings on every request, so it can be changed without a restart of the process."""
-
-    scope = "uploads"
-
-    def get_rate(self) -> str:
-        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
-
-    def allow_request(self, request, view) -> bool:
-        if request.method != "POST":
-            return True
-        return super().allow_request(request, view)
-
-
-PERIODS = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}
-
-
 class UploadLimitReached(Throttled):
-    """429 with the limit and the time to wait said as a person would ("try again in 21
-    minutes", not "Expected available in 1209 seconds"); `Retry-After` still in seconds."""
+    """429 with the limit and the time to wait in words; `Retry-After` in seconds."""
 
-    def __init__(self, *, wait: float, allowed: int, period_s: int):
-        wait_s = max(1, math.ceil(wait))
-        if wait_s < 120:
-            later = f"{wait_s} second{'s' if wait_s != 1 else ''}"
-        else:
-            later = f"{math.ceil(wait_s / 60)} minutes"
-        files = f"{allowed} file{'s' if allowed != 1 else ''} {PERIODS.get(period_s, f'in {period_s} seconds')}"
-        super().__init__(detail=f"You have reached the upload limit of {files}. Try again in {later}.")
-        self.wait = wait_s
+    def __init__(self, *, wait: float):
+        super().__init__(detail=rate_limit_message(wait=wait))
+        self.wait = max(1, math.ceil(wait))
 
 
 class AnalysisPagination(PageNumberPagination):
@@ -103,6 +77,9 @@ def _analysis_or_404(request, analysis_id):
 class AnalysisListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_classes = [UploadRateThrottle]
+
+    def throttled(self, request, wait):
+        raise UploadLimitReached(wait=wait or 0)
 
     @extend_schema(
         operation_id="analyses_list",
@@ -143,10 +120,6 @@ class AnalysisListCreateApi(APIView):
             507: OpenApiResponse(ErrorOutputSerializer, "No room to store it; retry later."),
         },
     )
-    def throttled(self, request, wait):
-        allowed, period_s = UploadRateThrottle().parse_rate(UploadRateThrottle().get_rate())
-        raise UploadLimitReached(wait=wait or 0, allowed=allowed, period_s=period_s)
-
     def post(self, request):
         query = AnalysisCreateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

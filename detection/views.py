@@ -22,6 +22,7 @@ from . import errors, presenters, selectors, services
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
 from .serializers import AnalysisDetailOutputSerializer
+from .throttles import UploadRateThrottle, rate_limit_message
 
 HISTORY_PAGE_SIZE = 20
 # At most this many rows are asked about in one status poll (a page of the history).
@@ -50,7 +51,12 @@ def upload(request):
         elif form.is_valid():
             files = form.cleaned_data["file"]
             created = []
+            throttle = UploadRateThrottle()  # the API's count, one per file
             for file in files:
+                if not throttle.allow_request(request, None):
+                    refusal = rate_limit_message(wait=throttle.wait() or 0)
+                    form.add_error("file", f"{file.name}: {refusal}" if len(files) > 1 else refusal)
+                    continue
                 try:
                     created.append(services.analysis_create(owner=request.user, file=file))
                 except (errors.UploadRefused, errors.StorageFull) as exc:

@@ -18,6 +18,7 @@ from .base import (
     online_video_upload,
     photo_upload,
     text_upload,
+    throttle_rates,
     video_upload,
 )
 
@@ -401,6 +402,18 @@ class SeveralFilesUploadTests(BaseTestCase):
         self.assertRedirects(response, reverse("detection:history"))
         names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
         self.assertEqual(sorted(names), ["a.jpg", "b.mp4"])
+
+    def test_the_plain_form_counts_against_the_same_upload_limit_as_the_api(self):
+        self.login(self.alice)
+
+        with throttle_rates(uploads="2/hour"):
+            page = self.client.post(self.url, {"file": [photo_upload("a.jpg"), photo_upload("b.jpg"), photo_upload("c.jpg")]})
+            api = self.client.post(reverse("detection_api:analyses"), {"file": photo_upload("d.jpg")})
+
+        self.assertContains(page, "c.jpg: You have reached the upload limit of 2 files an hour. Try again in 60 minutes.")
+        names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
+        self.assertEqual(sorted(names), ["a.jpg", "b.jpg"])
+        self.assertEqual(api.status_code, 429)
 
     def test_it_names_each_refused_file_and_keeps_the_accepted_ones(self):
         self.login(self.alice)

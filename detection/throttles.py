@@ -1,0 +1,39 @@
+"""The upload rate limit: one count per user, whether the files come through the API (and the
+upload page's script, which sends through it) or through the page's plain form.
+
+DRF's per-user throttle keeps the times of each user's recent uploads in the cache (shared by
+every web process, see settings.CACHES); the form asks the same throttle once per file."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+
+PERIODS = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}
+
+
+class UploadRateThrottle(UserRateThrottle):
+    """Limits uploads (POST) per user; reading is not throttled. The rate is read from the
+    settings on every request, so it can be changed without a restart of the process."""
+
+    scope = "uploads"
+
+    def get_rate(self) -> str:
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+def rate_limit_message(*, wait: float) -> str:
+    """The limit and the time to wait as a person would say them ("Try again in 21 minutes",
+    not "Expected available in 1209 seconds")."""
+    allowed, period_s = UploadRateThrottle().parse_rate(UploadRateThrottle().get_rate())
+    wait_s = max(1, math.ceil(wait))
+    later = f"{wait_s} second{'s' if wait_s != 1 else ''}" if wait_s < 120 else f"{math.ceil(wait_s / 60)} minutes"
+    files = f"{allowed} file{'s' if allowed != 1 else ''} {PERIODS.get(period_s, f'in {period_s} seconds')}"
+    return f"You have reached the upload limit of {files}. Try again in {later}."
