@@ -127,6 +127,7 @@ def cmd_train(args) -> int:
         sbi_landmarks=args.sbi_landmarks,
         init=args.init or "",
         calibrate=not args.no_calibrate,
+        framing_consistency=args.framing_consistency,
         out=args.out,
         arch=args.arch,
         pretrained=pretrained,
@@ -453,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sbi-landmarks", action="store_true", help="self-blended fakes with face-mesh masks")
     p.add_argument("--init", help="start from this checkpoint's weights")
     p.add_argument("--no-calibrate", action="store_true", help="skip the temperature and uncertain band")
+    p.add_argument(
+        "--framing-consistency", type=float, default=0.0, metavar="WEIGHT",
+        help="also ask each crop moved by a few %% for the same score, with this weight (0: off)",
+    )
     p.add_argument("--arch", default="mobilenet_v2", choices=ARCHS)
     p.add_argument(
         "--pretrained", default="imagenet", help="imagenet (default), none, or a local ImageNet state-dict file"

@@ -11,6 +11,11 @@ kept by validation ROC AUC, resumable, seeded, one JSON line per epoch in `train
 Fakes come from the data ("real"), from self-blended images made of the real faces ("sbi",
 see blend.py), or both mixed ("both").
 
+Optionally (`framing_consistency`, `--framing-consistency`), each batch is scored a second time
+moved by a few % (`reframed`), and the squared difference of the two scores is added to the
+loss: a face's score should not depend on where exactly its Haar box fell (`make
+framing-check` measures how much it does).
+
 Training crops must look like the crops the detector cuts at inference. For pre-cut crops
 (`cropped=True`), the framing of the data is measured against the Haar box
 (`training_data.measure_crop_framing`) and stored in the checkpoint, so the detector cuts the same way.
@@ -88,6 +93,9 @@ class TrainConfig:
     sbi_landmarks: bool = False  # self-blended fakes only from faces with landmarks, face-shaped masks
     init: str = ""  # start from this checkpoint's weights instead of ImageNet's
     calibrate: bool = True  # fit a temperature and the uncertain band on validation at the end
+    # Weight of a term asking the same score of each training crop moved by a few % (`reframed`):
+    # a face's score should not depend on where exactly its box fell (`make framing-check`).
+    framing_consistency: float = 0.0
 
 
 # ---------------------------------------------------------------------------- loop
@@ -105,6 +113,34 @@ def _autocast(device: torch.device):
     if cpu_has_fast_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+# How far `reframed` moves a crop: up to this share of its side, and scaled by up to this much,
+# the size of the differences between two Haar searches of one face (ml/face_check.py).
+REFRAME_SHIFT = 0.05
+REFRAME_SCALE = 0.06
+
+
+def reframed(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each image of a batch (N, C, H, W) moved by up to `REFRAME_SHIFT` of its side in x and y
+    and scaled by up to `REFRAME_SCALE` about its centre, as if its face box had fallen a little
+    elsewhere; what comes in from beyond the border is mirrored."""
+    n = images.shape[0]
+    draw = lambda low, high: low + (high - low) * torch.rand(n, generator=generator)  # noqa: E731
+    scale = draw(1 - REFRAME_SCALE, 1 + REFRAME_SCALE)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, 0, 2] = draw(-2 * REFRAME_SHIFT, 2 * REFRAME_SHIFT)  # grid units: the side is 2
+    theta[:, 1, 2] = draw(-2 * REFRAME_SHIFT, 2 * REFRAME_SHIFT)
+    grid = nn.functional.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
+    return nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def framing_loss(logits: torch.Tensor, moved_logits: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the fake-minus-real logit between each crop and its moved copy."""
+    margin = logits[:, 1] - logits[:, 0]
+    moved = moved_logits[:, 1] - moved_logits[:, 0]
+    return nn.functional.mse_loss(moved, margin)
 
 
 @torch.inference_mode()
@@ -230,6 +266,7 @@ def train(config: TrainConfig) -> Path:
     )
     val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    reframe_generator = torch.Generator().manual_seed(config.seed + 1)
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
@@ -262,6 +299,8 @@ def train(config: TrainConfig) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
+        if "reframe_generator" in state:
+            reframe_generator.set_state(state["reframe_generator"])
         start_epoch, best_auc = state["epoch"] + 1, state["best_auc"]
         log.info("resumed after epoch %d (best AUC %.4f)", state["epoch"] + 1, best_auc)
 
@@ -282,6 +321,7 @@ def train(config: TrainConfig) -> Path:
         "sbi_landmarks": config.sbi_landmarks,
         "n_sbi": sum(item.blend for item in train_items),
         "init": config.init,
+        "framing_consistency": config.framing_consistency,
     }
     best_path = out / BEST_NAME
     for epoch in range(start_epoch, config.epochs):
@@ -294,7 +334,10 @@ def train(config: TrainConfig) -> Path:
             images, labels = images.to(device), labels.to(device)
             with _autocast(device):
                 logits = model(images)
+                moved = model(reframed(images, reframe_generator)) if config.framing_consistency else None
             loss = criterion(logits.float(), labels)
+            if moved is not None:
+                loss = loss + config.framing_consistency * framing_loss(logits.float(), moved.float())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -335,6 +378,7 @@ def train(config: TrainConfig) -> Path:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(),
+                "reframe_generator": reframe_generator.get_state(),
                 "epoch": epoch,
                 "best_auc": best_auc,
                 "config": json.dumps(asdict(config)),

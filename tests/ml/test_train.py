@@ -8,7 +8,7 @@ import torch
 from ml import load_detector
 from ml.datasets import Sample
 from ml.model import load_checkpoint
-from ml.train import BEST_NAME, LOG_NAME, STATE_NAME, train
+from ml.train import BEST_NAME, LOG_NAME, REFRAME_SCALE, REFRAME_SHIFT, STATE_NAME, framing_loss, reframed, train
 from ml.training_data import augment, build_items
 
 from .training import tiny_config
@@ -69,3 +69,35 @@ def test_training_stores_a_temperature_and_the_uncertain_band(tiny_run):
     assert spec.temperature == report["temperature"] > 0
     assert spec.threshold_real == report["threshold_real"] <= spec.threshold == report["threshold"]
     assert {"ece_before", "ece_after", "real_called_fake", "fake_recall"} <= set(report)
+
+
+def test_reframing_moves_each_crop_by_a_few_percent_and_keeps_its_size():
+    batch = torch.zeros(16, 3, 100, 100)
+    batch[:, :, 48:52, 48:52] = 1.0  # a dot at the centre of each crop
+    moved = reframed(batch, torch.Generator().manual_seed(0))
+    again = reframed(batch, torch.Generator().manual_seed(0))
+
+    assert moved.shape == batch.shape and torch.equal(moved, again)
+    ys, xs = torch.meshgrid(torch.arange(100.0), torch.arange(100.0), indexing="ij")
+    weight = moved[:, 0].sum(dim=(1, 2))
+    centre_x = (moved[:, 0] * xs).sum(dim=(1, 2)) / weight
+    centre_y = (moved[:, 0] * ys).sum(dim=(1, 2)) / weight
+    offsets = torch.stack([centre_x - 49.5, centre_y - 49.5]).abs()
+    farthest = 100 * REFRAME_SHIFT * (1 + REFRAME_SCALE) + 1
+    assert (offsets <= farthest).all(), offsets.max()
+    assert (offsets.amax(dim=0) > 0.5).sum() >= 12, "most crops moved"
+
+
+def test_the_framing_term_is_zero_for_the_same_score_and_grows_with_the_difference():
+    logits = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    assert framing_loss(logits, logits + 5.0).item() == 0.0  # the same fake-minus-real margin
+    assert framing_loss(logits, logits + torch.tensor([[0.0, 2.0], [0.0, 0.0]])).item() == 2.0
+
+
+def test_a_run_with_the_framing_term_trains_and_records_its_weight(tmp_path, tiny_dataset):
+    best = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1, framing_consistency=1.0))
+
+    _, spec = load_checkpoint(best, device="cpu")
+    assert spec.training["framing_consistency"] == 1.0
+    record = json.loads((tmp_path / "run" / LOG_NAME).read_text().splitlines()[-1])
+    assert record["train_loss"] > 0
