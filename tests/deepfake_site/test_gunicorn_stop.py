@@ -70,8 +70,11 @@ def site(tmp_path):
         "WEB_CONCURRENCY": "2",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "MEDIA_ROOT": str(tmp_path / "media"),
+        "CACHE_DIR": str(tmp_path / "cache"),
+        "DEBUG": "true",  # pages with static files without collectstatic; loopback only
     }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for name in ("DJANGO_SETTINGS_MODULE", "Q_BROKER", "REDIS_URL", "CACHE_URL"):  # the web alone, embedded
+        env.pop(name, None)
     log = (tmp_path / "gunicorn.log").open("w")
     master = subprocess.Popen(
         [sys.executable, "-m", "gunicorn"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -79,7 +82,8 @@ def site(tmp_path):
     )
     url = f"http://127.0.0.1:{port}/accounts/login/"
     try:
-        assert until(lambda: answers(url) and len(children(master.pid)) == 2, 60), "gunicorn did not start"
+        up = until(lambda: master.poll() is not None or (answers(url) and len(children(master.pid)) == 2), 60)
+        assert up and master.poll() is None, "gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text()[-3000:]
         yield master, url, tmp_path / "gunicorn.log"
     finally:
         if master.poll() is None:
