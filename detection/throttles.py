@@ -32,7 +32,8 @@ class UploadRateThrottle(UserRateThrottle):
 def rate_limit_message(*, wait: float) -> str:
     """The limit and the time to wait as a person would say them ("Try again in 21 minutes",
     not "Expected available in 1209 seconds")."""
-    allowed, period_s = UploadRateThrottle().parse_rate(UploadRateThrottle().get_rate())
+    throttle = UploadRateThrottle()  # reads the rate from the settings as it starts
+    allowed, period_s = throttle.num_requests, throttle.duration
     wait_s = max(1, math.ceil(wait))
     later = f"{wait_s} second{'s' if wait_s != 1 else ''}" if wait_s < 120 else f"{math.ceil(wait_s / 60)} minutes"
     files = f"{allowed} file{'s' if allowed != 1 else ''} {PERIODS.get(period_s, f'in {period_s} seconds')}"

@@ -126,7 +126,10 @@ def reframed(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     and scaled by up to `REFRAME_SCALE` about its centre, as if its face box had fallen a little
     elsewhere; what comes in from beyond the border is mirrored."""
     n = images.shape[0]
-    draw = lambda low, high: low + (high - low) * torch.rand(n, generator=generator)  # noqa: E731
+
+    def draw(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
     scale = draw(1 - REFRAME_SCALE, 1 + REFRAME_SCALE)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = scale
