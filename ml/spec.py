@@ -46,13 +46,19 @@ class ModelSpec:
     training: dict[str, Any] = field(default_factory=dict)
 
 
-def spec_from_fields(values: dict[str, Any]) -> ModelSpec:
-    """A ModelSpec from a checkpoint's (or an export's) stored fields; unknown keys are ignored."""
-    kept = {k: values[k] for k in ModelSpec.__dataclass_fields__ if k in values}
-    for key in ("mean", "std", "class_names"):
+def dataclass_from_fields(cls, values: dict[str, Any], *, tuples: Sequence[str]):
+    """An instance of the dataclass `cls` from a checkpoint's (or an export's) stored fields:
+    unknown keys are ignored, and the fields named in `tuples` (stored as lists) made tuples."""
+    kept = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+    for key in tuples:
         if key in kept:
             kept[key] = tuple(kept[key])
-    return ModelSpec(**kept)
+    return cls(**kept)
+
+
+def spec_from_fields(values: dict[str, Any]) -> ModelSpec:
+    """A ModelSpec from a checkpoint's (or an export's) stored fields."""
+    return dataclass_from_fields(ModelSpec, values, tuples=("mean", "std", "class_names"))
 
 
 def real_threshold(spec: ModelSpec) -> float:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .faces import DEFAULT_MARGIN, crop_face
-from .spec import IMAGENET_MEAN, IMAGENET_STD
+from .spec import IMAGENET_MEAN, IMAGENET_STD, dataclass_from_fields
 
 ARCH = "spectrum-mnv2-logistic"
 DEFAULT_SYNTHETIC_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "synthetic.pt"
@@ -61,12 +61,8 @@ class SyntheticSpec:
 
 
 def synthetic_spec_from_fields(values: dict[str, Any]) -> SyntheticSpec:
-    """A SyntheticSpec from a checkpoint's (or an export's) stored fields; unknown keys are ignored."""
-    kept = {f: values[f] for f in SyntheticSpec.__dataclass_fields__ if f in values}
-    for key in ("mean", "std", "cnn_stages"):
-        if key in kept:
-            kept[key] = tuple(kept[key])
-    return SyntheticSpec(**kept)
+    """A SyntheticSpec from a checkpoint's (or an export's) stored fields."""
+    return dataclass_from_fields(SyntheticSpec, values, tuples=("mean", "std", "cnn_stages"))
 
 
 # ---------------------------------------------------------------------------- features
