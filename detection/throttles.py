@@ -2,7 +2,10 @@
 upload page's script, which sends through it) or through the page's plain form.
 
 DRF's per-user throttle keeps the times of each user's recent uploads in the cache (shared by
-every web process, see settings.CACHES); the form asks the same throttle once per file."""
+every web process, see settings.CACHES); the form asks the same throttle once per file. The
+cache outlives a database (a development site started on a fresh one numbers its users from 1
+again), so a count belongs to a user's number and the moment the account was made, not the
+number alone."""
 
 from __future__ import annotations
 
@@ -22,6 +25,13 @@ class UploadRateThrottle(UserRateThrottle):
 
     def get_rate(self) -> str:
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def get_cache_key(self, request, view) -> str | None:
+        user = request.user
+        if not user.is_authenticated:
+            return super().get_cache_key(request, view)  # by address, as DRF does
+        joined = int(user.date_joined.timestamp() * 1_000_000)
+        return self.cache_format % {"scope": self.scope, "ident": f"{user.pk}-{joined}"}
 
     def allow_request(self, request, view) -> bool:
         if request.method != "POST":

@@ -2,6 +2,7 @@ import itertools
 from pathlib import Path
 from unittest import mock
 
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -254,6 +255,16 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 2)
         self.assertEqual(listing.status_code, 200)
         self.assertEqual(bobs_upload.status_code, 202)
+
+    def test_a_new_account_with_an_old_accounts_number_starts_with_its_own_upload_count(self):
+        with throttle_rates(uploads="1/hour"):
+            self.assertEqual(self.upload(photo_upload()).status_code, 202)
+            number = self.alice.pk
+            self.alice.delete()  # as on a fresh database, where numbering starts again
+            newcomer = User.objects.create_user(pk=number, username="carol", password="pw-carol-123")
+            first = self.upload(photo_upload(), **self.auth(Token.objects.create(user=newcomer).key))
+
+        self.assertEqual(first.status_code, 202)
 
     def test_a_refused_upload_says_the_limit_and_when_to_try_again_in_words(self):
         with throttle_rates(uploads="1/hour"):
