@@ -17,6 +17,7 @@ benchmark marks which sources each model trained on.
 | reals-sbi | DFDC, Celeb-DF, UTKFace | DFDC's + landmark self-blends | 160 |
 | dfdc-224 | DFDC | DFDC's own | 224 (against `dfdc` at 160) |
 | reals-224 | DFDC, Celeb-DF, UTKFace | DFDC's own | 224 (against `reals` at 160) |
+| reals-224-framing | as reals-224, plus the framing-consistency term (weight 0.3, `ml/train.py`) | DFDC's own | 224 |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -45,6 +46,7 @@ class Recipe:
     sources: tuple[str, ...]
     fakes: str = "real"  # FAKES_MODES: "real": the sources' own fakes; "both": plus self-blended ones
     input_size: int = 160
+    framing_consistency: float = 0.0  # weight of ml/train.py's framing_loss (0: off)
 
     @property
     def sbi(self) -> bool:
@@ -59,6 +61,7 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
     "reals-sbi": Recipe(("dfdc", "celebdf", "utkface"), fakes="both"),
     "dfdc-224": Recipe(("dfdc",), input_size=224),
     "reals-224": Recipe(("dfdc", "celebdf", "utkface"), input_size=224),
+    "reals-224-framing": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3),
 }
 
 
@@ -82,6 +85,7 @@ def recipe_config(name: str, recipe: Recipe, budget: Budget, *, out: Path, data_
         fakes=recipe.fakes,
         sbi_landmarks=recipe.sbi,
         input_size=recipe.input_size,
+        framing_consistency=recipe.framing_consistency,
         init=budget.init,
         epochs=budget.epochs,
         lr=budget.lr,
