@@ -18,7 +18,8 @@ from .models import Analysis, AnalysisFace, AnalysisFrame
 # Timeline drawing area, in SVG user units (the SVG scales to the page's width).
 TIMELINE_WIDTH = 720
 TIMELINE_HEIGHT = 220
-PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 26, 10, 34
+# The right margin holds the bands' names, outside the plot, so no person's line runs over them.
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 84, 10, 34
 TRACK_COLOURS = 6  # CSS classes track-1 .. track-6, reused in turn beyond that
 
 # The detector's progress values at the end of each stage (ml/detector.py reports them).
@@ -267,6 +268,8 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
         {"name": "real", "label": "Real", "y": y_of(threshold_real), "h": round(y_of(0.0) - y_of(threshold_real), 2)},
     ]
     bands = [band for band in bands if band["h"] > 0]
+    for band in bands:
+        band["label_y"] = round(band["y"] + band["h"] / 2, 2)  # the name beside its band's middle
     y_ticks = [{"y": y_of(p), "label": f"{round(p * 100)}%"} for p in (0.0, 0.5, 1.0)]
     step = _tick_step(end)
     x_ticks = []

@@ -3,6 +3,8 @@ shown first, and the heatmaps' captions."""
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from detection import presenters
 from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
@@ -47,6 +49,17 @@ class ResultViewTests(BaseTestCase):
         self.assertEqual([line.number for line in timeline.tracks], [1, 2])
         self.assertEqual([len(line.points) for line in timeline.tracks], [3, 2])
         self.assertEqual(timeline.tracks[0].points[0][0], timeline.left)
+
+    def test_the_bands_names_sit_beside_the_plot_where_no_line_can_cover_them(self):
+        analysis = self.video_with_two_people()
+        timeline = presenters.result_view(analysis).timeline
+        self.login(self.alice)
+        html = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        for band in timeline.bands:
+            self.assertEqual(band["label_y"], round(band["y"] + band["h"] / 2, 2))
+        self.assertGreaterEqual(timeline.width - timeline.right, 80)  # room for "Uncertain" at 12 px
+        self.assertIn(f'<text class="band-label" x="{timeline.right + 8}"', html)
 
     def test_it_shows_the_most_suspicious_frame_first_and_colours_boxes_by_band(self):
         view = presenters.result_view(self.video_with_two_people())
