@@ -18,6 +18,7 @@ benchmark marks which sources each model trained on.
 | dfdc-224 | DFDC | DFDC's own | 224 (against `dfdc` at 160) |
 | reals-224 | DFDC, Celeb-DF, UTKFace | DFDC's own | 224 (against `reals` at 160) |
 | reals-224-framing | as reals-224, plus the framing-consistency term (weight 0.3, `ml/train.py`) | DFDC's own | 224 |
+| reals-224-framing-light | the same term at weight 0.1 | DFDC's own | 224 |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -62,6 +63,7 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
     "dfdc-224": Recipe(("dfdc",), input_size=224),
     "reals-224": Recipe(("dfdc", "celebdf", "utkface"), input_size=224),
     "reals-224-framing": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3),
+    "reals-224-framing-light": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.1),
 }
 
 
