@@ -1,11 +1,12 @@
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from . import services
 from .selectors import client_address
+from .validators import RotateApiTokenOnPasswordChange
 
 
 class SignupForm(UserCreationForm):
@@ -16,6 +17,16 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ["username", "email"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A new account has no token to replace yet: its password's rules, without that note.
+        rules = [
+            validator
+            for validator in password_validation.get_default_password_validators()
+            if not isinstance(validator, RotateApiTokenOnPasswordChange)
+        ]
+        self.fields["password1"].help_text = password_validation.password_validators_help_text_html(rules)
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]

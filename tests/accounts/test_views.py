@@ -22,6 +22,12 @@ class SignupTests(BaseTestCase):
         self.assertContains(response, 'name="username"')
         self.assertContains(response, 'name="email"')
 
+    def test_the_form_lists_the_password_rules_but_not_the_token_note_of_a_password_change(self):
+        html = self.client.get(reverse("signup")).content.decode()
+
+        self.assertIn("at least 8 characters", html)
+        self.assertNotIn("replaces your API token", html)
+
     def test_it_creates_the_user_logs_them_in_and_gives_them_a_token(self):
         response = self.signup()
 
@@ -121,6 +127,10 @@ class PasswordChangeTests(BaseTestCase):
         self.assertContains(response, "Your password was changed.")
         self.alice.refresh_from_db()
         self.assertTrue(self.alice.check_password(new_password))
+
+    def test_the_form_warns_that_a_new_password_replaces_the_api_token(self):
+        self.login(self.alice)
+        self.assertContains(self.client.get(reverse("password_change")), "Setting a new password also replaces your API token.")
 
     def test_it_needs_the_old_password(self):
         self.login(self.alice)
