@@ -252,9 +252,18 @@ def moved_box(box: Box, right: float = 0.0, down: float = 0.0, scale: float = 1.
     return Box(round(cx - w / 2), round(cy - h / 2), round(w), round(h))
 
 
+def holds_fakes(file: str) -> bool:
+    """Whether a file of ../shared/data shows manipulated faces: it lies in a folder named fake,
+    or it is one of the FaceForensics++ example frames of a manipulation (`ml.cross.FFPP_FAKE`;
+    they share a folder with the originals)."""
+    from .cross import FFPP_FAKE
+
+    path = Path(file)
+    return "fake" in path.parts or path.name in FFPP_FAKE
+
+
 def framing_sensitivity(detector, root: Path, boxes: list[LabelledBox], moves=FRAMING_MOVES) -> dict[str, dict]:
-    """Per group of labelled faces (`fake` where the file lies in a folder named fake, as in
-    ../shared/data, else `real`): how far a face's fake probability moves when its box makes
+    """Per group of labelled faces (`fake` where the file `holds_fakes`, else `real`): how far a face's fake probability moves when its box makes
     each of `moves`, and how often its verdict band (real / uncertain / fake at the detector's
     thresholds) changes. The face box is the labelled one; each move's crop is cut the
     detector's way (`detector.crop`)."""
@@ -268,7 +277,7 @@ def framing_sensitivity(detector, root: Path, boxes: list[LabelledBox], moves=FR
         if b.label != "face" or (b.file, b.frame) not in images:
             continue
         image = images[(b.file, b.frame)]
-        group = "fake" if "fake" in Path(b.file).parts else "real"
+        group = "fake" if holds_fakes(b.file) else "real"
         crops = [detector.crop(image, b.box)] + [detector.crop(image, moved_box(b.box, *move)) for move in moves]
         scores = [float(p) for p in detector.classify(crops)]
         verdicts = [verdict_for(p, threshold=detector.threshold, threshold_real=detector.threshold_real) for p in scores]

@@ -5,6 +5,7 @@ from ml.face_check import (
     LabelledBox,
     collect_boxes,
     framing_sensitivity,
+    holds_fakes,
     measure,
     moved_box,
     read_boxes,
@@ -76,3 +77,10 @@ def test_the_framing_check_reports_how_far_a_box_move_moves_a_probability_and_it
     assert report["fake"]["band_changed"] == 1 and report["fake"]["verdicts_at_box"]["uncertain"] == 1
     assert report["real"]["max_change"] == 0.0 and report["real"]["band_changed"] == 0
     assert unmoved["fake"]["max_change"] == 0.0 and unmoved["fake"]["band_changed"] == 0
+
+
+def test_the_framing_check_counts_faceforensics_manipulated_frames_as_fakes():
+    assert holds_fakes("frames/faceforensics_examples/ex_neuraltextures.png")
+    assert holds_fakes("videos/fake/dfdc_abofeumbvv.mp4")
+    assert not holds_fakes("frames/faceforensics_examples/ex_original.png")
+    assert not holds_fakes("videos/real/liveportrait_driving_d12.mp4")
