@@ -263,10 +263,10 @@ def holds_fakes(file: str) -> bool:
 
 
 def framing_sensitivity(detector, root: Path, boxes: list[LabelledBox], moves=FRAMING_MOVES) -> dict[str, dict]:
-    """Per group of labelled faces (`fake` where the file `holds_fakes`, else `real`): how far a face's fake probability moves when its box makes
-    each of `moves`, and how often its verdict band (real / uncertain / fake at the detector's
-    thresholds) changes. The face box is the labelled one; each move's crop is cut the
-    detector's way (`detector.crop`)."""
+    """Per group of labelled faces (`fake` where the file `holds_fakes`, else `real`): how far
+    a face's fake probability moves when its box makes each of `moves`, and how often its verdict
+    band (real / uncertain / fake at the detector's thresholds) changes. The face box is the
+    labelled one; each move's crop is cut the detector's way (`detector.crop`)."""
     from .detector import verdict_for
 
     images = _images_by_frame(root, boxes)
