@@ -168,7 +168,7 @@ recipe-comparison: train-deps
 # it, each one epoch from the installed model on the shipped recipe's sources, calibrated and
 # benchmarked alike, then `check-framing` on each (the model card's known limits). Not shipped:
 # it fails issue 8's rule (unseen sources must score higher). Resumes where it stopped.
-FRAMING_RECIPES = reals-224 reals-224-framing reals-224-framing-light
+FRAMING_RECIPES = reals-224 reals-224-framing reals-224-framing-light reals-224-framing-reals
 framing-comparison: train-deps
 	$(BIN)/python -m ml compare-recipes --out $(RUNS)/framing-comparison $(FRAMING_RECIPES:%=--recipe %) \
 	    --init ml/weights/detector.pt --max-per-source 6000 --epochs 1 --data-root $(DATA)

@@ -16,7 +16,7 @@ from .recipes import RECIPES, Budget
 from .evaluate import SPLITS
 from .model import ARCHS
 from .sources import SOURCE_NAMES
-from .training_data import FAKES_MODES
+from .training_data import FAKES_MODES, FRAMING_ON
 from .verify import VERIFIERS
 
 EXIT_USAGE = 2
@@ -128,6 +128,7 @@ def cmd_train(args) -> int:
         init=args.init or "",
         calibrate=not args.no_calibrate,
         framing_consistency=args.framing_consistency,
+        framing_on=args.framing_on,
         out=args.out,
         arch=args.arch,
         pretrained=pretrained,
@@ -457,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--framing-consistency", type=float, default=0.0, metavar="WEIGHT",
         help="also ask each crop moved by a few %% for the same score, with this weight (0: off)",
+    )
+    p.add_argument(
+        "--framing-on", default="all", choices=FRAMING_ON,
+        help="the crops the framing term applies to: all (default) or the real faces only",
     )
     p.add_argument("--arch", default="mobilenet_v2", choices=ARCHS)
     p.add_argument(

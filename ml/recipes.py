@@ -19,6 +19,7 @@ benchmark marks which sources each model trained on.
 | reals-224 | DFDC, Celeb-DF, UTKFace | DFDC's own | 224 (against `reals` at 160) |
 | reals-224-framing | as reals-224, plus the framing-consistency term (weight 0.3, `ml/train.py`) | DFDC's own | 224 |
 | reals-224-framing-light | the same term at weight 0.1 | DFDC's own | 224 |
+| reals-224-framing-reals | the term at 0.3 on the real faces only | DFDC's own | 224 |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -48,6 +49,7 @@ class Recipe:
     fakes: str = "real"  # FAKES_MODES: "real": the sources' own fakes; "both": plus self-blended ones
     input_size: int = 160
     framing_consistency: float = 0.0  # weight of ml/train.py's framing_loss (0: off)
+    framing_on: str = "all"  # FRAMING_ON: the crops it applies to
 
     @property
     def sbi(self) -> bool:
@@ -64,6 +66,9 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
     "reals-224": Recipe(("dfdc", "celebdf", "utkface"), input_size=224),
     "reals-224-framing": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3),
     "reals-224-framing-light": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.1),
+    "reals-224-framing-reals": Recipe(
+        ("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3, framing_on="real"
+    ),
 }
 
 
@@ -88,6 +93,7 @@ def recipe_config(name: str, recipe: Recipe, budget: Budget, *, out: Path, data_
         sbi_landmarks=recipe.sbi,
         input_size=recipe.input_size,
         framing_consistency=recipe.framing_consistency,
+        framing_on=recipe.framing_on,
         init=budget.init,
         epochs=budget.epochs,
         lr=budget.lr,

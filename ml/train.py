@@ -14,7 +14,8 @@ see blend.py), or both mixed ("both").
 Optionally (`framing_consistency`, `--framing-consistency`), each batch is scored a second time
 moved by a few % (`reframed`), and the squared difference of the two scores is added to the
 loss: a face's score should not depend on where exactly its Haar box fell (`make
-framing-check` measures how much it does).
+framing-check` measures how much it does). `framing_on="real"` asks it of the real faces only,
+leaving the fakes' scores free to depend on where a blend's edge lies.
 
 Training crops must look like the crops the detector cuts at inference. For pre-cut crops
 (`cropped=True`), the framing of the data is measured against the Haar box
@@ -53,7 +54,7 @@ from .model import (
     select_device,
 )
 from .sources import FRAMING, load_landmarks, source_samples
-from .training_data import FAKES_MODES, CropDataset, Item, build_items, collate, measure_crop_framing, real_face_samples
+from .training_data import FAKES_MODES, FRAMING_ON, CropDataset, Item, build_items, collate, measure_crop_framing, real_face_samples
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class TrainConfig:
     # Weight of a term asking the same score of each training crop moved by a few % (`reframed`):
     # a face's score should not depend on where exactly its box fell (`make framing-check`).
     framing_consistency: float = 0.0
+    framing_on: str = "all"  # FRAMING_ON: the crops the term applies to
 
 
 # ---------------------------------------------------------------------------- loop
@@ -137,6 +139,13 @@ def reframed(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     theta[:, 1, 2] = draw(-2 * REFRAME_SHIFT, 2 * REFRAME_SHIFT)
     grid = nn.functional.affine_grid(theta.to(images.device, images.dtype), list(images.shape), align_corners=False)
     return nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def framing_crops(labels: torch.Tensor, framing_on: str) -> torch.Tensor:
+    """Which crops of a batch the framing term applies to (a boolean mask)."""
+    if framing_on not in FRAMING_ON:
+        raise ValueError(f"framing_on must be one of {FRAMING_ON}, not {framing_on!r}")
+    return labels == 0 if framing_on == "real" else torch.ones_like(labels, dtype=torch.bool)
 
 
 def framing_loss(logits: torch.Tensor, moved_logits: torch.Tensor) -> torch.Tensor:
@@ -325,6 +334,7 @@ def train(config: TrainConfig) -> Path:
         "n_sbi": sum(item.blend for item in train_items),
         "init": config.init,
         "framing_consistency": config.framing_consistency,
+        "framing_on": config.framing_on,
     }
     best_path = out / BEST_NAME
     for epoch in range(start_epoch, config.epochs):
@@ -335,12 +345,15 @@ def train(config: TrainConfig) -> Path:
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for images, labels in bar:
             images, labels = images.to(device), labels.to(device)
+            steadied = framing_crops(labels, config.framing_on) if config.framing_consistency else None
             with _autocast(device):
                 logits = model(images)
-                moved = model(reframed(images, reframe_generator)) if config.framing_consistency else None
+                moved = None
+                if steadied is not None and bool(steadied.any()):
+                    moved = model(reframed(images[steadied], reframe_generator))
             loss = criterion(logits.float(), labels)
             if moved is not None:
-                loss = loss + config.framing_consistency * framing_loss(logits.float(), moved.float())
+                loss = loss + config.framing_consistency * framing_loss(logits[steadied].float(), moved.float())
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -24,6 +24,7 @@ from .faces import find_faces, read_crop, resize_square
 from .model import ModelSpec, preprocess
 
 FAKES_MODES = ("real", "sbi", "both")
+FRAMING_ON = ("all", "real")  # the crops of a batch the framing term applies to: every one, or the real faces
 
 
 def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:

@@ -3,12 +3,23 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from ml import load_detector
 from ml.datasets import Sample
 from ml.model import load_checkpoint
-from ml.train import BEST_NAME, LOG_NAME, REFRAME_SCALE, REFRAME_SHIFT, STATE_NAME, framing_loss, reframed, train
+from ml.train import (
+    BEST_NAME,
+    LOG_NAME,
+    REFRAME_SCALE,
+    REFRAME_SHIFT,
+    STATE_NAME,
+    framing_crops,
+    framing_loss,
+    reframed,
+    train,
+)
 from ml.training_data import augment, build_items
 
 from .training import tiny_config
@@ -92,6 +103,21 @@ def test_the_framing_term_is_zero_for_the_same_score_and_grows_with_the_differen
     logits = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
     assert framing_loss(logits, logits + 5.0).item() == 0.0  # the same fake-minus-real margin
     assert framing_loss(logits, logits + torch.tensor([[0.0, 2.0], [0.0, 0.0]])).item() == 2.0
+
+
+def test_the_framing_term_can_leave_the_fakes_out():
+    labels = torch.tensor([0, 1, 0, 1])
+    assert framing_crops(labels, "real").tolist() == [True, False, True, False]
+    assert framing_crops(labels, "all").tolist() == [True, True, True, True]
+    with pytest.raises(ValueError, match="framing_on"):
+        framing_crops(labels, "fake")
+
+
+def test_a_run_with_the_framing_term_on_real_faces_trains_and_records_it(tmp_path, tiny_dataset):
+    best = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1, framing_consistency=1.0, framing_on="real"))
+
+    _, spec = load_checkpoint(best, device="cpu")
+    assert (spec.training["framing_consistency"], spec.training["framing_on"]) == (1.0, "real")
 
 
 def test_a_run_with_the_framing_term_trains_and_records_its_weight(tmp_path, tiny_dataset):
