@@ -345,15 +345,17 @@ def train(config: TrainConfig) -> Path:
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False)
         for images, labels in bar:
             images, labels = images.to(device), labels.to(device)
-            steadied = framing_crops(labels, config.framing_on) if config.framing_consistency else None
             with _autocast(device):
                 logits = model(images)
-                moved = None
-                if steadied is not None and bool(steadied.any()):
-                    moved = model(reframed(images[steadied], reframe_generator))
+                # The whole batch is moved, whichever crops the term applies to: a batch of real
+                # faces alone would skew BatchNorm's running statistics towards them.
+                moved = model(reframed(images, reframe_generator)) if config.framing_consistency else None
             loss = criterion(logits.float(), labels)
             if moved is not None:
-                loss = loss + config.framing_consistency * framing_loss(logits[steadied].float(), moved.float())
+                steadied = framing_crops(labels, config.framing_on)
+                if bool(steadied.any()):
+                    term = framing_loss(logits[steadied].float(), moved[steadied].float())
+                    loss = loss + config.framing_consistency * term
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
