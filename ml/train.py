@@ -204,6 +204,8 @@ def train(config: TrainConfig) -> Path:
 
     if config.fakes not in FAKES_MODES:
         raise ValueError(f"fakes must be one of {FAKES_MODES}")
+    if config.framing_on not in FRAMING_ON:  # said now, not at the first batch after the data is ready
+        raise ValueError(f"framing_on must be one of {FRAMING_ON}, not {config.framing_on!r}")
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     _seed_everything(config.seed)

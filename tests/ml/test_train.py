@@ -113,6 +113,12 @@ def test_the_framing_term_can_leave_the_fakes_out():
         framing_crops(labels, "fake")
 
 
+def test_a_run_with_an_unknown_framing_choice_stops_before_it_writes_anything(tmp_path, tiny_dataset):
+    with pytest.raises(ValueError, match="framing_on"):
+        train(tiny_config(tiny_dataset, tmp_path / "run", framing_consistency=1.0, framing_on="fakes"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_with_the_framing_term_on_real_faces_trains_and_records_it(tmp_path, tiny_dataset):
     best = train(tiny_config(tiny_dataset, tmp_path / "run", epochs=1, framing_consistency=1.0, framing_on="real"))
 
