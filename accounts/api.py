@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import Throttled, ValidationError
@@ -48,7 +49,12 @@ class TokenCreateApi(APIView):
         username = credentials.validated_data["username"]
         address = client_address(request)
         if services.login_blocked(username=username, address=address):
-            raise Throttled(detail="Too many failed log-in attempts; try again later.")
+            window = settings.LOGIN_FAILURE_WINDOW
+            refusal = Throttled(
+                detail=f"Too many failed log-in attempts. Wait {max(1, round(window / 60))} minutes, then try again."
+            )
+            refusal.wait = window  # Retry-After, without DRF's "Expected available in ..." sentence
+            raise refusal
         user = authenticate(request=request, **credentials.validated_data)
         if user is None or not user.is_active:
             services.login_failure_record(username=username, address=address)

@@ -70,6 +70,10 @@ def login_failure_record(*, username: str, address: str) -> None:
             cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.set(key, 1, timeout=window)
+            continue
+        # Each failure starts the window again (Django's file cache would otherwise give the
+        # incremented count its default 5 minutes, whatever LOGIN_FAILURE_WINDOW says).
+        cache.touch(key, timeout=window)
 
 
 def login_failures_clear(*, username: str, address: str) -> None:

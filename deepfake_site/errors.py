@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 
 from .api import INTERNAL_ERROR_DETAIL
@@ -31,3 +32,18 @@ def server_error(request):
     if is_api_request(request):
         return JsonResponse({"detail": INTERNAL_ERROR_DETAIL}, status=500)
     return defaults.server_error(request)
+
+
+def api_path_not_found(request, rest: str = ""):
+    """The last route under /api/v1/: a JSON 404 for any path no endpoint has, whatever the
+    method, with DEBUG on or off. Without it Django would answer a path missing its final slash
+    with a redirect (a POST or DELETE then lost, or an HTML error page with DEBUG on)."""
+    detail = "No such API endpoint."
+    if not request.path.endswith("/"):
+        try:
+            match = resolve(request.path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_path_not_found:
+            detail += f" Did you mean {request.path}/ (API paths end with a slash)?"
+    return JsonResponse({"detail": detail}, status=404)

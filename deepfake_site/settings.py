@@ -339,6 +339,11 @@ elif Q_BROKER == "redis":
 else:
     raise ImproperlyConfigured(f"Q_BROKER must be orm or redis, not {Q_BROKER!r}")
 
+# `?wait=` holds a web thread: per process, at most this many waits at once (the rest of the
+# threads stay free for pages and uploads), and at most this many of one user's.
+API_WAIT_SLOTS = envint("API_WAIT_SLOTS", max(1, envint("GUNICORN_THREADS", 8) - 2), minimum=1)
+API_WAITS_PER_USER = envint("API_WAITS_PER_USER", 2, minimum=1)
+
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so that a request without credentials gets 401 with WWW-Authenticate.
@@ -347,6 +352,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only, errors included, whatever the client's Accept header; /api/docs/ documents it.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "deepfake_site.api.JsonAlways",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "deepfake_site.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {

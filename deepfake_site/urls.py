@@ -1,11 +1,14 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from . import errors
 
 # Version 1 of the API: each app routes its own operations (<app>/api_urls.py).
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("detection.api_urls")),
+    re_path(r"^(?P<rest>.*)$", errors.api_path_not_found),  # last: any other path is a JSON 404
 ]
 
 urlpatterns = [

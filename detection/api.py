@@ -19,6 +19,7 @@ from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerial
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, selectors, services, wait
+from .downloads import original_file_response
 from .throttles import UploadRateThrottle, rate_limit_message
 from .serializers import (
     AnalysisCreateInputSerializer,
@@ -126,6 +127,9 @@ class AnalysisListCreateApi(APIView):
         data = request.data  # reads the body, stopping past the size limit
         if upload_was_too_large(request._request):
             raise PayloadTooLarge(upload_limit_message())
+        sent = len(request.FILES.getlist("file"))
+        if sent > 1:  # DRF would keep the last and drop the others without a word
+            raise ValidationError({"file": [f"Send one file per request; this one had {sent}."]})
         upload = AnalysisCreateInputSerializer(data=data)
         upload.is_valid(raise_exception=True)
         try:
@@ -140,6 +144,7 @@ class AnalysisListCreateApi(APIView):
             raise ValidationError({"file": [str(exc)]}) from None
         except errors.StorageFull as exc:
             raise InsufficientStorage(str(exc)) from None
+        UploadRateThrottle().record(request)
 
         analysis = wait.analysis_wait(
             owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
@@ -184,9 +189,7 @@ class AnalysisFileApi(APIView):
     )
     def get(self, request, analysis_id):
         analysis = _analysis_or_404(request, analysis_id)
-        return FileResponse(
-            analysis.file.open("rb"), as_attachment=True, filename=analysis.original_name
-        )
+        return original_file_response(analysis)
 
 
 class AnalysisHeatmapApi(APIView):

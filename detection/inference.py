@@ -33,6 +33,7 @@ __all__ = [
     "get_detector",
     "result_fields",
     "result_rows",
+    "sniff_content_type",
     "sniff_media_type",
     "sniff_refusal",
 ]
@@ -49,6 +50,11 @@ _detectors: dict[tuple[int, str | None], object] = {}
 def sniff_media_type(head: bytes) -> str | None:
     """Analysis.MediaType value for a file's first bytes, or None when unsupported."""
     return sniff.sniff_media_type(head)
+
+
+def sniff_content_type(head: bytes) -> str:
+    """The MIME type to serve a stored upload with, from its content."""
+    return sniff.content_type(head)
 
 
 def sniff_refusal(head: bytes) -> str | None:
@@ -119,8 +125,10 @@ def analyze(path: str | Path, *, progress: Callable[[float], None] | None = None
 
 
 def result_fields(result: AnalysisResult) -> dict:
-    """Analysis field values from a detector result (the media type stays the upload's)."""
+    """Analysis field values from a detector result. The media type is the engine's: an
+    animated GIF or WebP, an "image" when uploaded (its first bytes cannot tell), is a video."""
     return {
+        "media_type": result.media_type,
         "verdict": result.verdict,
         "fake_probability": result.fake_probability,
         "threshold": result.threshold,

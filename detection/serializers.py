@@ -23,7 +23,8 @@ class AnalysisCreateQuerySerializer(serializers.Serializer):
         default=0,
         help_text=(
             "Hold the response up to this many seconds until the analysis is done or failed "
-            "(201), instead of answering at once (202)."
+            "(201), instead of answering at once (202). A user's third simultaneous wait (or "
+            "any wait while the server's wait slots are taken) is answered at once: poll `url`."
         ),
     )
 
@@ -129,7 +130,9 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
             "status",
             "progress",
             "verdict",
+            "fake_kind",
             "fake_probability",
+            "synthetic_probability",
             "created_at",
             "finished_at",
             "thumbnail_url",
@@ -164,8 +167,6 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "sha256",
             "threshold",
             "threshold_real",
-            "fake_kind",
-            "synthetic_probability",
             "synthetic_threshold",
             "synthetic_model_version",
             "model",

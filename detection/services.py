@@ -88,6 +88,17 @@ def _storage_name(original_name: str) -> str:
         return get_valid_filename(f"upload{suffix}") if suffix.strip(".") else "upload"
 
 
+def _name_cut(name: str, limit: int = 255) -> str:
+    """The name as the owner gave it, cut to `limit` characters from the end of its stem so
+    that the extension (which a download's name needs) survives."""
+    if len(name) <= limit:
+        return name
+    suffix = PurePosixPath(name).suffix
+    if not suffix or len(suffix) > 16:
+        return name[:limit]
+    return name[: limit - len(suffix)] + suffix
+
+
 def _upload_check(file: UploadedFile) -> str:
     """The media type of an acceptable upload; raises UploadRefused otherwise. Reads the
     content, never trusts the name or the browser's content type."""
@@ -125,7 +136,7 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     supported image or video.
     """
     media_type = _upload_check(file)
-    original_name = PurePosixPath((file.name or "upload").replace("\\", "/")).name[:255]
+    original_name = _name_cut(PurePosixPath((file.name or "upload").replace("\\", "/")).name)
     analysis = Analysis(
         owner=owner,
         original_name=original_name or "upload",
@@ -238,6 +249,13 @@ def _progress_recorder(analysis_id):
     return record
 
 
+def _in_users_words(message: str, *, analysis: Analysis) -> str:
+    """The engine's message with the file named as its owner named it: the engine knows only
+    the stored file, whose name is made safe for the disk ("a22bcd.jpg" for "a\"b<c>d.jpg")."""
+    stored = PurePosixPath(analysis.file.name).name
+    return message.replace(stored, analysis.original_name) if stored else message
+
+
 def analysis_run(*, analysis_id, token: str | None = None) -> None:
     """Analyse a queued upload through the `ml` engine and save the result.
 
@@ -251,7 +269,7 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk))
         _analysis_save_result(analysis=analysis, result=result)
     except inference.MediaError as exc:
-        analysis_fail(analysis_id=analysis.pk, message=str(exc))
+        analysis_fail(analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis))
     except inference.CheckpointError:
         logger.exception("analysis %s: the detector could not be loaded", analysis.pk)
         analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE)

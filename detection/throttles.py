@@ -1,5 +1,8 @@
 """The upload rate limit: one count per user, whether the files come through the API (and the
-upload page's script, which sends through it) or through the page's plain form.
+upload page's script, which sends through it) or through the page's plain form. Only files
+that were stored count (`UploadRateThrottle.record`): a refused upload (empty, unsupported, a
+bad `?wait`) uses up nothing. Two uploads checked at the same moment may both pass the check
+before either is recorded, so a limit can be passed by the uploads in flight at once.
 
 DRF's per-user throttle keeps the times of each user's recent uploads in the cache (shared by
 every web process, see settings.CACHES); the form asks the same throttle once per file. The
@@ -37,6 +40,21 @@ class UploadRateThrottle(UserRateThrottle):
         if request.method != "POST":
             return True
         return super().allow_request(request, view)
+
+    def throttle_success(self) -> bool:
+        """Under the limit: let the upload through without counting it yet."""
+        return True
+
+    def record(self, request) -> None:
+        """Count one stored upload of this request's user."""
+        key = self.get_cache_key(request, None)
+        if key is None:
+            return
+        history = self.cache.get(key, [])
+        now = self.timer()
+        history = [moment for moment in history if moment > now - self.duration]
+        history.insert(0, now)
+        self.cache.set(key, history, self.duration)
 
 
 def rate_limit_message(*, wait: float) -> str:

@@ -96,7 +96,9 @@ def open_image(path: Path, limits: MediaLimits, *, what: str = "image") -> Itera
             f"{path.name}: the picture is larger than the limit of {_megapixels(limits.max_pixels)}"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise MediaError(f"{path.name}: cannot decode the {what} ({exc})") from None
+        # Pillow's messages may name the file by its full path, which is the server's business.
+        reason = str(exc).replace(f"'{path}'", f"'{path.name}'").replace(str(path), path.name)
+        raise MediaError(f"{path.name}: cannot decode the {what} ({reason})") from None
 
 def media_kind(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[str, str]:
     """(media type, container format) of a file, from its content.

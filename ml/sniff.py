@@ -23,6 +23,20 @@ HEAD_BYTES = 64
 IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "gif", "avif")
 VIDEO_FORMATS = ("mp4", "avi", "matroska")
 
+# The content type a supported format is served with (a download's type follows its content,
+# never the name it was uploaded under).
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "mp4": "video/mp4",
+    "avi": "video/x-msvideo",
+    "matroska": "video/x-matroska",
+}
+
 # Recognised formats that are refused, each with what the person should do instead.
 REFUSED_FORMATS = {
     "heif": (
@@ -99,6 +113,12 @@ def sniff_media_type(head: bytes) -> str | None:
     if fmt in VIDEO_FORMATS:
         return MEDIA_VIDEO
     return None
+
+
+def content_type(head: bytes) -> str:
+    """The MIME type of a supported file from its first bytes; application/octet-stream for
+    anything else."""
+    return CONTENT_TYPES.get(sniff_format(head) or "", "application/octet-stream")
 
 
 def refusal(head: bytes) -> str | None:

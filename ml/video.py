@@ -112,9 +112,23 @@ def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, _decoder_threads()])
     if not cap.isOpened():
         cap.release()
+        if _holds_no_picture(path):
+            raise MediaError(f"{path.name}: the file has no video track (sound only?); upload a video or a photo")
         raise MediaError(f"{path.name}: cannot open the video (corrupt or unsupported codec)")
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
+
+
+def _holds_no_picture(path: Path) -> bool:
+    """Whether FFmpeg (through PyAV) can read the container and finds no video stream in it:
+    an audio-only MP4, which OpenCV only reports as a file it cannot open."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return not container.streams.video
+    except (av.FFmpegError, OSError, ValueError):
+        return False
 
 
 def _read_at(

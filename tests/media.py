@@ -127,3 +127,20 @@ def hostile_gif(path: Path, *, side: int, frames: int = 40) -> Path:
         body += control + descriptor + pixels
     path.write_bytes(header + palette + loop + body + b"\x3b")
     return path
+
+
+def write_sound_only_mp4(path: Path, *, seconds: float = 0.5) -> Path:
+    """An MP4 with one AAC audio track and no video (silence), written with PyAV."""
+    import av
+
+    rate, samples = 44100, 1024
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        for i in range(int(seconds * rate / samples) + 1):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), dtype=np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * samples
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path

@@ -1,3 +1,8 @@
+import time
+import unittest
+from unittest import mock
+
+from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
 
@@ -74,4 +79,24 @@ class LoginThrottlingTests(BaseTestCase):
         response = self.attempt(url, PASSWORD)
 
         self.assertEqual(response.status_code, 429)
-        self.assertIn("Too many failed log-in attempts", response.json()["detail"])
+        self.assertEqual(response.json()["detail"], "Too many failed log-in attempts. Wait 15 minutes, then try again.")
+        self.assertEqual(response["Retry-After"], str(15 * 60))
+
+    @unittest.skipUnless(
+        settings.CACHES["default"]["BACKEND"].endswith("FileBasedCache"),
+        "moves the file cache's clock; a Redis cache keeps its own",
+    )
+    def test_the_block_lasts_the_whole_window_after_the_last_failure(self):
+        url = reverse("login")
+        later = [0.0]
+        real_time = time.time
+        with mock.patch("time.time", lambda: real_time() + later[0]):
+            for _ in range(3):
+                self.attempt(url, "wrong")
+            later[0] = 10 * 60  # past the cache's default 5 minutes, inside the 15 of the window
+            blocked = self.attempt(url, PASSWORD)
+            later[0] = 15 * 60 + 1
+            after = self.attempt(url, PASSWORD)
+
+        self.assertEqual(blocked.status_code, 429)
+        self.assertRedirects(after, reverse("detection:upload"), fetch_redirect_response=False)

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from detection import services
+from detection import services, wait
 from detection.models import Analysis
 from detection.wakeup import DatabaseWatch
 
@@ -212,10 +212,49 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertIn("RuntimeError: boom", "\n".join(logs.output))
 
     def test_an_unknown_api_address_is_answered_in_json(self):
-        response = self.get("/api/v1/no-such-thing/")
+        for debug in (False, True):  # with DEBUG on, Django's own 404 page would be HTML
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                for path in ("/api/v1/no-such-thing/", f"/api/v1/analyses/{self.bobs_analysis.pk}x/"):
+                    response = self.get(path)
+
+                    self.assertEqual(response.status_code, 404)
+                    self.assertEqual(response.json(), {"detail": "No such API endpoint."})
+
+    def test_an_upload_to_the_address_without_its_final_slash_is_refused_in_json_not_redirected(self):
+        for debug in (False, True):  # a redirect loses the body; with DEBUG on Django raised
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                response = self.client.post("/api/v1/analyses", {"file": photo_upload()}, **self.auth())
+
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(
+                    response.json()["detail"],
+                    "No such API endpoint. Did you mean /api/v1/analyses/ (API paths end with a slash)?",
+                )
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_errors_are_json_even_for_a_client_that_asks_for_html(self):
+        response = self.get(
+            reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]), HTTP_ACCEPT="text/html"
+        )
 
         self.assertEqual(response.status_code, 404)
-        self.assertEqual(response.json(), {"detail": "Not found."})
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response.json(), {"detail": "No such analysis."})
+
+    def test_two_files_in_one_request_are_refused_and_neither_is_stored(self):
+        url = reverse("detection_api:analyses")
+        response = self.client.post(url, {"file": [photo_upload("a.jpg"), photo_upload("b.jpg")]}, **self.auth())
+
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["detail"], "file: Send one file per request; this one had 2.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_a_name_cut_to_fit_keeps_its_extension(self):
+        response = self.upload(SimpleUploadedFile("a" * 400 + ".jpg", astronaut_jpeg()))
+
+        name = Analysis.objects.get(pk=response.json()["id"]).original_name
+        self.assertEqual(len(name), 255)
+        self.assertTrue(name.endswith("a.jpg"))
 
     def test_it_answers_415_for_a_file_that_is_not_an_image_or_video(self):
         files_before = self.stored_files()
@@ -256,6 +295,20 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(listing.status_code, 200)
         self.assertEqual(bobs_upload.status_code, 202)
 
+    def test_refused_uploads_do_not_use_up_the_upload_limit(self):
+        with throttle_rates(uploads="1/hour"):
+            refused = [
+                self.upload(text_upload()).status_code,
+                self.upload(SimpleUploadedFile("empty.jpg", b"")).status_code,
+                self.upload(photo_upload(), query="?wait=abc").status_code,
+            ]
+            accepted = self.upload(photo_upload())
+            over = self.upload(photo_upload())
+
+        self.assertEqual(refused, [415, 400, 400])
+        self.assertEqual(accepted.status_code, 202)
+        self.assertEqual(over.status_code, 429)
+
     def test_a_new_account_with_an_old_accounts_number_starts_with_its_own_upload_count(self):
         with throttle_rates(uploads="1/hour"):
             self.assertEqual(self.upload(photo_upload()).status_code, 202)
@@ -288,6 +341,39 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(response.json()["status"], "queued")
         self.assertTrue(wait.called)
         self.assertLessEqual(sum(call.args[1] for call in wait.call_args_list), 5)
+
+
+    def test_a_user_whose_waits_fill_their_share_gets_an_answer_at_once_and_others_still_wait(self):
+        bob = self.auth(Token.objects.get(user=self.bob).key)
+        clock = itertools.count(start=0.0, step=1.0)
+        with (
+            override_settings(API_WAITS_PER_USER=2, API_WAIT_SLOTS=6),
+            wait._wait_slot(self.alice),
+            wait._wait_slot(self.alice),  # two of alice's uploads are waiting already
+            mock.patch("detection.wait.monotonic", side_effect=lambda: next(clock)),
+            mock.patch.object(DatabaseWatch, "wait", return_value=False) as watched,
+        ):
+            third = self.upload(photo_upload(), query="?wait=30")
+            self.assertFalse(watched.called)
+            bobs = self.upload(photo_upload(), query="?wait=3", **bob)
+
+        self.assertEqual((third.status_code, third.json()["status"]), (202, "queued"))
+        self.assertEqual(bobs.status_code, 202)
+        self.assertTrue(watched.called)  # bob's upload waited
+
+    def test_waits_leave_the_process_threads_for_everyone_else(self):
+        with (
+            override_settings(API_WAITS_PER_USER=2, API_WAIT_SLOTS=1),
+            wait._wait_slot(self.bob),  # the process's only wait slot is taken
+            mock.patch.object(DatabaseWatch, "wait", return_value=False) as watched,
+        ):
+            response = self.upload(photo_upload(), query="?wait=30")
+
+        self.assertEqual(response.status_code, 202)
+        self.assertFalse(watched.called)
+        with override_settings(API_WAIT_SLOTS=1):  # free again once bob's wait ended
+            with wait._wait_slot(self.alice) as granted:
+                self.assertTrue(granted)
 
 
 class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
@@ -361,6 +447,18 @@ class AnalysisListApiTests(ApiTestCase):
 
         self.assertEqual(response.status_code, 200)
         self.assertEqual([a["id"] for a in response.json()["results"]], [str(mine.pk)])
+
+    def test_each_row_says_what_kind_of_fake_and_both_probabilities(self):
+        self.done_analysis_for(
+            self.alice, fake_kind="ai_generated", fake_probability=0.0001, synthetic_probability=0.99
+        )
+
+        row = self.get(self.url).json()["results"][0]
+
+        self.assertEqual(
+            (row["verdict"], row["fake_kind"], row["fake_probability"], row["synthetic_probability"]),
+            ("fake", "ai_generated", 0.0001, 0.99),
+        )
 
     def test_it_pages_by_twenty(self):
         for _ in range(21):
@@ -531,6 +629,20 @@ class AnalysisFileApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(b"".join(response.streaming_content), b"\xff\xd8\xff original bytes")
         self.assertEqual(response.headers["Content-Disposition"], 'attachment; filename="me.jpg"')
+
+    def test_its_content_type_follows_the_content_not_the_name(self):
+        for name, content, expected in [
+            ("page.html", b"\xff\xd8\xff jpeg bytes", "image/jpeg"),
+            ("script.js", b"GIF89a;alert(1)//", "image/gif"),
+            ("clip.txt", b"\x1a\x45\xdf\xa3 matroska", "video/x-matroska"),
+        ]:
+            with self.subTest(name=name):
+                analysis = self.analysis_for(self.alice, content=content, original_name=name)
+
+                response = self.get(reverse("detection_api:analysis-file", args=[analysis.pk]))
+
+                self.assertEqual(response["Content-Type"], expected)
+                self.assertEqual(response.headers["Content-Disposition"], f'attachment; filename="{name}"')
 
     def test_it_answers_404_to_anyone_else(self):
         response = self.get(reverse("detection_api:analysis-file", args=[self.bobs_analysis.pk]))

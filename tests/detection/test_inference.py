@@ -70,7 +70,7 @@ def test_the_stored_verdicts_and_media_types_are_the_engines():
     assert tuple(Analysis.MediaType.values) == MEDIA_TYPES
 
 
-def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type():
+def test_it_fills_the_analysis_fields_media_type_included():
     fields = inference.result_fields(video_result())
 
     assert fields["verdict"] == "uncertain"
@@ -79,7 +79,7 @@ def test_it_fills_the_analysis_fields_but_keeps_the_uploads_media_type():
     assert fields["faces_count"] == 3
     assert fields["frame_count"] == 10
     assert fields["timings"] == {"decode": 0.1235}
-    assert "media_type" not in fields
+    assert fields["media_type"] == "video"  # the engine's: an animated GIF is sniffed as an image
 
 
 class ResultRowsTests(BaseTestCase):

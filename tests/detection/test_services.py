@@ -3,6 +3,7 @@ import logging
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -141,6 +142,35 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertIsNone(analysis.fake_probability)
         self.assertEqual(analysis.faces_count, 0)
         self.assertEqual(analysis.frames.get().faces.count(), 0)
+
+    def test_an_animated_gif_uploaded_as_a_picture_is_recorded_as_the_video_it_was_analysed_as(self):
+        from PIL import Image
+
+        from tests.media import astronaut_bgr
+
+        frames = [Image.fromarray(astronaut_bgr()[:, :, ::-1]).rotate(angle) for angle in (0, 3, 6)]
+        content = io.BytesIO()
+        frames[0].save(content, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+        analysis = self.analysis_for(self.alice, content=content.getvalue(), original_name="wave.gif")
+        self.assertEqual(analysis.media_type, Analysis.MediaType.IMAGE)  # as sniffed at upload
+
+        services.analysis_run(analysis_id=analysis.pk)
+
+        analysis = refresh(analysis)
+        self.assertEqual(analysis.status, Analysis.Status.DONE, analysis.error)
+        self.assertEqual((analysis.media_type, analysis.frames.count()), (Analysis.MediaType.VIDEO, 3))
+
+    def test_an_undecodable_picture_fails_naming_the_file_as_its_owner_did_and_no_server_folder(self):
+        analysis = self.analysis_for(self.alice, content=b"GIF89a" + b"x" * 200, original_name='my "best" shot.gif')
+        self.assertNotEqual(Path(analysis.file.name).name, analysis.original_name)  # stored under a safe name
+
+        services.analysis_run(analysis_id=analysis.pk)
+
+        analysis = refresh(analysis)
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+        self.assertTrue(analysis.error.startswith('my "best" shot.gif: cannot decode the image'), analysis.error)
+        self.assertNotIn(str(self.media_root), analysis.error)
+        self.assertNotIn("/", analysis.error)
 
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
         from tests.media import hostile_gif

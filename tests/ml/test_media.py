@@ -50,6 +50,14 @@ def test_it_rejects_a_truncated_jpeg_instead_of_guessing_the_missing_part(tmp_pa
         load_image_bgr(path)
 
 
+def test_a_picture_pillow_cannot_read_is_refused_without_naming_its_folder(tmp_path):
+    path = tmp_path / "junk.gif"
+    path.write_bytes(b"GIF89a" + b"x" * 200)
+    with pytest.raises(MediaError, match=r"^junk\.gif: cannot decode the image") as refusal:
+        load_image_bgr(path)
+    assert str(tmp_path) not in str(refusal.value)
+
+
 def test_it_turns_a_phone_photo_upright_from_its_exif_orientation(tmp_path, astronaut):
     path = tmp_path / "phone.jpg"
     rotated = cv2.rotate(astronaut[:, :400], cv2.ROTATE_90_CLOCKWISE)  # stored sideways

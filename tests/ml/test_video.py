@@ -9,7 +9,14 @@ from ml.media import MediaLimits, media_kind
 from ml import video, video_skipping
 from ml.video import sample_frames, sample_indices, seek_plan, video_info
 
-from tests.media import ffmpeg_rotate, hostile_gif, moving_face_frames, write_h264_with_b_frames, write_video
+from tests.media import (
+    ffmpeg_rotate,
+    hostile_gif,
+    moving_face_frames,
+    write_h264_with_b_frames,
+    write_sound_only_mp4,
+    write_video,
+)
 
 
 def frame_number(image: np.ndarray) -> int:
@@ -85,6 +92,13 @@ def test_an_undecodable_video_raises_a_clear_error(tmp_path):
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
     assert media_kind(path)[0] == "video"
     with pytest.raises(MediaError, match="broken.mp4"):
+        sample_frames(path, 8)
+
+
+def test_a_sound_only_mp4_says_it_has_no_video_track(tmp_path):
+    path = write_sound_only_mp4(tmp_path / "voice memo.mp4")
+    assert media_kind(path)[0] == "video"
+    with pytest.raises(MediaError, match=r"^voice memo\.mp4: the file has no video track"):
         sample_frames(path, 8)
 
 
