@@ -2,14 +2,36 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm, UserCreationForm
 
 from . import services
 from .selectors import client_address
 from .validators import RotateApiTokenOnPasswordChange
 
 
-class SignupForm(UserCreationForm):
+class NewPasswordFieldsMixin:
+    """The rules for a new password listed under its first field, and a broken rule reported
+    there too (Django reports it under the confirmation). The rules leave out the note that
+    a new password replaces the API token: that is no rule, and the pages that set a password
+    on an existing account say it on their own."""
+
+    first_password_field = "password1"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        rules = [
+            validator
+            for validator in password_validation.get_default_password_validators()
+            if not isinstance(validator, RotateApiTokenOnPasswordChange)
+        ]
+        self.fields[self.first_password_field].help_text = password_validation.password_validators_help_text_html(rules)
+
+    def validate_password_for_user(self, user, password_field_name="password2"):
+        if self.cleaned_data.get(password_field_name):  # only once the two fields match
+            super().validate_password_for_user(user, password_field_name=self.first_password_field)
+
+
+class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
     """Username, email and a password checked by Django's password validators."""
 
     email = forms.EmailField(required=True, help_text="Only used if you need to recover access.")
@@ -18,21 +40,21 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ["username", "email"]
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A new account has no token to replace yet: its password's rules, without that note.
-        rules = [
-            validator
-            for validator in password_validation.get_default_password_validators()
-            if not isinstance(validator, RotateApiTokenOnPasswordChange)
-        ]
-        self.fields["password1"].help_text = password_validation.password_validators_help_text_html(rules)
-
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this email address already exists.")
         return email
+
+
+class NewPasswordForm(NewPasswordFieldsMixin, SetPasswordForm):
+    """The password reset's form."""
+
+    first_password_field = "new_password1"
+
+
+class ChangePasswordForm(NewPasswordFieldsMixin, PasswordChangeForm):
+    first_password_field = "new_password1"
 
 
 class ThrottledLoginMixin:

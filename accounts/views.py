@@ -1,6 +1,6 @@
-"""Sign-up, profile and API token pages, and the password change page (Django's own view with
-a success message). Login, logout and password reset are Django's own views, configured in
-urls.py."""
+"""Sign-up, profile and API token pages, the password change page and log-out (Django's own
+views with a message saying what happened). Login and password reset are Django's own views,
+configured in urls.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import SignupForm, ThrottledLoginMixin
+from .forms import ChangePasswordForm, SignupForm, ThrottledLoginMixin
 
 
 def throttled_login_status(view):
@@ -73,6 +73,24 @@ def token_regenerate(request):
     return redirect("profile")
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's log-out (POST, from the button on every page), which says it worked; a GET (a
+    typed or bookmarked address) shows a page with the button instead of a bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect("login")
+        return render(request, "registration/logout_confirm.html")
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
+
+
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    form_class = ChangePasswordForm
     success_message = "Your password was changed."
     success_url = reverse_lazy("profile")

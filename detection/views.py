@@ -19,8 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, presenters, selectors, services
+from .downloads import original_file_response
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
+from .models import Analysis
 from .serializers import AnalysisDetailOutputSerializer
 from .throttles import UploadRateThrottle, rate_limit_message
 
@@ -61,6 +63,8 @@ def upload(request):
                     created.append(services.analysis_create(owner=request.user, file=file))
                 except (errors.UploadRefused, errors.StorageFull) as exc:
                     form.add_error("file", f"{file.name}: {exc}" if len(files) > 1 else str(exc))
+                    continue
+                throttle.record(request)
             for analysis in created:
                 messages.success(request, f"{analysis.original_name} was uploaded and queued.")
             if len(created) == len(files) == 1:
@@ -137,6 +141,7 @@ def statuses(request):
                     "verdict": analysis.verdict,
                     "verdict_label": analysis.verdict_label,
                     "probability": analysis.verdict_probability,
+                    "error": analysis.error if analysis.status == Analysis.Status.FAILED else "",
                 }
                 for analysis in analyses
             ]
@@ -270,9 +275,7 @@ def file(request, analysis_id):
     analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id, staff_reads_all=True)
     if analysis is None:
         raise Http404("No such analysis")
-    return FileResponse(
-        analysis.file.open("rb"), as_attachment=True, filename=analysis.original_name
-    )
+    return original_file_response(analysis)
 
 
 @login_required

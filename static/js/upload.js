@@ -116,12 +116,16 @@
   // progress and the probability the verdict stands on).
   function showStatus(upload, analysis) {
     var done = analysis.status === "done";
+    // Sent, but the analysis failed: the row turns from "sent" (green) to failed (red).
+    upload.item.classList.toggle("upload-analysis-failed", analysis.status === "failed");
     upload.badge.className = "badge badge-" + (done ? analysis.verdict : analysis.status);
     upload.badge.textContent = done && analysis.verdict_label ? analysis.verdict_label : analysis.status_label || STATUSES[analysis.status];
     if (analysis.status === "running" && analysis.progress !== null && analysis.progress !== undefined) {
       upload.detail.textContent = Math.round(analysis.progress * 100) + "% done";
     } else if (done && analysis.probability !== null && analysis.probability !== undefined) {
       upload.detail.textContent = "fake probability " + percent(analysis.probability);
+    } else if (analysis.status === "failed" && analysis.error) {
+      upload.detail.textContent = analysis.error;
     } else {
       upload.detail.textContent = "";
     }

@@ -1,3 +1,4 @@
+import re
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
@@ -27,6 +28,14 @@ class SignupTests(BaseTestCase):
 
         self.assertIn("at least 8 characters", html)
         self.assertNotIn("replaces your API token", html)
+
+    def test_a_weak_password_is_reported_under_the_password_field_where_its_rules_are(self):
+        response = self.signup(password1="password", password2="password")
+
+        errors = response.context["form"].errors
+        self.assertIn("This password is too common.", errors["password1"])
+        self.assertNotIn("password2", errors)
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
 
     def test_it_creates_the_user_logs_them_in_and_gives_them_a_token(self):
         response = self.signup()
@@ -106,6 +115,24 @@ class LogoutTests(BaseTestCase):
         upload = self.client.get(reverse("detection:upload"))
         self.assertRedirects(upload, f"{reverse('login')}?next={reverse('detection:upload')}")
 
+    def test_it_says_the_person_is_logged_out(self):
+        self.login(self.alice)
+
+        response = self.client.post(reverse("logout"), follow=True)
+
+        self.assertContains(response, "You are logged out.")
+
+    def test_the_typed_address_offers_the_button_instead_of_an_error(self):
+        self.login(self.alice)
+
+        page = self.client.get(reverse("logout"))
+
+        self.assertContains(page, "You are logged in as alice.")
+        self.assertContains(page, f'action="{reverse("logout")}"')
+        self.assertTrue(self.client.get(reverse("detection:history")).context["user"].is_authenticated)
+        self.client.logout()
+        self.assertRedirects(self.client.get(reverse("logout")), reverse("login"))
+
     def test_every_page_offers_a_logout_button(self):
         self.login(self.alice)
         response = self.client.get(reverse("detection:history"))
@@ -128,9 +155,25 @@ class PasswordChangeTests(BaseTestCase):
         self.alice.refresh_from_db()
         self.assertTrue(self.alice.check_password(new_password))
 
-    def test_the_form_warns_that_a_new_password_replaces_the_api_token(self):
+    def test_the_form_warns_that_a_new_password_replaces_the_api_token_apart_from_the_rules(self):
         self.login(self.alice)
-        self.assertContains(self.client.get(reverse("password_change")), "Setting a new password also replaces your API token.")
+        response = self.client.get(reverse("password_change"))
+
+        self.assertContains(response, "Setting a new password also replaces your API token")
+        rules = response.context["form"].fields["new_password1"].help_text
+        self.assertIn("at least 8 characters", rules)
+        self.assertNotIn("API token", rules)
+
+    def test_a_broken_rule_is_reported_under_the_new_password_not_its_confirmation(self):
+        self.login(self.alice)
+        response = self.client.post(
+            reverse("password_change"),
+            {"old_password": PASSWORD, "new_password1": "12345678", "new_password2": "12345678"},
+        )
+
+        errors = response.context["form"].errors
+        self.assertIn("This password is entirely numeric.", errors["new_password1"])
+        self.assertNotIn("new_password2", errors)
 
     def test_it_needs_the_old_password(self):
         self.login(self.alice)
@@ -211,6 +254,17 @@ class PasswordResetTests(BaseTestCase):
 
         self.assertRedirects(response, reverse("password_reset_done"))
         self.assertEqual(mail.outbox, [])
+
+    def test_the_new_password_page_says_the_token_is_replaced_apart_from_the_rules(self):
+        self.client.post(reverse("password_reset"), {"email": "alice@example.org"})
+        link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+
+        page = self.client.get(link, follow=True)  # Django moves the token out of the address
+
+        self.assertContains(page, "Setting a new password also replaces your API token")
+        rules = page.context["form"].fields["new_password1"].help_text
+        self.assertIn("at least 8 characters", rules)
+        self.assertNotIn("API token", rules)
 
     def test_the_login_page_links_to_it(self):
         self.assertContains(self.client.get(reverse("login")), reverse("password_reset"))

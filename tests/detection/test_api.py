@@ -223,7 +223,8 @@ class AnalysisCreateApiTests(ApiTestCase):
     def test_an_upload_to_the_address_without_its_final_slash_is_refused_in_json_not_redirected(self):
         for debug in (False, True):  # a redirect loses the body; with DEBUG on Django raised
             with self.subTest(debug=debug), override_settings(DEBUG=debug):
-                response = self.client.post("/api/v1/analyses", {"file": photo_upload()}, **self.auth())
+                client = Client(enforce_csrf_checks=True)  # as a script's requests are checked
+                response = client.post("/api/v1/analyses", {"file": photo_upload()}, **self.auth())
 
                 self.assertEqual(response.status_code, 404)
                 self.assertEqual(

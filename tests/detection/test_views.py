@@ -415,6 +415,15 @@ class SeveralFilesUploadTests(BaseTestCase):
         self.assertEqual(sorted(names), ["a.jpg", "b.jpg"])
         self.assertEqual(api.status_code, 429)
 
+    def test_a_file_the_form_refuses_does_not_count_against_the_upload_limit(self):
+        self.login(self.alice)
+
+        with throttle_rates(uploads="1/hour"):
+            self.client.post(self.url, {"file": [text_upload("notes.jpg"), photo_upload("a.jpg")]})
+
+        names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
+        self.assertEqual(list(names), ["a.jpg"])
+
     def test_it_names_each_refused_file_and_keeps_the_accepted_ones(self):
         self.login(self.alice)
 
@@ -480,6 +489,16 @@ class HistorySearchTests(BaseTestCase):
         self.assertContains(response, " UTC</time>", count=2)
 
 
+class FileNameWrappingTests(BaseTestCase):
+    def test_the_history_lets_a_long_name_wrap_between_its_parts_and_still_escapes_it(self):
+        self.analysis_for(self.alice, original_name="<b>_clip-2.mp4")
+        self.login(self.alice)
+
+        response = self.client.get(reverse("detection:history"))
+
+        self.assertContains(response, "&lt;b&gt;_<wbr>clip-<wbr>2.<wbr>mp4</a>")
+
+
 class StatusPollTests(BaseTestCase):
     url = reverse("detection:statuses")
 
@@ -500,9 +519,18 @@ class StatusPollTests(BaseTestCase):
                     "verdict": "fake",
                     "verdict_label": "Fake: face swap",
                     "probability": 0.91,
+                    "error": "",
                 }
             ],
         )
+
+    def test_a_failed_analysis_comes_with_the_reason(self):
+        failed = self.analysis_for(self.alice, status="failed", error="clip.mp4: cannot open the video")
+        self.login(self.alice)
+
+        [answer] = self.client.get(self.url, {"id": [failed.pk]}).json()["analyses"]
+
+        self.assertEqual((answer["status"], answer["error"]), ("failed", "clip.mp4: cannot open the video"))
 
     def test_an_ai_generated_face_is_reported_with_the_probability_its_verdict_stands_on(self):
         mine = self.done_analysis_for(self.alice, fake_kind="ai_generated", fake_probability=0.001, synthetic_probability=0.93)
@@ -585,7 +613,7 @@ class StaffViewTests(BaseTestCase):
         response = self.client.get(reverse("detection:history"), {"user": "bob"})
 
         self.assertContains(response, "Viewing bob's analyses as staff.")
-        self.assertContains(response, "bob.jpg")
+        self.assertContains(response, "bob.<wbr>jpg")  # the name may wrap at its dot
         self.assertNotContains(response, 'name="ids"')
 
     def test_staff_may_download_any_users_file_but_not_delete_it(self):
