@@ -91,6 +91,7 @@ from .options import DetectorOptions
 from .tracks import (
     SYNTHETIC_FACES_PER_TRACK,
     evenly_spaced_faces,
+    face_look,
     file_score,
     iou,
     link_tracks,
@@ -489,7 +490,7 @@ class Detector:
         left_out = [d.faces_left_out for d in digests]
         rejected = [d.boxes_rejected for d in digests]
         indices, times = [d.index for d in digests], [d.time for d in digests]
-        track_ids = link_tracks(boxes)
+        track_ids = link_tracks(boxes, looks=[[face_look(crop) for crop in d.crops] for d in digests])
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
         crops = [digests[p].crops[j] for p, j in located]
         chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK) if self.synthetic is not None else []

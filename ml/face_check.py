@@ -148,7 +148,7 @@ def compare_search(detector, files: list[Path], *, every: int, frames: int | Non
     face-swap file score and verdict each leads to."""
     from .detector import verdict_for
     from .options import DetectorOptions
-    from .tracks import file_score, link_tracks, summarize_tracks
+    from .tracks import face_look, file_score, link_tracks, summarize_tracks
     from .video import DEFAULT_FRAMES, sample_frames
 
     rows = []
@@ -162,11 +162,14 @@ def compare_search(detector, files: list[Path], *, every: int, frames: int | Non
                 images, DetectorOptions(full_search_every=n), timings, times=[f.time for f in sampled]
             )
             located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
-            flat = detector.classify([detector.crop(images[p], boxes[p][j]) for p, j in located])
+            crops = [detector.crop(images[p], boxes[p][j]) for p, j in located]
+            flat = detector.classify(crops)
             scores: list[list[float]] = [[] for _ in images]
-            for (p, _), score in zip(located, flat):
+            looks: list[list] = [[] for _ in images]
+            for (p, _), score, crop in zip(located, flat, crops):
                 scores[p].append(float(score))
-            tracks = summarize_tracks(link_tracks(boxes), scores, [f.time for f in sampled])
+                looks[p].append(face_look(crop))
+            tracks = summarize_tracks(link_tracks(boxes, looks=looks), scores, [f.time for f in sampled])
             score = file_score(tracks)
             verdict = verdict_for(score, threshold=detector.threshold, threshold_real=detector.threshold_real)
             runs[name] = (boxes, timings["faces"] + timings["verify"], score, verdict)

@@ -1,11 +1,21 @@
 """Face tracks: one person followed across the sampled frames of a video.
 
-Linking (no extra dependency, boxes only): frames are visited in order; each face is matched
-to an open track whose latest box, seen at most `max_gap` sampled frames earlier, overlaps it
-(intersection over union at least `min_iou`) or, for fast motion between sparse samples, whose
-centre lies within `max_shift` box widths of it with a size within `max_scale` times. Pairs are
-matched greedily, best overlap first; a track takes at most one face per frame. An unmatched
-face starts a new track. Tracks are numbered from 1 in order of appearance.
+Linking (no extra dependency): frames are visited in order; each face is matched to an open
+track whose latest box, seen at most `max_gap` sampled frames earlier, overlaps it (intersection
+over union at least `min_iou`) or, for fast motion between sparse samples, whose centre lies
+within `max_shift` box widths of it with a size within `max_scale` times. Pairs are matched
+greedily, best overlap first; a track takes at most one face per frame. An unmatched face starts
+a new track. Tracks are numbered from 1 in order of appearance.
+
+Where the box fits but the face does not look like the track's last one, the face starts a new
+track: a cut from one person to another framed the same way (an interview, a news clip) must not
+pool a swapped face with a real one, whose mean would hide the fake. The look is the hue and
+saturation histogram of the middle of the face crop (`face_look`), compared by Bhattacharyya
+distance. Measured 2026-11-26 on the 31 clips of ../shared/data/videos (the faces as the worker
+finds them): consecutive faces of one track are at most 0.33 apart (median 0.07, 899 pairs); faces
+of different clips (people or scenes) have median 0.57, and 62 % of those pairs are over
+`max_look_distance` (0.5), so most cuts between people are caught while no track of one person
+was split.
 
 Scoring policy (tested in tests/ml/test_tracks.py):
 - a track's score is the mean fake probability of its faces;
@@ -21,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .results import Box, TrackResult
@@ -35,6 +46,25 @@ class Linking:
     max_shift: float = 0.5  # centre distance, in widths of the larger box
     max_scale: float = 1.5  # larger over smaller box width
     max_gap: int = 2  # sampled frames a track may miss and still continue
+    max_look_distance: float = 0.5  # face_look distance over which a face is someone else
+
+
+LOOK_BINS = (16, 8)  # hue, saturation
+
+
+def face_look(crop: np.ndarray) -> np.ndarray:
+    """A face crop's colours (BGR uint8 in): the normalised hue-saturation histogram of its middle
+    70 %, where the face is, for `look_distance`."""
+    height, width = crop.shape[:2]
+    middle = crop[int(height * 0.15) : int(height * 0.85), int(width * 0.15) : int(width * 0.85)]
+    hsv = cv2.cvtColor(middle, cv2.COLOR_BGR2HSV)
+    histogram = cv2.calcHist([hsv], [0, 1], None, list(LOOK_BINS), [0, 180, 0, 256])
+    return cv2.normalize(histogram, None, 1, 0, cv2.NORM_L1).flatten()
+
+
+def look_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """0 for faces of the same colours, up to 1 for faces with none in common."""
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
 
 
 def iou(a: Box, b: Box) -> float:
@@ -61,19 +91,33 @@ def _affinity(a: Box, b: Box, linking: Linking) -> float:
     return 0.0
 
 
-def link_tracks(frames: Sequence[Sequence[Box]], linking: Linking = Linking()) -> list[list[int]]:
-    """The track number (from 1) of every box, frame by frame, in the boxes' own order."""
+def link_tracks(
+    frames: Sequence[Sequence[Box]],
+    linking: Linking = Linking(),
+    *,
+    looks: Sequence[Sequence[np.ndarray]] | None = None,
+) -> list[list[int]]:
+    """The track number (from 1) of every box, frame by frame, in the boxes' own order.
+    `looks`, shaped like `frames`, holds each face's `face_look`; without it boxes alone link."""
     ids: list[list[int]] = []
     open_tracks: dict[int, tuple[int, Box]] = {}  # track -> (frame position, latest box)
+    last_looks: dict[int, np.ndarray] = {}
     next_id = 1
     for position, boxes in enumerate(frames):
         for track in [t for t, (seen, _) in open_tracks.items() if position - seen > linking.max_gap + 1]:
             del open_tracks[track]
+
+        def fits(track: int, j: int) -> bool:
+            if looks is None or track not in last_looks:
+                return True
+            return look_distance(last_looks[track], looks[position][j]) <= linking.max_look_distance
+
         pairs = sorted(
             (
                 (_affinity(last, box, linking), track, j)
                 for track, (_, last) in open_tracks.items()
                 for j, box in enumerate(boxes)
+                if fits(track, j)
             ),
             reverse=True,
         )
@@ -90,6 +134,8 @@ def link_tracks(frames: Sequence[Sequence[Box]], linking: Linking = Linking()) -
             if track is None:
                 track, next_id = next_id, next_id + 1
             open_tracks[track] = (position, box)
+            if looks is not None:
+                last_looks[track] = looks[position][j]
             frame_ids.append(track)
         ids.append(frame_ids)
     return ids

@@ -121,6 +121,23 @@ def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     assert sizes == {(128, 128, 3)}
 
 
+def test_a_cut_to_someone_else_in_the_same_place_makes_a_second_person(tmp_path, astronaut, detector):
+    first = moving_face_frames(astronaut, 8)
+    # "Someone else": the same face recoloured (hue turned half-way round), framed the same.
+    hsv = [cv2.cvtColor(f, cv2.COLOR_BGR2HSV) for f in first]
+    for f in hsv:
+        f[..., 0] = (f[..., 0].astype(int) + 90) % 180
+    second = [cv2.cvtColor(f, cv2.COLOR_HSV2BGR) for f in hsv]
+    path = write_video(tmp_path / "interview.mp4", first + second, fps=8)
+
+    result = detector.analyze(path, DetectorOptions(max_frames=16, heatmaps=0))
+
+    people = [face.track for f in result.frames for face in f.faces]
+    assert len(people) >= 12
+    assert sorted(set(people)) == [1, 2]
+    assert people == sorted(people)  # the first half is person 1, the second person 2
+
+
 def test_frames_between_full_searches_find_the_person_near_where_they_were(astronaut, detector):
     frames = moving_face_frames(astronaut, 9, size=(320, 320))
 

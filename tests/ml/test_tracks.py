@@ -1,7 +1,9 @@
 import pytest
 
 from ml.results import Box
-from ml.tracks import evenly_spaced_faces, file_score, link_tracks, summarize_tracks
+import numpy as np
+
+from ml.tracks import evenly_spaced_faces, face_look, file_score, link_tracks, look_distance, summarize_tracks
 
 
 def box(x, y=100, side=80):
@@ -27,6 +29,27 @@ def test_a_face_far_away_or_of_another_size_starts_a_new_track():
 def test_a_track_survives_a_short_gap_but_not_a_long_one():
     assert link_tracks([[box(100)], [], [], [box(102)]]) == [[1], [], [], [1]]
     assert link_tracks([[box(100)], [], [], [], [box(102)]]) == [[1], [], [], [], [2]]
+
+
+def face_of(colour: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """A 224 px "face crop" of one colour with some texture (BGR)."""
+    noise = np.random.default_rng(seed).integers(-12, 13, (224, 224, 3))
+    return np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+
+
+def test_someone_else_in_the_same_place_after_a_cut_is_another_person():
+    box = Box(100, 100, 80, 80)
+    skin, other = face_of((120, 150, 200)), face_of((90, 60, 40), seed=1)
+    looks = [[face_look(skin)], [face_look(face_of((120, 150, 200), seed=2))], [face_look(other)], [face_look(other)]]
+
+    assert link_tracks([[box]] * 4, looks=looks) == [[1], [1], [2], [2]]
+    assert link_tracks([[box]] * 4) == [[1], [1], [1], [1]]  # boxes alone cannot tell
+
+
+def test_look_distance_is_zero_for_the_same_colours_and_large_for_others():
+    skin = face_look(face_of((120, 150, 200)))
+    assert look_distance(skin, face_look(face_of((120, 150, 200), seed=3))) < 0.2
+    assert look_distance(skin, face_look(face_of((90, 60, 40)))) > 0.5
 
 
 def test_one_swapped_person_among_real_ones_decides_the_file():
