@@ -143,11 +143,27 @@ def load_image_bgr(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> np
         else:
             im.load()
             ImageOps.exif_transpose(im, in_place=True)  # copies of a 1080p photo cost 5 ms each
-            rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
-            image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            image = cv2.cvtColor(_as_rgb(im), cv2.COLOR_RGB2BGR)
     if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
         raise MediaError(f"{path.name}: the image is too small to contain a face")
     return image
+
+
+def _as_rgb(im: Image.Image) -> np.ndarray:
+    """8-bit RGB pixels of a decoded picture as a person sees it: 16-bit grey scaled down (Pillow's
+    own conversion clips it, turning most of a picture white), and transparent parts laid over
+    white (a viewer shows them over the page; the pixels hidden under them are not judged)."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I"):
+        grey = np.asarray(im, dtype=np.float32)
+        if im.mode != "I" or grey.max() > 255:  # 16-bit values
+            grey = grey / 257.0
+        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
+        flat = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        flat.alpha_composite(im.convert("RGBA"))
+        return np.asarray(flat.convert("RGB"))
+    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
 
 
 def _ends_as_jpeg(path: Path) -> bool:

@@ -131,6 +131,11 @@ def _holds_no_picture(path: Path) -> bool:
         return False
 
 
+# A frame OpenCV cannot decode (a damaged JPEG in an MJPEG AVI, a lost packet) fails its grab
+# and the next one goes on; only this many failures in a row mean the stream has ended.
+MAX_BAD_FRAMES = 4
+
+
 def _read_at(
     cap: cv2.VideoCapture, targets: list[int], frame_pixels: int, sink: FrameSink | None = None, fps: float = 0.0
 ) -> tuple[dict[int, np.ndarray | None], int, tuple[int, int] | None]:
@@ -143,9 +148,16 @@ def _read_at(
     frames: dict[int, np.ndarray] = {}
     size = None
     position = 0
+    failed = 0  # frames in a row that would not decode
     while position <= last:
         if not cap.grab():
-            break
+            failed += 1
+            if failed > MAX_BAD_FRAMES:  # the end of the stream, not a damaged frame
+                position -= failed - 1
+                break
+            position += 1  # a damaged frame still takes its place in the stream
+            continue
+        failed = 0
         if position in wanted:
             ok, image = cap.retrieve()
             if ok and image is not None:
@@ -273,9 +285,14 @@ def _read_skipping(
 
 
 def _count_frames(cap: cv2.VideoCapture) -> int:
-    count = 0
-    while cap.grab():
-        count += 1
+    """Frames up to the end of the stream, damaged ones (see MAX_BAD_FRAMES) included."""
+    count = failed = 0
+    while failed <= MAX_BAD_FRAMES:
+        if cap.grab():
+            count += failed + 1
+            failed = 0
+        else:
+            failed += 1
     return count
 
 

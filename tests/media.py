@@ -144,3 +144,14 @@ def write_sound_only_mp4(path: Path, *, seconds: float = 0.5) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def blank_one_mjpeg_frame(path: Path, index: int) -> Path:
+    """Overwrite the JPEG data of frame `index` of an MJPEG AVI with zeros, as damage in
+    storage or transfer would, leaving the container's chunks in place."""
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]
+    begin, end = starts[index], starts[index + 1] - 8  # the next frame's chunk header stays
+    data[begin:end] = bytes(end - begin)
+    path.write_bytes(bytes(data))
+    return path

@@ -50,6 +50,29 @@ def test_it_rejects_a_truncated_jpeg_instead_of_guessing_the_missing_part(tmp_pa
         load_image_bgr(path)
 
 
+def test_a_16_bit_grey_png_gives_its_picture_not_a_white_page(tmp_path, astronaut):
+    grey = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    path = tmp_path / "scan.png"
+    Image.fromarray(grey.astype(np.uint16) * 257).save(path)  # 16-bit, as scanners write
+    assert Image.open(path).mode == "I;16"
+
+    image = load_image_bgr(path)
+
+    assert np.array_equal(image[..., 0], grey) and np.array_equal(image[..., 2], grey)
+
+
+def test_transparent_parts_are_judged_as_shown_over_white_not_by_the_pixels_under_them(tmp_path, astronaut):
+    rgba = np.dstack([astronaut[..., ::-1], np.zeros(astronaut.shape[:2], np.uint8)])
+    rgba[:256, :, 3] = 255  # the top half shown, the bottom half fully transparent
+    path = tmp_path / "cut-out.png"
+    Image.fromarray(rgba).save(path)
+
+    image = load_image_bgr(path)
+
+    assert np.array_equal(image[:256], astronaut[:256])
+    assert (image[256:] == 255).all()
+
+
 def test_a_picture_pillow_cannot_read_is_refused_without_naming_its_folder(tmp_path):
     path = tmp_path / "junk.gif"
     path.write_bytes(b"GIF89a" + b"x" * 200)

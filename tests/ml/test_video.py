@@ -10,6 +10,7 @@ from ml import video, video_skipping
 from ml.video import sample_frames, sample_indices, seek_plan, video_info
 
 from tests.media import (
+    blank_one_mjpeg_frame,
     ffmpeg_rotate,
     hostile_gif,
     moving_face_frames,
@@ -93,6 +94,17 @@ def test_an_undecodable_video_raises_a_clear_error(tmp_path):
     assert media_kind(path)[0] == "video"
     with pytest.raises(MediaError, match="broken.mp4"):
         sample_frames(path, 8)
+
+
+def test_one_damaged_frame_does_not_end_the_video(tmp_path, astronaut):
+    path = write_video(tmp_path / "camera.avi", moving_face_frames(astronaut, 40), fps=10, fourcc="MJPG")
+    blank_one_mjpeg_frame(path, 15)
+
+    info, frames = sample_frames(path, 40)
+
+    assert info.frame_count == 40 and info.duration == pytest.approx(4.0)
+    assert [f.index for f in frames] == [i for i in range(40) if i != 15]
+    assert [frame_number(f.image) for f in frames[-3:]] == [37, 38, 39]
 
 
 def test_a_sound_only_mp4_says_it_has_no_video_track(tmp_path):
