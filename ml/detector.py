@@ -68,7 +68,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError
-from .faces import crop_face, find_faces, find_faces_near
+from .faces import FINE_SEARCH, FaceSearch, crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
 from .media import load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
@@ -383,14 +383,16 @@ class Detector:
         timings: dict[str, float] | None = None,
         *,
         near: list[Box] | None = None,
+        search: FaceSearch = FaceSearch(),
     ) -> tuple[list[Box], int, int]:
         """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected), from
-        a search of the whole frame or, given `near`, of the regions around those boxes.
+        a search of the whole frame (with `search`) or, given `near`, of the regions around those
+        boxes.
         Seconds spent are added to `timings["faces"]` (Haar) and `timings["verify"]`."""
         timings = {} if timings is None else timings
         started = time.perf_counter()
         if near is None:
-            boxes = find_faces(image, max_faces=HAAR_MAX_BOXES)
+            boxes = find_faces(image, max_faces=HAAR_MAX_BOXES, search=search)
         else:
             boxes = find_faces_near(image, near)[:HAAR_MAX_BOXES]
         searched = time.perf_counter()
@@ -405,9 +407,18 @@ class Detector:
         kept = faces[: options.max_faces]
         return kept, len(faces) - len(kept), len(boxes) - len(faces)
 
-    def _digester(self, options: DetectorOptions, timings: dict[str, float], *, digest, progress=None) -> FrameDigester:
+    def _digester(
+        self, options: DetectorOptions, timings: dict[str, float], *, digest, progress=None, photo: bool = False
+    ) -> FrameDigester:
+        def search(image: np.ndarray, near: list[Box] | None) -> tuple[list[Box], int, int]:
+            found = self.find_confirmed_faces(image, options, timings, near=near)
+            if photo and not found[0]:  # small faces: see FINE_SEARCH
+                fine = self.find_confirmed_faces(image, options, timings, search=FINE_SEARCH)
+                found = fine if fine[0] else found
+            return found
+
         return FrameDigester(
-            search=lambda image, near: self.find_confirmed_faces(image, options, timings, near=near),
+            search=search,
             digest=digest,
             every=options.full_search_every,
             max_gap_s=FULL_SEARCH_MAX_GAP_S,
@@ -469,8 +480,14 @@ class Detector:
         started = time.perf_counter()
         # Frames go to the digester as they are decoded; it finds their faces and keeps only
         # what the rest needs from their pixels (ml/frames.py): never 32 full frames at once.
-        digester = self._digester(options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 * done))
         media_type, _ = media_kind(path, options.limits)
+        digester = self._digester(
+            options,
+            timings,
+            digest=self._digest_frame(options),
+            progress=lambda done: report(0.7 * done),
+            photo=media_type == MEDIA_IMAGE,
+        )
         if media_type == MEDIA_IMAGE:
             image = load_image_bgr(path, options.limits)
             height, width = image.shape[:2]

@@ -10,6 +10,7 @@ from ml import load_detector
 from ml.detector import verdict_for
 from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam, gradcams, heatmap_of
+from ml.faces import find_faces
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 from ml.tracks import iou
@@ -170,6 +171,24 @@ def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searche
     assert faces([wall, wall, face, wall, wall]) == [0, 0, 1, 0, 0]  # the halfway frame
     assert faces([wall, face, face, face, wall]) == [0, 1, 1, 1, 0]  # and around it
     assert faces([wall, face, wall, wall, wall]) == [0, 0, 0, 0, 0]  # a face in one off-frame: missed
+
+
+def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_path, astronaut, detector):
+    from skimage.data import chelsea
+
+    background = cv2.GaussianBlur(cv2.resize(chelsea()[..., ::-1], (1920, 1080)), (0, 0), 4)
+    head = cv2.resize(astronaut[0:300, 60:390], (351, 319), interpolation=cv2.INTER_AREA)  # face about 100 px
+    canvas = background.copy()
+    canvas[100:419, 200:551] = head
+    assert find_faces(canvas) == []  # the first search misses it
+    path = tmp_path / "crowd.jpg"
+    cv2.imwrite(str(path), canvas)
+
+    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+
+    [face] = result.frames[0].faces
+    assert 80 <= face.box.w <= 140 and 200 <= face.box.x <= 551
+    assert result.verdict != "no_face"
 
 
 def test_a_photo_without_a_face_is_no_face_not_real(tmp_path, detector):
