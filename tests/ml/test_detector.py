@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ml import load_detector
-from ml.detector import verdict_for
+from ml.detector import verdict_for, without_nested
 from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam, gradcams, heatmap_of
 from ml.faces import find_faces
@@ -171,6 +171,13 @@ def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searche
     assert faces([wall, wall, face, wall, wall]) == [0, 0, 1, 0, 0]  # the halfway frame
     assert faces([wall, face, face, face, wall]) == [0, 1, 1, 1, 0]  # and around it
     assert faces([wall, face, wall, wall, wall]) == [0, 0, 0, 0, 0]  # a face in one off-frame: missed
+
+
+def test_a_face_found_twice_one_box_inside_the_other_is_one_face_but_neighbours_stay_two():
+    big, inside = Box(10, 40, 188, 188), Box(88, 52, 132, 132)  # as on a StyleTalk close-up
+    left, right = Box(0, 0, 100, 100), Box(60, 0, 100, 100)  # two people, heads overlapping
+    assert without_nested([inside, big]) == [big]
+    assert without_nested([left, right]) == [left, right]
 
 
 def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_path, astronaut, detector):
