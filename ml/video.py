@@ -359,6 +359,8 @@ def sample_frames(
             frames, walked, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
             if walked < count:  # the header overstated the length: sample what exists
                 count, frames = walked, {}
+            elif cap.grab():  # it understated it (a recording cut short while writing its header):
+                count, frames = walked + 1 + _count_frames(cap), {}  # sample the whole of it
         else:  # no length in the header: count what decodes
             count = _count_frames(cap)
         if not frames and count > 0:

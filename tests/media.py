@@ -155,3 +155,26 @@ def blank_one_mjpeg_frame(path: Path, index: int) -> Path:
     data[begin:end] = bytes(end - begin)
     path.write_bytes(bytes(data))
     return path
+
+
+def write_matroska_saying_half_its_length(path: Path, frames: list[np.ndarray], *, fps: int = 10) -> Path:
+    """An MKV (MPEG-4 part 2, no B-frames) whose header's Duration element states half the real
+    length, as a recording cut off while writing its header can."""
+    import struct
+
+    import av
+
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"qscale": "2"}
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Duration, an 8-byte float (milliseconds)
+    (stated,) = struct.unpack(">d", data[at + 3 : at + 11])
+    data[at + 3 : at + 11] = struct.pack(">d", stated / 2)
+    path.write_bytes(bytes(data))
+    return path

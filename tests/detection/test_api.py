@@ -689,6 +689,12 @@ class SchemaTests(BaseTestCase):
         self.assertContains(docs, "drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
         self.assertNotContains(docs, "cdn.jsdelivr.net")
 
+    def test_the_docs_lead_back_to_the_site_and_to_the_token(self):
+        docs = self.client.get(reverse("api-docs"))
+
+        self.assertContains(docs, f'href="{reverse("detection:home")}"')
+        self.assertContains(docs, f'href="{reverse("profile")}">Your API token</a>')
+
 
 class AnalysisImageApiTests(ApiTestCase):
     def test_the_owner_gets_the_thumbnail_and_the_frame_image_as_jpeg(self):

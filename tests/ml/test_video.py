@@ -15,6 +15,7 @@ from tests.media import (
     hostile_gif,
     moving_face_frames,
     write_h264_with_b_frames,
+    write_matroska_saying_half_its_length,
     write_sound_only_mp4,
     write_video,
 )
@@ -94,6 +95,17 @@ def test_an_undecodable_video_raises_a_clear_error(tmp_path):
     assert media_kind(path)[0] == "video"
     with pytest.raises(MediaError, match="broken.mp4"):
         sample_frames(path, 8)
+
+
+def test_a_header_that_understates_the_length_still_samples_the_whole_video(tmp_path, astronaut):
+    path = write_matroska_saying_half_its_length(tmp_path / "cut-short.mkv", moving_face_frames(astronaut, 40))
+    assert video_info(path).frame_count < 30  # as the header says
+
+    info, frames = sample_frames(path, 8)
+
+    assert info.frame_count == 40
+    assert [f.index for f in frames] == sample_indices(40, 8)
+    assert frame_number(frames[-1].image) >= 36  # the real end (lossy: within a few grey steps), not the stated one
 
 
 def test_one_damaged_frame_does_not_end_the_video(tmp_path, astronaut):
