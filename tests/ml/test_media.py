@@ -138,6 +138,16 @@ def test_a_still_over_the_pixel_budget_is_refused_from_its_header_before_decodin
         load_image_bgr(path)
 
 
+def test_a_jpeg_over_the_pixel_budget_is_decoded_smaller_instead_of_refused(tmp_path, astronaut):
+    path = tmp_path / "phone-108mp.jpg"
+    cv2.imwrite(str(path), cv2.resize(astronaut, (1600, 1200)))
+
+    image = load_image_bgr(path, MediaLimits(max_pixels=1_000_000))  # 1.9 megapixels over 1
+
+    assert image.shape == (600, 800, 3)  # half the size each way: the largest that fits
+    assert np.abs(image.astype(int) - cv2.resize(astronaut, (800, 600)).astype(int)).mean() < 6
+
+
 def test_a_picture_beyond_pillows_own_bomb_limit_is_a_clear_media_error(tmp_path):
     path = hostile_gif(tmp_path / "bomb.gif", side=13000, frames=2)  # 169 Mpx: Pillow raises
     with pytest.raises(MediaTooLargeError, match="bomb.gif: the picture is larger than the limit of 50 megapixels"):
