@@ -151,8 +151,28 @@ class ResultView:
     ai_generated_people: bool = False  # some box is drawn for a person judged AI-generated
 
 
-def verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None) -> str:
-    """One plain sentence: what the verdict means and what it does not."""
+def verdict_sentence(
+    analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None, seen_in: int | None = None
+) -> str:
+    """One plain sentence: what the verdict means and what it does not; for a video whose
+    verdict rests on a face seen in few of its sampled frames (`seen_in`), a second one saying so."""
+    sentence = _verdict_sentence(analysis, threshold=threshold, threshold_real=threshold_real, track=track)
+    examined = analysis.frames_analysed
+    if (
+        analysis.media_type == Analysis.MediaType.VIDEO
+        and analysis.verdict != Analysis.Verdict.NO_FACE
+        and seen_in is not None
+        and examined >= 8
+        and seen_in < max(3, examined // 4)
+    ):
+        sentence += (
+            f" The face it rests on was found in only {seen_in} of the {examined} sampled frames "
+            "(turned away, too small or hidden in the others): there is little to go on."
+        )
+    return sentence
+
+
+def _verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None) -> str:
     trained_on = settings.DEEPFAKE_MODEL_TRAINED_ON
     who = f"person {track}" if track and analysis.faces_count > 1 else "the face"
     if analysis.verdict == Analysis.Verdict.NO_FACE:
@@ -398,6 +418,7 @@ def result_view(analysis: Analysis) -> ResultView:
             threshold=threshold,
             threshold_real=threshold_real,
             track=deciding.number if deciding else None,
+            seen_in=deciding.frames if deciding else None,
         ),
         deciding_track=deciding.number if deciding else None,
         frames=frames,

@@ -39,6 +39,18 @@ class ResultViewTests(BaseTestCase):
         AnalysisTrack.objects.create(analysis=analysis, number=2, fake_probability=0.6, frames=2, first_time=0, last_time=1, counted=True)
         return analysis
 
+    def test_a_verdict_resting_on_a_face_seen_in_few_frames_says_so(self):
+        analysis = self.video_with_two_people()
+        for frames_analysed, expected in ((32, True), (6, False)):  # a short clip: 2 of 6 is a third
+            with self.subTest(frames_analysed=frames_analysed):
+                analysis.frames_analysed = frames_analysed
+
+                sentence = presenters.result_view(analysis).sentence  # person 2 decides: seen in 2 frames
+
+                self.assertEqual(
+                    f"found in only 2 of the {frames_analysed} sampled frames" in sentence, expected, sentence
+                )
+
     def test_the_timeline_has_three_bands_and_a_line_per_person(self):
         view = presenters.result_view(self.video_with_two_people())
         timeline = view.timeline
