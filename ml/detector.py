@@ -181,6 +181,15 @@ def _torch_threads_set(threads: int) -> None:
 Progress = Callable[[float], None]
 
 
+def _in_frame_pixels(box: Box, searched: tuple[int, int] | None, frame: tuple[int, int]) -> Box:
+    """A box found on a frame scaled down for the search (a 4K video's frames are read at
+    1080p, see MediaLimits.frame_pixels) in the pixels of the frame the result reports."""
+    if searched is None or searched == frame:
+        return box
+    sx, sy = frame[0] / searched[0], frame[1] / searched[1]
+    return Box(round(box.x * sx), round(box.y * sy), round(box.w * sx), round(box.h * sy))
+
+
 NESTED_SHARE = 0.7  # of a smaller face's box inside a larger one: the same face found twice
 
 
@@ -461,6 +470,7 @@ class Detector:
                 jpeg=jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None,
                 # the thumbnail is cut from the stored JPEG; a copy only where there is none
                 small=scaled_down(image, options.thumbnail_size) if options.thumbnail_size and not options.frame_image_size else None,
+                size=(image.shape[1], image.shape[0]),
             )
 
         return digest
@@ -587,7 +597,7 @@ class Detector:
                 time=time_s,
                 faces=tuple(
                     FaceResult(
-                        box=box,
+                        box=_in_frame_pixels(box, digests[p].size, (width, height)),
                         fake_probability=scores[p][j],
                         track=track_ids[p][j],
                         synthetic_probability=synthetic[p][j] if synthetic is not None else None,

@@ -37,6 +37,7 @@ class FrameDigest:
     synthetic_crops: list[np.ndarray] = field(default_factory=list)  # the synthetic model's, one per box
     jpeg: bytes | None = None  # the frame, scaled down, for the result page
     small: np.ndarray | None = None  # thumbnail-sized copy
+    size: tuple[int, int] | None = None  # (width, height) of the frame as searched, if known
 
 
 def full_search_positions(times: Sequence[float], every: int, max_gap_s: float) -> list[int]:

@@ -18,6 +18,11 @@ from ml.tracks import iou
 from tests.media import faces_of_the_astronaut, moving_face_frames, write_video
 
 
+def write_photo(path, image):
+    cv2.imwrite(str(path), image)
+    return path
+
+
 def frame(*scores):
     return FrameResult(0, 0.0, tuple(FaceResult(Box(0, 0, 1, 1), s) for s in scores))
 
@@ -137,6 +142,21 @@ def test_a_cut_to_someone_else_in_the_same_place_makes_a_second_person(tmp_path,
     assert len(people) >= 12
     assert sorted(set(people)) == [1, 2]
     assert people == sorted(people)  # the first half is person 1, the second person 2
+
+
+def test_boxes_of_frames_read_scaled_down_are_given_in_the_videos_own_pixels(tmp_path, astronaut, detector):
+    from ml.media import MediaLimits
+
+    path = write_video(tmp_path / "big.mp4", [astronaut] * 4, fps=4)  # 512 x 512
+    as_photo = detector.analyze(write_photo(tmp_path / "frame.png", astronaut), DetectorOptions(heatmaps=0))
+    read_at_half = DetectorOptions(heatmaps=0, limits=MediaLimits(frame_pixels=256 * 256))
+
+    result = detector.analyze(path, read_at_half)
+
+    assert (result.width, result.height) == (512, 512)
+    expected = as_photo.frames[0].faces[0].box
+    for frame in result.frames:
+        assert iou(frame.faces[0].box, expected) > 0.6, (frame.faces[0].box, expected)  # not 0.1, as at half scale
 
 
 def test_frames_between_full_searches_find_the_person_near_where_they_were(astronaut, detector):
