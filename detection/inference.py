@@ -187,6 +187,7 @@ def result_rows(analysis: Analysis, result: AnalysisResult) -> ResultRows:
                 fake_probability=face_result.fake_probability,
                 track=face_result.track,
                 synthetic_probability=face_result.synthetic_probability,
+                crop=face_result.crop.as_list() if face_result.crop is not None else None,
             )
             rows.faces.append((frame, face))
             if face_result.heatmap_png:

@@ -189,6 +189,11 @@ class AnalysisFace(models.Model):
         blank=True,
         help_text="Grad-CAM overlay (PNG) for the most suspicious faces",
     )
+    crop = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="[x, y, w, h] of the region the model saw, which the heatmap covers (empty: not recorded)",
+    )
 
     class Meta:
         ordering = ["frame__index", "index"]

@@ -364,7 +364,8 @@ def _heatmaps(analysis: Analysis, frames: list[AnalysisFrame], *, video: bool) -
                 face_id=face.pk,
                 url=reverse("detection:heatmap", args=[analysis.pk, face.pk]),
                 image_url=reverse("detection:frame-image", args=[analysis.pk, frame.index]) if frame.image else None,
-                crop_view_box=f"{face.x} {face.y} {face.w} {face.h}",
+                # the region the heatmap covers, so that the two pictures line up
+                crop_view_box=" ".join(str(v) for v in (face.crop or [face.x, face.y, face.w, face.h])),
                 caption=f"{who}{where}: fake probability {_percent(face.fake_probability)}",
             )
         )

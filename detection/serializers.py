@@ -48,10 +48,18 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
     heatmap_url = serializers.SerializerMethodField(
         help_text="Grad-CAM overlay (PNG) for the most suspicious faces, else null"
     )
+    crop = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        allow_null=True,
+        read_only=True,
+        help_text="[x, y, width, height] of the region the model saw (the box with a margin), which the heatmap covers; null if not recorded",
+    )
 
     class Meta:
         model = AnalysisFace
-        fields = ["id", "index", "box", "fake_probability", "synthetic_probability", "track", "heatmap_url"]
+        fields = ["id", "index", "box", "crop", "fake_probability", "synthetic_probability", "track", "heatmap_url"]
 
     @extend_schema_field(
         serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)

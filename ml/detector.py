@@ -68,7 +68,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError
-from .faces import FINE_SEARCH, FaceSearch, crop_face, find_faces, find_faces_near
+from .faces import FINE_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
 from .media import load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
@@ -181,10 +181,10 @@ def _torch_threads_set(threads: int) -> None:
 Progress = Callable[[float], None]
 
 
-def _in_frame_pixels(box: Box, searched: tuple[int, int] | None, frame: tuple[int, int]) -> Box:
+def _in_frame_pixels(box: Box | None, searched: tuple[int, int] | None, frame: tuple[int, int]) -> Box | None:
     """A box found on a frame scaled down for the search (a 4K video's frames are read at
     1080p, see MediaLimits.frame_pixels) in the pixels of the frame the result reports."""
-    if searched is None or searched == frame:
+    if box is None or searched is None or searched == frame:
         return box
     sx, sy = frame[0] / searched[0], frame[1] / searched[1]
     return Box(round(box.x * sx), round(box.y * sy), round(box.w * sx), round(box.h * sy))
@@ -322,6 +322,12 @@ class Detector:
     @property
     def threshold_real(self) -> float:
         return real_threshold(self.spec)
+
+    def crop_region(self, box: Box, size: tuple[int, int] | None) -> Box | None:
+        """Where `crop` cuts for this box in a frame of `size` (width, height)."""
+        if size is None:
+            return None
+        return crop_box(box, size[0], size[1], self.spec.face_margin, self.spec.face_shift)
 
     def crop(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The crop this model expects for a face box (its own framing and input size)."""
@@ -602,6 +608,7 @@ class Detector:
                         track=track_ids[p][j],
                         synthetic_probability=synthetic[p][j] if synthetic is not None else None,
                         heatmap_png=heatmaps.get((p, j)),
+                        crop=_in_frame_pixels(self.crop_region(box, digests[p].size), digests[p].size, (width, height)),
                     )
                     for j, box in enumerate(boxes[p])
                 ),

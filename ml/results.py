@@ -46,6 +46,9 @@ class FaceResult:
     track: int = 0  # the person (face track) this face belongs to, numbered from 1
     synthetic_probability: float | None = None  # wholly generated face (None: not scored, see ml/detector.py)
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
+    # The region the face-swap model saw (the box enlarged by its margin, clamped to the frame),
+    # which its heatmap covers; None where it is not known.
+    crop: Box | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class AnalysisResult:
                     "faces": [
                         {
                             "box": face.box.as_list(),
+                            "crop": face.crop.as_list() if face.crop is not None else None,
                             "fake_probability": face.fake_probability,
                             "synthetic_probability": face.synthetic_probability,
                             "track": face.track,

@@ -546,6 +546,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                             "id": face.pk,
                             "index": 0,
                             "box": [80, 40, 100, 100],
+                            "crop": None,
                             "fake_probability": 0.91,
                             "synthetic_probability": 0.02,
                             "track": 1,

@@ -37,7 +37,7 @@ def video_result() -> AnalysisResult:
                 time=0.7,
                 faces=(
                     FaceResult(Box(5, 6, 20, 20), 0.2, track=1),
-                    FaceResult(Box(50, 60, 20, 20), 0.8, track=2, heatmap_png=b"PNG"),
+                    FaceResult(Box(50, 60, 20, 20), 0.8, track=2, heatmap_png=b"PNG", crop=Box(47, 57, 26, 26)),
                 ),
                 faces_left_out=1,
                 boxes_rejected=2,
@@ -91,6 +91,7 @@ class ResultRowsTests(BaseTestCase):
         self.assertEqual([(f.index, f.time, f.fake_probability) for f in rows.frames], [(3, 0.3, 0.6), (7, 0.7, 0.8)])
         self.assertEqual((rows.frames[1].faces_left_out, rows.frames[1].boxes_rejected), (1, 2))
         faces = [(frame.index, face.index, face.box, face.track) for frame, face in rows.faces]
+        self.assertEqual([face.crop for _, face in rows.faces], [None, None, [47, 57, 26, 26]])
         self.assertEqual(faces, [(3, 0, [1, 2, 30, 40], 1), (7, 0, [5, 6, 20, 20], 1), (7, 1, [50, 60, 20, 20], 2)])
         self.assertEqual([(t.number, t.fake_probability, t.counted) for t in rows.tracks], [(1, 0.4, True), (2, 0.8, False)])
         files = {(type(row).__name__, field, name): content for row, field, name, content in rows.files}

@@ -3,6 +3,7 @@ shown first, and the heatmaps' captions."""
 
 from __future__ import annotations
 
+from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from detection import presenters
@@ -50,6 +51,17 @@ class ResultViewTests(BaseTestCase):
                 self.assertEqual(
                     f"found in only 2 of the {frames_analysed} sampled frames" in sentence, expected, sentence
                 )
+
+    def test_the_face_beside_its_heatmap_shows_the_region_the_heatmap_covers(self):
+        analysis = self.video_with_two_people()
+        face = AnalysisFace.objects.filter(frame__analysis=analysis, track=1).first()
+        face.heatmap.save("h.png", ContentFile(b"\x89PNG\r\n\x1a\n"), save=False)
+        face.crop = [0, 22, 124, 124]
+        face.save()
+
+        [heatmap] = presenters.result_view(analysis).heatmaps
+
+        self.assertEqual(heatmap.crop_view_box, "0 22 124 124")
 
     def test_the_timeline_has_three_bands_and_a_line_per_person(self):
         view = presenters.result_view(self.video_with_two_people())

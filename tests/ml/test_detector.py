@@ -10,7 +10,7 @@ from ml import load_detector
 from ml.detector import verdict_for, without_nested
 from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam, gradcams, heatmap_of
-from ml.faces import find_faces
+from ml.faces import crop_box, find_faces
 from ml.options import DetectorOptions
 from ml.results import Box, FaceResult, FrameResult
 from ml.tracks import iou
@@ -84,6 +84,9 @@ def test_it_analyses_a_photo_down_to_each_face(tmp_path, astronaut, detector):
     assert seen == sorted(seen) and seen[-1] == 1.0
     heat = cv2.imdecode(np.frombuffer(face.heatmap_png, np.uint8), cv2.IMREAD_COLOR)
     assert heat.shape == (224, 224, 3)
+    # the heatmap covers the crop the model saw: the box with the model's margin
+    assert face.crop == crop_box(face.box, 512, 512, detector.spec.face_margin, detector.spec.face_shift)
+    assert face.crop.w > face.box.w
     picture = cv2.imdecode(np.frombuffer(only.image_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (512, 512, 3)  # never enlarged past the original
     thumbnail = cv2.imdecode(np.frombuffer(result.thumbnail_jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -157,6 +160,7 @@ def test_boxes_of_frames_read_scaled_down_are_given_in_the_videos_own_pixels(tmp
     expected = as_photo.frames[0].faces[0].box
     for frame in result.frames:
         assert iou(frame.faces[0].box, expected) > 0.6, (frame.faces[0].box, expected)  # not 0.1, as at half scale
+        assert frame.faces[0].crop.w > frame.faces[0].box.w > 60  # the crop in the same pixels
 
 
 def test_frames_between_full_searches_find_the_person_near_where_they_were(astronaut, detector):
