@@ -54,7 +54,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
         max_length=4,
         allow_null=True,
         read_only=True,
-        help_text="[x, y, width, height] of the region the model saw (the box with a margin), which the heatmap covers; null if not recorded",
+        help_text="[x, y, width, height] of the region the model saw (the box scaled and moved as the model was trained), which the heatmap covers; null if not recorded",
     )
 
     class Meta:
