@@ -46,8 +46,8 @@ class FaceResult:
     track: int = 0  # the person (face track) this face belongs to, numbered from 1
     synthetic_probability: float | None = None  # wholly generated face (None: not scored, see ml/detector.py)
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
-    # The region the face-swap model saw (the box enlarged by its margin, clamped to the frame),
-    # which its heatmap covers; None where it is not known.
+    # The region the face-swap model saw (the box scaled by its margin and moved by its shift,
+    # clamped to the frame), which its heatmap covers; None where it is not known.
     crop: Box | None = None
 
 
