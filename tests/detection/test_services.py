@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
+import numpy as np
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -205,7 +206,10 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertEqual(sorted(p.name for p in folder.rglob("*")), ["face.jpg"])
 
     def test_the_pixel_budget_comes_from_the_settings(self):
-        analysis = self.analysis_for(self.alice, original_name="astronaut.jpg")
+        import cv2
+
+        png = cv2.imencode(".png", cv2.imdecode(np.frombuffer(astronaut_jpeg(), np.uint8), cv2.IMREAD_COLOR))[1]
+        analysis = self.analysis_for(self.alice, content=png.tobytes(), original_name="astronaut.png")  # a JPEG would be decoded smaller
 
         with self.settings(DETECTION_MAX_PIXELS=10_000):
             services.analysis_run(analysis_id=analysis.pk)
