@@ -444,10 +444,20 @@ class Detector:
         return kept, len(faces) - len(kept), len(boxes) - len(faces)
 
     def _digester(
-        self, options: DetectorOptions, timings: dict[str, float], *, digest, progress=None, photo: bool = False
+        self,
+        options: DetectorOptions,
+        timings: dict[str, float],
+        *,
+        digest,
+        progress=None,
+        photo: bool = False,
+        whole: FaceSearch = FaceSearch(),
     ) -> FrameDigester:
+        """`whole`: how a whole frame is searched; `photo`: a frame without a face is searched
+        again with FINE_SEARCH."""
+
         def search(image: np.ndarray, near: list[Box] | None) -> tuple[list[Box], int, int]:
-            found = self.find_confirmed_faces(image, options, timings, near=near)
+            found = self.find_confirmed_faces(image, options, timings, near=near, search=whole)
             if photo and not found[0]:  # small faces: see FINE_SEARCH
                 fine = self.find_confirmed_faces(image, options, timings, search=FINE_SEARCH)
                 found = fine if fine[0] else found
@@ -536,7 +546,19 @@ class Detector:
             info, _ = sample_frames(path, options.max_frames, options.limits, sink=digester)
             width, height, frame_count, duration = info.width, info.height, info.frame_count, info.duration
         digests = digester.finish()
-        timings["images"] = digester.seconds_digesting
+        seconds_digesting = digester.seconds_digesting
+        if media_type != MEDIA_IMAGE and digests and not any(d.boxes for d in digests):
+            # No face in any frame: the faces may be small (see FINE_SEARCH). The video is read
+            # again and its whole-frame searches made finer; only such videos pay for it.
+            digester = self._digester(
+                options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 * done), whole=FINE_SEARCH
+            )
+            sample_frames(path, options.max_frames, options.limits, sink=digester)
+            fine = digester.finish()
+            seconds_digesting += digester.seconds_digesting
+            if any(d.boxes for d in fine):
+                digests = fine
+        timings["images"] = seconds_digesting
         # decoding and face search interleave: decode is what the digester did not spend
         timings["decode"] = time.perf_counter() - started - timings["faces"] - timings["verify"] - timings["images"]
 

@@ -61,7 +61,10 @@ class FaceSearch:
 # at random places on 1920x1080 and 3840x2160 frames, 8 places per size, confirmed by
 # BlazeFace; tests/ml/test_detector.py). Found: the default search, 0 of 8 at 100 px on
 # 1080p, 2 at 120, 3 at 140, 8 at 160; this one 8 of 8 from 80 px (on 2160p from 160 px). It
-# costs about 250 ms against 75, so only a photo without a face pays it; videos do not use it.
+# costs about 250 ms against 75, so only a photo without a face pays it, and a video without a
+# face in any sampled frame, which is read again with its whole-frame searches made this fine
+# (ml/detector.py; the searches near known faces need no change: they scale each region to the
+# face's size).
 FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04)
 
 

@@ -197,6 +197,25 @@ def test_between_two_full_searches_that_found_nobody_the_middle_frame_is_searche
     assert faces([wall, face, wall, wall, wall]) == [0, 0, 0, 0, 0]  # a face in one off-frame: missed
 
 
+def test_a_video_whose_faces_are_all_too_small_for_the_first_search_is_searched_again_finer(tmp_path, astronaut, detector):
+    from skimage.data import chelsea
+
+    background = cv2.GaussianBlur(cv2.resize(chelsea()[..., ::-1], (1920, 1080)), (0, 0), 4)
+    head = cv2.resize(astronaut[0:300, 60:390], (351, 319), interpolation=cv2.INTER_AREA)  # face about 100 px
+    frames = []
+    for step in range(6):
+        frame = background.copy()
+        frame[100:419, 200 + 8 * step : 551 + 8 * step] = head
+        frames.append(frame)
+    assert find_faces(frames[0]) == []  # the first search misses it
+    path = write_video(tmp_path / "wide-shot.mp4", frames, fps=6)
+
+    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+
+    assert [len(f.faces) for f in result.frames] == [1] * 6
+    assert result.verdict != "no_face"
+
+
 def test_a_face_found_twice_one_box_inside_the_other_is_one_face_but_neighbours_stay_two():
     big, inside = Box(10, 40, 188, 188), Box(88, 52, 132, 132)  # as on a StyleTalk close-up
     left, right = Box(0, 0, 100, 100), Box(60, 0, 100, 100)  # two people, heads overlapping
