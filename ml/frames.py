@@ -94,8 +94,10 @@ class FrameDigester:
         self._anchor: tuple[int, list[Box]] | None = None  # the last fully searched frame
         self._pending: list[tuple[int, np.ndarray]] = []  # frames since then, waiting
 
-    def add(self, index: int, image: np.ndarray) -> None:
+    def add(self, index: int, image: np.ndarray, time: float | None = None) -> None:
         position = self._position[index]
+        if time is not None:  # the frame's own time (a variable frame rate), not the planned one
+            self._times[position] = time
         if position not in self._full:
             self._pending.append((position, image))
             return

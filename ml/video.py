@@ -69,11 +69,12 @@ class FrameSink(Protocol):
     `times`, in seconds), and forgets any earlier pass: a pass is started again when the file turns
     out shorter than its header said, or when seeking is given up for walking. `add` is called
     for each frame of the pass, in increasing index order (a frame that fails to decode is
-    skipped)."""
+    skipped), with the frame's own timestamp where the decoder gives one (a video whose frame
+    rate varies shows frame i later or earlier than i / fps)."""
 
     def begin(self, indices: list[int], times: list[float]) -> None: ...
 
-    def add(self, index: int, image: np.ndarray) -> None: ...
+    def add(self, index: int, image: np.ndarray, time: float | None = None) -> None: ...
 
 
 def frame_time(index: int, fps: float) -> float:
@@ -140,12 +141,13 @@ def _read_at(
     cap: cv2.VideoCapture, targets: list[int], frame_pixels: int, sink: FrameSink | None = None, fps: float = 0.0
 ) -> tuple[dict[int, np.ndarray | None], int, tuple[int, int] | None]:
     """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them (None for
-    those handed to `sink`), how many frames were walked through and the (width, height) of the
-    decoded frames."""
+    those handed to `sink`), how many frames were walked through, the (width, height) of the
+    decoded frames and each decoded target's timestamp in seconds (see `_timestamps`)."""
     _begin_pass(sink, targets, fps)
     wanted = set(targets)
     last = max(targets)
     frames: dict[int, np.ndarray] = {}
+    stamps: dict[int, float] = {}
     size = None
     position = 0
     failed = 0  # frames in a row that would not decode
@@ -162,9 +164,32 @@ def _read_at(
             ok, image = cap.retrieve()
             if ok and image is not None:
                 size = size or (image.shape[1], image.shape[0])
-                frames[position] = _kept(position, fit_pixels(image, frame_pixels), sink)
+                stamps[position] = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                nominal = frame_time(position, fps)
+                shown = _timestamp(stamps[position], nominal, stamps, position)
+                frames[position] = _kept(position, fit_pixels(image, frame_pixels), sink, shown)
         position += 1
-    return frames, position, size
+    return frames, position, size, _timestamps(stamps, fps)
+
+
+def _timestamp(stamp: float, nominal: float, stamps: dict[int, float], position: int) -> float | None:
+    """A decoded frame's own time where it can be trusted (after the frames before it), else
+    None (the caller's i / fps stands)."""
+    earlier = [t for i, t in stamps.items() if i < position]
+    if stamp <= 0 and position > 0 or (earlier and stamp <= max(earlier)):
+        return None
+    return round(stamp, 3) if abs(stamp - nominal) > 0.0005 else None
+
+
+def _timestamps(stamps: dict[int, float], fps: float) -> dict[int, float]:
+    """The frames' own times (seconds) when they increase with the frames, as in any sound
+    file; empty otherwise, and the times come from i / fps. A phone's variable frame rate makes
+    them differ: frame 89 of a test clip showed at 6.49 s, not the 3.56 s that 89 / 25 gives."""
+    order = sorted(stamps)
+    times = [stamps[i] for i in order]
+    if not times or any(b <= a for a, b in zip(times, times[1:])) or (order[0] > 0 and times[0] <= 0):
+        return {}
+    return {i: round(stamps[i], 3) for i in order}
 
 
 def _begin_pass(sink: FrameSink | None, targets: list[int], fps: float) -> None:
@@ -173,11 +198,14 @@ def _begin_pass(sink: FrameSink | None, targets: list[int], fps: float) -> None:
         sink.begin(list(targets), [frame_time(i, fps) for i in targets])
 
 
-def _kept(index: int, image: np.ndarray, sink: FrameSink | None) -> np.ndarray | None:
+def _kept(index: int, image: np.ndarray, sink: FrameSink | None, time: float | None = None) -> np.ndarray | None:
     """The frame to keep, or None once `sink` has taken it."""
     if sink is None:
         return image
-    sink.add(index, image)
+    if time is None:
+        sink.add(index, image)
+    else:
+        sink.add(index, image, time)
     return None
 
 
@@ -346,6 +374,7 @@ def sample_frames(
         check_canvas(path.name, info.width, info.height, limits)
         count = info.frame_count
         frames: dict[int, np.ndarray | None] = {}
+        stamps: dict[int, float] = {}
         size = None
         seeking = _read_seeking(path, info, sample_indices(count, k), limits.frame_pixels, sink) if count > 0 else None
         skipping = None
@@ -356,7 +385,7 @@ def sample_frames(
         elif skipping is not None:
             frames, size = skipping
         elif count > 0:
-            frames, walked, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
+            frames, walked, size, stamps = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
             if walked < count:  # the header overstated the length: sample what exists
                 count, frames = walked, {}
             elif cap.grab():  # it understated it (a recording cut short while writing its header):
@@ -366,7 +395,7 @@ def sample_frames(
         if not frames and count > 0:
             cap.release()
             cap = _open(path)
-            frames, _, size = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
+            frames, _, size, stamps = _read_at(cap, sample_indices(count, k), limits.frame_pixels, sink, info.fps)
     finally:
         cap.release()
     if not frames or size is None:
@@ -375,9 +404,13 @@ def sample_frames(
     check_canvas(path.name, width, height, limits)  # the header may have understated it
     fps = info.fps
     duration = count / fps if fps else 0.0
+    if stamps and fps:  # a variable frame rate: the last frame may show later than count / fps
+        shown_until = stamps[max(stamps)] + (count - max(stamps)) / fps
+        if shown_until - duration > 1.0 / fps:
+            duration = shown_until
     info = VideoInfo(count, fps, duration, width, height, info.rotation)
     sampled = [
-        SampledFrame(index=i, time=frame_time(i, fps), image=frames[i])
+        SampledFrame(index=i, time=stamps.get(i, frame_time(i, fps)), image=frames[i])
         for i in sorted(frames)
     ]
     return info, sampled

@@ -178,3 +178,25 @@ def write_matroska_saying_half_its_length(path: Path, frames: list[np.ndarray], 
     data[at + 3 : at + 11] = struct.pack(">d", stated / 2)
     path.write_bytes(bytes(data))
     return path
+
+
+def write_variable_rate_video(path: Path, frames: list[np.ndarray], times_s: list[float]) -> Path:
+    """An MKV (MPEG-4 part 2, no B-frames) whose frames show at `times_s`, not evenly spaced,
+    as a phone records in poor light; its header states an average frame rate."""
+    from fractions import Fraction
+
+    import av
+
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"qscale": "2"}
+        for image, at in zip(frames, times_s):
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = round(at * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

@@ -163,6 +163,18 @@ def test_boxes_of_frames_read_scaled_down_are_given_in_the_videos_own_pixels(tmp
         assert frame.faces[0].crop.w > frame.faces[0].box.w > 60  # the crop in the same pixels
 
 
+def test_the_result_gives_a_variable_rate_videos_frames_their_own_times(tmp_path, astronaut, detector):
+    from tests.media import write_variable_rate_video
+
+    shown_at = [i * 0.04 for i in range(20)] + [0.8 + i * 0.2 for i in range(1, 21)]
+    path = write_variable_rate_video(tmp_path / "phone.mkv", moving_face_frames(astronaut, 40), shown_at)
+
+    result = detector.analyze(path, DetectorOptions(max_frames=8, heatmaps=0))
+
+    assert [f.time for f in result.frames] == pytest.approx([shown_at[f.index] for f in result.frames], abs=0.002)
+    assert result.tracks[0].last_time == pytest.approx(4.8, abs=0.002)
+
+
 def test_frames_between_full_searches_find_the_person_near_where_they_were(astronaut, detector):
     frames = moving_face_frames(astronaut, 9, size=(320, 320))
 

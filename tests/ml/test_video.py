@@ -17,6 +17,7 @@ from tests.media import (
     write_h264_with_b_frames,
     write_matroska_saying_half_its_length,
     write_sound_only_mp4,
+    write_variable_rate_video,
     write_video,
 )
 
@@ -106,6 +107,17 @@ def test_a_header_that_understates_the_length_still_samples_the_whole_video(tmp_
     assert info.frame_count == 40
     assert [f.index for f in frames] == sample_indices(40, 8)
     assert frame_number(frames[-1].image) >= 36  # the real end (lossy: within a few grey steps), not the stated one
+
+
+def test_a_variable_frame_rate_video_gives_each_frame_its_own_time(tmp_path, astronaut):
+    shown_at = [i * 0.04 for i in range(20)] + [0.8 + i * 0.2 for i in range(1, 21)]  # 25 fps, then 5
+    path = write_variable_rate_video(tmp_path / "phone.mkv", moving_face_frames(astronaut, 40), shown_at)
+
+    info, frames = sample_frames(path, 8)
+
+    assert [f.time for f in frames] == pytest.approx([shown_at[f.index] for f in frames], abs=0.002)
+    assert frames[-1].time == pytest.approx(4.8, abs=0.002)  # 39 / 25 fps would say 1.56 s
+    assert info.duration >= 4.8
 
 
 def test_one_damaged_frame_does_not_end_the_video(tmp_path, astronaut):
