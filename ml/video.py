@@ -139,7 +139,7 @@ MAX_BAD_FRAMES = 4
 
 def _read_at(
     cap: cv2.VideoCapture, targets: list[int], frame_pixels: int, sink: FrameSink | None = None, fps: float = 0.0
-) -> tuple[dict[int, np.ndarray | None], int, tuple[int, int] | None]:
+) -> tuple[dict[int, np.ndarray | None], int, tuple[int, int] | None, dict[int, float]]:
     """Decode the frames at `targets`, each scaled down to `frame_pixels`; return them (None for
     those handed to `sink`), how many frames were walked through, the (width, height) of the
     decoded frames and each decoded target's timestamp in seconds (see `_timestamps`)."""
@@ -169,21 +169,21 @@ def _read_at(
                 shown = _timestamp(stamps[position], nominal, stamps, position)
                 frames[position] = _kept(position, fit_pixels(image, frame_pixels), sink, shown)
         position += 1
-    return frames, position, size, _timestamps(stamps, fps)
+    return frames, position, size, _timestamps(stamps)
 
 
 def _timestamp(stamp: float, nominal: float, stamps: dict[int, float], position: int) -> float | None:
     """A decoded frame's own time where it can be trusted (after the frames before it), else
     None (the caller's i / fps stands)."""
     earlier = [t for i, t in stamps.items() if i < position]
-    if stamp <= 0 and position > 0 or (earlier and stamp <= max(earlier)):
+    if (stamp <= 0 and position > 0) or (earlier and stamp <= max(earlier)):
         return None
     return round(stamp, 3) if abs(stamp - nominal) > 0.0005 else None
 
 
-def _timestamps(stamps: dict[int, float], fps: float) -> dict[int, float]:
-    """The frames' own times (seconds) when they increase with the frames, as in any sound
-    file; empty otherwise, and the times come from i / fps. A phone's variable frame rate makes
+def _timestamps(stamps: dict[int, float]) -> dict[int, float]:
+    """The frames' own times (seconds) when they increase with the frames, as in any
+    well-formed file; empty otherwise, and the times come from i / fps. A phone's variable frame rate makes
     them differ: frame 89 of a test clip showed at 6.49 s, not the 3.56 s that 89 / 25 gives."""
     order = sorted(stamps)
     times = [stamps[i] for i in order]
