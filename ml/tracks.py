@@ -7,15 +7,19 @@ within `max_shift` box widths of it with a size within `max_scale` times. Pairs 
 greedily, best overlap first; a track takes at most one face per frame. An unmatched face starts
 a new track. Tracks are numbered from 1 in order of appearance.
 
-Where the box fits but the face does not look like the track's last one, the face starts a new
-track: a cut from one person to another framed the same way (an interview, a news clip) must not
-pool a swapped face with a real one, whose mean would hide the fake. The look is the hue and
-saturation histogram of the middle of the face crop (`face_look`), compared by Bhattacharyya
-distance. Measured 2026-11-26 on the 31 clips of ../shared/data/videos (the faces as the worker
-finds them): consecutive faces of one track are at most 0.33 apart (median 0.07, 899 pairs); faces
-of different clips (people or scenes) have median 0.57, and 62 % of those pairs are over
-`max_look_distance` (0.5), so most cuts between people are caught while no track of one person
-was split.
+Where the box fits but the face looks like someone else, the face starts a new track: a cut from
+one person to another framed the same way (an interview, a news clip) must not pool a swapped
+face with a real one, whose mean would hide the fake. Someone else differs from the track's last
+face in both its colours (the hue-saturation histogram of the crop's middle, Bhattacharyya
+distance over 0.5) and its light and shade (a 16 px grey thumbnail, correlation distance over
+0.6). Measured 2026-11-26 on the faces as the worker finds them:
+- the 31 clips of ../shared/data/videos: consecutive faces of one track are at most 0.33 apart in
+  colours (899 pairs; median 0.07), so none is split; faces of different clips have median 0.57,
+  and 62 % of those pairs are over 0.5;
+- coloured, flashing light on one face (the astronaut and the DFDC fake under disco and strobe
+  tints): colours up to 1.0 apart, but light and shade at most 0.38; split on colours alone,
+  one face became 12-17 "people" and the file took the worst of them;
+- cuts between two people in the same place: light and shade 0.89-1.25 apart.
 
 Scoring policy (tested in tests/ml/test_tracks.py):
 - a track's score is the mean fake probability of its faces;
@@ -46,25 +50,53 @@ class Linking:
     max_shift: float = 0.5  # centre distance, in widths of the larger box
     max_scale: float = 1.5  # larger over smaller box width
     max_gap: int = 2  # sampled frames a track may miss and still continue
-    max_look_distance: float = 0.5  # face_look distance over which a face is someone else
+    max_look_distance: float = 0.5  # colours (look_distance) over which a face may be someone else
+    max_shape_distance: float = 0.6  # ... if its light and shade (shape_distance) differ this much too
 
 
 LOOK_BINS = (16, 8)  # hue, saturation
 
 
-def face_look(crop: np.ndarray) -> np.ndarray:
-    """A face crop's colours (BGR uint8 in): the normalised hue-saturation histogram of its middle
-    70 %, where the face is, for `look_distance`."""
+SHAPE_SIDE = 16  # the grey thumbnail's side, for shape_distance
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a face crop looks like, for telling one person from the next: its colours and its
+    light and shade."""
+
+    colours: np.ndarray  # normalised hue-saturation histogram of the crop's middle 70 %
+    shape: np.ndarray  # the crop in grey at 16 x 16, zero mean, unit length
+
+
+def face_look(crop: np.ndarray) -> Look:
+    """A face crop's Look (BGR uint8 in)."""
     height, width = crop.shape[:2]
     middle = crop[int(height * 0.15) : int(height * 0.85), int(width * 0.15) : int(width * 0.85)]
     hsv = cv2.cvtColor(middle, cv2.COLOR_BGR2HSV)
     histogram = cv2.calcHist([hsv], [0, 1], None, list(LOOK_BINS), [0, 180, 0, 256])
-    return cv2.normalize(histogram, None, 1, 0, cv2.NORM_L1).flatten()
+    grey = cv2.cvtColor(cv2.resize(crop, (SHAPE_SIDE, SHAPE_SIDE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    shape = grey.astype(np.float32).flatten()
+    shape -= shape.mean()
+    shape /= float(np.linalg.norm(shape)) or 1.0
+    return Look(cv2.normalize(histogram, None, 1, 0, cv2.NORM_L1).flatten(), shape)
 
 
-def look_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """0 for faces of the same colours, up to 1 for faces with none in common."""
-    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+def look_distance(a: Look, b: Look) -> float:
+    """How far apart two faces' colours are: 0 the same, up to 1 with none in common."""
+    return float(cv2.compareHist(a.colours, b.colours, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def shape_distance(a: Look, b: Look) -> float:
+    """How far apart two faces' light and shade are: 0 the same, 1 unrelated, up to 2."""
+    return 1.0 - float(a.shape @ b.shape)
+
+
+def someone_else(a: Look, b: Look, linking: Linking) -> bool:
+    """Whether face b, where face a was, is another person: both its colours and its light and
+    shade differ. Colours alone change under coloured or flashing light, and light and shade
+    alone with expressions and turns of the head."""
+    return look_distance(a, b) > linking.max_look_distance and shape_distance(a, b) > linking.max_shape_distance
 
 
 def iou(a: Box, b: Box) -> float:
@@ -95,13 +127,13 @@ def link_tracks(
     frames: Sequence[Sequence[Box]],
     linking: Linking = Linking(),
     *,
-    looks: Sequence[Sequence[np.ndarray]] | None = None,
+    looks: Sequence[Sequence[Look]] | None = None,
 ) -> list[list[int]]:
     """The track number (from 1) of every box, frame by frame, in the boxes' own order.
     `looks`, shaped like `frames`, holds each face's `face_look`; without it boxes alone link."""
     ids: list[list[int]] = []
     open_tracks: dict[int, tuple[int, Box]] = {}  # track -> (frame position, latest box)
-    last_looks: dict[int, np.ndarray] = {}
+    last_looks: dict[int, Look] = {}
     next_id = 1
     for position, boxes in enumerate(frames):
         for track in [t for t, (seen, _) in open_tracks.items() if position - seen > linking.max_gap + 1]:
@@ -110,7 +142,7 @@ def link_tracks(
         def fits(track: int, j: int) -> bool:
             if looks is None or track not in last_looks:
                 return True
-            return look_distance(last_looks[track], looks[position][j]) <= linking.max_look_distance
+            return not someone_else(last_looks[track], looks[position][j], linking)
 
         pairs = sorted(
             (

@@ -131,13 +131,14 @@ def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
 
 
 def test_a_cut_to_someone_else_in_the_same_place_makes_a_second_person(tmp_path, astronaut, detector):
-    first = moving_face_frames(astronaut, 8)
-    # "Someone else": the same face recoloured (hue turned half-way round), framed the same.
-    hsv = [cv2.cvtColor(f, cv2.COLOR_BGR2HSV) for f in first]
-    for f in hsv:
-        f[..., 0] = (f[..., 0].astype(int) + 90) % 180
-    second = [cv2.cvtColor(f, cv2.COLOR_HSV2BGR) for f in hsv]
-    path = write_video(tmp_path / "interview.mp4", first + second, fps=8)
+    # "Someone else" where the astronaut was: her face flipped in place (other light and shade)
+    # and the colours turned half-way round the hue circle.
+    other = astronaut.copy()
+    other[40:300, 100:350] = other[40:300, 100:350][:, ::-1]
+    hsv = cv2.cvtColor(other, cv2.COLOR_BGR2HSV)
+    hsv[..., 0] = (hsv[..., 0].astype(int) + 90) % 180
+    other = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    path = write_video(tmp_path / "interview.mp4", [astronaut] * 8 + [other] * 8, fps=8)
 
     result = detector.analyze(path, DetectorOptions(max_frames=16, heatmaps=0))
 
@@ -145,6 +146,16 @@ def test_a_cut_to_someone_else_in_the_same_place_makes_a_second_person(tmp_path,
     assert len(people) >= 12
     assert sorted(set(people)) == [1, 2]
     assert people == sorted(people)  # the first half is person 1, the second person 2
+
+
+def test_one_face_under_changing_coloured_light_stays_one_person(tmp_path, astronaut, detector):
+    tints = [(1.0, 1.0, 1.0), (0.5, 0.8, 1.3), (1.3, 0.7, 0.5), (0.6, 1.3, 0.6)]  # B, G, R gains
+    frames = [np.clip(astronaut * np.array(tints[i % 4]), 0, 255).astype(np.uint8) for i in range(16)]
+    path = write_video(tmp_path / "disco.mp4", frames, fps=8)
+
+    result = detector.analyze(path, DetectorOptions(max_frames=16, heatmaps=0))
+
+    assert {face.track for f in result.frames for face in f.faces} == {1}
 
 
 def test_boxes_of_frames_read_scaled_down_are_given_in_the_videos_own_pixels(tmp_path, astronaut, detector):

@@ -3,7 +3,15 @@ import pytest
 from ml.results import Box
 import numpy as np
 
-from ml.tracks import evenly_spaced_faces, face_look, file_score, link_tracks, look_distance, summarize_tracks
+from ml.tracks import (
+    evenly_spaced_faces,
+    face_look,
+    file_score,
+    link_tracks,
+    look_distance,
+    shape_distance,
+    summarize_tracks,
+)
 
 
 def box(x, y=100, side=80):
@@ -44,6 +52,17 @@ def test_someone_else_in_the_same_place_after_a_cut_is_another_person():
 
     assert link_tracks([[box]] * 4, looks=looks) == [[1], [1], [2], [2]]
     assert link_tracks([[box]] * 4) == [[1], [1], [1], [1]]  # boxes alone cannot tell
+
+
+def test_the_same_face_in_other_colours_is_the_same_person(astronaut):
+    box = Box(100, 100, 80, 80)
+    face = astronaut[60:284, 150:374]
+    tinted = np.clip(face * np.array([0.5, 0.8, 1.3]), 0, 255).astype(np.uint8)  # a coloured light
+    looks = [[face_look(face)], [face_look(tinted)], [face_look(face)]]
+
+    assert look_distance(looks[0][0], looks[1][0]) > 0.5  # the colours alone would split it
+    assert shape_distance(looks[0][0], looks[1][0]) < 0.1
+    assert link_tracks([[box]] * 3, looks=looks) == [[1], [1], [1]]
 
 
 def test_look_distance_is_zero_for_the_same_colours_and_large_for_others():
