@@ -202,10 +202,7 @@ def _kept(index: int, image: np.ndarray, sink: FrameSink | None, time: float | N
     """The frame to keep, or None once `sink` has taken it."""
     if sink is None:
         return image
-    if time is None:
-        sink.add(index, image)
-    else:
-        sink.add(index, image, time)
+    sink.add(index, image, time)
     return None
 
 

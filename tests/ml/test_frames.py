@@ -76,7 +76,7 @@ class Recording:
     def begin(self, indices, times):
         self.planned, self.frames = list(indices), {}
 
-    def add(self, index, image):
+    def add(self, index, image, time=None):
         self.frames[index] = image
 
 
