@@ -70,7 +70,7 @@ import numpy as np
 from .errors import CheckpointError
 from .faces import FINE_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
-from .media import load_image_bgr, media_kind
+from .media import drafted_size, load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
 from .onnx_runtime import threads_set as onnx_threads_set
 from .spec import CPU_BATCH_SIZE, real_threshold
@@ -183,7 +183,8 @@ Progress = Callable[[float], None]
 
 def _in_frame_pixels(box: Box | None, searched: tuple[int, int] | None, frame: tuple[int, int]) -> Box | None:
     """A box found on a frame scaled down for the search (a 4K video's frames are read at
-    1080p, see MediaLimits.frame_pixels) in the pixels of the frame the result reports."""
+    1080p, see MediaLimits.frame_pixels; a JPEG over the pixel budget is decoded at 1/2 to 1/8)
+    in the pixels of the frame the result reports."""
     if box is None or searched is None or searched == frame:
         return box
     sx, sy = frame[0] / searched[0], frame[1] / searched[1]
@@ -538,6 +539,7 @@ class Detector:
         if media_type == MEDIA_IMAGE:
             image = load_image_bgr(path, options.limits)
             height, width = image.shape[:2]
+            width, height = drafted_size(path, options.limits) or (width, height)
             frame_count, duration = 1, 0.0
             digester.begin([0], [0.0])
             digester.add(0, image)
@@ -550,8 +552,8 @@ class Detector:
         if media_type != MEDIA_IMAGE and digests and not any(d.boxes for d in digests):
             # No face in any frame: the faces may be small (see FINE_SEARCH). The video is read
             # again and its whole-frame searches made finer; only such videos pay for it.
-            digester = self._digester(
-                options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 * done), whole=FINE_SEARCH
+            digester = self._digester(  # the bar goes on from where the first reading left it
+                options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 + 0.14 * done), whole=FINE_SEARCH
             )
             sample_frames(path, options.max_frames, options.limits, sink=digester)
             fine = digester.finish()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError, MediaTooLargeError, UnsupportedMediaError
 from .results import MEDIA_IMAGE, MEDIA_VIDEO
@@ -113,6 +113,21 @@ def _draft_within(im: Image.Image, max_pixels: int) -> None:
     if factor > 1:
         im.draft(im.mode, (-(-width // factor), -(-height // factor)))
         im.info["drafted_from"] = (width, height)
+
+
+def drafted_size(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[int, int] | None:
+    """(width, height) as a person sees it (EXIF orientation applied) of a JPEG that
+    `load_image_bgr` decodes at a fraction of its size (`_draft_within`); None for any other
+    picture, whose decoded size is its own. A result reports the file's own size, and its boxes
+    in its pixels, as a video's does for frames read scaled down."""
+    path = Path(path)
+    with open_image(path, limits) as im:
+        if "drafted_from" not in im.info:
+            return None
+        width, height = im.info["drafted_from"]
+        if im.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8):  # a quarter turn
+            width, height = height, width
+    return width, height
 
 
 def media_kind(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> tuple[str, str]:

@@ -232,11 +232,15 @@ def test_a_video_whose_faces_are_all_too_small_for_the_first_search_is_searched_
         frames.append(frame)
     assert find_faces(frames[0]) == []  # the first search misses it
     path = write_video(tmp_path / "wide-shot.mp4", frames, fps=6)
+    progress = []
 
-    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+    result = detector.analyze(path, DetectorOptions(heatmaps=0), progress=progress.append)
 
     assert [len(f.faces) for f in result.frames] == [1] * 6
     assert result.verdict != "no_face"
+    # the second reading moves the bar on, not back to the start or standing still at 70 %
+    second = progress[progress.index(0.7) + 1 : progress.index(0.85)]
+    assert second and all(0.7 < f < 0.85 for f in second) and second == sorted(second)
 
 
 def test_a_face_found_twice_one_box_inside_the_other_is_one_face_but_neighbours_stay_two():
@@ -262,6 +266,29 @@ def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_pat
     [face] = result.frames[0].faces
     assert 80 <= face.box.w <= 140 and 200 <= face.box.x <= 551
     assert result.verdict != "no_face"
+
+
+def test_a_photo_decoded_at_a_fraction_of_its_size_reports_its_own_size_and_pixels(tmp_path, astronaut, detector):
+    from PIL import Image
+
+    from ml.media import MediaLimits
+
+    small = detector.analyze(write_photo(tmp_path / "small.png", astronaut), DetectorOptions(heatmaps=0))
+    path = tmp_path / "phone.jpg"
+    upright = cv2.copyMakeBorder(cv2.resize(astronaut, (1024, 1024)), 0, 256, 0, 0, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    photo = Image.fromarray(upright[..., ::-1])
+    exif = photo.getexif()
+    exif[0x0112] = 6  # stored on its side (1280 x 1024), shown turned a quarter
+    photo.rotate(90, expand=True).save(path, exif=exif, quality=95)
+    over_budget = DetectorOptions(heatmaps=0, limits=MediaLimits(max_pixels=640 * 512))  # decoded at half
+
+    result = detector.analyze(path, over_budget)
+
+    assert (result.width, result.height) == (1024, 1280)
+    [face] = result.frames[0].faces
+    expected = small.frames[0].faces[0].box
+    assert iou(face.box, Box(expected.x * 2, expected.y * 2, expected.w * 2, expected.h * 2)) > 0.6
+    assert face.crop.w > face.box.w
 
 
 def test_a_photo_without_a_face_is_no_face_not_real(tmp_path, detector):
