@@ -272,6 +272,11 @@ DEEPFAKE_MODEL_TRAINED_ON = os.environ.get(
     "face swaps from the DeepFake Detection Challenge (DFDC) videos",
 )
 DETECTION_MAX_UPLOAD_BYTES = envint("DETECTION_MAX_UPLOAD_MB", 200, minimum=1) * 1024 * 1024
+# What one account may hold: the originals it keeps (a deleted analysis gives its room back),
+# and its analyses waiting for or in a worker, so that no account fills the disk or the queue.
+# 0 turns either off.
+DETECTION_USER_STORAGE_BYTES = envint("DETECTION_USER_STORAGE_MB", 5120, minimum=0) * 1024 * 1024
+DETECTION_USER_PENDING = envint("DETECTION_USER_PENDING", 20, minimum=0)
 FILE_UPLOAD_HANDLERS = [
     "deepfake_site.uploads.UploadLimitHandler",  # stops reading past the upload limit
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

@@ -44,6 +44,18 @@ class InsufficientStorage(APIException):
     default_code = "insufficient_storage"
 
 
+class QuotaFull(APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "Your account keeps as much as it may; delete analyses to make room."
+    default_code = "quota_exceeded"
+
+
+class PendingLimitReached(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Your account has as many analyses waiting as it may."
+    default_code = "too_many_pending"
+
+
 class UnsupportedUpload(APIException):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     default_detail = "The upload is not a supported type."
@@ -117,8 +129,15 @@ class AnalysisListCreateApi(APIView):
             401: ERRORS[401],
             413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
             415: OpenApiResponse(ErrorOutputSerializer, "Not a supported image or video."),
-            429: OpenApiResponse(ErrorOutputSerializer, "Too many uploads; retry later."),
-            507: OpenApiResponse(ErrorOutputSerializer, "No room to store it; retry later."),
+            429: OpenApiResponse(
+                ErrorOutputSerializer,
+                "Too many uploads lately (retry after `Retry-After` seconds), or too many of yours "
+                "waiting (retry when some are done).",
+            ),
+            507: OpenApiResponse(
+                ErrorOutputSerializer,
+                "No room: the server's (retry later) or your account's (delete analyses first).",
+            ),
         },
     )
     def post(self, request):
@@ -140,6 +159,10 @@ class AnalysisListCreateApi(APIView):
             raise PayloadTooLarge(str(exc)) from None
         except errors.UploadUnsupported as exc:
             raise UnsupportedUpload(str(exc)) from None
+        except errors.StorageQuotaFull as exc:
+            raise QuotaFull(str(exc)) from None
+        except errors.TooManyPending as exc:
+            raise PendingLimitReached(str(exc)) from None
         except errors.UploadRefused as exc:
             raise ValidationError({"file": [str(exc)]}) from None
         except errors.StorageFull as exc:

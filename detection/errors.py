@@ -20,5 +20,14 @@ class UploadUnsupported(UploadRefused):
     """Not a supported image or video by its content, or a refused one such as HEIC (API: 415)."""
 
 
+class StorageQuotaFull(UploadRefused):
+    """The owner's analyses already keep DETECTION_USER_STORAGE_BYTES (API: 507, as WebDAV
+    answers an exhausted quota); deleting some makes room."""
+
+
+class TooManyPending(UploadRefused):
+    """The owner has DETECTION_USER_PENDING analyses queued or running (API: 429)."""
+
+
 class StorageFull(Exception):
     """The server has no room to store the upload; nothing was kept (API: 507)."""

@@ -4,11 +4,12 @@ staff where the caller says so (`staff_reads_all=True`: the pages let staff read
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.signing import BadSignature, SignedPackage
@@ -54,6 +55,22 @@ def analysis_list(
     if media_type:
         analyses = analyses.filter(media_type=media_type)
     return analyses.order_by(ordering, "pk")
+
+
+@dataclass(frozen=True)
+class Usage:
+    stored_bytes: int  # the originals the account keeps
+    pending: int  # its analyses queued or running
+
+
+def analysis_usage(*, owner: AbstractBaseUser) -> Usage:
+    """What an account's analyses hold, against DETECTION_USER_STORAGE_BYTES and
+    DETECTION_USER_PENDING."""
+    totals = Analysis.objects.filter(owner=owner).aggregate(
+        stored=Sum("size", default=0),
+        pending=Count("pk", filter=Q(status__in=(Analysis.Status.QUEUED, Analysis.Status.RUNNING))),
+    )
+    return Usage(stored_bytes=totals["stored"], pending=totals["pending"])
 
 
 def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> QuerySet[Analysis]:

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
@@ -20,13 +21,14 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F, Q
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import inference, selectors, workers
-from .errors import StorageFull, UploadEmpty, UploadTooLarge, UploadUnsupported
+from .errors import StorageFull, StorageQuotaFull, TooManyPending, UploadEmpty, UploadTooLarge, UploadUnsupported
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,11 @@ STORED_SUFFIX_BYTES = 10
 
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _size(size: int) -> str:
+    """Bytes in words ("4.2 GB"), with a plain space for the API's messages."""
+    return filesizeformat(size).replace("\xa0", " ")
 
 
 def _utf8_prefix(text: str, limit: int) -> str:
@@ -129,11 +136,31 @@ def _sha256(file: UploadedFile) -> str:
     return digest.hexdigest()
 
 
+def _room_check(*, owner: AbstractBaseUser, size: int) -> None:
+    """Raises StorageQuotaFull or TooManyPending when the owner's account cannot take this
+    upload (settings.DETECTION_USER_STORAGE_BYTES, DETECTION_USER_PENDING; 0 is no limit)."""
+    quota, most_pending = settings.DETECTION_USER_STORAGE_BYTES, settings.DETECTION_USER_PENDING
+    if not quota and not most_pending:
+        return
+    usage = selectors.analysis_usage(owner=owner)
+    if most_pending and usage.pending >= most_pending:
+        raise TooManyPending(
+            f"You have {usage.pending} analyses waiting or running, the most one account may have "
+            "at once. Upload more when some are done."
+        )
+    if quota and usage.stored_bytes + size > quota:
+        raise StorageQuotaFull(
+            f"Your analyses keep {_size(usage.stored_bytes)} of the {_size(quota)} one account may "
+            f"keep, and this file ({_size(size)}) does not fit. Delete "
+            "analyses you no longer need to make room."
+        )
+
+
 def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     """Store an upload and queue its analysis once the transaction commits.
 
-    Raises UploadRefused (nothing is stored) when the file is empty, too large or not a
-    supported image or video.
+    Raises UploadRefused (nothing is stored) when the file is empty, too large, not a supported
+    image or video, or more than the owner's account may hold.
     """
     media_type = _upload_check(file)
     original_name = _name_cut(PurePosixPath((file.name or "upload").replace("\\", "/")).name)
@@ -146,6 +173,10 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     )
     try:
         with transaction.atomic():
+            # One upload of an account at a time past this point, so two at once cannot both
+            # take the last room (on SQLite, which has no row locks, they may: one file over).
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            _room_check(owner=owner, size=analysis.size)
             analysis.file.save(_storage_name(analysis.original_name), file, save=False)
             analysis.save(force_insert=True)
             transaction.on_commit(partial(analysis_enqueue, analysis_id=analysis.pk))

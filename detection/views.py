@@ -80,6 +80,8 @@ def upload(request):
             "limit_mb": limit_bytes // (1024 * 1024),
             "limit_bytes": limit_bytes,
             "formats": services.SUPPORTED_FORMATS,
+            "stored_bytes": selectors.analysis_usage(owner=request.user).stored_bytes,
+            "storage_bytes": settings.DETECTION_USER_STORAGE_BYTES,
         },
     )
 

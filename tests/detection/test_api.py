@@ -131,6 +131,42 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
+    def test_an_upload_past_the_accounts_storage_is_refused_with_507_and_the_room_left(self):
+        kept = self.analysis_for(self.alice, status=Analysis.Status.DONE)
+        files_before = self.stored_files()
+        room = kept.size + len(astronaut_jpeg()) - 1  # one byte short for a second photo
+        with override_settings(DETECTION_USER_STORAGE_BYTES=room):
+            response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 507)
+        detail = response.json()["detail"]
+        self.assertIn("Your analyses keep", detail)
+        self.assertIn("Delete analyses you no longer need", detail)
+        self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 1)
+        self.assertEqual(self.stored_files(), files_before)
+
+        kept.delete()  # deleting makes room
+        with override_settings(DETECTION_USER_STORAGE_BYTES=room):
+            self.assertEqual(self.upload(photo_upload()).status_code, 202)
+
+    def test_another_users_files_take_none_of_an_accounts_room(self):
+        self.analysis_for(self.bob, content=astronaut_jpeg() * 4)
+        with override_settings(DETECTION_USER_STORAGE_BYTES=len(astronaut_jpeg())):
+            self.assertEqual(self.upload(photo_upload()).status_code, 202)
+
+    def test_an_account_with_too_many_analyses_waiting_is_told_to_wait_for_them(self):
+        self.analysis_for(self.alice)  # queued
+        self.analysis_for(self.alice, status=Analysis.Status.RUNNING)
+        self.analysis_for(self.alice, status=Analysis.Status.DONE)
+        with override_settings(DETECTION_USER_PENDING=2):
+            refused = self.upload(photo_upload())
+            self.assertEqual(refused.status_code, 429)
+            self.assertIn("You have 2 analyses waiting or running", refused.json()["detail"])
+            self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 3)
+
+            Analysis.objects.filter(owner=self.alice, status=Analysis.Status.RUNNING).update(status=Analysis.Status.FAILED)
+            self.assertEqual(self.upload(photo_upload()).status_code, 202)
+
     def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_read(self):
         class Unreadable:
             def read(self, *args):

@@ -37,6 +37,23 @@ class UploadTests(BaseTestCase):
         self.assertContains(response, 'type="file"')
         self.assertContains(response, "up to 5 MB")
 
+    def test_it_says_how_much_of_the_accounts_room_its_analyses_keep(self):
+        self.login(self.alice)
+        self.analysis_for(self.alice, content=b"x" * 1536)
+        self.analysis_for(self.bob, content=b"x" * 4096)  # not hers
+        with override_settings(DETECTION_USER_STORAGE_BYTES=5 * 1024**3):
+            response = self.client.get(self.url)
+        self.assertContains(response, "keep 1.5\xa0KB of the 5.0\xa0GB your account may keep")
+
+    def test_a_file_past_the_accounts_room_is_refused_on_the_form_and_stores_nothing(self):
+        self.login(self.alice)
+        files_before = self.stored_files()
+        with override_settings(DETECTION_USER_STORAGE_BYTES=100):
+            response = self.client.post(self.url, {"file": photo_upload()})
+        self.assertContains(response, "Your analyses keep 0 bytes of the 100 bytes one account may keep")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+        self.assertEqual(self.stored_files(), files_before)
+
     def test_it_stores_the_upload_as_a_queued_analysis_of_the_uploader(self):
         self.login(self.alice)
 
