@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
 
 from . import services
-from .selectors import client_address
+from .selectors import client_network
 from .serializers import TokenCreateInputSerializer, TokenOutputSerializer
 
 
@@ -47,7 +47,7 @@ class TokenCreateApi(APIView):
         credentials = TokenCreateInputSerializer(data=request.data)
         credentials.is_valid(raise_exception=True)
         username = credentials.validated_data["username"]
-        address = client_address(request)
+        address = client_network(request)
         if services.login_blocked(username=username, address=address):
             window = settings.LOGIN_FAILURE_WINDOW
             refusal = Throttled(

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm, UserCreationForm
 
 from . import services
-from .selectors import client_address
+from .selectors import client_network
 from .validators import RotateApiTokenOnPasswordChange
 
 
@@ -67,7 +67,7 @@ class ThrottledLoginMixin:
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = client_address(self.request)
+        address = client_network(self.request)
         if services.login_blocked(username=username, address=address):
             minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
             raise forms.ValidationError(

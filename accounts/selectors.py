@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.authtoken.models import Token
@@ -19,3 +21,19 @@ def client_address(request) -> str:
         if addresses:
             return addresses[-min(proxies, len(addresses))]
     return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def client_network(request) -> str:
+    """What the throttles of log-ins, sign-ups and password resets count as one client: its
+    address, or for IPv6 the /64 it is in (one home or host is given a whole /64, so its
+    addresses would otherwise be as many clients as it likes)."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7, a v4 client of a dual-stack socket
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))

@@ -1,5 +1,5 @@
 """Writes for accounts: create a user, create or replace their API token, count failed
-log-ins."""
+log-ins, sign-ups and password-reset e-mails per client."""
 
 from __future__ import annotations
 
@@ -61,19 +61,23 @@ def _login_limits() -> list[int]:
     return [settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_LIMIT * 4]
 
 
+def _count(key: str, *, window: int) -> None:
+    """One more in the count under `key`, which is forgotten `window` seconds after the last."""
+    if cache.add(key, 1, timeout=window):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return
+    # Each one starts the window again (Django's file cache would otherwise give the
+    # incremented count its default 5 minutes, whatever the window says).
+    cache.touch(key, timeout=window)
+
+
 def login_failure_record(*, username: str, address: str) -> None:
-    window = settings.LOGIN_FAILURE_WINDOW
     for key in _login_keys(username=username, address=address):
-        if cache.add(key, 1, timeout=window):
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-            continue
-        # Each failure starts the window again (Django's file cache would otherwise give the
-        # incremented count its default 5 minutes, whatever LOGIN_FAILURE_WINDOW says).
-        cache.touch(key, timeout=window)
+        _count(key, window=settings.LOGIN_FAILURE_WINDOW)
 
 
 def login_failures_clear(*, username: str, address: str) -> None:
@@ -86,3 +90,34 @@ def login_blocked(*, username: str, address: str) -> bool:
     keys = _login_keys(username=username, address=address)
     counts = cache.get_many(keys)
     return any(counts.get(key, 0) >= limit for key, limit in zip(keys, _login_limits()))
+
+
+# --- Sign-ups and password-reset e-mails ------------------------------------------------------
+# Counted like failed log-ins, over an hour after the last one.
+HOUR = 3600
+
+
+def signup_record(*, address: str) -> None:
+    _count(f"signups:address:{address}", window=HOUR)
+
+
+def signup_blocked(*, address: str) -> bool:
+    """SIGNUP_LIMIT accounts were made from this client lately."""
+    return cache.get(f"signups:address:{address}", 0) >= settings.SIGNUP_LIMIT
+
+
+def _reset_keys(*, email: str, address: str) -> list[str]:
+    mailbox = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [f"password-resets:address:{address}", f"password-resets:email:{mailbox}"]
+
+
+def password_reset_record(*, email: str, address: str) -> None:
+    for key in _reset_keys(email=email, address=address):
+        _count(key, window=HOUR)
+
+
+def password_reset_blocked(*, email: str, address: str) -> bool:
+    """PASSWORD_RESET_LIMIT reset e-mails were asked for lately from this client, or for this
+    address (whether or not an account has it: the answer must not tell)."""
+    counts = cache.get_many(_reset_keys(email=email, address=address))
+    return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())

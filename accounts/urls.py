@@ -9,7 +9,7 @@ from .forms import LoginForm, NewPasswordForm
 password_reset = [
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(),
+        views.PasswordResetView.as_view(),
         name="password_reset",
     ),
     path(

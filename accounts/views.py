@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
 from .forms import ChangePasswordForm, SignupForm, ThrottledLoginMixin
+from .selectors import client_network
 
 
 def throttled_login_status(view):
@@ -43,6 +44,13 @@ def signup(request):
     form = SignupForm()
     if request.method == "POST":
         form = SignupForm(request.POST)
+        address = client_network(request)
+        if services.signup_blocked(address=address):
+            form.full_clean()
+            form.add_error(None, "Too many accounts were made from your network in the last hour. Try again later.")
+            response = render(request, "accounts/signup.html", {"form": form}, status=429)
+            response["Retry-After"] = str(services.HOUR)
+            return response
         if form.is_valid():
             try:
                 user = services.user_create(
@@ -53,6 +61,7 @@ def signup(request):
             except services.EmailTaken as exc:
                 form.add_error("email", str(exc))
             else:
+                services.signup_record(address=address)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
                 return redirect("detection:upload")
@@ -94,3 +103,25 @@ class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
     form_class = ChangePasswordForm
     success_message = "Your password was changed."
     success_url = reverse_lazy("profile")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset by e-mail, at most PASSWORD_RESET_LIMIT e-mails an hour per client and per
+    address (429 past it), and none where the site cannot send e-mail (PASSWORD_RESET_BY_EMAIL):
+    the page then says whom to ask."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if not settings.PASSWORD_RESET_BY_EMAIL:
+            return render(request, "registration/password_reset_unavailable.html")
+        return super().dispatch(request, *args, **kwargs)
+
+    def form_valid(self, form):
+        email, address = form.cleaned_data["email"], client_network(self.request)
+        if services.password_reset_blocked(email=email, address=address):
+            form.add_error(None, "Too many reset e-mails were asked for lately. Try again in an hour.")
+            response = self.form_invalid(form)
+            response.status_code = 429
+            response["Retry-After"] = str(services.HOUR)
+            return response
+        services.password_reset_record(email=email, address=address)
+        return super().form_valid(form)

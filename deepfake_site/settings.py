@@ -192,6 +192,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # a client address alone may fail four times as often.
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# Accounts made from one client network, and password-reset e-mails asked for from one network
+# or for one address, per hour: no script makes accounts by the hundred or floods an inbox.
+SIGNUP_LIMIT = envint("SIGNUP_LIMIT", 5, minimum=1)
+PASSWORD_RESET_LIMIT = envint("PASSWORD_RESET_LIMIT", 5, minimum=1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "detection:upload"
 LOGOUT_REDIRECT_URL = "login"
@@ -210,6 +214,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "deepfake-detector@localhost")
+# A site that cannot send e-mail offers no reset by e-mail: printed on the console of a public
+# server, the links would let whoever reads its logs into any account. Locally they are printed.
+PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or DEBUG
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

@@ -3,6 +3,8 @@ import unittest
 from unittest import mock
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
@@ -100,3 +102,80 @@ class LoginThrottlingTests(BaseTestCase):
 
         self.assertEqual(blocked.status_code, 429)
         self.assertRedirects(after, reverse("detection:upload"), fetch_redirect_response=False)
+
+    def test_addresses_of_one_ipv6_network_count_as_one_client(self):
+        url = reverse("login")
+        for host in ("1", "2", "3"):  # a host hands itself a new address from its /64 each time
+            self.attempt(url, "wrong", address=f"2001:db8:1:2::{host}")
+
+        same_network = self.attempt(url, PASSWORD, address="2001:db8:1:2::99")
+        other_network = self.attempt(url, PASSWORD, address="2001:db8:1:3::1")
+
+        self.assertEqual(same_network.status_code, 429)
+        self.assertRedirects(other_network, reverse("detection:upload"), fetch_redirect_response=False)
+
+
+@override_settings(SIGNUP_LIMIT=2)
+class SignupThrottlingTests(BaseTestCase):
+    def sign_up(self, name: str, *, address: str = "203.0.113.7"):
+        self.client.logout()
+        return self.client.post(
+            reverse("signup"),
+            {"username": name, "email": f"{name}@example.org", "password1": PASSWORD, "password2": PASSWORD},
+            REMOTE_ADDR=address,
+        )
+
+    def test_one_network_makes_only_so_many_accounts_an_hour(self):
+        for name in ("carol", "dave"):
+            self.assertEqual(self.sign_up(name).status_code, 302)
+
+        refused = self.sign_up("eve")
+        elsewhere = self.sign_up("frank", address="198.51.100.2")
+
+        self.assertContains(refused, "Too many accounts were made from your network", status_code=429)
+        self.assertEqual(refused["Retry-After"], "3600")
+        self.assertContains(refused, 'value="eve"', status_code=429)  # the form keeps what was typed
+        self.assertFalse(User.objects.filter(username="eve").exists())
+        self.assertEqual(elsewhere.status_code, 302)
+
+    def test_a_refused_sign_up_does_not_count(self):
+        self.sign_up("carol")
+        self.client.post(reverse("signup"), {"username": "x"}, REMOTE_ADDR="203.0.113.7")  # invalid
+        self.assertEqual(self.sign_up("dave").status_code, 302)
+
+
+@override_settings(PASSWORD_RESET_LIMIT=2)
+class PasswordResetThrottlingTests(BaseTestCase):
+    def ask(self, email: str, *, address: str = "203.0.113.7"):
+        return self.client.post(reverse("password_reset"), {"email": email}, REMOTE_ADDR=address)
+
+    def test_one_network_asks_for_only_so_many_reset_mails_an_hour(self):
+        self.ask("alice@example.org")
+        self.ask("bob@example.org")
+
+        refused = self.ask("alice@example.org")
+
+        self.assertContains(refused, "Too many reset e-mails were asked for lately", status_code=429)
+        self.assertEqual(refused["Retry-After"], "3600")
+        self.assertEqual(len(mail.outbox), 2)
+
+    def test_one_mailbox_gets_only_so_many_from_any_network_and_unknown_ones_count_the_same(self):
+        for address in ("203.0.113.7", "198.51.100.2"):
+            self.ask("alice@example.org", address=address)
+            self.ask("nobody@example.org", address=address)
+
+        for email in ("alice@example.org", "nobody@example.org"):
+            self.assertEqual(self.ask(email, address="192.0.2.1").status_code, 429)
+        self.assertEqual(len(mail.outbox), 2)
+
+
+class PasswordResetWithoutMailTests(BaseTestCase):
+    @override_settings(PASSWORD_RESET_BY_EMAIL=False)
+    def test_a_site_that_cannot_send_mail_says_whom_to_ask_and_sends_nothing(self):
+        page = self.client.get(reverse("password_reset"))
+        posted = self.client.post(reverse("password_reset"), {"email": "alice@example.org"})
+
+        self.assertContains(page, "This site is not set up to send e-mail")
+        self.assertNotContains(page, 'name="email"')
+        self.assertContains(posted, "This site is not set up to send e-mail")
+        self.assertEqual(mail.outbox, [])
