@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
@@ -68,6 +69,7 @@ def signup(request):
     return render(request, "accounts/signup.html", {"form": form})
 
 
+@never_cache  # the page shows the API token: no browser or proxy may keep a copy
 @login_required
 def profile(request):
     token = selectors.token_get(user=request.user)

@@ -1,8 +1,11 @@
-"""Start-up refusals shared by the web servers (runserver and gunicorn.conf.py)."""
+"""Keeping DEBUG off the network: start-up refusals shared by the web servers (runserver and
+gunicorn.conf.py), and a middleware for the proxy in front that no bind address shows."""
 
 from __future__ import annotations
 
 import ipaddress
+
+from django.http import HttpResponse
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -21,7 +24,9 @@ def is_loopback(host: str) -> bool:
 def bind_host(bind: str) -> str:
     """The host of a gunicorn bind string: "0.0.0.0:8000", "[::1]:8000", "unix:/run/x.sock"."""
     if bind.startswith("unix:"):
-        return "localhost"  # a socket file is reached through this machine only
+        # A socket file is what a web server in front (nginx) talks to: counted as reachable
+        # from elsewhere, as what is behind that server is.
+        return bind
     if bind.startswith("["):
         return bind[1 : bind.index("]")]
     return bind.rsplit(":", 1)[0] if ":" in bind else bind
@@ -38,3 +43,26 @@ def debug_bind_refusal(*, debug: bool, hosts: list[str]) -> str | None:
             "QUEUE_SECRET_KEY), or listen on 127.0.0.1 only."
         )
     return None
+
+
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
+
+
+class DebugBehindProxyMiddleware:
+    """With DEBUG on, refuses (503) a request that came through a proxy: a site bound to
+    127.0.0.1 (which debug_bind_refusal allows) is public once nginx or a tunnel forwards to it,
+    and DEBUG then shows settings and tracebacks to anyone. Off (not installed) when DEBUG is."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if any(request.META.get(header) for header in PROXY_HEADERS):
+            return HttpResponse(
+                "This site runs with DEBUG on and was reached through a proxy, which would show "
+                "its settings and tracebacks to anyone. Set DEBUG=false (with SECRET_KEY and "
+                "QUEUE_SECRET_KEY) to serve it through one.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)

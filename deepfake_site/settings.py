@@ -48,6 +48,20 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def envmode(name: str, default: int) -> int:
+    """A file mode in octal, as chmod takes it ("640")."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a file mode in octal such as 600, not {value!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise ImproperlyConfigured(f"{name} must be a file mode in octal such as 600, not {value!r}")
+    return mode
+
+
 def database_from_url(url: str) -> dict:
     """A DATABASES entry from sqlite:///relative/path (to the project), sqlite:////absolute/path,
     sqlite:///:memory: or postgres://user:password@host:port/name?option=value (query options
@@ -143,6 +157,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if DEBUG:  # never served through a proxy (deepfake_site/safety.py)
+    MIDDLEWARE.insert(0, "deepfake_site.safety.DebugBehindProxyMiddleware")
 
 ROOT_URLCONF = "deepfake_site.urls"
 WSGI_APPLICATION = "deepfake_site.wsgi.application"
@@ -230,7 +246,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # never under a public media URL.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploads and results readable by the site's own user only (web and workers run as one
+    # user; MEDIA_FILE_MODE=640 with MEDIA_DIR_MODE=750 shares them with its group).
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "file_permissions_mode": envmode("MEDIA_FILE_MODE", 0o600),
+            "directory_permissions_mode": envmode("MEDIA_DIR_MODE", 0o700),
+        },
+    },
     # With DEBUG off, run `manage.py collectstatic` first: WhiteNoise then serves compressed
     # files with hashed names. With DEBUG on, files are served from static/ as they are.
     "staticfiles": {

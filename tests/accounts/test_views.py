@@ -231,6 +231,12 @@ class TokenRegenerateTests(BaseTestCase):
 
 
 class ProfileTokenControlsTests(BaseTestCase):
+    def test_no_browser_or_proxy_may_keep_the_page_with_the_token(self):
+        self.login(self.alice)
+        response = self.client.get(reverse("profile"))
+        self.assertIn("no-store", response["Cache-Control"])
+        self.assertIn("private", response["Cache-Control"])
+
     def test_it_offers_to_copy_the_token_and_asks_before_replacing_it(self):
         self.login(self.alice)
         response = self.client.get(reverse("profile"))

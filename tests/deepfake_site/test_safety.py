@@ -1,4 +1,7 @@
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -25,8 +28,40 @@ def test_every_other_address_counts_as_reachable_from_elsewhere(host):
 
 def test_gunicorn_bind_strings_give_their_host():
     assert [bind_host(b) for b in ["0.0.0.0:8000", "[::1]:8000", "unix:/run/site.sock", "web"]] == [
-        "0.0.0.0", "::1", "localhost", "web"
+        "0.0.0.0", "::1", "unix:/run/site.sock", "web"
     ]
+
+
+def test_debug_is_refused_on_a_socket_file_which_only_a_proxy_in_front_uses():
+    assert "would listen on unix:/run/site.sock" in debug_bind_refusal(debug=True, hosts=[bind_host("unix:/run/site.sock")])
+
+
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED"])
+def test_with_debug_on_a_request_through_a_proxy_is_refused_without_a_word_of_the_site(header, rf):
+    from deepfake_site.safety import DebugBehindProxyMiddleware
+
+    middleware = DebugBehindProxyMiddleware(lambda request: pytest.fail("the site answered"))
+    response = middleware(rf.get("/nonexistent/", **{header: "203.0.113.7"}))
+
+    assert response.status_code == 503
+    assert b"Set DEBUG=false" in response.content and b"URLconf" not in response.content
+
+
+def test_a_direct_request_passes_the_proxy_check(rf):
+    from deepfake_site.safety import DebugBehindProxyMiddleware
+
+    middleware = DebugBehindProxyMiddleware(lambda request: "the site")
+    assert middleware(rf.get("/")) == "the site"
+
+
+def test_the_proxy_check_is_on_exactly_when_debug_is():
+    read = "from deepfake_site import settings as s; print('deepfake_site.safety.DebugBehindProxyMiddleware' in s.MIDDLEWARE)"
+    server = {"DEBUG": "false", "SECRET_KEY": "s" * 50, "QUEUE_SECRET_KEY": "q" * 50}
+    root = GUNICORN_CONF.parent
+    for env, expected in (({"DEBUG": "true"}, "True"), (server, "False")):
+        env = {**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "QUEUE_SECRET_KEY")}, **env}
+        out = subprocess.run([sys.executable, "-c", read], cwd=root, env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected
 
 
 def test_debug_is_refused_only_beyond_loopback():

@@ -45,3 +45,10 @@ class ContentSecurityPolicyTests(BaseTestCase):
 
         self.assertEqual(script.status_code, 200)
         self.assertIn("SwaggerUIBundle", script.content.decode())
+
+
+def test_the_image_built_by_docker_compose_leaves_out_secrets_and_local_data():
+    """`COPY . .` would otherwise put .env (SECRET_KEY, the passwords), a local database and
+    its users' uploads into the image's layers."""
+    ignored = (Path(settings.BASE_DIR) / ".dockerignore").read_text().split("\n")
+    assert {".env", ".git", "media/", "db.sqlite3*", ".venv/", "var/"} <= set(ignored)

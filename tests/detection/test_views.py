@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 from unittest import mock
 
 from django.test import override_settings
@@ -36,6 +37,13 @@ class UploadTests(BaseTestCase):
             response = self.client.get(self.url)
         self.assertContains(response, 'type="file"')
         self.assertContains(response, "up to 5 MB")
+
+    def test_an_upload_is_stored_readable_by_the_sites_own_user_only(self):
+        self.login(self.alice)
+        self.client.post(self.url, {"file": photo_upload()})
+        stored = Path(Analysis.objects.get(owner=self.alice).file.path)
+        self.assertEqual(stored.stat().st_mode & 0o777, 0o600)
+        self.assertEqual(stored.parent.stat().st_mode & 0o777, 0o700)
 
     def test_it_says_how_much_of_the_accounts_room_its_analyses_keep(self):
         self.login(self.alice)
