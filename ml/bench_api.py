@@ -93,7 +93,9 @@ def measure_api(photo: Path, video: Path | None, *, uploads: int = 20, port: int
             "MEDIA_ROOT": f"{tmp}/media",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "WEB_CONCURRENCY": "1",
-            "API_UPLOAD_RATE": "100000/hour",
+            "API_UPLOAD_RATE": "100000/hour",  # the site's speed, not its limits
+            "DETECTION_USER_PENDING": "0",
+            "DETECTION_USER_STORAGE_MB": "0",
             "LOG_LEVEL": "WARNING",
             "DETECTION_RUNTIME": runtime,
             "DJANGO_SETTINGS_MODULE": "deepfake_site.settings",

@@ -125,6 +125,8 @@ class Command(BaseCommand):
             **os.environ,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "API_UPLOAD_RATE": "1000000/hour",  # measure the site, not the throttle
+            "DETECTION_USER_PENDING": "0",  # nor the limits of one account
+            "DETECTION_USER_STORAGE_MB": "0",
         }
         log_path = settings.BASE_DIR / "var" / "load-servers.log"
         log = open(log_path, "wb")
