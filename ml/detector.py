@@ -431,7 +431,7 @@ class Detector:
         if near is None:
             boxes = find_faces(image, max_faces=HAAR_MAX_BOXES, search=search)
         else:
-            boxes = find_faces_near(image, near)[:HAAR_MAX_BOXES]
+            boxes = find_faces_near(image, near, search=search)[:HAAR_MAX_BOXES]
         searched = time.perf_counter()
         # a box on a face confirmed in a neighbouring searched frame is that face, moved: only
         # the others are checked again (see the policy above)

@@ -1,7 +1,7 @@
 """Face finding with OpenCV's Haar cascade, and face crops for the classifier.
 
-Policy: the cascade searches a grey, histogram-equalised copy of the frame scaled down so its
-longer side is at most `search_size` px (full-resolution Haar on 1080p costs 300-500 ms here).
+Policy: the cascade searches a grey, histogram-equalised copy of the frame (the fine search
+the plain grey one too, see FINE_SEARCH) scaled down so its longer side is at most `search_size` px (full-resolution Haar on 1080p costs 300-500 ms here).
 The smallest face searched for follows the frame size (a fraction of the shorter side, never
 under the cascade's 24 px window), so small faces in large frames are not lost to the
 downscale. Boxes come back in the original frame's coordinates, largest first, at most
@@ -54,6 +54,7 @@ class FaceSearch:
     min_face_fraction: float = 0.08  # of the shorter side of the downscaled copy
     scale_factor: float = 1.1
     min_neighbors: int = 5
+    unequalised_too: bool = False  # also search the grey frame as it is (see FINE_SEARCH)
 
 
 # A photo in which the search above confirms no face is searched again at twice the size, for
@@ -65,7 +66,16 @@ class FaceSearch:
 # face in any sampled frame, which is read again with its whole-frame searches made this fine
 # (ml/detector.py; the searches near known faces need no change: they scale each region to the
 # face's size).
-FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04)
+#
+# That search also looks at the grey frame without histogram equalisation and adds the faces
+# found there only (measured 2026-11-27): where a flat or plain background fills most of the
+# frame, equalisation spends the grey levels on it and leaves the face nearly black and white.
+# The astronaut's face pasted 8 times each at 60-160 px on 1920x1080 grey, white, two noisy
+# plain backgrounds and a photo: equalised alone 66 of 200 found, both 200 of 200, no box off
+# a face. Not in the default search: without equalisation a dark DFDC fake had no face at all,
+# and equalised-only keeps 465 of the 466 labelled faces (ml/checks/face_boxes.csv); adding the
+# plain look everywhere cost 1.5x the Haar time and moved one real clip to uncertain.
+FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04, unequalised_too=True)
 
 
 @lru_cache(maxsize=1)
@@ -85,20 +95,31 @@ def find_faces(
     scale = min(1.0, search.search_size / max(height, width))
     if scale < 1.0:
         grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    grey = cv2.equalizeHist(grey)
     min_side = max(24, round(min(grey.shape[:2]) * search.min_face_fraction))
-    found = _cascade().detectMultiScale(
-        grey,
-        scaleFactor=search.scale_factor,
-        minNeighbors=search.min_neighbors,
-        minSize=(min_side, min_side),
-    )
-    boxes = [
-        Box(round(x / scale), round(y / scale), round(w / scale), round(h / scale))
-        for (x, y, w, h) in (found if len(found) else [])
-    ]
+    found: list[Box] = []
+    for looked_at in _looks(grey, search):
+        hits = _cascade().detectMultiScale(
+            looked_at,
+            scaleFactor=search.scale_factor,
+            minNeighbors=search.min_neighbors,
+            minSize=(min_side, min_side),
+        )
+        found += _new_boxes(hits, found)
+    boxes = [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale)) for b in found]
     boxes.sort(key=lambda b: b.w * b.h, reverse=True)
     return boxes[:max_faces]
+
+
+def _looks(grey: np.ndarray, search: FaceSearch) -> list[np.ndarray]:
+    """The grey images the cascade searches: equalised, and as it is when the search says so."""
+    return [cv2.equalizeHist(grey), grey] if search.unequalised_too else [cv2.equalizeHist(grey)]
+
+
+def _new_boxes(hits, found: list[Box]) -> list[Box]:
+    """Haar's hits as boxes, less those on a face already found (overlapping one by more than
+    half)."""
+    boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])]
+    return [box for box in boxes if all(iou(box, known) <= 0.5 for known in found)]
 
 
 def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch = FaceSearch()) -> list[Box]:
@@ -126,18 +147,20 @@ def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch 
         if scale < 1.0:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
             region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-        region = cv2.equalizeHist(region)
         smallest = max(24, round(min(widths) * scale * NEAR_SIZES[0]))
         largest = max(smallest + 1, round(max(widths) * scale * NEAR_SIZES[1]))
-        hits = _cascade().detectMultiScale(
-            region,
-            scaleFactor=search.scale_factor,
-            minNeighbors=search.min_neighbors,
-            minSize=(smallest, smallest),
-            maxSize=(largest, largest),
-        )
-        for x, y, w, h in hits if len(hits) else []:
-            found.append(Box(x0 + round(x / scale), y0 + round(y / scale), round(w / scale), round(h / scale)))
+        in_region: list[Box] = []
+        for looked_at in _looks(region, search):
+            hits = _cascade().detectMultiScale(
+                looked_at,
+                scaleFactor=search.scale_factor,
+                minNeighbors=search.min_neighbors,
+                minSize=(smallest, smallest),
+                maxSize=(largest, largest),
+            )
+            in_region += _new_boxes(hits, in_region)
+        for b in in_region:
+            found.append(Box(x0 + round(b.x / scale), y0 + round(b.y / scale), round(b.w / scale), round(b.h / scale)))
     found.sort(key=lambda b: b.w * b.h, reverse=True)
     unique: list[Box] = []
     for box in found:

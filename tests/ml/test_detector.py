@@ -268,6 +268,26 @@ def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_pat
     assert result.verdict != "no_face"
 
 
+def test_a_face_before_a_plain_white_wall_is_found_by_the_fine_search_without_equalisation(tmp_path, astronaut, detector):
+    import dataclasses
+
+    from ml.faces import FINE_SEARCH
+
+    head = cv2.resize(astronaut[30:180, 170:320], (161, 161), interpolation=cv2.INTER_AREA)  # face about 100 px
+    canvas = np.full((1080, 1920, 3), 235, np.uint8)
+    canvas[600:761, 1200:1361] = head
+    equalised_only = dataclasses.replace(FINE_SEARCH, unequalised_too=False)
+    assert find_faces(canvas) == [] and find_faces(canvas, search=equalised_only) == []  # the wall takes the grey levels
+    path = tmp_path / "press-photo.jpg"
+    cv2.imwrite(str(path), canvas)
+
+    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+
+    [face] = result.frames[0].faces
+    assert 1200 <= face.box.x <= 1361 and 80 <= face.box.w <= 140
+    assert result.verdict != "no_face"
+
+
 def test_a_photo_decoded_at_a_fraction_of_its_size_reports_its_own_size_and_pixels(tmp_path, astronaut, detector):
     from PIL import Image
 
