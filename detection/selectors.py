@@ -80,11 +80,20 @@ def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> Qu
     )
 
 
+STAFF_READ_PERMISSION = "detection.view_analysis"
+
+
+def reads_every_analysis(viewer: AbstractBaseUser) -> bool:
+    """Staff who were given the permission to view analyses (superusers have every permission):
+    being staff only lets someone into the admin, not into other people's files."""
+    return viewer.is_staff and viewer.has_perm(STAFF_READ_PERMISSION)
+
+
 def _readable(viewer: AbstractBaseUser, staff_reads_all: bool) -> QuerySet[Analysis]:
     """`viewer`'s own analyses or, when the caller lets staff read everyone's (the pages do,
-    the API does not) and `viewer` is staff, every analysis."""
+    the API does not) and `viewer` may (`reads_every_analysis`), every analysis."""
     analyses = Analysis.objects.select_related("owner")
-    return analyses if staff_reads_all and viewer.is_staff else analyses.filter(owner=viewer)
+    return analyses if staff_reads_all and reads_every_analysis(viewer) else analyses.filter(owner=viewer)
 
 
 def analysis_get(*, viewer: AbstractBaseUser, analysis_id, staff_reads_all: bool = False) -> Analysis | None:
@@ -145,10 +154,11 @@ def _with_frames(analyses: QuerySet[Analysis]) -> QuerySet[Analysis]:
 
 
 def user_get_for_staff(*, viewer: AbstractBaseUser, username: str) -> AbstractBaseUser | None:
-    """The user called `username` when `viewer` is staff (or is that user); None otherwise."""
+    """The user called `username` when `viewer` may read every analysis (or is that user);
+    None otherwise."""
     if viewer.get_username() == username:
         return viewer
-    if not viewer.is_staff:
+    if not reads_every_analysis(viewer):
         return None
     return get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first()
 

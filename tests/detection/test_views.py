@@ -617,11 +617,30 @@ class DeleteManyTests(BaseTestCase):
         self.assertContains(response, "Select at least one analysis.")
 
 
+def make_staff_reader(user) -> None:
+    """Staff with the permission to view analyses, which reading other people's takes."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(Permission.objects.get(codename="view_analysis", content_type__app_label="detection"))
+
+
 class StaffViewTests(BaseTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.alice.is_staff = True
-        self.alice.save()
+        make_staff_reader(self.alice)
+
+    def test_staff_without_the_permission_to_view_analyses_see_only_their_own(self):
+        analysis = self.done_analysis_for(self.bob)
+        carol = user_create(username="carol", email="carol@example.org", password=PASSWORD)
+        carol.is_staff = True
+        carol.save()
+        self.login(carol)
+
+        self.assertEqual(self.client.get(reverse("detection:detail", args=[analysis.pk])).status_code, 404)
+        self.assertEqual(self.client.get(reverse("detection:file", args=[analysis.pk])).status_code, 404)
+        self.assertEqual(self.client.get(reverse("detection:history"), {"user": "bob"}).status_code, 404)
 
     def test_staff_see_any_users_result_page_marked_as_staff_and_read_only(self):
         analysis = self.done_analysis_for(self.bob, original_name="bobs-fake.jpg")
@@ -674,8 +693,7 @@ class ResultFilesTests(BaseTestCase):
     def test_the_owner_and_staff_get_every_image(self):
         analysis = self.done_analysis_for(self.alice)
         staff = user_create(username="carol", email="carol@example.org", password=PASSWORD)
-        staff.is_staff = True
-        staff.save()
+        make_staff_reader(staff)
         for user in (self.alice, staff):
             self.login(user)
             for url in self.image_urls(analysis):
@@ -705,8 +723,7 @@ class ResultFilesTests(BaseTestCase):
     def test_the_staff_page_uses_image_urls_staff_can_open(self):
         analysis = self.done_analysis_for(self.bob)
         staff = user_create(username="carol", email="carol@example.org", password=PASSWORD)
-        staff.is_staff = True
-        staff.save()
+        make_staff_reader(staff)
         self.login(staff)
 
         page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
