@@ -107,6 +107,14 @@ if not DEBUG and QUEUE_SECRET_KEY == DEFAULT_QUEUE_SECRET_KEY:
     raise ImproperlyConfigured("Set QUEUE_SECRET_KEY when DEBUG is false")
 if not DEBUG and QUEUE_SECRET_KEY == SECRET_KEY:
     raise ImproperlyConfigured("QUEUE_SECRET_KEY must differ from SECRET_KEY")
+for _name, _key in (("SECRET_KEY", SECRET_KEY), ("QUEUE_SECRET_KEY", QUEUE_SECRET_KEY)):
+    # Django's own deploy check asks the same of SECRET_KEY; here a server will not start
+    # without it (one key forges sessions, the other the queue's messages, which are unpickled).
+    if not DEBUG and (len(_key) < 50 or len(set(_key)) < 5):
+        raise ImproperlyConfigured(
+            f"{_name} is too weak ({len(_key)} characters, {len(set(_key))} different): use 50 or more "
+            "random ones, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])

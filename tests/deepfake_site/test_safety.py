@@ -1,4 +1,5 @@
 import os
+import secrets
 import runpy
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def test_a_direct_request_passes_the_proxy_check(rf):
 
 def test_the_proxy_check_is_on_exactly_when_debug_is():
     read = "from deepfake_site import settings as s; print('deepfake_site.safety.DebugBehindProxyMiddleware' in s.MIDDLEWARE)"
-    server = {"DEBUG": "false", "SECRET_KEY": "s" * 50, "QUEUE_SECRET_KEY": "q" * 50}
+    server = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50), "QUEUE_SECRET_KEY": secrets.token_urlsafe(50)}
     root = GUNICORN_CONF.parent
     for env, expected in (({"DEBUG": "true"}, "True"), (server, "False")):
         env = {**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "QUEUE_SECRET_KEY")}, **env}

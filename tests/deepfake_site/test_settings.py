@@ -74,6 +74,19 @@ def test_a_server_needs_its_own_queue_key(change, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"SECRET_KEY": "short-key-" * 3}, "SECRET_KEY is too weak (30 characters, 9 different)"),
+        ({"QUEUE_SECRET_KEY": "x" * 60}, "QUEUE_SECRET_KEY is too weak (60 characters, 1 different)"),
+    ],
+)
+def test_a_server_refuses_keys_anyone_could_guess(change, message):
+    result = manage("check", **{**SERVER_ENV, **change})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
 def test_a_postgres_url_keeps_its_query_options_such_as_sslmode():
     from deepfake_site.settings import database_from_url
 
