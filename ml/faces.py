@@ -96,30 +96,25 @@ def find_faces(
     if scale < 1.0:
         grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     min_side = max(24, round(min(grey.shape[:2]) * search.min_face_fraction))
-    found: list[Box] = []
-    for looked_at in _looks(grey, search):
-        hits = _cascade().detectMultiScale(
-            looked_at,
-            scaleFactor=search.scale_factor,
-            minNeighbors=search.min_neighbors,
-            minSize=(min_side, min_side),
-        )
-        found += _new_boxes(hits, found)
+    found = _cascade_boxes(grey, search, smallest=min_side)
     boxes = [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale)) for b in found]
     boxes.sort(key=lambda b: b.w * b.h, reverse=True)
     return boxes[:max_faces]
 
 
-def _looks(grey: np.ndarray, search: FaceSearch) -> list[np.ndarray]:
-    """The grey images the cascade searches: equalised, and as it is when the search says so."""
-    return [cv2.equalizeHist(grey), grey] if search.unequalised_too else [cv2.equalizeHist(grey)]
-
-
-def _new_boxes(hits, found: list[Box]) -> list[Box]:
-    """Haar's hits as boxes, less those on a face already found (overlapping one by more than
-    half)."""
-    boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])]
-    return [box for box in boxes if all(iou(box, known) <= 0.5 for known in found)]
+def _cascade_boxes(grey: np.ndarray, search: FaceSearch, *, smallest: int, largest: int | None = None) -> list[Box]:
+    """Haar's boxes in a grey image, searched histogram-equalised and, when the search says so,
+    as it is too; a box overlapping one found already by more than half is that face again."""
+    looks = [cv2.equalizeHist(grey), grey] if search.unequalised_too else [cv2.equalizeHist(grey)]
+    sizes = {"minSize": (smallest, smallest)} | ({"maxSize": (largest, largest)} if largest else {})
+    found: list[Box] = []
+    for looked_at in looks:
+        hits = _cascade().detectMultiScale(
+            looked_at, scaleFactor=search.scale_factor, minNeighbors=search.min_neighbors, **sizes
+        )
+        boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])]
+        found += [box for box in boxes if all(iou(box, known) <= 0.5 for known in found)]
+    return found
 
 
 def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch = FaceSearch()) -> list[Box]:
@@ -149,17 +144,7 @@ def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch 
             region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
         smallest = max(24, round(min(widths) * scale * NEAR_SIZES[0]))
         largest = max(smallest + 1, round(max(widths) * scale * NEAR_SIZES[1]))
-        in_region: list[Box] = []
-        for looked_at in _looks(region, search):
-            hits = _cascade().detectMultiScale(
-                looked_at,
-                scaleFactor=search.scale_factor,
-                minNeighbors=search.min_neighbors,
-                minSize=(smallest, smallest),
-                maxSize=(largest, largest),
-            )
-            in_region += _new_boxes(hits, in_region)
-        for b in in_region:
+        for b in _cascade_boxes(region, search, smallest=smallest, largest=largest):
             found.append(Box(x0 + round(b.x / scale), y0 + round(b.y / scale), round(b.w / scale), round(b.h / scale)))
     found.sort(key=lambda b: b.w * b.h, reverse=True)
     unique: list[Box] = []
