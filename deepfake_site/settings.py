@@ -115,6 +115,7 @@ for _name, _key in (("SECRET_KEY", SECRET_KEY), ("QUEUE_SECRET_KEY", QUEUE_SECRE
             f"{_name} is too weak ({len(_key)} characters, {len(set(_key))} different): use 50 or more "
             "random ones, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
+del _name, _key
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
