@@ -52,6 +52,9 @@ class UploadTests(BaseTestCase):
         with override_settings(DETECTION_USER_STORAGE_BYTES=5 * 1024**3):
             response = self.client.get(self.url)
         self.assertContains(response, "keep 1.5\xa0KB of the 5.0\xa0GB your account may keep")
+        self.login(self.bob)
+        Analysis.objects.filter(owner=self.bob).delete()
+        self.assertNotContains(self.client.get(self.url), "your account may keep")  # nothing to say yet
 
     def test_a_file_past_the_accounts_room_is_refused_on_the_form_and_stores_nothing(self):
         self.login(self.alice)
