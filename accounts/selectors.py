@@ -25,8 +25,9 @@ def client_address(request) -> str:
 
 def client_network(request) -> str:
     """What the throttles of log-ins, sign-ups and password resets count as one client: its
-    address, or for IPv6 the /64 it is in (one home or host is given a whole /64, so its
-    addresses would otherwise be as many clients as it likes)."""
+    address, or for IPv6 the /64 it is in (the smallest block a network gives one host or home;
+    its addresses would otherwise be as many clients as it likes). Homes and servers are often
+    given a /56 or /48, so one of them can still count as many clients."""
     address = client_address(request)
     try:
         ip = ipaddress.ip_address(address)

@@ -45,19 +45,24 @@ def debug_bind_refusal(*, debug: bool, hosts: list[str]) -> str | None:
     return None
 
 
-PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED")
+PROXY_HEADERS = ("HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA")  # and every HTTP_X_FORWARDED_*
 
 
 class DebugBehindProxyMiddleware:
-    """With DEBUG on, refuses (503) a request that came through a proxy: a site bound to
+    """With DEBUG on, refuses (503) a request carrying a proxy's headers: a site bound to
     127.0.0.1 (which debug_bind_refusal allows) is public once nginx or a tunnel forwards to it,
-    and DEBUG then shows settings and tracebacks to anyone. Off (not installed) when DEBUG is."""
+    and DEBUG then shows settings and tracebacks to anyone. A proxy that adds no header (a bare
+    proxy_pass, an SSH tunnel) is not seen: the bind refusal stays the guard. Installed only
+    when DEBUG is on."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if any(request.META.get(header) for header in PROXY_HEADERS):
+        meta = request.META
+        if any(meta.get(header) for header in PROXY_HEADERS) or any(
+            key.startswith("HTTP_X_FORWARDED_") and value for key, value in meta.items()
+        ):
             return HttpResponse(
                 "This site runs with DEBUG on and was reached through a proxy, which would show "
                 "its settings and tracebacks to anyone. Set DEBUG=false (with SECRET_KEY and "

@@ -80,13 +80,14 @@ def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> Qu
     )
 
 
-STAFF_READ_PERMISSION = "detection.view_analysis"
+# The admin lets either permission view analyses; the site follows it.
+STAFF_READ_PERMISSIONS = ("detection.view_analysis", "detection.change_analysis")
 
 
 def reads_every_analysis(viewer: AbstractBaseUser) -> bool:
-    """Staff who were given the permission to view analyses (superusers have every permission):
-    being staff only lets someone into the admin, not into other people's files."""
-    return viewer.is_staff and viewer.has_perm(STAFF_READ_PERMISSION)
+    """Staff who were given the permission to view (or change) analyses; superusers have every
+    permission. Being staff only lets someone into the admin, not into other people's files."""
+    return viewer.is_staff and any(viewer.has_perm(permission) for permission in STAFF_READ_PERMISSIONS)
 
 
 def _readable(viewer: AbstractBaseUser, staff_reads_all: bool) -> QuerySet[Analysis]:

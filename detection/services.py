@@ -148,6 +148,10 @@ def _room_check(*, owner: AbstractBaseUser, size: int) -> None:
             f"You have {usage.pending} analyses waiting or running, the most one account may have "
             "at once. Upload more when some are done."
         )
+    if quota and size > quota:
+        raise StorageQuotaFull(
+            f"This file ({_size(size)}) is larger than the {_size(quota)} one account may keep in all."
+        )
     if quota and usage.stored_bytes + size > quota:
         raise StorageQuotaFull(
             f"Your analyses keep {_size(usage.stored_bytes)} of the {_size(quota)} one account may "
@@ -174,7 +178,9 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     try:
         with transaction.atomic():
             # One upload of an account at a time past this point, so two at once cannot both
-            # take the last room (on SQLite, which has no row locks, they may: one file over).
+            # take the last room: the owner's row is locked on PostgreSQL (a log-in's
+            # last_login update waits for the file copy); SQLite's transactions here are
+            # IMMEDIATE, one writer at a time anyway.
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             _room_check(owner=owner, size=analysis.size)
             analysis.file.save(_storage_name(analysis.original_name), file, save=False)

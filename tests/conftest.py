@@ -26,6 +26,15 @@ def _static_files_without_a_manifest():
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _password_reset_through_the_test_outbox():
+    """Django's tests keep mail in an outbox in memory, so reset by e-mail is offered even in a
+    run with DEBUG off and no EMAIL_HOST (the PostgreSQL + Redis run); the tests of a site
+    without mail turn it off themselves."""
+    with override_settings(PASSWORD_RESET_BY_EMAIL=True):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _a_cache_of_this_session(tmp_path_factory):
     """The file cache the site uses by default, in a folder of this test session's own, so that
     counters left by an earlier run (or a parallel one) never reach these tests."""

@@ -140,7 +140,9 @@ class SignupThrottlingTests(BaseTestCase):
 
     def test_a_refused_sign_up_does_not_count(self):
         self.sign_up("carol")
-        self.client.post(reverse("signup"), {"username": "x"}, REMOTE_ADDR="203.0.113.7")  # invalid
+        self.client.logout()
+        invalid = self.client.post(reverse("signup"), {"username": "x"}, REMOTE_ADDR="203.0.113.7")
+        self.assertContains(invalid, "This field is required.")
         self.assertEqual(self.sign_up("dave").status_code, 302)
 
 
@@ -167,6 +169,22 @@ class PasswordResetThrottlingTests(BaseTestCase):
         for email in ("alice@example.org", "nobody@example.org"):
             self.assertEqual(self.ask(email, address="192.0.2.1").status_code, 429)
         self.assertEqual(len(mail.outbox), 2)
+
+
+class ClientNetworkTests(BaseTestCase):
+    def network(self, address: str) -> str:
+        from django.test import RequestFactory
+
+        from accounts.selectors import client_network
+
+        return client_network(RequestFactory().get("/", REMOTE_ADDR=address))
+
+    def test_what_counts_as_one_client(self):
+        self.assertEqual(self.network("203.0.113.7"), "203.0.113.7")
+        self.assertEqual(self.network("::ffff:203.0.113.7"), "203.0.113.7")  # IPv4 on a dual-stack socket
+        self.assertEqual(self.network("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64")
+        self.assertEqual(self.network("fe80::1%eth0"), "fe80::/64")
+        self.assertEqual(self.network("not an address"), "not an address")
 
 
 class PasswordResetWithoutMailTests(BaseTestCase):

@@ -61,7 +61,7 @@ class UploadTests(BaseTestCase):
         files_before = self.stored_files()
         with override_settings(DETECTION_USER_STORAGE_BYTES=100):
             response = self.client.post(self.url, {"file": photo_upload()})
-        self.assertContains(response, "Your analyses keep 0 bytes of the 100 bytes one account may keep")
+        self.assertContains(response, "is larger than the 100 bytes one account may keep in all")
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
@@ -633,6 +633,18 @@ class StaffViewTests(BaseTestCase):
     def setUp(self) -> None:
         super().setUp()
         make_staff_reader(self.alice)
+
+    def test_staff_who_may_change_analyses_in_the_admin_may_read_them_here(self):
+        from django.contrib.auth.models import Permission
+
+        analysis = self.done_analysis_for(self.bob)
+        carol = user_create(username="carol", email="carol@example.org", password=PASSWORD)
+        carol.is_staff = True
+        carol.save()
+        carol.user_permissions.add(Permission.objects.get(codename="change_analysis", content_type__app_label="detection"))
+        self.login(carol)
+
+        self.assertEqual(self.client.get(reverse("detection:detail", args=[analysis.pk])).status_code, 200)
 
     def test_staff_without_the_permission_to_view_analyses_see_only_their_own(self):
         analysis = self.done_analysis_for(self.bob)
