@@ -120,6 +120,38 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
+# A second video track this many times the first's pixels is the main one.
+MAIN_TRACK_RATIO = 2
+
+
+def _refuse_a_side_track(path: Path, info: VideoInfo) -> None:
+    """Raises MediaError when OpenCV, which reads a file's first video track and cannot be told
+    another, would read a small side track (a preview) instead of the main picture. Cover
+    pictures are no such track: MP4 stores one after the video, MKV as an attachment, and both
+    are marked as pictures."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            tracks = [
+                (s.codec_context.width or 0, s.codec_context.height or 0)
+                for s in container.streams.video
+                if not s.disposition & av.stream.Disposition.attached_pic
+            ]
+    except (av.FFmpegError, OSError, ValueError):
+        return
+    if len(tracks) < 2:
+        return
+    first = info.width * info.height
+    width, height = max(tracks, key=lambda size: size[0] * size[1])
+    if width * height >= MAIN_TRACK_RATIO * max(first, 1):
+        raise MediaError(
+            f"{path.name}: the file holds {len(tracks)} video tracks and only the first "
+            f"({info.width} x {info.height}) can be read here, not the main one ({width} x {height}); "
+            "save the video with its main track alone and upload that"
+        )
+
+
 def _holds_no_picture(path: Path) -> bool:
     """Whether FFmpeg (through PyAV) can read the container and finds no video stream in it:
     an audio-only MP4, which OpenCV only reports as a file it cannot open."""
@@ -369,6 +401,7 @@ def sample_frames(
     try:
         info = _info_from_capture(cap)
         check_canvas(path.name, info.width, info.height, limits)
+        _refuse_a_side_track(path, info)
         count = info.frame_count
         frames: dict[int, np.ndarray | None] = {}
         stamps: dict[int, float] = {}

@@ -200,3 +200,23 @@ def write_variable_rate_video(path: Path, frames: list[np.ndarray], times_s: lis
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+def write_video_with_a_preview_track_first(path: Path, frames: list[np.ndarray], *, preview: tuple[int, int] = (160, 90)) -> Path:
+    """An MKV whose first video track is a small plain preview and whose second holds `frames`,
+    as some cameras record: what OpenCV reads is the first."""
+    import av
+
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="matroska") as container:
+        side = container.add_stream("mpeg4", rate=25)
+        side.width, side.height, side.pix_fmt = preview[0], preview[1], "yuv420p"
+        main = container.add_stream("mpeg4", rate=25)
+        main.width, main.height, main.pix_fmt = width, height, "yuv420p"
+        plain = np.full((preview[1], preview[0], 3), 128, np.uint8)
+        for image in frames:
+            container.mux(side.encode(av.VideoFrame.from_ndarray(plain, format="bgr24")))
+            container.mux(main.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(side.encode(None))
+        container.mux(main.encode(None))
+    return path

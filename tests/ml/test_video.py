@@ -19,6 +19,7 @@ from tests.media import (
     write_sound_only_mp4,
     write_variable_rate_video,
     write_video,
+    write_video_with_a_preview_track_first,
 )
 
 
@@ -135,6 +136,13 @@ def test_a_sound_only_mp4_says_it_has_no_video_track(tmp_path):
     path = write_sound_only_mp4(tmp_path / "voice memo.mp4")
     assert media_kind(path)[0] == "video"
     with pytest.raises(MediaError, match=r"^voice memo\.mp4: the file has no video track"):
+        sample_frames(path, 8)
+
+
+def test_a_video_whose_first_track_is_a_small_preview_is_refused_not_judged_on_the_preview(tmp_path, astronaut):
+    path = write_video_with_a_preview_track_first(tmp_path / "camera.mkv", moving_face_frames(astronaut, 8, size=(640, 480)))
+    assert video_info(path).width == 160  # what OpenCV reads
+    with pytest.raises(MediaError, match=r"^camera\.mkv: the file holds 2 video tracks and only the first \(160 x 90\).*the main one \(640 x 480\)"):
         sample_frames(path, 8)
 
 
