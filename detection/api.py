@@ -23,6 +23,7 @@ from .downloads import original_file_response
 from .throttles import UploadRateThrottle, rate_limit_message
 from .serializers import (
     AnalysisCreateInputSerializer,
+    AnalysisCreateOutputSerializer,
     AnalysisCreateQuerySerializer,
     AnalysisDetailOutputSerializer,
     AnalysisListQuerySerializer,
@@ -122,9 +123,9 @@ class AnalysisListCreateApi(APIView):
         parameters=[AnalysisCreateQuerySerializer],
         responses={
             201: OpenApiResponse(
-                AnalysisDetailOutputSerializer, "Finished (done or failed) within `wait`."
+                AnalysisCreateOutputSerializer, "Finished (done or failed) within `wait`."
             ),
-            202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued or still running."),
+            202: OpenApiResponse(AnalysisCreateOutputSerializer, "Queued or still running."),
             400: ValidationErrorOutputSerializer,
             401: ERRORS[401],
             413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
@@ -174,7 +175,10 @@ class AnalysisListCreateApi(APIView):
         )
         if analysis is None:
             raise NotFound("The analysis was deleted while waiting for it.")
-        data = AnalysisDetailOutputSerializer(analysis, context={"request": request}).data
+        usage = selectors.analysis_usage(owner=request.user)
+        data = AnalysisCreateOutputSerializer(
+            analysis, context={"request": request, "account_stored_bytes": usage.stored_bytes}
+        ).data
         return Response(
             data,
             status=status.HTTP_201_CREATED if analysis.is_finished else status.HTTP_202_ACCEPTED,

@@ -207,6 +207,21 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
         return _absolute(self.context["request"], "detection:detail", analysis_id=analysis.pk)
 
 
+class AnalysisCreateOutputSerializer(AnalysisDetailOutputSerializer):
+    """The upload's answer: the analysis, and the room the uploader's account now uses."""
+
+    account_stored_bytes = serializers.SerializerMethodField(
+        help_text="What the originals of all your analyses take now, this upload included, in "
+        "bytes (against the account's limit, DETECTION_USER_STORAGE_MB)"
+    )
+
+    class Meta(AnalysisDetailOutputSerializer.Meta):
+        fields = [*AnalysisDetailOutputSerializer.Meta.fields, "account_stored_bytes"]
+
+    def get_account_stored_bytes(self, analysis: Analysis) -> int:
+        return self.context["account_stored_bytes"]
+
+
 class AnalysisPageOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)

@@ -12,6 +12,7 @@
   var zone = document.getElementById("dropzone");
   var list = document.getElementById("upload-list");
   var section = document.getElementById("upload-list-section");
+  var storage = document.getElementById("storage-use"); // only where the account has a limit
   var maxBytes = Number(form.dataset.maxBytes);
   var apiUrl = form.dataset.apiUrl;
   var statusUrl = form.dataset.statusUrl;
@@ -30,6 +31,31 @@
       return Math.ceil(bytes / 1024) + " KB";
     }
     return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  // As Django's filesizeformat writes the sizes on the page: steps of 1024, one decimal, and
+  // a no-break space before the unit.
+  function fileSize(bytes) {
+    if (bytes < 1024) {
+      return bytes + (bytes === 1 ? "\u00a0byte" : "\u00a0bytes");
+    }
+    var units = ["KB", "MB", "GB", "TB", "PB"];
+    var value = bytes / 1024;
+    var unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return value.toFixed(1) + "\u00a0" + units[unit];
+  }
+
+  // The upload's answer says what the account keeps now; the line under the form follows it.
+  function showStorage(storedBytes) {
+    if (!storage || typeof storedBytes !== "number") {
+      return;
+    }
+    storage.querySelector(".storage-stored").textContent = fileSize(storedBytes);
+    storage.hidden = storedBytes === 0;
   }
 
   function refusal(file) {
@@ -178,7 +204,9 @@
     });
     xhr.addEventListener("load", function () {
       if (xhr.status === 201 || xhr.status === 202) {
-        showResult(upload, JSON.parse(xhr.responseText));
+        var analysis = JSON.parse(xhr.responseText);
+        showStorage(analysis.account_stored_bytes);
+        showResult(upload, analysis);
       } else {
         finish(upload, "upload-failed", errorText(xhr));
       }

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.test import override_settings
 from django_q.conf import Conf
 from selenium.webdriver.common.by import By
@@ -20,7 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.services import user_create
 from detection import services
 from detection.models import Analysis
-from tests.browser import log_in, screenshot
+from tests.browser import log_in, screenshot, wait_for_text
 
 from .base import PASSWORD, astronaut_jpeg, astronaut_mp4
 
@@ -79,6 +80,7 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
 
     zone = browser.find_element(By.ID, "dropzone")
     assert zone.is_displayed()
+    assert not browser.find_element(By.ID, "storage-use").is_displayed()  # nothing kept yet
     slow_uploads(browser, 16 * 1024)
     browser.find_element(By.ID, "id_file").send_keys(f"{photo}\n{video}")
 
@@ -103,6 +105,9 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
     ]
     hrefs = sorted(link.get_attribute("href") for link in links)
     assert hrefs == sorted(f"{live_server.url}/analyses/{a.pk}/" for a in analyses)
+    kept = filesizeformat(len(astronaut_jpeg()) + len(astronaut_mp4()))
+    wait_for_text(browser, "#storage-use", f"keep {kept} of the ")  # without a reload
+    assert browser.find_element(By.ID, "storage-use").is_displayed()
     screenshot(browser, "upload-done")
 
     browser.get(hrefs[0])

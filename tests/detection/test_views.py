@@ -51,10 +51,19 @@ class UploadTests(BaseTestCase):
         self.analysis_for(self.bob, content=b"x" * 4096)  # not hers
         with override_settings(DETECTION_USER_STORAGE_BYTES=5 * 1024**3):
             response = self.client.get(self.url)
-        self.assertContains(response, "keep 1.5\xa0KB of the 5.0\xa0GB your account may keep")
-        self.login(self.bob)
-        Analysis.objects.filter(owner=self.bob).delete()
-        self.assertNotContains(self.client.get(self.url), "your account may keep")  # nothing to say yet
+        self.assertContains(
+            response,
+            '<span class="storage-use" id="storage-use">keep <span class="storage-stored">1.5\xa0KB</span> '
+            "of the 5.0\xa0GB your account may keep.</span>",
+        )
+
+    def test_the_room_line_is_there_but_hidden_while_nothing_is_kept_so_uploads_can_fill_it(self):
+        self.login(self.alice)
+        with override_settings(DETECTION_USER_STORAGE_BYTES=5 * 1024**3):
+            response = self.client.get(self.url)
+        self.assertContains(response, '<span class="storage-use" id="storage-use" hidden>keep')
+        with override_settings(DETECTION_USER_STORAGE_BYTES=0):  # no limit: nothing to say
+            self.assertNotContains(self.client.get(self.url), "your account may keep")
 
     def test_a_file_past_the_accounts_room_is_refused_on_the_form_and_stores_nothing(self):
         self.login(self.alice)
