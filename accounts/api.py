@@ -1,12 +1,13 @@
-"""Token API: exchange a username and password for the user's API token."""
+"""Token API: exchange a username and password for a new API token (POST), and revoke the token
+a request is sent with (DELETE), as a script does when it is done."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import Throttled, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.exceptions import NotAuthenticated, Throttled, ValidationError
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
@@ -15,31 +16,56 @@ from rest_framework.views import APIView
 from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerializer
 
 from . import services
+from .authentication import ApiTokenAuthentication
+from .models import ApiToken
 from .selectors import client_network
 from .serializers import TokenCreateInputSerializer, TokenOutputSerializer
 
 
 class TokenRateThrottle(AnonRateThrottle):
-    """Limits token requests per client address, whoever they claim to be."""
+    """Limits log-ins (POST) per client address, whoever they claim to be and whatever token
+    they send; a DELETE, which needs a valid token, is not counted."""
 
     scope = "token"
 
     def get_rate(self) -> str:
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
+    def allow_request(self, request, view) -> bool:
+        return request.method == "DELETE" or super().allow_request(request, view)
 
-class TokenCreateApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TokenApi(APIView):
+    """POST needs no token but a password; DELETE needs the token it revokes, and only that (a
+    browser's session has no token to revoke)."""
+
+    authentication_classes = [ApiTokenAuthentication]
     throttle_classes = [TokenRateThrottle]
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
 
     @extend_schema(
         operation_id="auth_token_create",
-        summary="Get your API token",
+        summary="Get a new API token",
+        description=(
+            "Each call makes a new token, named `name` (shown on your profile page, where tokens are "
+            "revoked). Keep it rather than logging in on every run: an account holds at most "
+            "`API_TOKENS_PER_USER` tokens (20 by default), and past that a log-in replaces the token "
+            "made by a log-in that was used least lately. The token is returned this once: the site "
+            "keeps only its digest."
+        ),
         request=TokenCreateInputSerializer,
         responses={
             200: TokenOutputSerializer,
-            400: OpenApiResponse(ValidationErrorOutputSerializer, "Missing or wrong credentials."),
+            400: OpenApiResponse(
+                ValidationErrorOutputSerializer,
+                "Missing or wrong credentials, or the account holds as many tokens made on its profile page as it may.",
+            ),
+            401: OpenApiResponse(ErrorOutputSerializer, "A token was sent, and it is not valid (send none)."),
             429: OpenApiResponse(ErrorOutputSerializer, "Too many attempts; retry later."),
         },
     )
@@ -55,10 +81,30 @@ class TokenCreateApi(APIView):
             )
             refusal.wait = window  # Retry-After, without DRF's "Expected available in ..." sentence
             raise refusal
-        user = authenticate(request=request, **credentials.validated_data)
+        user = authenticate(request=request, username=username, password=credentials.validated_data["password"])
         if user is None or not user.is_active:
             services.login_failure_record(username=username, address=address)
             raise ValidationError("Unable to log in with this username and password.")
         services.login_failures_clear(username=username, address=address)
-        token = services.token_get_or_create(user=user)
-        return Response({"token": token.key})
+        try:
+            token, key = services.api_token_log_in(user=user, name=credentials.validated_data.get("name", ""))
+        except services.TooManyTokens as refusal:
+            raise ValidationError(str(refusal)) from None
+        return Response(TokenOutputSerializer({"token": key, "name": token.name, "created": token.created}).data)
+
+    @extend_schema(
+        operation_id="auth_token_destroy",
+        summary="Revoke the token this request is sent with",
+        description="Revokes the token in the request's `Authorization` header, as a script does when it is done; "
+        "the account's other tokens keep working.",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Revoked: requests with it are refused from now on."),
+            401: OpenApiResponse(ErrorOutputSerializer, "No token, or one that is not (or no longer) valid."),
+        },
+    )
+    def delete(self, request):
+        if not isinstance(request.auth, ApiToken):  # cannot happen through the authenticators above
+            raise NotAuthenticated()
+        services.api_token_revoke(user=request.user, token_id=request.auth.pk)
+        return Response(status=204)

@@ -8,5 +8,5 @@ from . import api
 app_name = "accounts_api"
 
 urlpatterns = [
-    path("auth/token/", api.TokenCreateApi.as_view(), name="token"),
+    path("auth/token/", api.TokenApi.as_view(), name="token"),
 ]

@@ -12,7 +12,7 @@ from .validators import RotateApiTokenOnPasswordChange
 class NewPasswordFieldsMixin:
     """The rules for a new password listed under its first field, and a broken rule reported
     there too (Django reports it under the confirmation). The rules leave out the note that
-    a new password replaces the API token: that is no rule, and the pages that set a password
+    a new password revokes the API tokens: that is no rule, and the pages that set a password
     on an existing account say it on their own."""
 
     first_password_field = "password1"
@@ -29,6 +29,13 @@ class NewPasswordFieldsMixin:
     def validate_password_for_user(self, user, password_field_name="password2"):
         if self.cleaned_data.get(password_field_name):  # only once the two fields match
             super().validate_password_for_user(user, password_field_name=self.first_password_field)
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, required=False, label="What is it for?",
+        help_text="A name to tell your tokens apart, like “newsroom script”.",
+    )
 
 
 class SignupForm(NewPasswordFieldsMixin, UserCreationForm):

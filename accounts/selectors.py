@@ -4,11 +4,19 @@ import ipaddress
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from rest_framework.authtoken.models import Token
+from django.db.models import QuerySet
+
+from .models import ApiToken, key_digest
 
 
-def token_get(*, user: AbstractBaseUser) -> Token | None:
-    return Token.objects.filter(user=user).first()
+def api_token_list(*, user: AbstractBaseUser) -> QuerySet[ApiToken]:
+    """The user's tokens, newest first (their keys are not kept: see accounts/models.py)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def api_token_for_key(*, key: str) -> ApiToken | None:
+    """The token a request's key is, with its user; None for a key no token has."""
+    return ApiToken.objects.select_related("user").filter(digest=key_digest(key)).first()
 
 
 def client_address(request) -> str:

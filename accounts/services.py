@@ -1,5 +1,5 @@
-"""Writes for accounts: create a user, create or replace their API token, count failed
-log-ins, sign-ups and password-reset e-mails per client."""
+"""Writes for accounts: create a user, make and revoke their API tokens, count failed log-ins,
+sign-ups and password-reset e-mails per client."""
 
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import PREFIX_LENGTH, ApiToken, key_digest, new_key
 
 
 class EmailTaken(Exception):
     """Another account already uses this e-mail address (in any case)."""
 
 
+class TooManyTokens(Exception):
+    """The user holds API_TOKENS_PER_USER tokens already."""
+
+
 def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser:
-    """A new user with an API token. The password must already have passed validation.
+    """A new user, without an API token: a token is shown once, when it is made, so the user
+    makes one on their profile page (or by logging in through the API) when they need it.
+    The password must already have passed validation.
 
     Raises EmailTaken when the address is in use: the database refuses it even when two
     sign-ups race past the form's check.
@@ -27,7 +36,6 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     try:
         with transaction.atomic():
             user = users.create_user(username=username, email=email, password=password)
-            token_get_or_create(user=user)
     except IntegrityError:
         if email and users.filter(email__iexact=email).exists():
             raise EmailTaken("An account with this email address already exists.") from None
@@ -35,16 +43,87 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     return user
 
 
-def token_get_or_create(*, user: AbstractBaseUser) -> Token:
-    token, _ = Token.objects.get_or_create(user=user)
+# --- API tokens (accounts/models.py) ---------------------------------------------------------
+DEFAULT_TOKEN_NAME = "API token"
+LOG_IN_TOKEN_NAME = "API log-in"
+LAST_USED_EVERY = 60  # seconds: how often a token's "last used" is written while it is in use
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str = "", made_by: str = ApiToken.PROFILE) -> tuple[ApiToken, str]:
+    """A new token for `user`, and its key. The key is returned this once and stored nowhere.
+
+    Raises TooManyTokens when the user holds API_TOKENS_PER_USER tokens already."""
+    with transaction.atomic():
+        _lock(user)
+        if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
+            raise TooManyTokens(
+                f"You have {settings.API_TOKENS_PER_USER} API tokens, as many as an account may have: "
+                "revoke one you no longer use on your profile page first."
+            )
+        return _made(user=user, name=name.strip() or DEFAULT_TOKEN_NAME, made_by=made_by)
+
+
+def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for a script that logged in with its owner's password (the API's token
+    endpoint), and its key. Each log-in makes its own token. When the user already holds
+    API_TOKENS_PER_USER tokens, the log-in token used least lately gives way to the new one,
+    so a script that logs in on every run does not fill the account up; tokens made on the
+    profile page never give way. Raises TooManyTokens when every token was made there."""
+    with transaction.atomic():
+        _lock(user)
+        tokens = ApiToken.objects.filter(user=user)
+        excess = tokens.count() - settings.API_TOKENS_PER_USER + 1
+        if excess > 0:
+            oldest = list(
+                tokens.filter(made_by=ApiToken.LOG_IN)
+                .order_by(Coalesce("last_used", "created"), "id")
+                .values_list("id", flat=True)[:excess]
+            )
+            if len(oldest) < excess:
+                raise TooManyTokens(
+                    f"You have {settings.API_TOKENS_PER_USER} API tokens made on your profile page, as many as an "
+                    "account may have: revoke one you no longer use there first."
+                )
+            tokens.filter(id__in=oldest).delete()
+        return _made(user=user, name=name.strip() or LOG_IN_TOKEN_NAME, made_by=ApiToken.LOG_IN)
+
+
+def _lock(user: AbstractBaseUser) -> None:
+    """Makes two requests of one user that count their tokens take turns (PostgreSQL; SQLite
+    runs one writing transaction at a time anyway)."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+
+
+def _made(*, user: AbstractBaseUser, name: str, made_by: str) -> tuple[ApiToken, str]:
+    key = new_key()
+    token = ApiToken.objects.create(
+        user=user, name=name[: ApiToken._meta.get_field("name").max_length], digest=key_digest(key), prefix=key[:PREFIX_LENGTH], made_by=made_by
+    )
+    return token, key
+
+
+def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken | None:
+    """Revoke one of the user's tokens: requests that send it are refused from now on. None
+    when the user has no such token (another user's included)."""
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is not None:
+        token.delete()
     return token
 
 
-@transaction.atomic
-def token_regenerate(*, user: AbstractBaseUser) -> Token:
-    """Replace the user's token: the old one stops working at once."""
-    Token.objects.filter(user=user).delete()
-    return Token.objects.create(user=user)
+def api_tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+    """Revoke every token of the user (their password changed); how many there were."""
+    deleted, _ = ApiToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def api_token_used(*, token: ApiToken) -> None:
+    """Note that the token was just used: written at most once a minute per token, so that a
+    script's requests do not each write to the database."""
+    now = timezone.now()
+    if token.last_used is None or (now - token.last_used).total_seconds() >= LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        token.last_used = now
 
 
 # --- Failed log-ins ---------------------------------------------------------------------------

@@ -12,10 +12,10 @@ class RotateApiTokenOnPasswordChange:
         return None
 
     def password_changed(self, password, user=None) -> None:
-        """A new password also replaces the API token: whoever held the old password may
-        have copied the token too."""
+        """A new password also revokes every API token: whoever held the old password may have
+        made or copied tokens too."""
         if user is not None and user.pk is not None:
-            services.token_regenerate(user=user)
+            services.api_tokens_revoke_all(user=user)
 
     def get_help_text(self) -> str:
-        return "Setting a new password also replaces your API token."
+        return "Setting a new password also revokes your API tokens."

@@ -12,13 +12,14 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import ChangePasswordForm, SignupForm, ThrottledLoginMixin
+from .forms import ApiTokenForm, ChangePasswordForm, SignupForm, ThrottledLoginMixin
 from .selectors import client_network
 
 
@@ -69,18 +70,46 @@ def signup(request):
     return render(request, "accounts/signup.html", {"form": form})
 
 
-@never_cache  # the page shows the API token: no browser or proxy may keep a copy
+def _profile_page(request, *, form: ApiTokenForm | None = None, made=None):
+    context = {
+        "tokens": selectors.api_token_list(user=request.user),
+        "form": form or ApiTokenForm(),
+        "tokens_allowed": settings.API_TOKENS_PER_USER,
+        "made": made,  # (token, key): a token just made, whose key is shown this once
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+@never_cache
 @login_required
 def profile(request):
-    token = selectors.token_get(user=request.user)
-    return render(request, "accounts/profile.html", {"token": token})
+    return _profile_page(request)
+
+
+@never_cache  # the answer shows a new token's key: no browser or proxy may keep a copy
+@login_required
+@require_POST
+def api_token_create(request):
+    """Make a token and show its key on the profile page, in this answer only: the key is not
+    kept, so there is no page to redirect to that could show it again."""
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            made = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+        except services.TooManyTokens as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            return _profile_page(request, made=made)
+    return _profile_page(request, form=form)
 
 
 @login_required
 @require_POST
-def token_regenerate(request):
-    services.token_regenerate(user=request.user)
-    messages.success(request, "A new API token was created; the old one no longer works.")
+def api_token_revoke(request, token_id: int):
+    revoked = services.api_token_revoke(user=request.user, token_id=token_id)
+    if revoked is None:
+        raise Http404("No such token.")
+    messages.success(request, f"The token “{revoked.name}” ({revoked.prefix}…) was revoked: scripts that send it are refused now.")
     return redirect("profile")
 
 

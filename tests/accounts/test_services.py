@@ -3,9 +3,9 @@ from unittest import mock
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from accounts import services
+from accounts.models import ApiToken
 from tests.detection.base import PASSWORD, BaseTestCase
 
 
@@ -35,9 +35,14 @@ class UniqueEmailTests(BaseTestCase):
             services.user_create(username="carol", email="BOB@example.org", password=PASSWORD)
 
 
-class TokenRotationTests(BaseTestCase):
-    def test_changing_the_password_replaces_the_api_token(self):
-        old = Token.objects.get(user=self.alice).key
+class TokenRevocationOnPasswordChangeTests(BaseTestCase):
+    analyses = reverse("detection_api:analyses")
+
+    def status_with(self, key: str) -> int:
+        return self.client_class().get(self.analyses, HTTP_AUTHORIZATION=f"Token {key}").status_code
+
+    def test_changing_the_password_revokes_every_api_token_of_that_user_only(self):
+        second = services.api_token_create(user=self.alice, name="second")[1]
         self.client.force_login(self.alice)
 
         response = self.client.post(
@@ -46,19 +51,15 @@ class TokenRotationTests(BaseTestCase):
         )
 
         self.assertRedirects(response, reverse("profile"))
-        new = Token.objects.get(user=self.alice).key
-        self.assertNotEqual(new, old)
-        api = self.client_class()
-        self.assertEqual(api.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Token {old}").status_code, 401)
-        self.assertEqual(api.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Token {new}").status_code, 200)
+        self.assertEqual((self.status_with(self.alice_key), self.status_with(second)), (401, 401))
+        self.assertFalse(ApiToken.objects.filter(user=self.alice).exists())
+        self.assertEqual(self.status_with(self.bob_key), 200)
 
-    def test_a_password_set_any_other_way_replaces_it_too(self):
-        old = Token.objects.get(user=self.bob).key
+    def test_a_password_set_any_other_way_revokes_them_too(self):
         self.bob.set_password("another long passphrase")  # the admin, changepassword, a reset
         self.bob.save()
-        self.assertNotEqual(Token.objects.get(user=self.bob).key, old)
+        self.assertEqual(self.status_with(self.bob_key), 401)
 
-    def test_logging_in_does_not_replace_it(self):
-        old = Token.objects.get(user=self.bob).key
+    def test_logging_in_does_not_revoke_them(self):
         self.client.post(reverse("login"), {"username": "bob", "password": PASSWORD})
-        self.assertEqual(Token.objects.get(user=self.bob).key, old)
+        self.assertEqual(self.status_with(self.bob_key), 200)

@@ -1,8 +1,10 @@
 import re
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.test import override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
+from accounts.models import ApiToken
+from accounts.services import api_token_create
 
 from tests.detection.base import PASSWORD, BaseTestCase
 
@@ -27,7 +29,7 @@ class SignupTests(BaseTestCase):
         html = self.client.get(reverse("signup")).content.decode()
 
         self.assertIn("at least 8 characters", html)
-        self.assertNotIn("replaces your API token", html)
+        self.assertNotIn("revokes your API tokens", html)
 
     def test_a_weak_password_is_reported_under_the_password_field_where_its_rules_are(self):
         response = self.signup(password1="password", password2="password")
@@ -37,13 +39,13 @@ class SignupTests(BaseTestCase):
         self.assertNotIn("password2", errors)
         self.assertFalse(get_user_model().objects.filter(username="carol").exists())
 
-    def test_it_creates_the_user_logs_them_in_and_gives_them_a_token(self):
+    def test_it_creates_the_user_and_logs_them_in_without_a_token_they_could_not_see(self):
         response = self.signup()
 
         carol = get_user_model().objects.get(username="carol")
         self.assertEqual(carol.email, "carol@example.org")
         self.assertTrue(carol.check_password(PASSWORD))
-        self.assertTrue(Token.objects.filter(user=carol).exists())
+        self.assertFalse(ApiToken.objects.filter(user=carol).exists())  # made on the profile page, shown once
         self.assertEqual(response.context["user"], carol)
         self.assertRedirects(response, reverse("detection:upload"))
         self.assertContains(response, "Welcome, carol!")
@@ -159,7 +161,7 @@ class PasswordChangeTests(BaseTestCase):
         self.login(self.alice)
         response = self.client.get(reverse("password_change"))
 
-        self.assertContains(response, "Setting a new password also replaces your API token")
+        self.assertContains(response, "Setting a new password also revokes your API tokens")
         rules = response.context["form"].fields["new_password1"].help_text
         self.assertIn("at least 8 characters", rules)
         self.assertNotIn("API token", rules)
@@ -185,65 +187,120 @@ class PasswordChangeTests(BaseTestCase):
 
 
 class ProfileTests(BaseTestCase):
-    def test_it_shows_the_users_api_token(self):
+    def test_it_lists_the_users_tokens_by_name_and_first_characters_never_a_whole_key(self):
         self.login(self.alice)
         response = self.client.get(reverse("profile"))
-        self.assertContains(response, Token.objects.get(user=self.alice).key)
-        self.assertNotContains(response, Token.objects.get(user=self.bob).key)
+
+        self.assertContains(response, "alice&#x27;s script")
+        self.assertContains(response, f"{self.alice_key[:6]}…")
+        self.assertContains(response, "never used")
+        self.assertNotContains(response, self.alice_key)
+        self.assertNotContains(response, "bob&#x27;s script")
+        self.assertNotContains(response, self.bob_key[:6])
 
     def test_it_sends_anonymous_visitors_to_log_in(self):
         response = self.client.get(reverse("profile"))
         self.assertRedirects(response, f"{reverse('login')}?next={reverse('profile')}")
 
 
-class TokenRegenerateTests(BaseTestCase):
-    def test_it_replaces_the_token_and_the_old_one_stops_working(self):
-        self.login(self.alice)
-        old_key = Token.objects.get(user=self.alice).key
+class ApiTokenCreateTests(BaseTestCase):
+    analyses = reverse("detection_api:analyses")
 
-        response = self.client.post(reverse("token_regenerate"), follow=True)
+    def status_with(self, key: str) -> int:
+        return self.client_class().get(self.analyses, HTTP_AUTHORIZATION=f"Token {key}").status_code
 
-        new_key = Token.objects.get(user=self.alice).key
-        self.assertNotEqual(new_key, old_key)
-        self.assertContains(response, new_key)
-        self.assertContains(response, "the old one no longer works")
-        self.client.logout()
-        api = reverse("detection_api:analyses")
-        self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {old_key}").status_code, 401)
-        self.assertEqual(self.client.get(api, HTTP_AUTHORIZATION=f"Token {new_key}").status_code, 200)
-
-    def test_it_creates_a_token_for_a_user_without_one(self):
-        Token.objects.filter(user=self.alice).delete()
+    def test_it_shows_the_new_key_once_and_it_works(self):
         self.login(self.alice)
 
-        self.assertContains(self.client.get(reverse("profile")), "You have no API token yet.")
-        self.client.post(reverse("token_regenerate"))
-        self.assertTrue(Token.objects.filter(user=self.alice).exists())
+        response = self.client.post(reverse("api_token_create"), {"name": "newsroom script"})
+
+        key = response.context["made"][1]
+        self.assertContains(response, f'<code class="token" id="api-token">{key}</code>', html=True)
+        self.assertContains(response, "it will not be shown again")
+        self.assertIn("no-store", response["Cache-Control"])
+        self.assertEqual(self.status_with(key), 200)
+        self.assertEqual(self.status_with(self.alice_key), 200)  # the earlier token still works
+        again = self.client.get(reverse("profile"))
+        self.assertContains(again, "newsroom script")
+        self.assertNotContains(again, key)
+
+    def test_a_token_without_a_name_gets_one(self):
+        self.login(self.alice)
+        self.client.post(reverse("api_token_create"), {"name": "  "})
+        self.assertTrue(ApiToken.objects.filter(user=self.alice, name="API token").exists())
+
+    def test_a_user_without_tokens_is_offered_one(self):
+        ApiToken.objects.filter(user=self.alice).delete()
+        self.login(self.alice)
+
+        page = self.client.get(reverse("profile"))
+
+        self.assertContains(page, "You have no API token.")
+        self.assertContains(page, 'id="make-token"')
+
+    @override_settings(API_TOKENS_PER_USER=2)
+    def test_past_the_limit_it_says_why_and_makes_none(self):
+        api_token_create(user=self.alice, name="second")
+        self.login(self.alice)
+
+        self.assertContains(self.client.get(reverse("profile")), "revoke one to make another")
+        response = self.client.post(reverse("api_token_create"), {"name": "third"})
+
+        self.assertContains(response, "as many as an account may have")
+        self.assertEqual(ApiToken.objects.filter(user=self.alice).count(), 2)
+        self.assertIsNone(response.context["made"])
 
     def test_it_only_accepts_post(self):
         self.login(self.alice)
-        old_key = Token.objects.get(user=self.alice).key
+        self.assertEqual(self.client.get(reverse("api_token_create")).status_code, 405)
+        self.assertEqual(ApiToken.objects.filter(user=self.alice).count(), 1)
 
-        response = self.client.get(reverse("token_regenerate"))
 
-        self.assertEqual(response.status_code, 405)
-        self.assertEqual(Token.objects.get(user=self.alice).key, old_key)
+class ApiTokenRevokeTests(BaseTestCase):
+    analyses = reverse("detection_api:analyses")
+
+    def revoke_url(self, user) -> str:
+        return reverse("api_token_revoke", args=[ApiToken.objects.get(user=user).pk])
+
+    def test_it_revokes_the_token_at_once_and_says_so(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.revoke_url(self.alice), follow=True)
+
+        self.assertContains(response, "The token “alice&#x27;s script”")
+        self.assertContains(response, "refused now")
+        api = self.client_class()
+        self.assertEqual(api.get(self.analyses, HTTP_AUTHORIZATION=f"Token {self.alice_key}").status_code, 401)
+
+    def test_another_users_token_is_not_found_and_keeps_working(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.revoke_url(self.bob))
+
+        self.assertEqual(response.status_code, 404)
+        api = self.client_class()
+        self.assertEqual(api.get(self.analyses, HTTP_AUTHORIZATION=f"Token {self.bob_key}").status_code, 200)
+
+    def test_it_only_accepts_post(self):
+        self.login(self.alice)
+        self.assertEqual(self.client.get(self.revoke_url(self.alice)).status_code, 405)
+        self.assertTrue(ApiToken.objects.filter(user=self.alice).exists())
 
 
 class ProfileTokenControlsTests(BaseTestCase):
-    def test_no_browser_or_proxy_may_keep_the_page_with_the_token(self):
+    def test_no_browser_or_proxy_may_keep_the_profile_page(self):
         self.login(self.alice)
         response = self.client.get(reverse("profile"))
         self.assertIn("no-store", response["Cache-Control"])
         self.assertIn("private", response["Cache-Control"])
 
-    def test_it_offers_to_copy_the_token_and_asks_before_replacing_it(self):
+    def test_it_offers_to_copy_a_new_key_and_asks_before_revoking(self):
         self.login(self.alice)
-        response = self.client.get(reverse("profile"))
+        response = self.client.post(reverse("api_token_create"), {"name": "x"})
         self.assertContains(response, 'id="copy-token"')
         self.assertContains(response, "js/profile.js")
-        self.assertContains(response, "<summary>Regenerate the token…</summary>")
-        self.assertContains(response, "The current token stops working at once")
+        self.assertContains(response, "<summary>Revoke…</summary>", count=2)
+        self.assertContains(response, "Scripts that send this token are refused at once.")
 
 
 class PasswordResetTests(BaseTestCase):
@@ -267,7 +324,7 @@ class PasswordResetTests(BaseTestCase):
 
         page = self.client.get(link, follow=True)  # Django moves the token out of the address
 
-        self.assertContains(page, "Setting a new password also replaces your API token")
+        self.assertContains(page, "Setting a new password also revokes your API tokens")
         rules = page.context["form"].fields["new_password1"].help_text
         self.assertIn("at least 8 characters", rules)
         self.assertNotIn("API token", rules)

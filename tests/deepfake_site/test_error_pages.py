@@ -35,7 +35,7 @@ class ErrorPageTests(BaseTestCase):
     def test_a_forbidden_request_gets_the_sites_403_page(self):
         client = Client(enforce_csrf_checks=True)
         client.force_login(self.alice)
-        response = client.post(reverse("token_regenerate"))
+        response = client.post(reverse("api_token_create"))
         self.assertContains(response, "This form expired", status_code=403)
 
     def test_the_403_page_renders_on_its_own(self):

@@ -24,7 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 from django_q.conf import Conf
 
-from accounts.services import user_create
+from accounts.services import api_token_create, user_create
 from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 from tests.media import astronaut_bgr, video_bytes, write_h264_with_b_frames
 
@@ -135,6 +135,8 @@ class BaseTestCase(TestCase):
         cache.clear()  # throttle history
         self.alice = user_create(username="alice", email="alice@example.org", password=PASSWORD)
         self.bob = user_create(username="bob", email="bob@example.org", password=PASSWORD)
+        self.alice_key = api_token_create(user=self.alice, name="alice's script")[1]
+        self.bob_key = api_token_create(user=self.bob, name="bob's script")[1]
         self.bobs_analysis = self.analysis_for(self.bob, original_name="bob.jpg")
 
     def analysis_for(self, owner, *, content: bytes | None = None, **fields) -> Analysis:

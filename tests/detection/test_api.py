@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from detection import services, wait
 from detection.models import Analysis
 from detection.wakeup import DatabaseWatch
@@ -29,7 +29,7 @@ from .base import (
 class ApiTestCase(BaseTestCase):
     def setUp(self) -> None:
         super().setUp()
-        self.alice_token = Token.objects.get(user=self.alice).key
+        self.alice_token = self.alice_key
 
     def auth(self, token: str | None = None) -> dict:
         return {"HTTP_AUTHORIZATION": f"Token {token or self.alice_token}"}
@@ -148,6 +148,15 @@ class AnalysisCreateApiTests(ApiTestCase):
         kept.delete()  # deleting makes room
         with override_settings(DETECTION_USER_STORAGE_BYTES=room):
             self.assertEqual(self.upload(photo_upload()).status_code, 202)
+
+    def test_the_upload_answer_says_how_much_room_the_account_now_uses(self):
+        kept = self.analysis_for(self.alice, content=b"x" * 1536, status=Analysis.Status.DONE)
+        self.analysis_for(self.bob, content=b"x" * 4096)  # not hers
+
+        response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 202)
+        self.assertEqual(response.json()["account_stored_bytes"], kept.size + len(astronaut_jpeg()))
 
     def test_another_users_files_take_none_of_an_accounts_room(self):
         self.analysis_for(self.bob, content=astronaut_jpeg() * 4)
@@ -325,7 +334,7 @@ class AnalysisCreateApiTests(ApiTestCase):
         with throttle_rates(uploads="2/minute"):
             statuses = [self.upload(photo_upload()).status_code for _ in range(3)]
             listing = self.get(reverse("detection_api:analyses"))
-            bobs_upload = self.upload(photo_upload(), **self.auth(Token.objects.get(user=self.bob).key))
+            bobs_upload = self.upload(photo_upload(), **self.auth(self.bob_key))
 
         self.assertEqual(statuses, [202, 202, 429])
         self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 2)
@@ -352,7 +361,7 @@ class AnalysisCreateApiTests(ApiTestCase):
             number = self.alice.pk
             self.alice.delete()  # as on a fresh database, where numbering starts again
             newcomer = User.objects.create_user(pk=number, username="carol", password="pw-carol-123")
-            first = self.upload(photo_upload(), **self.auth(Token.objects.create(user=newcomer).key))
+            first = self.upload(photo_upload(), **self.auth(api_token_create(user=newcomer)[1]))
 
         self.assertEqual(first.status_code, 202)
 
@@ -381,7 +390,7 @@ class AnalysisCreateApiTests(ApiTestCase):
 
 
     def test_a_user_whose_waits_fill_their_share_gets_an_answer_at_once_and_others_still_wait(self):
-        bob = self.auth(Token.objects.get(user=self.bob).key)
+        bob = self.auth(self.bob_key)
         clock = itertools.count(start=0.0, step=1.0)
         with (
             override_settings(API_WAITS_PER_USER=2, API_WAIT_SLOTS=6),

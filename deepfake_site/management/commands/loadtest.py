@@ -32,7 +32,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django_q.brokers import get_broker
 
-from accounts.services import user_create
+from accounts.services import api_token_create, user_create
 from detection import services
 from detection.models import Analysis
 
@@ -115,10 +115,13 @@ class Command(BaseCommand):
         self.cleanup()
         get_broker().purge_queue()
         tokens = [
-            user_create(
-                username=f"{USER_PREFIX}{i}", email=f"{USER_PREFIX}{i}@example.org",
-                password=uuid.uuid4().hex,
-            ).auth_token.key
+            api_token_create(
+                user=user_create(
+                    username=f"{USER_PREFIX}{i}", email=f"{USER_PREFIX}{i}@example.org",
+                    password=uuid.uuid4().hex,
+                ),
+                name="load test",
+            )[1]
             for i in range(users)
         ]
         env = {
