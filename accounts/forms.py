@@ -90,6 +90,30 @@ class ThrottledLoginMixin:
         return cleaned
 
 
+class AccountDeleteForm(forms.Form):
+    """The account's password, asked before it is deleted: a session left open on a shared
+    computer must not be enough. Wrong passwords count as failed log-ins."""
+
+    password = forms.CharField(
+        label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    def __init__(self, *args, user, request, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user, self.request = user, request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        username, address = self.user.get_username(), client_network(self.request)
+        if services.login_blocked(username=username, address=address):
+            minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
+            raise forms.ValidationError(ThrottledLoginMixin.throttled_message % {"minutes": minutes}, code="throttled")
+        if not self.user.check_password(password):
+            services.login_failure_record(username=username, address=address)
+            raise forms.ValidationError("That is not your password.", code="wrong_password")
+        return password
+
+
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):
     pass
 

@@ -49,6 +49,13 @@ LOG_IN_TOKEN_NAME = "API log-in"
 LAST_USED_EVERY = 60  # seconds: how often a token's "last used" is written while it is in use
 
 
+def user_delete(*, user: AbstractBaseUser) -> None:
+    """Delete the account and everything it kept: its analyses (their files follow once the
+    deletion is committed: detection.services.analysis_files_delete) and its API tokens."""
+    with transaction.atomic():
+        user.delete()
+
+
 def api_token_create(*, user: AbstractBaseUser, name: str = "", made_by: str = ApiToken.PROFILE) -> tuple[ApiToken, str]:
     """A new token for `user`, and its key. The key is returned this once and stored nowhere.
 

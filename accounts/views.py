@@ -8,7 +8,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import ApiTokenForm, ChangePasswordForm, SignupForm, ThrottledLoginMixin
+from .forms import AccountDeleteForm, ApiTokenForm, ChangePasswordForm, SignupForm, ThrottledLoginMixin
 from .selectors import client_network
 
 
@@ -101,6 +101,21 @@ def api_token_create(request):
         else:
             return _profile_page(request, made=made)
     return _profile_page(request, form=form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request):
+    """Asks for the password, then deletes the account with every analysis and token it has."""
+    form = AccountDeleteForm(request.POST or None, user=request.user, request=request)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        logout(request)
+        services.user_delete(user=user)
+        messages.success(request, "Your account was deleted, with every analysis, file and API token it kept.")
+        return redirect("login")
+    status = 429 if form.has_error("password", "throttled") else 200
+    return render(request, "accounts/delete.html", {"form": form}, status=status)
 
 
 @login_required

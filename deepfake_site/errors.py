@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import JsonResponse
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -21,6 +24,15 @@ def permission_denied(request, exception):
     if is_api_request(request):
         return JsonResponse({"detail": "You do not have permission to do this."}, status=403)
     return defaults.permission_denied(request, exception)
+
+
+def csrf_failure(request, reason: str = ""):
+    """The site's "form expired" page (CSRF_FAILURE_VIEW). When the CSRF cookie goes over HTTPS
+    only, a form sent over plain HTTP comes without it (the browser refused to keep it), and
+    reloading will not help: the page says so, rather than blaming an old tab."""
+    plain_http = reason == REASON_NO_CSRF_COOKIE and settings.CSRF_COOKIE_SECURE and not request.is_secure()
+    context = {"plain_http": plain_http}
+    return render(request, "403_csrf.html", context, status=403)
 
 
 def page_not_found(request, exception):

@@ -122,7 +122,10 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_HTTPS_PROXY", False) else None
 )
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+# Cookies over HTTPS only unless DEBUG: a server reached over plain HTTP must say so
+# (SECURE_COOKIES=false); its forms then say why they fail (deepfake_site/errors.csrf_failure).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
+CSRF_FAILURE_VIEW = "deepfake_site.errors.csrf_failure"
 # HTTPS only: redirect plain HTTP and tell browsers to never use it again (HSTS). Turn HSTS on
 # with a small number first; browsers remember it for HSTS_SECONDS.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)

@@ -453,14 +453,18 @@ def analysis_sweep(*, now: datetime | None = None) -> SweepReport:
 
 
 def analysis_delete(*, analysis: Analysis) -> None:
-    """Delete an analysis, its stored upload and its heatmaps."""
+    """Delete an analysis; its files follow (analysis_files_delete)."""
+    analysis.delete()
+
+
+def analysis_files_delete(*, analysis: Analysis) -> None:
+    """Once the deletion of `analysis`'s row is committed, delete its stored upload and
+    thumbnail, and its folder with every frame image and heatmap in it (their paths,
+    detection/models.py, are all under it). Called for every deleted analysis row
+    (post_delete, detection/apps.py), however it went: a user's delete, the admin's, or an
+    account deleted with everything it kept."""
     names = [f.name for f in (analysis.file, analysis.thumbnail) if f]
-    names += AnalysisFace.objects.filter(frame__analysis=analysis).exclude(heatmap="").values_list("heatmap", flat=True)
-    names += analysis.frames.exclude(image="").values_list("image", flat=True)
-    folder = _analysis_folder(analysis.pk)
-    with transaction.atomic():
-        analysis.delete()
-        transaction.on_commit(partial(_files_delete, names=names, folder=folder))
+    transaction.on_commit(partial(_files_delete, names=names, folder=_analysis_folder(analysis.pk)))
 
 
 def _analysis_folder(analysis_id) -> str:

@@ -4,6 +4,7 @@ from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 from accounts.models import ApiToken
+from detection.models import Analysis
 from accounts.services import api_token_create
 
 from tests.detection.base import PASSWORD, BaseTestCase
@@ -331,3 +332,58 @@ class PasswordResetTests(BaseTestCase):
 
     def test_the_login_page_links_to_it(self):
         self.assertContains(self.client.get(reverse("login")), reverse("password_reset"))
+
+
+class AccountDeleteTests(BaseTestCase):
+    url = reverse("account_delete")
+
+    def test_the_profile_links_to_it_and_the_page_says_what_goes(self):
+        self.login(self.alice)
+
+        self.assertContains(self.client.get(reverse("profile")), self.url)
+        page = self.client.get(self.url)
+
+        self.assertContains(page, "every analysis")
+        self.assertContains(page, 'name="password"')
+
+    def test_with_the_password_it_deletes_the_account_its_analyses_files_and_tokens_and_nobody_elses(self):
+        alices = [self.done_analysis_for(self.alice), self.analysis_for(self.alice)]
+        alices_files = [p for p in self.stored_files() if any(a.pk.hex in str(p) for a in alices)]
+        others = [p for p in self.stored_files() if p not in alices_files]
+        self.assertTrue(alices_files and others)
+        self.login(self.alice)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(self.url, {"password": PASSWORD}, follow=True)
+
+        self.assertRedirects(response, reverse("login"))
+        self.assertContains(response, "Your account was deleted")
+        self.assertFalse(get_user_model().objects.filter(username="alice").exists())
+        self.assertFalse(Analysis.objects.filter(pk__in=[a.pk for a in alices]).exists())
+        self.assertFalse(any(p.exists() for p in alices_files))
+        self.assertFalse(any(folder.name in {a.pk.hex for a in alices} for folder in self.stored_folders()))
+        self.assertTrue(all(p.exists() for p in others))
+        self.assertFalse(ApiToken.objects.filter(user_id=self.alice.pk).exists())
+        api = self.client_class()
+        analyses = reverse("detection_api:analyses")
+        self.assertEqual(api.get(analyses, HTTP_AUTHORIZATION=f"Token {self.alice_key}").status_code, 401)
+        self.assertEqual(api.get(analyses, HTTP_AUTHORIZATION=f"Token {self.bob_key}").status_code, 200)
+        self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
+        self.assertRedirects(self.client.get(reverse("profile")), f"{reverse('login')}?next={reverse('profile')}")
+
+    def test_a_wrong_password_deletes_nothing_and_counts_as_a_failed_log_in(self):
+        self.login(self.alice)
+
+        response = self.client.post(self.url, {"password": "not it"})
+
+        self.assertContains(response, "That is not your password.")
+        self.assertTrue(get_user_model().objects.filter(username="alice").exists())
+        with override_settings(LOGIN_FAILURE_LIMIT=2):
+            self.client.post(self.url, {"password": "not it either"})
+            refused = self.client.post(self.url, {"password": PASSWORD})
+        self.assertContains(refused, "Too many failed log-in attempts", status_code=429)
+        self.assertTrue(get_user_model().objects.filter(username="alice").exists())
+
+    def test_anonymous_visitors_are_sent_to_log_in(self):
+        response = self.client.post(self.url, {"password": PASSWORD})
+        self.assertRedirects(response, f"{reverse('login')}?next={self.url}")

@@ -38,6 +38,26 @@ class ErrorPageTests(BaseTestCase):
         response = client.post(reverse("api_token_create"))
         self.assertContains(response, "This form expired", status_code=403)
 
+    @override_settings(CSRF_COOKIE_SECURE=True)
+    def test_a_form_sent_over_plain_http_without_the_https_only_cookie_is_told_to_use_https(self):
+        client = Client(enforce_csrf_checks=True)  # a browser that refused the Secure cookie sends none
+        client.force_login(self.alice)
+
+        response = client.post(reverse("api_token_create"))
+
+        self.assertContains(response, "This form expired", status_code=403)
+        self.assertContains(response, "address that starts with <strong>https://</strong>", status_code=403)
+
+    @override_settings(CSRF_COOKIE_SECURE=True)
+    def test_over_https_the_page_blames_an_old_form_not_the_address(self):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(self.alice)
+
+        response = client.post(reverse("api_token_create"), secure=True)
+
+        self.assertContains(response, "you logged in or out in another tab", status_code=403)
+        self.assertNotContains(response, "https://</strong>", status_code=403)
+
     def test_the_403_page_renders_on_its_own(self):
         request = RequestFactory().get("/")
         request.user = AnonymousUser()

@@ -50,6 +50,15 @@ def test_the_deploy_check_warns_without_hsts_and_the_https_redirect():
     assert "security.W004" in result.stderr and "security.W008" in result.stderr
 
 
+def test_a_server_sends_its_cookies_over_https_only_unless_told_it_is_reached_over_plain_http():
+    from tests.deepfake_site.child import A_SERVER, setting_in_child
+
+    cookies = "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE"
+    assert setting_in_child(cookies, **A_SERVER) == "True True"
+    assert setting_in_child(cookies, **A_SERVER, SECURE_COOKIES="false") == "False False"
+    assert setting_in_child(cookies, DEBUG="true") == "False False"  # make run, on http://127.0.0.1
+
+
 def test_the_redis_broker_is_refused_with_debug_on():
     result = manage("check", DEBUG="true", Q_BROKER="redis")
     assert result.returncode != 0

@@ -43,6 +43,18 @@ class AnalysisAdminTests(BaseTestCase):
         self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
         self.assertFalse(any(p.exists() for p in paths))
 
+    def test_deleting_a_user_in_the_admin_removes_their_analyses_files_too(self):
+        analysis = self.done_analysis_for(self.alice)
+        paths = [p for p in self.stored_files() if analysis.pk.hex in str(p)]
+        bobs = [p for p in self.stored_files() if self.bobs_analysis.pk.hex in str(p)]
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.client.post(reverse("admin:auth_user_delete", args=[self.alice.pk]), {"post": "yes"})
+
+        self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
+        self.assertTrue(paths and not any(p.exists() for p in paths))
+        self.assertTrue(bobs and all(p.exists() for p in bobs))
+
     def test_an_admin_can_stop_a_stuck_analysis(self):
         self.client.post(
             reverse("admin:detection_analysis_changelist"),
