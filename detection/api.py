@@ -57,6 +57,12 @@ class PendingLimitReached(APIException):
     default_code = "too_many_pending"
 
 
+class StillRunning(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This analysis is still waiting or running."
+    default_code = "not_finished"
+
+
 class UnsupportedUpload(APIException):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     default_detail = "The upload is not a supported type."
@@ -206,6 +212,44 @@ class AnalysisDetailApi(APIView):
     def delete(self, request, analysis_id):
         services.analysis_delete(analysis=_analysis_or_404(request, analysis_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AnalysisRerunApi(APIView):
+    throttle_classes = [UploadRateThrottle]  # a run again counts as an upload
+
+    def throttled(self, request, wait):
+        raise UploadLimitReached(wait=wait or 0)
+
+    @extend_schema(
+        operation_id="analyses_rerun",
+        summary="Analyse a finished upload again",
+        description=(
+            "Runs a done or failed analysis again with the models installed now, on the file already "
+            "uploaded: its result is deleted and it is queued as a new upload is (poll its `url`). "
+            "Counts as an upload in the upload rate limit."
+        ),
+        request=None,
+        responses={
+            202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued."),
+            **ERRORS,
+            409: OpenApiResponse(ErrorOutputSerializer, "Still waiting or running: run it again once it is done."),
+            429: OpenApiResponse(
+                ErrorOutputSerializer,
+                "Too many uploads lately (retry after `Retry-After` seconds), or too many of yours waiting.",
+            ),
+        },
+    )
+    def post(self, request, analysis_id):
+        analysis = _analysis_or_404(request, analysis_id)
+        try:
+            analysis = services.analysis_rerun(analysis=analysis)
+        except errors.NotFinished as exc:
+            raise StillRunning(str(exc)) from None
+        except errors.TooManyPending as exc:
+            raise PendingLimitReached(str(exc)) from None
+        UploadRateThrottle().record(request)
+        data = AnalysisDetailOutputSerializer(analysis, context={"request": request}).data
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
 
 
 class AnalysisFileApi(APIView):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("analyses/", api.AnalysisListCreateApi.as_view(), name="analyses"),
     path("analyses/<uuid:analysis_id>/", api.AnalysisDetailApi.as_view(), name="analysis-detail"),
     path("analyses/<uuid:analysis_id>/file/", api.AnalysisFileApi.as_view(), name="analysis-file"),
+    path("analyses/<uuid:analysis_id>/rerun/", api.AnalysisRerunApi.as_view(), name="analysis-rerun"),
     path(
         "analyses/<uuid:analysis_id>/faces/<int:face_id>/heatmap/",
         api.AnalysisHeatmapApi.as_view(),

@@ -29,5 +29,9 @@ class TooManyPending(UploadRefused):
     """The owner has DETECTION_USER_PENDING analyses queued or running (API: 429)."""
 
 
+class NotFinished(Exception):
+    """The analysis to run again is still queued or running (API: 409)."""
+
+
 class StorageFull(Exception):
     """The server has no room to store the upload; nothing was kept (API: 507)."""

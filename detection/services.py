@@ -28,7 +28,15 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import inference, selectors, workers
-from .errors import StorageFull, StorageQuotaFull, TooManyPending, UploadEmpty, UploadTooLarge, UploadUnsupported
+from .errors import (
+    NotFinished,
+    StorageFull,
+    StorageQuotaFull,
+    TooManyPending,
+    UploadEmpty,
+    UploadTooLarge,
+    UploadUnsupported,
+)
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 logger = logging.getLogger(__name__)
@@ -38,7 +46,7 @@ SUPPORTED_FORMATS = (
 )
 INTERRUPTED_MESSAGE = (
     "The analysis was interrupted because the worker running it stopped (a restart, or it ran "
-    "out of memory). Upload the file again to retry."
+    "out of memory). Try it again from its page; the file is kept."
 )
 INTERNAL_ERROR_MESSAGE = (
     "The analysis failed because of an internal error. It has been logged; please try again "
@@ -48,8 +56,8 @@ MODEL_MISSING_MESSAGE = (
     "The detection model is not available on this server. An administrator has to install it."
 )
 QUEUE_DOWN_MESSAGE = (
-    "The analysis could not be queued because the task queue is unavailable. Please upload the "
-    "file again later."
+    "The analysis could not be queued because the task queue is unavailable. Please try it "
+    "again later from its page; the file is kept."
 )
 DISK_FULL_MESSAGE = (
     "The server ran out of storage space while saving the results. It has been logged; please "
@@ -57,7 +65,7 @@ DISK_FULL_MESSAGE = (
 )
 LOST_MESSAGE = (
     "The analysis was lost by the task queue several times and was stopped. It has been "
-    "logged; please upload the file again later."
+    "logged; please try it again later from its page; the file is kept."
 )
 # A running job older than the job timeout plus this margin cannot still be alive.
 STALE_MARGIN = timedelta(minutes=2)
@@ -136,6 +144,15 @@ def _sha256(file: UploadedFile) -> str:
     return digest.hexdigest()
 
 
+def _pending_check(*, pending: int) -> None:
+    most_pending = settings.DETECTION_USER_PENDING
+    if most_pending and pending >= most_pending:
+        raise TooManyPending(
+            f"You have {pending} analyses waiting or running, the most one account may have "
+            "at once. Upload more when some are done."
+        )
+
+
 def _room_check(*, owner: AbstractBaseUser, size: int) -> None:
     """Raises StorageQuotaFull or TooManyPending when the owner's account cannot take this
     upload (settings.DETECTION_USER_STORAGE_BYTES, DETECTION_USER_PENDING; 0 is no limit)."""
@@ -143,11 +160,7 @@ def _room_check(*, owner: AbstractBaseUser, size: int) -> None:
     if not quota and not most_pending:
         return
     usage = selectors.analysis_usage(owner=owner)
-    if most_pending and usage.pending >= most_pending:
-        raise TooManyPending(
-            f"You have {usage.pending} analyses waiting or running, the most one account may have "
-            "at once. Upload more when some are done."
-        )
+    _pending_check(pending=usage.pending)
     if quota and size > quota:
         raise StorageQuotaFull(
             f"This file ({_size(size)}) is larger than the {_size(quota)} one account may keep in all."
@@ -197,6 +210,38 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
             ) from exc
         raise
     return analysis
+
+
+# What an analysis is before its first run and keeps through every run: the upload itself, who
+# made it, when, and the queue's bookkeeping. Every other field goes back to its default when
+# the analysis is run again.
+KEPT_WHEN_RUN_AGAIN = frozenset(
+    {"id", "owner", "file", "original_name", "media_type", "size", "sha256", "created_at",
+     "queue_token", "enqueued_at", "enqueue_count"}
+)
+
+
+def analysis_rerun(*, analysis: Analysis) -> Analysis:
+    """Analyse a finished upload again, with the models installed now (a failed run, or a
+    result from an earlier model): its result, rows and files, is deleted, the upload is kept,
+    and it is queued as a new upload is. Raises NotFinished while it is queued or running, and
+    TooManyPending when its owner has DETECTION_USER_PENDING analyses waiting."""
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=analysis.owner_id).first()  # as analysis_create
+        again = Analysis.objects.select_for_update().filter(pk=analysis.pk, status__in=Analysis.FINISHED).first()
+        if again is None:
+            raise NotFinished("This analysis is still waiting or running; it can be run again once it is done.")
+        _pending_check(pending=selectors.analysis_usage(owner=again.owner).pending)
+        again.tracks.all().delete()
+        again.frames.all().delete()  # and their faces
+        for field in Analysis._meta.concrete_fields:
+            if field.name not in KEPT_WHEN_RUN_AGAIN:
+                setattr(again, field.attname, field.get_default())
+        again.save()
+        folder, upload = _analysis_folder(again.pk), again.file.name
+        transaction.on_commit(partial(_folder_delete, folder=folder, keep={upload}))
+        transaction.on_commit(partial(analysis_enqueue, analysis_id=again.pk))
+    return again
 
 
 def analysis_enqueue(*, analysis_id) -> None:

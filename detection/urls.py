@@ -26,4 +26,5 @@ urlpatterns = [
     ),
     path("model-card/", views.model_card, name="model-card"),
     path("analyses/<uuid:analysis_id>/delete/", views.delete, name="delete"),
+    path("analyses/<uuid:analysis_id>/rerun/", views.rerun, name="rerun"),
 ]

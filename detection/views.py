@@ -295,6 +295,27 @@ def delete(request, analysis_id):
 
 @login_required
 @require_POST
+def rerun(request, analysis_id):
+    """Runs a finished analysis of the viewer's own again; counted as an upload."""
+    analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
+    if analysis is None:
+        raise Http404("No such analysis")
+    throttle = UploadRateThrottle()
+    if not throttle.allow_request(request, None):
+        messages.error(request, rate_limit_message(wait=throttle.wait() or 0))
+    else:
+        try:
+            services.analysis_rerun(analysis=analysis)
+        except (errors.NotFinished, errors.TooManyPending) as refusal:
+            messages.error(request, str(refusal))
+        else:
+            throttle.record(request)
+            messages.success(request, f"{analysis.original_name} is queued to be analysed again.")
+    return redirect("detection:detail", analysis_id=analysis.pk)
+
+
+@login_required
+@require_POST
 def delete_many(request):
     """Asks for a confirmation of the analyses selected in the history, then deletes them."""
     form = AnalysisSelectionForm(request.POST, owned=selectors.analysis_list(owner=request.user))

@@ -665,6 +665,49 @@ class AnalysisDeleteApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 401)
 
 
+class AnalysisRerunApiTests(ApiTestCase):
+    def rerun(self, analysis, token: str | None = None):
+        with mock.patch("detection.services.analysis_enqueue") as enqueue, self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("detection_api:analysis-rerun", args=[analysis.pk]), **self.auth(token))
+        return response, enqueue
+
+    def test_a_finished_analysis_is_queued_again_and_its_address_given(self):
+        done = self.done_analysis_for(self.alice)
+
+        response, enqueue = self.rerun(done)
+
+        self.assertEqual(response.status_code, 202)
+        self.assertEqual((response.json()["status"], response.json()["verdict"], response.json()["frames"]), ("queued", "", []))
+        self.assertEqual(response.headers["Location"], response.json()["url"])
+        enqueue.assert_called_once_with(analysis_id=done.pk)
+
+    def test_one_still_waiting_gets_409(self):
+        response, enqueue = self.rerun(self.analysis_for(self.alice))
+
+        self.assertEqual(response.status_code, 409)
+        self.assertIn("still waiting or running", response.json()["detail"])
+        enqueue.assert_not_called()
+
+    def test_anothers_analysis_is_not_found(self):
+        response, enqueue = self.rerun(self.bobs_analysis)
+        self.assertEqual(response.status_code, 404)
+        enqueue.assert_not_called()
+
+    @override_settings(DETECTION_USER_PENDING=1)
+    def test_past_the_pending_limit_it_gets_429(self):
+        self.analysis_for(self.alice)
+        response, _ = self.rerun(self.analysis_for(self.alice, status=Analysis.Status.FAILED))
+        self.assertEqual(response.status_code, 429)
+
+    def test_it_counts_in_the_upload_rate_with_uploads(self):
+        with throttle_rates(uploads="1/hour"):
+            self.assertEqual(self.rerun(self.done_analysis_for(self.alice))[0].status_code, 202)
+            response = self.upload(photo_upload())
+
+        self.assertEqual(response.status_code, 429)
+        self.assertIn("Retry-After", response.headers)
+
+
 class AnalysisFileApiTests(ApiTestCase):
     def test_it_sends_the_original_to_its_owner(self):
         analysis = self.analysis_for(

@@ -21,7 +21,7 @@ from django_q import core_signing
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
-from detection import services, workers
+from detection import errors, services, workers
 from detection.inference import MediaError
 from detection.models import Analysis, QueueKey
 
@@ -501,3 +501,53 @@ class QueueKeyTests(BaseTestCase):
         self.assertEqual(
             QueueKey.objects.get().fingerprint, workers.queue_key_fingerprint()
         )
+
+
+class AnalysisRerunTests(BaseTestCase):
+    def test_a_done_analysis_run_again_loses_its_result_and_result_files_but_keeps_its_upload(self):
+        analysis = self.done_analysis_for(self.alice)
+        upload = self.media_root / analysis.file.name
+        results = [p for p in self.stored_files() if analysis.pk.hex in str(p) and p != upload]
+        self.assertTrue(results)
+
+        with mock.patch("detection.services.analysis_enqueue") as enqueue, self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=analysis)
+
+        again = refresh(analysis)
+        self.assertEqual((again.status, again.verdict, again.fake_probability, again.progress), ("queued", "", None, 0.0))
+        self.assertEqual((again.model_version, again.faces_count, again.timings, again.thumbnail.name), ("", 0, {}, ""))
+        self.assertEqual((again.frames.count(), again.tracks.count()), (0, 0))
+        self.assertEqual((again.original_name, again.created_at, again.file.name), (analysis.original_name, analysis.created_at, analysis.file.name))
+        self.assertTrue(upload.exists())
+        self.assertFalse(any(p.exists() for p in results))
+        enqueue.assert_called_once_with(analysis_id=analysis.pk)
+
+    def test_a_queued_or_running_analysis_is_not_run_again(self):
+        for status in (Analysis.Status.QUEUED, Analysis.Status.RUNNING):
+            analysis = self.analysis_for(self.alice, status=status)
+            with self.assertRaisesMessage(errors.NotFinished, "still waiting or running"):
+                services.analysis_rerun(analysis=analysis)
+            self.assertEqual(refresh(analysis).status, status)
+
+    @override_settings(DETECTION_USER_PENDING=1)
+    def test_it_counts_against_the_analyses_an_account_may_have_waiting(self):
+        self.analysis_for(self.alice)  # queued
+        failed = self.analysis_for(self.alice, status=Analysis.Status.FAILED, error="interrupted")
+
+        with self.assertRaises(errors.TooManyPending):
+            services.analysis_rerun(analysis=failed)
+
+        self.assertEqual(refresh(failed).status, Analysis.Status.FAILED)
+
+
+class AnalysisRerunPipelineTests(PipelineTestCase):
+    def test_a_failed_analysis_run_again_is_judged_on_the_file_it_kept(self):
+        analysis = self.analysis_for(self.alice, status=Analysis.Status.FAILED, error=services.INTERRUPTED_MESSAGE)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=analysis)
+
+        again = refresh(analysis)
+        self.assertEqual(again.status, Analysis.Status.DONE, again.error)
+        self.assertEqual((again.error, again.faces_count, again.enqueue_count), ("", 1, 1))
+        self.assertIn(again.verdict, {"real", "uncertain", "fake"})

@@ -993,3 +993,63 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
         self.assertIn("Fake: AI-generated face", row)
         self.assertIn("93.0%", row)
         self.assertNotIn("0.1%", row)
+
+
+class RerunTests(BaseTestCase):
+    def rerun(self, analysis, **extra):
+        with mock.patch("detection.services.analysis_enqueue") as enqueue, self.captureOnCommitCallbacks(execute=True):
+            response = self.client.post(reverse("detection:rerun", args=[analysis.pk]), follow=True, **extra)
+        return response, enqueue
+
+    def test_a_failed_analysis_offers_to_try_again_and_queues_it_on_the_kept_file(self):
+        failed = self.analysis_for(self.alice, status=Analysis.Status.FAILED, error="The worker stopped.")
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[failed.pk]))
+        self.assertContains(page, "Try the analysis again")
+        self.assertContains(page, "no need to upload it again")
+        response, enqueue = self.rerun(failed)
+
+        self.assertRedirects(response, reverse("detection:detail", args=[failed.pk]))
+        self.assertContains(response, "is queued to be analysed again")
+        self.assertEqual(Analysis.objects.get(pk=failed.pk).status, Analysis.Status.QUEUED)
+        enqueue.assert_called_once()
+
+    def test_a_done_analysis_offers_to_analyse_again_but_a_waiting_one_does_not(self):
+        self.login(self.alice)
+        done = self.done_analysis_for(self.alice)
+        queued = self.analysis_for(self.alice)
+
+        self.assertContains(self.client.get(reverse("detection:detail", args=[done.pk])), "With the models installed now")
+        self.assertNotContains(self.client.get(reverse("detection:detail", args=[queued.pk])), 'id="rerun"')
+        response, enqueue = self.rerun(queued)
+        self.assertContains(response, "still waiting or running")
+        enqueue.assert_not_called()
+
+    def test_nobody_runs_anothers_analysis_again_not_even_staff_who_may_read_it(self):
+        bobs = self.done_analysis_for(self.bob)
+        make_staff_reader(self.alice)
+        self.login(self.alice)
+
+        self.assertNotContains(self.client.get(reverse("detection:detail", args=[bobs.pk])), 'id="rerun"')
+        response = self.client.post(reverse("detection:rerun", args=[bobs.pk]))
+
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(Analysis.objects.get(pk=bobs.pk).status, Analysis.Status.DONE)
+
+    def test_it_counts_as_an_upload_in_the_upload_limit(self):
+        first, second = (self.analysis_for(self.alice, status=Analysis.Status.FAILED) for _ in range(2))
+        self.login(self.alice)
+
+        with throttle_rates(uploads="1/hour"):
+            self.rerun(first)
+            response, enqueue = self.rerun(second)
+
+        self.assertContains(response, "upload limit of 1 file an hour")
+        self.assertEqual(Analysis.objects.get(pk=second.pk).status, Analysis.Status.FAILED)
+        enqueue.assert_not_called()
+
+    def test_it_only_accepts_post(self):
+        self.login(self.alice)
+        failed = self.analysis_for(self.alice, status=Analysis.Status.FAILED)
+        self.assertEqual(self.client.get(reverse("detection:rerun", args=[failed.pk])).status_code, 405)
