@@ -134,6 +134,7 @@ def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_f
     assert badge.text in {"Real", "Uncertain", "Fake", "No face found"}
     assert "The analysis is finished" in browser.find_element(By.ID, "announce").get_attribute("textContent")
     assert browser.find_element(By.ID, "verdict-sentence").text
+    assert browser.find_element(By.ID, "rerun").text == "Analyse again"  # came with the result
 
     image = browser.find_element(By.ID, "picture-image")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))
