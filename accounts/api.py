@@ -23,8 +23,9 @@ from .serializers import TokenCreateInputSerializer, TokenOutputSerializer
 
 
 class TokenRateThrottle(AnonRateThrottle):
-    """Limits log-ins (POST) per client address, whoever they claim to be and whatever token
-    they send; a DELETE, which needs a valid token, is not counted."""
+    """Limits log-ins (POST) per client (its address, an IPv6 client's /64, as failed log-ins are
+    counted), whoever they claim to be and whatever token they send; a DELETE, which needs a
+    valid token, is not counted."""
 
     scope = "token"
 
@@ -35,7 +36,7 @@ class TokenRateThrottle(AnonRateThrottle):
         return request.method == "DELETE" or super().allow_request(request, view)
 
     def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_network(request)}
 
 
 class TokenApi(APIView):

@@ -13,6 +13,8 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from detection.services import analysis_delete_all
+
 from .models import PREFIX_LENGTH, ApiToken, key_digest, new_key
 
 
@@ -50,9 +52,11 @@ LAST_USED_EVERY = 60  # seconds: how often a token's "last used" is written whil
 
 
 def user_delete(*, user: AbstractBaseUser) -> None:
-    """Delete the account and everything it kept: its analyses (their files follow once the
-    deletion is committed: detection.services.analysis_files_delete) and its API tokens."""
+    """Delete the account and everything it kept: its analyses with their files (deleted once
+    the deletion is committed) and its API tokens. The profile page and the admin both delete
+    accounts through here."""
     with transaction.atomic():
+        analysis_delete_all(owner=user)
         user.delete()
 
 
@@ -61,7 +65,7 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "", made_by: str = A
 
     Raises TooManyTokens when the user holds API_TOKENS_PER_USER tokens already."""
     with transaction.atomic():
-        _lock(user)
+        _lock(user=user)
         if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
             raise TooManyTokens(
                 f"You have {settings.API_TOKENS_PER_USER} API tokens, as many as an account may have: "
@@ -77,7 +81,7 @@ def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToke
     so a script that logs in on every run does not fill the account up; tokens made on the
     profile page never give way. Raises TooManyTokens when every token was made there."""
     with transaction.atomic():
-        _lock(user)
+        _lock(user=user)
         tokens = ApiToken.objects.filter(user=user)
         excess = tokens.count() - settings.API_TOKENS_PER_USER + 1
         if excess > 0:
@@ -95,7 +99,7 @@ def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToke
         return _made(user=user, name=name.strip() or LOG_IN_TOKEN_NAME, made_by=ApiToken.LOG_IN)
 
 
-def _lock(user: AbstractBaseUser) -> None:
+def _lock(*, user: AbstractBaseUser) -> None:
     """Makes two requests of one user that count their tokens take turns (PostgreSQL; SQLite
     runs one writing transaction at a time anyway)."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).exists()

@@ -30,7 +30,10 @@ def csrf_failure(request, reason: str = ""):
     """The site's "form expired" page (CSRF_FAILURE_VIEW). When the CSRF cookie goes over HTTPS
     only, a form sent over plain HTTP comes without it (the browser refused to keep it), and
     reloading will not help: the page says so, rather than blaming an old tab."""
-    plain_http = reason == REASON_NO_CSRF_COOKIE and settings.CSRF_COOKIE_SECURE and not request.is_secure()
+    # A proxy that says the browser came over HTTPS (though BEHIND_HTTPS_PROXY is not set to
+    # trust it) rules the hint out: the cause is elsewhere.
+    over_https = request.is_secure() or request.META.get("HTTP_X_FORWARDED_PROTO", "").lower() == "https"
+    plain_http = reason == REASON_NO_CSRF_COOKIE and settings.CSRF_COOKIE_SECURE and not over_https
     context = {"plain_http": plain_http}
     return render(request, "403_csrf.html", context, status=403)
 

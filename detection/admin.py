@@ -125,3 +125,10 @@ class AnalysisAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def delete_model(self, request, obj: Analysis) -> None:
+        services.analysis_delete(analysis=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for analysis in queryset:
+            services.analysis_delete(analysis=analysis)
+

@@ -213,11 +213,12 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
 
 
 # What an analysis is before its first run and keeps through every run: the upload itself, who
-# made it, when, and the queue's bookkeeping. Every other field goes back to its default when
-# the analysis is run again.
+# made it and when. Every other field goes back to its default when the analysis is run again,
+# the count of its queue messages too (a new run gets DETECTION_MAX_ENQUEUES of its own), and
+# its queue token is a new one at once: a worker still busy with the last run (stopped by an
+# administrator, say) can no longer write to the analysis (analysis_run checks its token).
 KEPT_WHEN_RUN_AGAIN = frozenset(
-    {"id", "owner", "file", "original_name", "media_type", "size", "sha256", "created_at",
-     "queue_token", "enqueued_at", "enqueue_count"}
+    {"id", "owner", "file", "original_name", "media_type", "size", "sha256", "created_at"}
 )
 
 
@@ -237,6 +238,7 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
         for field in Analysis._meta.concrete_fields:
             if field.name not in KEPT_WHEN_RUN_AGAIN:
                 setattr(again, field.attname, field.get_default())
+        again.queue_token = uuid.uuid4().hex  # replaced again when it is queued
         again.save()
         folder, upload = _analysis_folder(again.pk), again.file.name
         transaction.on_commit(partial(_folder_delete, folder=folder, keep={upload}))
@@ -314,8 +316,9 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
     return analysis
 
 
-def _progress_recorder(analysis_id):
-    """A callback for the detector that saves progress in steps of at least 2%."""
+def _progress_recorder(analysis_id, token: str):
+    """A callback for the detector that saves progress in steps of at least 2%, while the run
+    of queue token `token` is the analysis's run."""
     saved = 0.0
 
     def record(fraction: float) -> None:
@@ -324,7 +327,7 @@ def _progress_recorder(analysis_id):
         if fraction - saved < 0.02:
             return
         saved = fraction
-        Analysis.objects.filter(pk=analysis_id, status=Analysis.Status.RUNNING).update(
+        Analysis.objects.filter(pk=analysis_id, status=Analysis.Status.RUNNING, queue_token=token).update(
             progress=fraction
         )
 
@@ -347,32 +350,34 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
     analysis = _analysis_start(analysis_id=analysis_id, token=token)
     if analysis is None:
         return
+    run = analysis.queue_token  # every write of this run checks it is still the analysis's run
     try:
-        result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk))
+        result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
     except inference.MediaError as exc:
-        analysis_fail(analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis))
+        analysis_fail(analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=run)
     except inference.CheckpointError:
         logger.exception("analysis %s: the detector could not be loaded", analysis.pk)
-        analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE)
+        analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=run)
     except OSError as exc:
         logger.exception("analysis %s failed", analysis.pk)
         disk_full = exc.errno == errno.ENOSPC
         analysis_fail(
             analysis_id=analysis.pk,
             message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE,
+            token=run,
         )
     except Exception:
         logger.exception("analysis %s failed", analysis.pk)
-        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE)
+        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=run)
 
 
 def _analysis_save_result(*, analysis: Analysis, result) -> None:
     try:
         with transaction.atomic():
-            still_running = (
+            still_running = (  # and still this run: not stopped and run again meanwhile
                 Analysis.objects.select_for_update()
-                .filter(pk=analysis.pk, status=Analysis.Status.RUNNING)
+                .filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=analysis.queue_token)
                 .exists()
             )
             if not still_running:
@@ -407,11 +412,15 @@ def _analysis_finish_failed(*, analysis: Analysis, message: str) -> None:
     analysis.save(update_fields=["status", "error", "finished_at"])
 
 
-def analysis_fail(*, analysis_id, message: str) -> bool:
-    """Mark an unfinished analysis failed with a message; False if it had already finished."""
-    updated = Analysis.objects.filter(
-        pk=analysis_id, status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING]
-    ).update(status=Analysis.Status.FAILED, error=message, finished_at=timezone.now())
+def analysis_fail(*, analysis_id, message: str, token: str | None = None) -> bool:
+    """Mark an unfinished analysis failed with a message; False if it had already finished.
+
+    `token`: the queue token of the run that failed. A run that was stopped and then run again
+    (analysis_rerun) may still end in an old worker; its failure must not fail the new run."""
+    unfinished = Analysis.objects.filter(pk=analysis_id, status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING])
+    if token:
+        unfinished = unfinished.filter(queue_token=token)
+    updated = unfinished.update(status=Analysis.Status.FAILED, error=message, finished_at=timezone.now())
     return bool(updated)
 
 
@@ -498,18 +507,25 @@ def analysis_sweep(*, now: datetime | None = None) -> SweepReport:
 
 
 def analysis_delete(*, analysis: Analysis) -> None:
-    """Delete an analysis; its files follow (analysis_files_delete)."""
-    analysis.delete()
-
-
-def analysis_files_delete(*, analysis: Analysis) -> None:
-    """Once the deletion of `analysis`'s row is committed, delete its stored upload and
-    thumbnail, and its folder with every frame image and heatmap in it (their paths,
-    detection/models.py, are all under it). Called for every deleted analysis row
-    (post_delete, detection/apps.py), however it went: a user's delete, the admin's, or an
-    account deleted with everything it kept."""
+    """Delete an analysis, its stored upload and its heatmaps."""
     names = [f.name for f in (analysis.file, analysis.thumbnail) if f]
-    transaction.on_commit(partial(_files_delete, names=names, folder=_analysis_folder(analysis.pk)))
+    names += AnalysisFace.objects.filter(frame__analysis=analysis).exclude(heatmap="").values_list("heatmap", flat=True)
+    names += analysis.frames.exclude(image="").values_list("image", flat=True)
+    folder = _analysis_folder(analysis.pk)
+    with transaction.atomic():
+        analysis.delete()
+        transaction.on_commit(partial(_files_delete, names=names, folder=folder))
+
+
+def analysis_delete_all(*, owner: AbstractBaseUser) -> int:
+    """Delete every analysis of `owner` with its files (their account is being deleted);
+    how many there were. Deleting a user's row alone would leave the files behind."""
+    deleted = 0
+    with transaction.atomic():
+        for analysis in Analysis.objects.filter(owner=owner):
+            analysis_delete(analysis=analysis)
+            deleted += 1
+    return deleted
 
 
 def _analysis_folder(analysis_id) -> str:

@@ -26,6 +26,7 @@ def analysis_run_task(analysis_id, token: str | None = None) -> None:
                 f"The analysis took longer than {minutes:g} minutes and was stopped. "
                 "Try a shorter video."
             ),
+            token=token,
         )
         raise
 

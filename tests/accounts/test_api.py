@@ -101,6 +101,14 @@ class TokenCreateApiTests(BaseTestCase):
 
         self.assertEqual(response.status_code, 429)
 
+    def test_an_ipv6_client_counts_as_its_64_in_the_log_in_throttle(self):
+        with throttle_rates(token="2/minute"):
+            for host in ("1", "2"):
+                self.client.post(self.url, {"username": "alice", "password": PASSWORD}, REMOTE_ADDR=f"2001:db8:1:2::{host}")
+            response = self.client.post(self.url, {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="2001:db8:1:2::3")
+
+        self.assertEqual(response.status_code, 429)
+
 
 class TokenRevokeApiTests(BaseTestCase):
     url = reverse("accounts_api:token")

@@ -58,6 +58,20 @@ class ErrorPageTests(BaseTestCase):
         self.assertContains(response, "you logged in or out in another tab", status_code=403)
         self.assertNotContains(response, "https://</strong>", status_code=403)
 
+    @override_settings(CSRF_COOKIE_SECURE=True)
+    def test_behind_a_proxy_that_says_https_the_page_does_not_ask_for_https(self):
+        from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+
+        from deepfake_site.errors import csrf_failure
+
+        request = RequestFactory().post("/accounts/tokens/", HTTP_X_FORWARDED_PROTO="https")  # a proxy not trusted
+        request.user = AnonymousUser()
+
+        response = csrf_failure(request, reason=REASON_NO_CSRF_COOKIE)
+
+        self.assertContains(response, "you logged in or out in another tab", status_code=403)
+        self.assertNotContains(response, "https://</strong>", status_code=403)
+
     def test_the_403_page_renders_on_its_own(self):
         request = RequestFactory().get("/")
         request.user = AnonymousUser()

@@ -551,3 +551,42 @@ class AnalysisRerunPipelineTests(PipelineTestCase):
         self.assertEqual(again.status, Analysis.Status.DONE, again.error)
         self.assertEqual((again.error, again.faces_count, again.enqueue_count), ("", 1, 1))
         self.assertIn(again.verdict, {"real", "uncertain", "fake"})
+
+
+class AnOldRunAfterARerunTests(BaseTestCase):
+    """A run stopped by an administrator while its worker still works, then run again: when
+    the old worker ends, it must leave the new run alone however it ends."""
+
+    def queued(self, analysis) -> str:
+        with mock.patch("detection.services.async_task"), self.captureOnCommitCallbacks(execute=True):
+            services.analysis_enqueue(analysis_id=analysis.pk)
+        return refresh(analysis).queue_token
+
+    def test_the_old_worker_can_neither_finish_fail_nor_move_the_new_run(self):
+        analysis = self.analysis_for(self.alice)
+        old_token = self.queued(analysis)
+        old_run = services._analysis_start(analysis_id=analysis.pk, token=old_token)
+        services.analysis_fail(analysis_id=analysis.pk, message="Stopped by an administrator.")
+        with mock.patch("detection.services.async_task"), self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=refresh(analysis))
+        new_token = refresh(analysis).queue_token
+        self.assertIsNotNone(services._analysis_start(analysis_id=analysis.pk, token=new_token))
+
+        services._progress_recorder(analysis.pk, old_token)(0.9)
+        failed = services.analysis_fail(analysis_id=analysis.pk, message="old run: broken", token=old_token)
+        services._analysis_save_result(analysis=old_run, result=None)  # returns before reading it
+
+        now = refresh(analysis)
+        self.assertFalse(failed)
+        self.assertEqual((now.status, now.progress, now.error, now.queue_token), ("running", 0.0, "", new_token))
+        self.assertEqual(now.frames.count(), 0)
+
+    def test_a_message_of_the_old_run_does_not_start_the_new_one(self):
+        analysis = self.analysis_for(self.alice)
+        old_token = self.queued(analysis)
+        services.analysis_fail(analysis_id=analysis.pk, message="Stopped by an administrator.")
+        with mock.patch("detection.services.analysis_enqueue"), self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=refresh(analysis))  # not yet queued again
+
+        self.assertIsNone(services._analysis_start(analysis_id=analysis.pk, token=old_token))
+        self.assertEqual(refresh(analysis).status, Analysis.Status.QUEUED)
