@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check framing-check finetune-all-sources recipe-comparison framing-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check framing-check degradation-check finetune-all-sources recipe-comparison framing-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -191,6 +191,11 @@ face-check: $(INSTALLED)
 # (the differences between two searches of one face), on the same labelled faces.
 framing-check: $(INSTALLED) $(EXPORTS)
 	$(BIN)/python -m ml check-framing ml/checks/face_boxes.csv --data-root $(DATA) --out $(RUNS)/framing.json
+
+# What the detector says of the videos of ../shared/data once they are re-encoded smaller and
+# more compressed, as shared copies are (ml/degradation.py; the model card's known limits).
+degradation-check: $(INSTALLED) $(EXPORTS)
+	$(BIN)/python -m ml check-degradation $(DATA)/videos --out $(RUNS)/degradation-videos.json
 
 # What searching every 6th sampled frame whole keeps of a full search of every frame, on the real
 # and fake videos of ../shared/data (the model card's "Searching fewer frames" table).

@@ -204,6 +204,26 @@ def cmd_check_framing(args) -> int:
     return 0
 
 
+def cmd_check_degradation(args) -> int:
+    import tempfile
+
+    from .datasets import MEDIA_SUFFIXES
+    from .degradation import degradation_report, format_summary
+
+    files = []
+    for given in map(Path, args.files):
+        files += sorted(p for p in given.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES) if given.is_dir() else [given]
+    if not files:
+        raise SystemExit("check-degradation: no photo or video among the files given")
+    with tempfile.TemporaryDirectory(prefix="degraded-") as folder:
+        report = degradation_report(_detector(args), files, Path(folder))
+    print(format_summary(report))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def _search_setting(text: str) -> tuple[float, int]:
     """`1.2:3` -> (1.2, 3): a Haar scale step and a minimum of neighbours."""
     try:
@@ -508,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the report here (JSON)")
     with_model(p)
     p.set_defaults(func=cmd_check_framing)
+
+    p = sub.add_parser(
+        "check-degradation",
+        help="verdicts of files re-encoded smaller and more compressed, as shared copies are (ml/degradation.py)",
+    )
+    p.add_argument("files", nargs="+", help="photos and videos, or folders of them (a file under a folder named fake is a fake)")
+    p.add_argument("--out", default=None, help="also write every verdict here (JSON)")
+    with_model(p)
+    p.set_defaults(func=cmd_check_degradation)
 
     p = sub.add_parser(
         "check-search", help="what searching every Nth sampled frame keeps of a full search of every frame"

@@ -1,0 +1,77 @@
+"""Re-encoded copies for `check-degradation` (ml/degradation.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ml.degradation import DEGRADATIONS, Degradation, degradation_report, degrade_image, degrade_video, frames_of
+from tests.media import astronaut_bgr, write_video
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A 720x720 clip of the astronaut drifting, 40 frames at 10 fps."""
+    face = cv2.resize(astronaut_bgr(), (720, 720))
+    return write_video(tmp_path_factory.mktemp("clip") / "drift.mp4", [np.roll(face, 3 * i, axis=1) for i in range(40)])
+
+
+def test_a_video_is_re_encoded_smaller_and_blockier_with_every_frame_kept(clip, tmp_path):
+    out = degrade_video(clip, tmp_path / "small.mp4", Degradation("240p", 240, 38, 30))
+
+    frames = frames_of(out)
+    assert len(frames) == len(frames_of(clip)) == 40
+    assert frames[0].shape[:2] == (240, 240)
+    original = cv2.resize(frames_of(clip)[0], (240, 240), interpolation=cv2.INTER_AREA)
+    assert 1.0 < float(np.abs(frames[0].astype(int) - original.astype(int)).mean()) < 20  # compressed, still the same picture
+    assert out.stat().st_size < clip.stat().st_size
+
+
+def test_a_photo_is_scaled_and_saved_as_a_lower_quality_jpeg_never_larger(tmp_path):
+    src = tmp_path / "face.png"
+    cv2.imwrite(str(src), astronaut_bgr())
+
+    out = degrade_image(src, tmp_path / "face.jpg", Degradation("360p", 360, 33, 50))
+    same = degrade_image(src, tmp_path / "same.jpg", Degradation("big", 2000, 33, 50))
+
+    assert cv2.imread(str(out)).shape[:2] == (360, 360)
+    assert cv2.imread(str(same)).shape[:2] == (512, 512)  # never scaled up
+
+
+def test_the_report_has_each_files_verdict_at_each_re_encoding_from_its_own(detector, tmp_path):
+    folder = tmp_path / "real"
+    folder.mkdir()
+    photo = folder / "face.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+    chosen = DEGRADATIONS[:3]
+
+    report = degradation_report(detector, [photo], tmp_path, degradations=chosen)
+
+    assert [r["degradation"] for r in report["rows"]] == [d.name for d in chosen]
+    assert report["rows"][0]["moved"] == 0.0 and all(r["group"] == "real" for r in report["rows"])
+    assert all(r["verdict"] in {"real", "uncertain", "fake"} and r["faces"] == 1 for r in report["rows"])
+    assert [(s["degradation"], s["files"]) for s in report["summary"]] == [(d.name, 1) for d in chosen]
+
+
+def test_the_command_reads_a_folder_and_writes_its_table_and_json(tmp_path, untrained_checkpoint):
+    (tmp_path / "fake").mkdir()
+    cv2.imwrite(str(tmp_path / "fake" / "face.jpg"), astronaut_bgr())
+    out = tmp_path / "report.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ml", "check-degradation", str(tmp_path / "fake"), "--out", str(out),
+         "--checkpoint", str(untrained_checkpoint), "--no-synthetic", "--runtime", "torch"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "240p, CRF 38" in done.stdout and "fake" in done.stdout
+    assert len(json.loads(out.read_text())["rows"]) == len(DEGRADATIONS)
