@@ -129,6 +129,7 @@ def cmd_train(args) -> int:
         calibrate=not args.no_calibrate,
         framing_consistency=args.framing_consistency,
         framing_on=args.framing_on,
+        shared_copies=args.shared_copies,
         out=args.out,
         arch=args.arch,
         pretrained=pretrained,
@@ -482,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--framing-on", default="all", choices=FRAMING_ON,
         help="the crops the framing term applies to: all (default) or the real faces only",
+    )
+    p.add_argument(
+        "--shared-copies", type=float, default=0.0, metavar="SHARE",
+        help="show this share of training crops as a shared copy of a video shows them: scaled down 1.5-3.5x "
+        "and compressed as H.264 (CRF 28-40), instead of the usual blur and JPEG",
     )
     p.add_argument("--arch", default="mobilenet_v2", choices=ARCHS)
     p.add_argument(

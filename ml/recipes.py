@@ -20,6 +20,7 @@ benchmark marks which sources each model trained on.
 | reals-224-framing | as reals-224, plus the framing-consistency term (weight 0.3, `ml/train.py`) | DFDC's own | 224 |
 | reals-224-framing-light | the same term at weight 0.1 | DFDC's own | 224 |
 | reals-224-framing-reals | the term at 0.3 on the real faces only | DFDC's own | 224 |
+| reals-224-shared | as reals-224, 30 % of crops shown as a shared video copy shows them (`training_data.as_shared_copy`) | DFDC's own | 224 |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -50,6 +51,7 @@ class Recipe:
     input_size: int = 160
     framing_consistency: float = 0.0  # weight of ml/train.py's framing_loss (0: off)
     framing_on: str = "all"  # FRAMING_ON: the crops it applies to
+    shared_copies: float = 0.0  # share of crops shown as a shared video copy shows them (ml/train.py)
 
     @property
     def sbi(self) -> bool:
@@ -69,6 +71,7 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
     "reals-224-framing-reals": Recipe(
         ("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3, framing_on="real"
     ),
+    "reals-224-shared": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, shared_copies=0.3),
 }
 
 
@@ -94,6 +97,7 @@ def recipe_config(name: str, recipe: Recipe, budget: Budget, *, out: Path, data_
         input_size=recipe.input_size,
         framing_consistency=recipe.framing_consistency,
         framing_on=recipe.framing_on,
+        shared_copies=recipe.shared_copies,
         init=budget.init,
         epochs=budget.epochs,
         lr=budget.lr,

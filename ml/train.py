@@ -98,6 +98,9 @@ class TrainConfig:
     # a face's score should not depend on where exactly its box fell (`make framing-check`).
     framing_consistency: float = 0.0
     framing_on: str = "all"  # FRAMING_ON: the crops the term applies to
+    # Share of training crops shown as a shared copy of a video shows them (smaller, H.264:
+    # training_data.as_shared_copy) instead of the usual blur and JPEG.
+    shared_copies: float = 0.0
 
 
 # ---------------------------------------------------------------------------- loop
@@ -276,7 +279,8 @@ def train(config: TrainConfig) -> Path:
     # crops, computed from the margin for crops cut around Haar boxes (`python -m ml prepare`).
     face_box = TIGHT_CROP_BOX if config.cropped or config.sources else face_box_in_crop(margin=margin, shift=shift)
     train_set = CropDataset(
-        train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box, landmarks=landmarks
+        train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box, landmarks=landmarks,
+        shared_copies=config.shared_copies,
     )
     val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -337,6 +341,7 @@ def train(config: TrainConfig) -> Path:
         "init": config.init,
         "framing_consistency": config.framing_consistency,
         "framing_on": config.framing_on,
+        "shared_copies": config.shared_copies,
     }
     best_path = out / BEST_NAME
     for epoch in range(start_epoch, config.epochs):

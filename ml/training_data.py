@@ -11,6 +11,7 @@ so the detector cuts the same way (ml/faces.py keeps the inference-time face sea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -27,8 +28,32 @@ FAKES_MODES = ("real", "sbi", "both")
 FRAMING_ON = ("all", "real")  # the crops of a batch the framing term applies to: every one, or the real faces
 
 
-def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Random framing, flip, colour, blur and JPEG re-compression, then resize to `size`.
+def as_shared_copy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The face as a copy of a video shared around shows it: scaled down 1.5 to 3.5 times and
+    compressed as an H.264 frame (x264, CRF 28-40), at that smaller size. A video re-encoded
+    like this drifts towards fake (`make degradation-check`, ml/degradation.py)."""
+    import av
+
+    height, width = image.shape[:2]
+    factor = rng.uniform(1.5, 3.5)
+    small = (max(16, round(width / factor)) // 2 * 2, max(16, round(height / factor)) // 2 * 2)
+    image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = small[0], small[1], "yuv420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.options = {"crf": str(int(rng.integers(28, 41))), "preset": "veryfast", "tune": "zerolatency"}
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+    frame.pts = 0
+    packets = [*encoder.encode(frame), *encoder.encode(None)]
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for packet in packets for f in decoder.decode(packet)] + list(decoder.decode(None))
+    return decoded[0].to_ndarray(format="bgr24")
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, size: int, *, shared_copies: float = 0.0) -> np.ndarray:
+    """Random framing, flip, colour, blur and JPEG re-compression, then resize to `size`; with
+    probability `shared_copies`, the crop as a shared copy of a video shows it instead of
+    the blur and JPEG (`as_shared_copy`).
 
     Applied identically to both classes, so sharpness and compression carry no label.
     """
@@ -50,6 +75,8 @@ def augment(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarra
         hsv[..., 1] *= rng.uniform(0.7, 1.3)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180
         image = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+    if shared_copies and rng.random() < shared_copies:
+        return resize_square(as_shared_copy(image, rng), size)
     if rng.random() < 0.2:
         sigma = rng.uniform(0.3, 1.5)
         image = cv2.GaussianBlur(image, (0, 0), sigma)
@@ -73,9 +100,11 @@ class CropDataset(Dataset):
     """Face crops with labels; training items are augmented, self-blended ones made on the fly."""
 
     def __init__(
-        self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX, landmarks=None
+        self, items: list[Item], *, size: int, train: bool, seed: int, face_box=TIGHT_CROP_BOX, landmarks=None,
+        shared_copies: float = 0.0,
     ):
         self.items = items
+        self.shared_copies = shared_copies
         self.landmarks = landmarks or {}
         self.face_box = face_box
         self.size = size
@@ -94,7 +123,7 @@ class CropDataset(Dataset):
             if item.blend:
                 points = self.landmarks.get(str(item.path))
                 image, _ = self_blend(image, rng, face_box=self.face_box, landmarks=points)
-            image = augment(image, rng, self.size)
+            image = augment(image, rng, self.size, shared_copies=self.shared_copies)
         else:
             image = resize_square(image, self.size)
         return image, item.label

@@ -42,6 +42,8 @@ def test_every_recipe_gets_the_same_start_schedule_and_cap(tmp_path):
     assert configs["reals-224-framing"].framing_consistency == 0.3 and configs["reals-224"].framing_consistency == 0
     assert configs["reals-224-framing"].sources == configs["reals-224"].sources  # the term is the only difference
     assert configs["reals-224-framing-reals"].framing_on == "real" and configs["reals-224-framing"].framing_on == "all"
+    assert configs["reals-224-shared"].shared_copies == 0.3 and configs["reals-224"].shared_copies == 0
+    assert configs["reals-224-shared"].sources == configs["reals-224"].sources  # the shared copies the only difference
 
 
 def test_the_table_marks_unseen_sources_and_counts_real_clips():

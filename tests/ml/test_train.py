@@ -74,6 +74,35 @@ def test_augmentation_returns_the_training_size_and_varies(astronaut):
     assert not np.array_equal(a, b)
 
 
+def test_a_shared_copy_is_the_same_face_smaller_and_with_its_fine_detail_gone(astronaut):
+    from ml.training_data import as_shared_copy
+
+    face = cv2.resize(astronaut[40:220, 140:320], (224, 224))
+
+    copy = as_shared_copy(face, np.random.default_rng(3))
+
+    assert 224 / 3.6 <= copy.shape[0] <= 224 / 1.4 and copy.shape[2] == 3
+    back = cv2.resize(copy, (224, 224), interpolation=cv2.INTER_CUBIC)
+    assert float(np.abs(back.astype(int) - face.astype(int)).mean()) < 20  # the same picture
+    detail = lambda image: cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+    assert detail(back) < 0.5 * detail(face)
+
+
+def test_training_crops_become_shared_copies_only_when_asked(astronaut, monkeypatch):
+    import ml.training_data as training_data
+
+    made = []
+    real = training_data.as_shared_copy
+    monkeypatch.setattr(training_data, "as_shared_copy", lambda image, rng: made.append(1) or real(image, rng))
+    crop = cv2.resize(astronaut[60:180, 160:280], (120, 120))
+
+    for seed in range(20):
+        augment(crop, np.random.default_rng(seed), 96)
+    assert made == []
+    always = [augment(crop, np.random.default_rng(seed), 96, shared_copies=1.0) for seed in range(5)]
+    assert len(made) == 5 and all(a.shape == (96, 96, 3) for a in always)
+
+
 def test_training_stores_a_temperature_and_the_uncertain_band(tiny_run):
     _, spec = load_checkpoint(tiny_run / BEST_NAME, device="cpu")
     report = spec.training["calibration"]
