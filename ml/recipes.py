@@ -21,6 +21,7 @@ benchmark marks which sources each model trained on.
 | reals-224-framing-light | the same term at weight 0.1 | DFDC's own | 224 |
 | reals-224-framing-reals | the term at 0.3 on the real faces only | DFDC's own | 224 |
 | reals-224-shared | as reals-224, 30 % of crops shown as a shared video copy shows them (`training_data.as_shared_copy`) | DFDC's own | 224 |
+| reals-224-shared-light | the same for 10 % of crops | DFDC's own | 224 |
 
 Run: `python -m ml compare-recipes --out runs/recipes` (`make recipe-comparison`). Each recipe
 writes its own folder; a recipe whose benchmark is already there is not run again, so an
@@ -72,6 +73,7 @@ RECIPES: dict[str, Recipe] = {  # run in this order: the cheapest and most telli
         ("dfdc", "celebdf", "utkface"), input_size=224, framing_consistency=0.3, framing_on="real"
     ),
     "reals-224-shared": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, shared_copies=0.3),
+    "reals-224-shared-light": Recipe(("dfdc", "celebdf", "utkface"), input_size=224, shared_copies=0.1),
 }
 
 
