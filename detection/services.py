@@ -418,7 +418,7 @@ def analysis_fail(*, analysis_id, message: str, token: str | None = None) -> boo
     `token`: the queue token of the run that failed. A run that was stopped and then run again
     (analysis_rerun) may still end in an old worker; its failure must not fail the new run."""
     unfinished = Analysis.objects.filter(pk=analysis_id, status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING])
-    if token:
+    if token is not None:  # "" too: an analysis queued before tokens, whose runs carry ""
         unfinished = unfinished.filter(queue_token=token)
     updated = unfinished.update(status=Analysis.Status.FAILED, error=message, finished_at=timezone.now())
     return bool(updated)
@@ -433,13 +433,14 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     running = Analysis.objects.filter(status=Analysis.Status.RUNNING)
     deadline = now - timedelta(seconds=settings.DETECTION_JOB_TIMEOUT) - STALE_MARGIN
-    stale = set(running.filter(started_at__lt=deadline).values_list("pk", flat=True))
-    for pk, worker in running.exclude(worker="").values_list("pk", "worker"):
+    # Each with the token of the run found stale: a run started since is not failed for it.
+    stale = dict(running.filter(started_at__lt=deadline).values_list("pk", "queue_token"))
+    for pk, worker, token in running.exclude(worker="").values_list("pk", "worker", "queue_token"):
         if workers.worker_is_dead(worker):
-            stale.add(pk)
+            stale[pk] = token
     failed = 0
-    for pk in stale:
-        if analysis_fail(analysis_id=pk, message=INTERRUPTED_MESSAGE):
+    for pk, token in stale.items():
+        if analysis_fail(analysis_id=pk, message=INTERRUPTED_MESSAGE, token=token):
             logger.warning("analysis %s was left running by a dead worker", pk)
             failed += 1
     return failed

@@ -5,7 +5,9 @@ files at a few qualities and counts how the verdicts move.
 
 Videos are re-encoded as H.264 (libx264, through PyAV) at a lower height and a constant-quality
 factor (CRF: 23 is x264's default, 28 a typical web upload, 35 and up visibly blocky); photos are
-scaled and saved as JPEG at a lower quality. A file is never made larger than it was.
+scaled and saved as JPEG at a lower quality. "480p" means at most 480 px high, whatever the
+frame's shape, so a portrait clip is scaled further than a site's 480p (which counts the shorter
+side) would. A file is never made larger than it was.
 """
 
 from __future__ import annotations
@@ -41,16 +43,18 @@ DEGRADATIONS = (
 )
 
 
-def _size_for(width: int, height: int, most: int | None) -> tuple[int, int]:
-    """(width, height) scaled to at most `most` px high, both even (H.264's 4:2:0 needs it)."""
+def _scaled(width: int, height: int, most: int | None) -> tuple[int, int]:
+    """(width, height) scaled to at most `most` px high (never up), at least 1 px each."""
     if most is None or height <= most:
-        return width - width % 2, height - height % 2
-    scaled_width = round(width * most / height)
-    return scaled_width - scaled_width % 2, most - most % 2
+        return width, height
+    return max(1, round(width * most / height)), most
 
 
 def degrade_video(src: Path, dst: Path, degradation: Degradation) -> Path:
-    """`src` re-encoded as `degradation` says, written to `dst` (an .mp4), at the same frame rate."""
+    """`src` re-encoded as `degradation` says, written to `dst` (an .mp4), at the same frame
+    rate. Frames are turned upright first (a phone video's display rotation, as the detector
+    reads it), so the copy needs no rotation of its own; both sides are made even, as H.264's
+    4:2:0 needs."""
     import av
 
     with av.open(str(src)) as source:
@@ -60,11 +64,16 @@ def degrade_video(src: Path, dst: Path, degradation: Degradation) -> Path:
             stream = out.add_stream("libx264", rate=rate)
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(degradation.crf), "preset": "veryfast"}
-            stream.width, stream.height = _size_for(video.width, video.height, degradation.height)
             # Frames numbered at the frame rate (left unnumbered, the muxer refused a clip's
             # 270th packet: the encoder's guesses went out of order).
             stream.codec_context.time_base = 1 / Fraction(rate)
             for index, frame in enumerate(source.decode(video)):
+                turns = (frame.rotation // 90) % 4  # PyAV: degrees counter-clockwise to show it upright
+                if turns:
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), turns)), format="bgr24")
+                if index == 0:
+                    width, height = _scaled(frame.width, frame.height, degradation.height)
+                    stream.width, stream.height = max(2, width - width % 2), max(2, height - height % 2)
                 scaled = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
                 scaled.pts, scaled.time_base = index, stream.codec_context.time_base
                 for packet in stream.encode(scaled):
@@ -80,7 +89,7 @@ def degrade_image(src: Path, dst: Path, degradation: Degradation) -> Path:
     if image is None:
         raise ValueError(f"{src}: OpenCV cannot read it")
     height, width = image.shape[:2]
-    size = _size_for(width, height, degradation.height)
+    size = _scaled(width, height, degradation.height)
     if size != (width, height):
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, degradation.quality])

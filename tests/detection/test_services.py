@@ -529,6 +529,16 @@ class AnalysisRerunTests(BaseTestCase):
                 services.analysis_rerun(analysis=analysis)
             self.assertEqual(refresh(analysis).status, status)
 
+    def test_a_run_again_gets_its_own_tries_at_the_queue(self):
+        lost = self.analysis_for(
+            self.alice, status=Analysis.Status.FAILED, error=services.LOST_MESSAGE, enqueue_count=settings.DETECTION_MAX_ENQUEUES
+        )
+
+        with mock.patch("detection.services.async_task"), self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=lost)
+
+        self.assertEqual(refresh(lost).enqueue_count, 1)
+
     @override_settings(DETECTION_USER_PENDING=1)
     def test_it_counts_against_the_analyses_an_account_may_have_waiting(self):
         self.analysis_for(self.alice)  # queued
@@ -580,6 +590,19 @@ class AnOldRunAfterARerunTests(BaseTestCase):
         self.assertFalse(failed)
         self.assertEqual((now.status, now.progress, now.error, now.queue_token), ("running", 0.0, "", new_token))
         self.assertEqual(now.frames.count(), 0)
+
+    def test_an_analysis_queued_before_tokens_is_guarded_too(self):
+        analysis = self.analysis_for(self.alice)  # queue_token "": its messages carry none
+        old_run = services._analysis_start(analysis_id=analysis.pk, token=None)
+        services.analysis_fail(analysis_id=analysis.pk, message="Stopped by an administrator.")
+        with mock.patch("detection.services.async_task"), self.captureOnCommitCallbacks(execute=True):
+            services.analysis_rerun(analysis=refresh(analysis))
+        services._analysis_start(analysis_id=analysis.pk, token=refresh(analysis).queue_token)
+
+        failed = services.analysis_fail(analysis_id=analysis.pk, message="old run: broken", token=old_run.queue_token)
+
+        self.assertFalse(failed)
+        self.assertEqual(refresh(analysis).status, Analysis.Status.RUNNING)
 
     def test_a_message_of_the_old_run_does_not_start_the_new_one(self):
         analysis = self.analysis_for(self.alice)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ml.degradation import DEGRADATIONS, Degradation, degradation_report, degrade_image, degrade_video, frames_of
-from tests.media import astronaut_bgr, write_video
+from tests.media import astronaut_bgr, ffmpeg_rotate, write_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,30 @@ def test_a_video_is_re_encoded_smaller_and_blockier_with_every_frame_kept(clip, 
     original = cv2.resize(frames_of(clip)[0], (240, 240), interpolation=cv2.INTER_AREA)
     assert 1.0 < float(np.abs(frames[0].astype(int) - original.astype(int)).mean()) < 20  # compressed, still the same picture
     assert out.stat().st_size < clip.stat().st_size
+
+
+def test_a_phone_video_stored_sideways_is_re_encoded_upright(tmp_path):
+    face = cv2.resize(astronaut_bgr(), (320, 240))
+    sideways = ffmpeg_rotate(write_video(tmp_path / "a.mp4", [face] * 5), tmp_path / "sideways.mp4", 90)
+    capture = cv2.VideoCapture(str(sideways))
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    upright = capture.read()[1]  # as the detector reads it
+
+    copy = frames_of(degrade_video(sideways, tmp_path / "copy.mp4", Degradation("own", None, 28, 0)))[0]
+
+    assert copy.shape == upright.shape == (320, 240, 3)
+    assert float(np.abs(copy.astype(int) - upright.astype(int)).mean()) < 10
+
+
+def test_a_photo_of_any_size_is_scaled_without_rounding_and_never_to_nothing(tmp_path):
+    for width, height in ((513, 301), (3, 1000), (1, 1)):
+        src = tmp_path / f"{width}x{height}.png"
+        cv2.imwrite(str(src), np.full((height, width, 3), 128, np.uint8))
+
+        out = degrade_image(src, tmp_path / f"{width}x{height}.jpg", Degradation("240p", 240, 38, 30))
+
+        expected = (height, width) if height <= 240 else (240, max(1, round(width * 240 / height)))
+        assert cv2.imread(str(out)).shape[:2] == expected
 
 
 def test_a_photo_is_scaled_and_saved_as_a_lower_quality_jpeg_never_larger(tmp_path):
@@ -56,7 +80,8 @@ def test_the_report_has_each_files_verdict_at_each_re_encoding_from_its_own(dete
     report = degradation_report(detector, [photo], tmp_path, degradations=chosen)
 
     assert [r["degradation"] for r in report["rows"]] == [d.name for d in chosen]
-    assert report["rows"][0]["moved"] == 0.0 and all(r["group"] == "real" for r in report["rows"])
+    assert all(r["group"] == "real" for r in report["rows"])
+    assert [r["moved"] for r in report["rows"]] == [r["fake_probability"] - report["rows"][0]["fake_probability"] for r in report["rows"]]
     assert all(r["verdict"] in {"real", "uncertain", "fake"} and r["faces"] == 1 for r in report["rows"])
     assert [(s["degradation"], s["files"]) for s in report["summary"]] == [(d.name, 1) for d in chosen]
 
