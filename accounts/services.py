@@ -102,7 +102,7 @@ def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToke
 def _lock(*, user: AbstractBaseUser) -> None:
     """Makes two requests of one user that count their tokens take turns (PostgreSQL; SQLite
     runs one writing transaction at a time anyway)."""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
 def _made(*, user: AbstractBaseUser, name: str, made_by: str) -> tuple[ApiToken, str]:

@@ -131,4 +131,3 @@ class AnalysisAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for analysis in queryset:
             services.analysis_delete(analysis=analysis)
-

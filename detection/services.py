@@ -521,12 +521,7 @@ def analysis_delete(*, analysis: Analysis) -> None:
 def analysis_delete_all(*, owner: AbstractBaseUser) -> int:
     """Delete every analysis of `owner` with its files (their account is being deleted);
     how many there were. Deleting a user's row alone would leave the files behind."""
-    deleted = 0
-    with transaction.atomic():
-        for analysis in Analysis.objects.filter(owner=owner):
-            analysis_delete(analysis=analysis)
-            deleted += 1
-    return deleted
+    return analysis_delete_many(owner=owner, analysis_ids=Analysis.objects.filter(owner=owner).values_list("pk", flat=True))
 
 
 def _analysis_folder(analysis_id) -> str:
