@@ -7,22 +7,12 @@ import logging
 from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger("deepfake_site.api")
 
 INTERNAL_ERROR_DETAIL = "Internal server error. It has been logged; please try again later."
-
-
-class JsonAlways(DefaultContentNegotiation):
-    """Every answer in JSON, whatever the client's Accept header or a `?format=` asks for: the
-    API has one format, and an error a script cannot parse (or a 406 for asking for HTML) helps
-    no one."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class ErrorOutputSerializer(serializers.Serializer):

@@ -407,7 +407,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON only, errors included, whatever the client's Accept header; /api/docs/ documents it.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "deepfake_site.api.JsonAlways",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "deepfake_site.negotiation.JsonAlways",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "deepfake_site.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {

@@ -161,3 +161,60 @@ def test_a_detection_runtime_the_worker_does_not_know_is_refused_at_start_up():
     result = manage("check", DETECTION_RUNTIME="gpu")
     assert result.returncode != 0
     assert "DETECTION_RUNTIME must be auto, onnx or torch, not 'gpu'" in result.stderr
+
+
+# Run in a fresh Python: after django.setup(), each dotted path of this project that the settings
+# (or the URLconf's error handlers) name is imported first, in a forked child of its own, as
+# `manage.py check` or a worker may do in any order (Django's checks run from a set).
+IMPORT_EACH_FIRST = r"""
+import os, re, sys
+import django
+django.setup()
+from django.conf import settings
+from django.utils.module_loading import import_string
+import importlib
+
+OURS = re.compile(r"^(deepfake_site|detection|accounts)(\.\w+)+$")
+found = set()
+def walk(value):
+    if isinstance(value, str):
+        if OURS.match(value):
+            found.add(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            walk(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            walk(v)
+for name in dir(settings):
+    if name.isupper():
+        walk(getattr(settings, name))
+urls = open(os.path.join("deepfake_site", "urls.py")).read()
+found.update(re.findall(r'^handler\d+ = "([\w.]+)"', urls, re.M))
+assert "deepfake_site.errors.csrf_failure" in found and "deepfake_site.errors.server_error" in found, found
+for path in sorted(found):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            try:
+                import_string(path)
+            except ImportError:
+                importlib.import_module(path)  # a module named by itself (ROOT_URLCONF)
+        except Exception as error:
+            print(f"{path}: {error!r}")
+            os._exit(1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+print(len(found), "paths")
+"""
+
+
+def test_every_module_the_settings_name_imports_when_it_is_the_first_one_imported():
+    clean = {k: v for k, v in os.environ.items() if k not in SERVER_ENV}
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "deepfake_site.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EACH_FIRST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].endswith("paths") and lines[:-1] == [], result.stdout
