@@ -90,9 +90,9 @@ class ThrottledLoginMixin:
         return cleaned
 
 
-class AccountDeleteForm(forms.Form):
-    """The account's password, asked before it is deleted: a session left open on a shared
-    computer must not be enough. Wrong passwords count as failed log-ins."""
+class PasswordCheckForm(forms.Form):
+    """A form that asks for the account's password before a lasting change: a session left open
+    on a shared computer must not be enough. Wrong passwords count as failed log-ins."""
 
     password = forms.CharField(
         label="Your password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
@@ -112,6 +112,25 @@ class AccountDeleteForm(forms.Form):
             services.login_failure_record(username=username, address=address)
             raise forms.ValidationError("That is not your password.", code="wrong_password")
         return password
+
+
+class AccountDeleteForm(PasswordCheckForm):
+    """The password, asked before the account is deleted."""
+
+
+class EmailChangeForm(PasswordCheckForm):
+    """A new e-mail address, and the password."""
+
+    email = forms.EmailField(label="New email address", help_text="Only used if you need to recover access.")
+    field_order = ["email", "password"]
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if email == self.user.email:
+            raise forms.ValidationError("This is your address already.", code="same")
+        if get_user_model().objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+            raise forms.ValidationError("An account with this email address already exists.", code="taken")
+        return email
 
 
 class LoginForm(ThrottledLoginMixin, AuthenticationForm):

@@ -1,5 +1,5 @@
-"""Writes for accounts: create a user, make and revoke their API tokens, count failed log-ins,
-sign-ups and password-reset e-mails per client."""
+"""Writes for accounts: create a user, change their e-mail address, make and revoke their API
+tokens, count failed log-ins, sign-ups and e-mails asked for per client."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -43,6 +46,95 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
             raise EmailTaken("An account with this email address already exists.") from None
         raise
     return user
+
+
+# --- E-mail address changes -----------------------------------------------------------------
+# Where the site sends e-mail (EMAIL_CHANGE_BY_LINK), a new address is kept only once a link sent
+# to it is opened by the account's owner: a typo would otherwise cut the account off from its
+# password reset. The link is signed, names the address it changes from (so it works once, and
+# no more after any other change) and lasts EMAIL_CHANGE_LINK_HOURS.
+EMAIL_CHANGE_SALT = "accounts.email-change"
+EMAIL_CHANGE_LINK_HOURS = 24
+
+
+class EmailChangeLinkInvalid(Exception):
+    """The link is broken, expired, someone else's, or for an address that changed since."""
+
+
+def _email_in_use(*, email: str, user: AbstractBaseUser) -> bool:
+    return get_user_model().objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+
+
+def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
+    """Give the account the address `email` now, and tell its old address where the site sends
+    mail. Raises EmailTaken when another account has it (the database refuses it even when two
+    changes race)."""
+    old = user.email
+    try:
+        with transaction.atomic():
+            user.email = email
+            user.save(update_fields=["email"])
+    except IntegrityError:
+        user.email = old
+        if _email_in_use(email=email, user=user):
+            raise EmailTaken("An account with this email address already exists.") from None
+        raise
+    if old and settings.EMAIL_CHANGE_BY_LINK and old.lower() != email.lower():
+        context = {"user": user, "old": old, "new": email}
+        send_mail(
+            "The e-mail address of your deepfake detector account was changed",
+            render_to_string("accounts/email_changed_notice.txt", context),
+            None,
+            [old],
+        )
+
+
+def user_email_change_request(*, user: AbstractBaseUser, email: str, confirm_url) -> None:
+    """Mail `email` a link that changes the account's address to it. `confirm_url(token)` is the
+    link's absolute address. Raises EmailTaken when another account has that address."""
+    if _email_in_use(email=email, user=user):
+        raise EmailTaken("An account with this email address already exists.")
+    token = signing.dumps({"user": user.pk, "from": user.email, "to": email}, salt=EMAIL_CHANGE_SALT)
+    context = {"user": user, "new": email, "link": confirm_url(token), "hours": EMAIL_CHANGE_LINK_HOURS}
+    send_mail(
+        "Confirm your new e-mail address for the deepfake detector",
+        render_to_string("accounts/email_change_email.txt", context),
+        None,
+        [email],
+    )
+    _count(_email_change_key(user=user), window=HOUR)
+
+
+def user_email_change_read(*, user: AbstractBaseUser, token: str) -> str:
+    """The address a confirmation link changes this account to. Raises EmailChangeLinkInvalid."""
+    try:
+        change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_LINK_HOURS * HOUR)
+    except signing.BadSignature:  # expired links too (SignatureExpired)
+        raise EmailChangeLinkInvalid("This link is broken or has expired.") from None
+    if change.get("user") != user.pk:
+        raise EmailChangeLinkInvalid("This link was made for another account.")
+    if change.get("to") == user.email:
+        raise EmailChangeLinkInvalid(f"This link was used already: your address is {user.email}.")
+    if change.get("from") != user.email:
+        raise EmailChangeLinkInvalid("This link was used already, or your address changed since it was sent.")
+    return change["to"]
+
+
+def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:
+    """Change the account's address to the one the link was sent to, and return it. Raises
+    EmailChangeLinkInvalid or EmailTaken."""
+    email = user_email_change_read(user=user, token=token)
+    user_email_set(user=user, email=email)
+    return email
+
+
+def _email_change_key(*, user: AbstractBaseUser) -> str:
+    return f"email-changes:user:{user.pk}"
+
+
+def email_change_blocked(*, user: AbstractBaseUser) -> bool:
+    """PASSWORD_RESET_LIMIT confirmation e-mails were sent for this account in the last hour."""
+    return cache.get(_email_change_key(user=user), 0) >= settings.PASSWORD_RESET_LIMIT
 
 
 # --- API tokens (accounts/models.py) ---------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Sign-up, profile and API token pages, the password change page and log-out (Django's own
-views with a message saying what happened). Login and password reset are Django's own views,
+"""Sign-up, profile, e-mail change and API token pages, the password change page and log-out
+(Django's own views with a message saying what happened). Login and password reset are Django's own views,
 configured in urls.py."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import AccountDeleteForm, ApiTokenForm, ChangePasswordForm, SignupForm, ThrottledLoginMixin
+from .forms import AccountDeleteForm, ApiTokenForm, ChangePasswordForm, EmailChangeForm, SignupForm, ThrottledLoginMixin
 from .selectors import client_network
 
 
@@ -116,6 +116,67 @@ def account_delete(request):
         return redirect("login")
     status = 429 if form.has_error("password", "throttled") else 200
     return render(request, "accounts/delete.html", {"form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_change(request):
+    """A new e-mail address, after the password: mailed a link to confirm it where the site
+    sends e-mail (settings.EMAIL_CHANGE_BY_LINK), kept at once where it cannot."""
+    form = EmailChangeForm(request.POST or None, user=request.user, request=request)
+    retry_after = None  # seconds, when the answer is 429 Too Many Requests
+    if form.has_error("password", "throttled"):
+        retry_after = settings.LOGIN_FAILURE_WINDOW
+    elif request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        try:
+            if not settings.EMAIL_CHANGE_BY_LINK:
+                services.user_email_set(user=request.user, email=email)
+                messages.success(request, f"Your email address is now {email}.")
+                return redirect("profile")
+            if services.email_change_blocked(user=request.user):
+                form.add_error(None, "Too many confirmation e-mails were sent lately. Try again in an hour.")
+                retry_after = services.HOUR
+            else:
+                services.user_email_change_request(
+                    user=request.user,
+                    email=email,
+                    confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
+                )
+                messages.info(
+                    request,
+                    f"We sent a link to {email}. Open it to confirm the new address; until then your "
+                    f"address stays {request.user.email or 'empty'}.",
+                )
+                return redirect("profile")
+        except services.EmailTaken as taken:
+            form.add_error("email", str(taken))
+    context = {
+        "form": form,
+        "settings_email_by_link": settings.EMAIL_CHANGE_BY_LINK,
+        "link_hours": services.EMAIL_CHANGE_LINK_HOURS,
+    }
+    response = render(request, "accounts/email_change.html", context, status=429 if retry_after else 200)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request, token: str):
+    """The page a confirmation link opens: the new address and a button (a GET changes nothing,
+    so a mail scanner that follows links confirms nothing)."""
+    try:
+        email = services.user_email_change_read(user=request.user, token=token)
+        if request.method == "POST":
+            services.user_email_change_confirm(user=request.user, token=token)
+            messages.success(request, f"Your email address is now {email}.")
+            return redirect("profile")
+    except (services.EmailChangeLinkInvalid, services.EmailTaken) as refusal:
+        return render(request, "accounts/email_change_confirm.html", {"refusal": str(refusal)}, status=400)
+    return render(request, "accounts/email_change_confirm.html", {"email": email})
 
 
 @login_required

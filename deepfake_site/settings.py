@@ -233,7 +233,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "detection:upload"
 LOGOUT_REDIRECT_URL = "login"
 
-# --- E-mail (password reset) ----------------------------------------------------------------
+# --- E-mail (password reset, address changes) -----------------------------------------------
 # Without EMAIL_HOST, messages are printed on the web process's console instead of being sent.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = (
@@ -250,6 +250,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "deepfake-detector@loc
 # A site that cannot send e-mail offers no reset by e-mail: printed on the console of a public
 # server, the links would let whoever reads its logs into any account. Locally they are printed.
 PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST) or DEBUG
+# The same rule for a new e-mail address on the profile page: kept once a link mailed to it is
+# opened, where the site sends e-mail; kept at once (after the password) where it cannot.
+EMAIL_CHANGE_BY_LINK = PASSWORD_RESET_BY_EMAIL
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

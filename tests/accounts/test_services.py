@@ -63,3 +63,13 @@ class TokenRevocationOnPasswordChangeTests(BaseTestCase):
     def test_logging_in_does_not_revoke_them(self):
         self.client.post(reverse("login"), {"username": "bob", "password": PASSWORD})
         self.assertEqual(self.status_with(self.bob_key), 200)
+
+
+class EmailSetTests(BaseTestCase):
+    def test_an_address_another_account_takes_in_a_race_is_refused_and_the_old_one_kept(self):
+        # The form and the link both check first; the database's index decides a race.
+        with self.assertRaises(services.EmailTaken):
+            services.user_email_set(user=self.alice, email="Bob@Example.org")
+
+        self.assertEqual(self.alice.email, "alice@example.org")
+        self.assertEqual(get_user_model().objects.get(pk=self.alice.pk).email, "alice@example.org")

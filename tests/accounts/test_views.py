@@ -1,4 +1,7 @@
 import re
+import time
+from unittest import mock
+
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import override_settings
@@ -387,3 +390,152 @@ class AccountDeleteTests(BaseTestCase):
     def test_anonymous_visitors_are_sent_to_log_in(self):
         response = self.client.post(self.url, {"password": PASSWORD})
         self.assertRedirects(response, f"{reverse('login')}?next={self.url}")
+
+
+@override_settings(EMAIL_CHANGE_BY_LINK=True)
+class EmailChangeTests(BaseTestCase):
+    url = reverse("email_change")
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.login(self.alice)
+
+    def ask(self, email: str, password: str = PASSWORD, **kwargs):
+        return self.client.post(self.url, {"email": email, "password": password}, **kwargs)
+
+    def link(self) -> str:
+        return re.search(r"http://testserver(/accounts/email/confirm/\S+/)", mail.outbox[-1].body).group(1)
+
+    def alices_email(self) -> str:
+        return get_user_model().objects.get(pk=self.alice.pk).email
+
+    def test_the_profile_links_to_it_and_the_page_asks_for_the_address_and_the_password(self):
+        self.assertContains(self.client.get(reverse("profile")), self.url)
+        page = self.client.get(self.url)
+
+        self.assertContains(page, 'name="email"')
+        self.assertContains(page, 'name="password"')
+        self.assertContains(page, "alice@example.org")
+
+    def test_the_new_address_gets_a_link_and_the_old_one_stays_until_it_is_opened(self):
+        response = self.ask("alice.new@example.org", follow=True)
+
+        self.assertRedirects(response, reverse("profile"))
+        self.assertContains(response, "We sent a link to alice.new@example.org")
+        self.assertEqual([m.to for m in mail.outbox], [["alice.new@example.org"]])
+        self.assertEqual(mail.outbox[0].subject, "Confirm your new e-mail address for the deepfake detector")
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+        page = self.client.get(self.link())  # a mail scanner's visit changes nothing
+        self.assertContains(page, "Use alice.new@example.org")
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+        confirmed = self.client.post(self.link(), follow=True)
+        self.assertContains(confirmed, "Your email address is now alice.new@example.org.")
+        self.assertEqual(self.alices_email(), "alice.new@example.org")
+        notice = mail.outbox[-1]
+        self.assertEqual(notice.to, ["alice@example.org"])
+        self.assertIn("was changed", notice.subject)
+        self.assertIn("alice.new@example.org", notice.body)
+
+    def test_a_link_works_once(self):
+        self.ask("alice.new@example.org")
+        link = self.link()
+        self.client.post(link)
+
+        again = self.client.post(link)
+
+        self.assertContains(again, "This link was used already: your address is alice.new@example.org.", status_code=400)
+        self.assertEqual(self.alices_email(), "alice.new@example.org")
+
+    def test_a_link_made_before_another_change_no_longer_works(self):
+        self.ask("first@example.org")
+        first = self.link()
+        self.ask("second@example.org")
+        self.client.post(self.link())
+
+        response = self.client.post(first)
+
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(self.alices_email(), "second@example.org")
+
+    def test_an_expired_or_altered_link_changes_nothing(self):
+        self.ask("alice.new@example.org")
+        link = self.link()
+        later = time.time() + 25 * 3600
+
+        with mock.patch("django.core.signing.time.time", return_value=later):
+            expired = self.client.post(link)
+        altered = self.client.post(link.replace("/confirm/", "/confirm/x"))
+
+        self.assertContains(expired, "broken or has expired", status_code=400)
+        self.assertContains(altered, "broken or has expired", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+    def test_another_account_cannot_use_the_link(self):
+        self.ask("alice.new@example.org")
+        link = self.link()
+        self.login(self.bob)
+
+        response = self.client.post(link)
+
+        self.assertContains(response, "made for another account", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
+        self.assertEqual(get_user_model().objects.get(pk=self.bob.pk).email, "bob@example.org")
+
+    def test_a_logged_out_visitor_is_asked_to_log_in_first_and_comes_back_to_the_link(self):
+        self.ask("alice.new@example.org")
+        link = self.link()
+        self.client.logout()
+
+        response = self.client.get(link)
+
+        self.assertRedirects(response, f"{reverse('login')}?next={link}")
+
+    def test_a_wrong_password_sends_nothing_and_counts_as_a_failed_log_in(self):
+        response = self.ask("alice.new@example.org", password="not it")
+
+        self.assertContains(response, "That is not your password.")
+        self.assertEqual(mail.outbox, [])
+        with override_settings(LOGIN_FAILURE_LIMIT=2):
+            self.ask("alice.new@example.org", password="not it either")
+            refused = self.ask("alice.new@example.org")
+        self.assertContains(refused, "Too many failed log-in attempts", status_code=429)
+        self.assertEqual(mail.outbox, [])
+
+    def test_an_address_another_account_uses_is_refused_in_any_case(self):
+        response = self.ask("BOB@example.org")
+
+        self.assertContains(response, "An account with this email address already exists.")
+        self.assertEqual(mail.outbox, [])
+
+    def test_an_address_taken_before_the_link_is_opened_is_refused_then(self):
+        self.ask("carol@example.org")
+        get_user_model().objects.create_user("carol", "carol@example.org", PASSWORD)
+
+        response = self.client.post(self.link())
+
+        self.assertContains(response, "An account with this email address already exists.", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+    @override_settings(PASSWORD_RESET_LIMIT=2)
+    def test_past_the_hourly_limit_no_more_links_are_sent(self):
+        self.ask("one@example.org")
+        self.ask("two@example.org")
+
+        refused = self.ask("three@example.org")
+
+        self.assertContains(refused, "Too many confirmation e-mails", status_code=429)
+        self.assertEqual(refused["Retry-After"], "3600")
+        self.assertEqual(len(mail.outbox), 2)
+
+    @override_settings(EMAIL_CHANGE_BY_LINK=False)
+    def test_a_site_that_sends_no_email_changes_the_address_at_once(self):
+        page = self.client.get(self.url)
+        self.assertContains(page, "this site sends no e-mail")
+
+        response = self.ask("alice.new@example.org", follow=True)
+
+        self.assertContains(response, "Your email address is now alice.new@example.org.")
+        self.assertEqual(self.alices_email(), "alice.new@example.org")
+        self.assertEqual(mail.outbox, [])
