@@ -268,6 +268,25 @@ def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_pat
     assert result.verdict != "no_face"
 
 
+def test_a_small_face_beside_a_large_one_in_a_photo_is_judged_too(tmp_path, astronaut, detector):
+    from skimage.data import chelsea
+
+    background = cv2.GaussianBlur(cv2.resize(chelsea()[..., ::-1], (1920, 1080)), (0, 0), 4)
+    canvas = background.copy()
+    canvas[40:1040, 60:1060] = cv2.resize(astronaut[0:400, 40:440], (1000, 1000))  # face about 400 px
+    canvas[300:571, 1300:1598] = cv2.resize(astronaut[0:300, 60:390], (298, 271), interpolation=cv2.INTER_AREA)  # about 95 px
+    assert [box.x < 1060 for box in find_faces(canvas)] == [True]  # the first search finds the large face alone
+    path = tmp_path / "speaker-and-crowd.jpg"
+    cv2.imwrite(str(path), canvas)
+
+    result = detector.analyze(path, DetectorOptions(heatmaps=0))
+
+    large, small = result.frames[0].faces
+    assert large.box.x < 1060 and large.box.w >= 200
+    assert 1300 <= small.box.x <= 1598 and 70 <= small.box.w <= 130
+    assert len(result.tracks) == 2
+
+
 def test_a_face_before_a_plain_white_wall_is_found_by_the_fine_search_without_equalisation(tmp_path, astronaut, detector):
     import dataclasses
 
