@@ -33,8 +33,11 @@ its own checkpoint and thresholds) scores confirmed faces for being wholly gener
 who never existed). Whether a person exists does not change from frame to frame, so it scores
 at most `SYNTHETIC_FACES_PER_TRACK` (4) faces of each person, evenly spaced along the track (the
 others carry no synthetic probability); scoring every face of a 32-frame video cost as much as
-the face-swap model. A person's probability is the mean of their scored faces, the file's the
-highest among the counted people. Combination rule:
+the face-swap model. A photo's face is scored on three framings of it (its crop, a tighter and
+a looser one: `SyntheticDetector.views`) and its probability is the lowest: one frame's score
+is unsteady, and a photo has no other frames. A
+person's probability is the mean of their scored faces, the file's the highest among the
+counted people. Combination rule:
 - the synthetic probability at or above the synthetic checkpoint's threshold makes the verdict
   "fake" with kind "ai_generated", whatever the face-swap score;
 - otherwise the face-swap verdict stands (kind "face_swap" when it is "fake"); the synthetic
@@ -250,6 +253,12 @@ def platform_score(
     else:  # [0, t_syn) onto [0, threshold_real): never moves a verdict off "real"
         lifted = threshold_real * synthetic_probability / synthetic_threshold
     return max(fake_probability, lifted)
+
+
+def _synthetic_views(digest: FrameDigest, j: int) -> list[np.ndarray]:
+    """Face `j`'s crop for the synthetic model, then its other views where the frame has them
+    (a photo's: SyntheticDetector.views)."""
+    return [digest.synthetic_crops[j], *(digest.synthetic_views[j] if digest.synthetic_views else [])]
 
 
 def scaled_down(image: np.ndarray, long_side: int) -> np.ndarray:
@@ -473,10 +482,18 @@ class Detector:
             progress=progress,
         )
 
-    def _digest_frame(self, options: DetectorOptions):
-        """What `analyze` keeps of a frame once its faces are known (ml/frames.py)."""
+    def _digest_frame(self, options: DetectorOptions, *, photo: bool = False):
+        """What `analyze` keeps of a frame once its faces are known (ml/frames.py); of a photo,
+        every view of each face for the synthetic model too (ml/synthetic_spec.py)."""
 
         def digest(index: int, time_s: float, image: np.ndarray, boxes: list[Box], left_out: int, rejected: int) -> FrameDigest:
+            own: list[np.ndarray] = []  # the synthetic model's crop of each face
+            others: list[list[np.ndarray]] = []  # a photo's: the other views of each face
+            if self.synthetic is not None and photo:
+                views = [self.synthetic.views(image, box) for box in boxes]
+                own, others = [v[0] for v in views], [v[1:] for v in views]
+            elif self.synthetic is not None:
+                own = [self.synthetic.crop(image, box) for box in boxes]
             return FrameDigest(
                 index=index,
                 time=time_s,
@@ -484,7 +501,8 @@ class Detector:
                 faces_left_out=left_out,
                 boxes_rejected=rejected,
                 crops=[self.crop(image, box) for box in boxes],
-                synthetic_crops=[self.synthetic.crop(image, box) for box in boxes] if self.synthetic is not None else [],
+                synthetic_crops=own,
+                synthetic_views=others,
                 jpeg=jpeg_of(image, options.frame_image_size, options.jpeg_quality) if options.frame_image_size else None,
                 # the thumbnail is cut from the stored JPEG; a copy only where there is none
                 small=scaled_down(image, options.thumbnail_size) if options.thumbnail_size and not options.frame_image_size else None,
@@ -533,7 +551,7 @@ class Detector:
         digester = self._digester(
             options,
             timings,
-            digest=self._digest_frame(options),
+            digest=self._digest_frame(options, photo=media_type == MEDIA_IMAGE),
             progress=lambda done: report(0.7 * done),
             photo=media_type == MEDIA_IMAGE,
         )
@@ -573,7 +591,8 @@ class Detector:
         located = [(p, j) for p, frame_boxes in enumerate(boxes) for j in range(len(frame_boxes))]
         crops = [digests[p].crops[j] for p, j in located]
         chosen = evenly_spaced_faces(track_ids, SYNTHETIC_FACES_PER_TRACK) if self.synthetic is not None else []
-        synthetic_crops = [digests[p].synthetic_crops[j] for p, j in chosen]
+        groups = [_synthetic_views(digests[p], j) for p, j in chosen]  # a face's probability: its views' lowest
+        synthetic_crops = [crop for group in groups for crop in group]
         jpegs = [d.jpeg for d in digests]
 
         started = time.perf_counter()
@@ -595,6 +614,8 @@ class Detector:
             scores[p].append(float(score))
         synthetic: list[list[float | None]] | None = None
         if values is not None:
+            ends = np.cumsum([len(group) for group in groups])
+            values = [float(np.min(values[end - len(group) : end])) for group, end in zip(groups, ends)]
             synthetic = [[None] * len(frame_boxes) for frame_boxes in boxes]
             for (p, j), value in zip(chosen, values):
                 synthetic[p][j] = float(value)

@@ -35,6 +35,8 @@ class FrameDigest:
     boxes_rejected: int  # Haar boxes the verifier did not confirm
     crops: list[np.ndarray] = field(default_factory=list)  # the face-swap model's, one per box
     synthetic_crops: list[np.ndarray] = field(default_factory=list)  # the synthetic model's, one per box
+    # a photo's: the other views of each box's face (SyntheticDetector.views), one list per box
+    synthetic_views: list[list[np.ndarray]] = field(default_factory=list)
     jpeg: bytes | None = None  # the frame, scaled down, for the result page
     small: np.ndarray | None = None  # thumbnail-sized copy
     size: tuple[int, int] | None = None  # (width, height) of the frame as searched, if known

@@ -1,16 +1,18 @@
 """Evaluation of a synthetic-face checkpoint the way the platform would use it.
 
 Every file goes through the platform's path: Haar faces on the whole image (at most 4), the
-detector's own crops, one probability per face; an image's score is its most suspicious face,
-a video's the mean over its sampled frames of each frame's most suspicious face (the face-swap
-detector's aggregation rule). Files without a face are counted, never dropped silently.
+detector's own crops; a photo's face scored as the platform scores it (the lowest over its three
+views, `SyntheticDetector.score_photo_faces`), a video frame's face on its crop alone. An image's
+score is its most suspicious face, a video's the mean over its sampled frames of each frame's
+most suspicious face (the face-swap detector's aggregation rule). Files without a face are counted, never dropped silently.
 
 Sets:
 - `test_clean` / `test_degraded`: the held-out images of the training data (the split is
   repeated from the seed and fraction stored in the checkpoint), as they are and re-encoded as
   JPEG 75 after downscaling to 256 px (copies no training step ever saw);
 - one set per folder of real photos or real videos from other sources: how often real people
-  are called synthetic (at `threshold`) or uncertain.
+  are called synthetic (at `threshold`) or uncertain; for videos, their sampled frames scored
+  as photos too (a screenshot is a photo to the platform).
 """
 
 from __future__ import annotations
@@ -46,22 +48,25 @@ class Scored:
     faces: int
 
 
-def _image_score(detector: SyntheticDetector, image: np.ndarray) -> tuple[float | None, int]:
+def _image_score(detector: SyntheticDetector, image: np.ndarray, *, photo: bool = True) -> tuple[float | None, int]:
     boxes = find_faces(image)
     if not boxes:
         return None, 0
-    return float(detector.score_faces(image, boxes).max()), len(boxes)
+    scores = detector.score_photo_faces(image, boxes) if photo else detector.score_faces(image, boxes)
+    return float(scores.max()), len(boxes)
 
 
-def _video_score(detector: SyntheticDetector, path: Path, frames: int) -> tuple[float | None, int]:
+def _video_score(detector: SyntheticDetector, path: Path, frames: int) -> tuple[tuple[float | None, int], list[tuple[float | None, int]]]:
+    """(the video's score and faces, each sampled frame's as a photo's: a screenshot of it)."""
     _, sampled = sample_frames(path, frames)
-    frame_scores, faces = [], 0
+    frame_scores, faces, as_photos = [], 0, []
     for frame in sampled:
-        score, n = _image_score(detector, frame.image)
+        score, n = _image_score(detector, frame.image, photo=False)
         faces += n
         if score is not None:
             frame_scores.append(score)
-    return (float(np.mean(frame_scores)) if frame_scores else None), faces
+        as_photos.append(_image_score(detector, frame.image))
+    return ((float(np.mean(frame_scores)) if frame_scores else None), faces), as_photos
 
 
 def held_out_items(detector: SyntheticDetector, data: str | Path):
@@ -107,7 +112,9 @@ def evaluate_synthetic(
         set_name = f"real:{folder.parent.name}/{folder.name}"
         for path in files:
             if path.suffix.lower() in VIDEO_SUFFIXES:
-                score, faces = _video_score(detector, path, video_frames)
+                (score, faces), as_photos = _video_score(detector, path, video_frames)
+                for k, (frame_score, frame_faces) in enumerate(as_photos):
+                    rows.append(Scored(f"{set_name} (frames as photos)", f"{path.name}#{k}", 0, frame_score, frame_faces))
             else:
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if image is None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ml import load_detector
-from ml.detector import verdict_for, without_nested
+from ml.detector import Detector, verdict_for, without_nested
 from ml.errors import CheckpointError, MediaError
 from ml.explain import gradcam, gradcams, heatmap_of
 from ml.faces import crop_box, find_faces
@@ -585,3 +585,34 @@ def test_a_face_found_again_on_a_confirmed_face_is_not_checked_again_but_any_oth
     moved = Box(face.x + face.w * 2 // 5, face.y, face.w, face.h)  # 0.4 of a face away: IoU 0.43
     found, _, _ = detector.find_confirmed_faces(astronaut, options, near=[moved])
     assert found and checked[-1] == found, "a box that is not on a confirmed face is checked"
+
+
+class _OneViewSynthetic:
+    """A synthetic-face model that is sure of one crop only (the face's own crop: the view a
+    single frame gives) and doubts every other: as the shipped model can be on a real face."""
+
+    def __init__(self, real_model, sure_of: np.ndarray):
+        self.spec, self.sure_of = real_model.spec, sure_of
+
+    def probabilities(self, crops):
+        return np.array([0.99 if np.array_equal(crop, self.sure_of) else 0.05 for crop in crops])
+
+
+def test_a_photo_is_called_ai_generated_only_when_every_view_of_the_face_agrees(tmp_path, astronaut, detector):
+    from ml.synthetic import SyntheticDetector, load_synthetic_detector
+
+    shipped = load_synthetic_detector(device="cpu")
+    [box] = find_faces(astronaut, max_faces=1)
+    unsteady = SyntheticDetector(_OneViewSynthetic(shipped.model, shipped.crop(astronaut, box)), version="test")
+    judge = Detector(detector.model, detector.spec, version=detector.version, synthetic=unsteady)
+    path = tmp_path / "astronaut.png"
+    cv2.imwrite(str(path), astronaut)
+
+    result = judge.analyze(path, DetectorOptions(heatmaps=0))
+
+    assert result.synthetic_probability == pytest.approx(0.05)
+    assert result.fake_kind != "ai_generated"
+    sure = SyntheticDetector(_OneViewSynthetic(shipped.model, np.zeros(1)), version="test")
+    sure.model.probabilities = lambda crops: np.full(len(crops), 0.99)
+    result = Detector(detector.model, detector.spec, version=detector.version, synthetic=sure).analyze(path, DetectorOptions(heatmaps=0))
+    assert result.verdict == "fake" and result.fake_kind == "ai_generated"

@@ -226,3 +226,27 @@ def test_evaluate_synthetic_without_anything_to_evaluate_is_a_usage_error(tmp_pa
 
     assert main(["evaluate-synthetic", "--out", str(tmp_path / "eval")]) == EXIT_USAGE
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_a_photos_face_is_scored_on_three_framings_and_counts_the_lowest(astronaut):
+    detector = load_synthetic_detector(device="cpu")
+    [box] = find_faces(astronaut, max_faces=1)
+
+    views = detector.views(astronaut, box)
+
+    size = detector.spec.input_size
+    assert len(views) == 3 and all(view.shape == (size, size, 3) for view in views)
+    assert np.array_equal(views[0], detector.crop(astronaut, box))
+    assert all(not np.array_equal(view, views[0]) for view in views[1:])
+    assert detector.score_photo_faces(astronaut, [box])[0] == pytest.approx(detector.score(views).min())
+
+
+def test_framings_of_a_face_at_the_edge_of_a_photo_are_cut_inside_it(astronaut):
+    detector = load_synthetic_detector(device="cpu")
+    [box] = find_faces(astronaut, max_faces=1)
+    edge = np.ascontiguousarray(astronaut[box.y - 10 :, box.x - 10 :])  # the face in the top-left corner
+    moved = type(box)(10, 10, box.w, box.h)
+
+    views = detector.views(edge, moved)
+
+    assert len(views) == 3 and all(view.shape[:2] == (detector.spec.input_size,) * 2 for view in views)
