@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm, UserCreationForm
 
 from . import services
-from .selectors import client_network
+from .selectors import client_network, email_in_use
 from .validators import RotateApiTokenOnPasswordChange
 
 
@@ -49,7 +49,7 @@ class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if get_user_model().objects.filter(email__iexact=email).exists():
+        if email_in_use(email=email):
             raise forms.ValidationError("An account with this email address already exists.")
         return email
 
@@ -128,7 +128,7 @@ class EmailChangeForm(PasswordCheckForm):
         email = self.cleaned_data["email"]
         if email == self.user.email:
             raise forms.ValidationError("This is your address already.", code="same")
-        if get_user_model().objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+        if email_in_use(email=email, user=self.user):
             raise forms.ValidationError("An account with this email address already exists.", code="taken")
         return email
 

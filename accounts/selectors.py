@@ -3,8 +3,11 @@ from __future__ import annotations
 import ipaddress
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db.models import QuerySet
+from django.utils.crypto import salted_hmac
 
 from .models import ApiToken, key_digest
 
@@ -46,3 +49,44 @@ def client_network(request) -> str:
     if ip.ipv4_mapped is not None:  # ::ffff:203.0.113.7, a v4 client of a dual-stack socket
         return str(ip.ipv4_mapped)
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+# --- E-mail address changes (accounts/services.py sends the links) ----------------------------
+# A link is signed, lasts EMAIL_CHANGE_LINK_HOURS and carries a stamp of the account's password
+# and address when it was sent, so another change of either, or a new password, voids it; the
+# service also records each link it has used, so it works once.
+EMAIL_CHANGE_SALT = "accounts.email-change"
+EMAIL_CHANGE_LINK_HOURS = 24
+
+
+class EmailChangeLinkInvalid(Exception):
+    """The link is broken, expired, someone else's, used, or outdated by a change since."""
+
+
+def email_in_use(*, email: str, user: AbstractBaseUser | None = None) -> bool:
+    """Whether an account (other than `user`) has this address, in any case."""
+    users = get_user_model().objects.filter(email__iexact=email)
+    return users.exclude(pk=user.pk).exists() if user is not None else users.exists()
+
+
+def email_change_stamp(*, user: AbstractBaseUser) -> str:
+    """What a link must carry to be valid for the account as it is now (as Django's password
+    reset tokens do: a digest of the password hash and the address, keyed by SECRET_KEY)."""
+    return salted_hmac(EMAIL_CHANGE_SALT, f"{user.pk}:{user.password}:{user.email}").hexdigest()[:32]
+
+
+def email_change_link_read(*, user: AbstractBaseUser, token: str) -> str:
+    """The address a confirmation link changes this account to. Raises EmailChangeLinkInvalid."""
+    try:
+        change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_LINK_HOURS * 3600)
+    except signing.BadSignature:  # expired links too (SignatureExpired)
+        raise EmailChangeLinkInvalid("This link is broken or has expired.") from None
+    if change.get("user") != user.pk:
+        raise EmailChangeLinkInvalid("This link was made for another account.")
+    if change.get("to") == user.email:
+        raise EmailChangeLinkInvalid(f"This link was used already: your address is {user.email}.")
+    if change.get("stamp") != email_change_stamp(user=user):
+        raise EmailChangeLinkInvalid(
+            "This link was used already, or your address or password changed since it was sent."
+        )
+    return change["to"]

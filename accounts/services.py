@@ -12,13 +12,21 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from detection.services import analysis_delete_all
 
 from .models import PREFIX_LENGTH, ApiToken, key_digest, new_key
+from .selectors import (
+    EMAIL_CHANGE_LINK_HOURS,
+    EMAIL_CHANGE_SALT,
+    EmailChangeLinkInvalid,
+    email_change_link_read,
+    email_change_stamp,
+    email_in_use,
+)
 
 
 class EmailTaken(Exception):
@@ -42,7 +50,7 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
         with transaction.atomic():
             user = users.create_user(username=username, email=email, password=password)
     except IntegrityError:
-        if email and users.filter(email__iexact=email).exists():
+        if email and email_in_use(email=email):
             raise EmailTaken("An account with this email address already exists.") from None
         raise
     return user
@@ -51,24 +59,13 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
 # --- E-mail address changes -----------------------------------------------------------------
 # Where the site sends e-mail (EMAIL_CHANGE_BY_LINK), a new address is kept only once a link sent
 # to it is opened by the account's owner: a typo would otherwise cut the account off from its
-# password reset. The link is signed, names the address it changes from (so it works once, and
-# no more after any other change) and lasts EMAIL_CHANGE_LINK_HOURS.
-EMAIL_CHANGE_SALT = "accounts.email-change"
-EMAIL_CHANGE_LINK_HOURS = 24
-
-
-class EmailChangeLinkInvalid(Exception):
-    """The link is broken, expired, someone else's, or for an address that changed since."""
-
-
-def _email_in_use(*, email: str, user: AbstractBaseUser) -> bool:
-    return get_user_model().objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+# password reset. The links are read in accounts/selectors.py.
 
 
 def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
-    """Give the account the address `email` now, and tell its old address where the site sends
-    mail. Raises EmailTaken when another account has it (the database refuses it even when two
-    changes race)."""
+    """Give the account the address `email` now, and tell its old address once that is
+    committed, where the site sends mail. Raises EmailTaken when another account has it (the
+    database refuses it even when two changes race)."""
     old = user.email
     try:
         with transaction.atomic():
@@ -76,25 +73,23 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
             user.save(update_fields=["email"])
     except IntegrityError:
         user.email = old
-        if _email_in_use(email=email, user=user):
+        if email_in_use(email=email, user=user):
             raise EmailTaken("An account with this email address already exists.") from None
         raise
     if old and settings.EMAIL_CHANGE_BY_LINK and old.lower() != email.lower():
         context = {"user": user, "old": old, "new": email}
-        send_mail(
-            "The e-mail address of your deepfake detector account was changed",
-            render_to_string("accounts/email_changed_notice.txt", context),
-            None,
-            [old],
-        )
+        notice = render_to_string("accounts/email_changed_notice.txt", context)
+        subject = "The e-mail address of your deepfake detector account was changed"
+        transaction.on_commit(lambda: send_mail(subject, notice, None, [old]))
 
 
 def user_email_change_request(*, user: AbstractBaseUser, email: str, confirm_url) -> None:
     """Mail `email` a link that changes the account's address to it. `confirm_url(token)` is the
     link's absolute address. Raises EmailTaken when another account has that address."""
-    if _email_in_use(email=email, user=user):
+    if email_in_use(email=email, user=user):
         raise EmailTaken("An account with this email address already exists.")
-    token = signing.dumps({"user": user.pk, "from": user.email, "to": email}, salt=EMAIL_CHANGE_SALT)
+    change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user)}
+    token = signing.dumps(change, salt=EMAIL_CHANGE_SALT)
     context = {"user": user, "new": email, "link": confirm_url(token), "hours": EMAIL_CHANGE_LINK_HOURS}
     send_mail(
         "Confirm your new e-mail address for the deepfake detector",
@@ -102,39 +97,35 @@ def user_email_change_request(*, user: AbstractBaseUser, email: str, confirm_url
         None,
         [email],
     )
-    _count(_email_change_key(user=user), window=HOUR)
-
-
-def user_email_change_read(*, user: AbstractBaseUser, token: str) -> str:
-    """The address a confirmation link changes this account to. Raises EmailChangeLinkInvalid."""
-    try:
-        change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_LINK_HOURS * HOUR)
-    except signing.BadSignature:  # expired links too (SignatureExpired)
-        raise EmailChangeLinkInvalid("This link is broken or has expired.") from None
-    if change.get("user") != user.pk:
-        raise EmailChangeLinkInvalid("This link was made for another account.")
-    if change.get("to") == user.email:
-        raise EmailChangeLinkInvalid(f"This link was used already: your address is {user.email}.")
-    if change.get("from") != user.email:
-        raise EmailChangeLinkInvalid("This link was used already, or your address changed since it was sent.")
-    return change["to"]
+    for key in _email_change_keys(user=user, email=email):
+        _count(key, window=HOUR)
 
 
 def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:
-    """Change the account's address to the one the link was sent to, and return it. Raises
-    EmailChangeLinkInvalid or EmailTaken."""
-    email = user_email_change_read(user=user, token=token)
-    user_email_set(user=user, email=email)
+    """Change the account's address to the one the link was sent to, and return it. The account
+    is read again under a lock, so two links (or one sent twice) opened at once change it once.
+    Raises EmailChangeLinkInvalid or EmailTaken."""
+    with transaction.atomic():
+        locked = get_user_model().objects.select_for_update().get(pk=user.pk)
+        email = email_change_link_read(user=locked, token=token)
+        user_email_set(user=locked, email=email)
+        used = "email-change-used:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        if not cache.add(used, 1, timeout=EMAIL_CHANGE_LINK_HOURS * HOUR):  # A -> B -> A, then this link again
+            raise EmailChangeLinkInvalid("This link was used already.")
+    user.email = email
     return email
 
 
-def _email_change_key(*, user: AbstractBaseUser) -> str:
-    return f"email-changes:user:{user.pk}"
+def _email_change_keys(*, user: AbstractBaseUser, email: str) -> list[str]:
+    mailbox = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return [f"email-changes:user:{user.pk}", f"email-changes:email:{mailbox}"]
 
 
-def email_change_blocked(*, user: AbstractBaseUser) -> bool:
-    """PASSWORD_RESET_LIMIT confirmation e-mails were sent for this account in the last hour."""
-    return cache.get(_email_change_key(user=user), 0) >= settings.PASSWORD_RESET_LIMIT
+def email_change_blocked(*, user: AbstractBaseUser, email: str) -> bool:
+    """PASSWORD_RESET_LIMIT confirmation e-mails were sent in the last hour for this account, or
+    to this address (from any account: no inbox is flooded by many accounts)."""
+    counts = cache.get_many(_email_change_keys(user=user, email=email))
+    return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())
 
 
 # --- API tokens (accounts/models.py) ---------------------------------------------------------

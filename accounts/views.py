@@ -134,7 +134,7 @@ def email_change(request):
                 services.user_email_set(user=request.user, email=email)
                 messages.success(request, f"Your email address is now {email}.")
                 return redirect("profile")
-            if services.email_change_blocked(user=request.user):
+            if services.email_change_blocked(user=request.user, email=email):
                 form.add_error(None, "Too many confirmation e-mails were sent lately. Try again in an hour.")
                 retry_after = services.HOUR
             else:
@@ -154,7 +154,7 @@ def email_change(request):
     context = {
         "form": form,
         "settings_email_by_link": settings.EMAIL_CHANGE_BY_LINK,
-        "link_hours": services.EMAIL_CHANGE_LINK_HOURS,
+        "link_hours": selectors.EMAIL_CHANGE_LINK_HOURS,
     }
     response = render(request, "accounts/email_change.html", context, status=429 if retry_after else 200)
     if retry_after:
@@ -169,12 +169,12 @@ def email_change_confirm(request, token: str):
     """The page a confirmation link opens: the new address and a button (a GET changes nothing,
     so a mail scanner that follows links confirms nothing)."""
     try:
-        email = services.user_email_change_read(user=request.user, token=token)
+        email = selectors.email_change_link_read(user=request.user, token=token)
         if request.method == "POST":
             services.user_email_change_confirm(user=request.user, token=token)
             messages.success(request, f"Your email address is now {email}.")
             return redirect("profile")
-    except (services.EmailChangeLinkInvalid, services.EmailTaken) as refusal:
+    except (selectors.EmailChangeLinkInvalid, services.EmailTaken) as refusal:
         return render(request, "accounts/email_change_confirm.html", {"refusal": str(refusal)}, status=400)
     return render(request, "accounts/email_change_confirm.html", {"email": email})
 

@@ -1,8 +1,9 @@
 """Evaluation of a synthetic-face checkpoint the way the platform would use it.
 
-Every file goes through the platform's path: Haar faces on the whole image (at most 4), the
+Every file goes through most of the platform's path: Haar faces on the whole image with the
+default search (at most 4; not the photo's small-face search, nor the BlazeFace check), the
 detector's own crops; a photo's face scored as the platform scores it (the lowest over its three
-views, `SyntheticDetector.score_photo_faces`), a video frame's face on its crop alone. An image's
+framings, `SyntheticDetector.score_photo_faces`), a video frame's face on its crop alone. An image's
 score is its most suspicious face, a video's the mean over its sampled frames of each frame's
 most suspicious face (the face-swap detector's aggregation rule). Files without a face are counted, never dropped silently.
 

@@ -430,7 +430,8 @@ class EmailChangeTests(BaseTestCase):
         self.assertContains(page, "Use alice.new@example.org")
         self.assertEqual(self.alices_email(), "alice@example.org")
 
-        confirmed = self.client.post(self.link(), follow=True)
+        with self.captureOnCommitCallbacks(execute=True):
+            confirmed = self.client.post(self.link(), follow=True)
         self.assertContains(confirmed, "Your email address is now alice.new@example.org.")
         self.assertEqual(self.alices_email(), "alice.new@example.org")
         notice = mail.outbox[-1]
@@ -447,6 +448,32 @@ class EmailChangeTests(BaseTestCase):
 
         self.assertContains(again, "This link was used already: your address is alice.new@example.org.", status_code=400)
         self.assertEqual(self.alices_email(), "alice.new@example.org")
+
+    def test_a_used_link_does_not_work_again_after_the_address_is_changed_back(self):
+        self.ask("alice.new@example.org")
+        there = self.link()
+        self.client.post(there)
+        self.ask("alice@example.org")
+        self.client.post(self.link())
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+        again = self.client.post(there)
+
+        self.assertContains(again, "This link was used already.", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+    def test_a_new_password_voids_the_links_sent_before_it(self):
+        self.ask("alice.new@example.org")
+        link = self.link()
+        user = get_user_model().objects.get(pk=self.alice.pk)
+        user.set_password("another long passphrase 7")
+        user.save()
+        self.client.force_login(user)
+
+        response = self.client.post(link)
+
+        self.assertContains(response, "password changed since it was sent", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
 
     def test_a_link_made_before_another_change_no_longer_works(self):
         self.ask("first@example.org")
@@ -527,6 +554,19 @@ class EmailChangeTests(BaseTestCase):
 
         self.assertContains(refused, "Too many confirmation e-mails", status_code=429)
         self.assertEqual(refused["Retry-After"], "3600")
+        self.assertEqual(len(mail.outbox), 2)
+
+    @override_settings(PASSWORD_RESET_LIMIT=2)
+    def test_no_address_gets_more_links_an_hour_than_the_limit_from_any_number_of_accounts(self):
+        self.ask("target@example.org")
+        self.login(self.bob)
+        self.ask("target@example.org")
+        carol = get_user_model().objects.create_user("carol", "carol@example.org", PASSWORD)
+        self.login(carol)
+
+        refused = self.ask("target@example.org")
+
+        self.assertContains(refused, "Too many confirmation e-mails", status_code=429)
         self.assertEqual(len(mail.outbox), 2)
 
     @override_settings(EMAIL_CHANGE_BY_LINK=False)

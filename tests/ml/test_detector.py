@@ -592,10 +592,12 @@ class _OneViewSynthetic:
     single frame gives) and doubts every other: as the shipped model can be on a real face."""
 
     def __init__(self, real_model, sure_of: np.ndarray):
-        self.spec, self.sure_of = real_model.spec, sure_of
+        self.spec, self.sure_of, self.sure_times = real_model.spec, sure_of, 0
 
     def probabilities(self, crops):
-        return np.array([0.99 if np.array_equal(crop, self.sure_of) else 0.05 for crop in crops])
+        sure = [np.array_equal(crop, self.sure_of) for crop in crops]
+        self.sure_times += sum(sure)
+        return np.array([0.99 if s else 0.05 for s in sure])
 
 
 def test_a_photo_is_called_ai_generated_only_when_every_view_of_the_face_agrees(tmp_path, astronaut, detector):
@@ -610,6 +612,7 @@ def test_a_photo_is_called_ai_generated_only_when_every_view_of_the_face_agrees(
 
     result = judge.analyze(path, DetectorOptions(heatmaps=0))
 
+    assert unsteady.model.sure_times == 1  # the face's own crop was scored, and was sure
     assert result.synthetic_probability == pytest.approx(0.05)
     assert result.fake_kind != "ai_generated"
     sure = SyntheticDetector(_OneViewSynthetic(shipped.model, np.zeros(1)), version="test")
