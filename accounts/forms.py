@@ -50,7 +50,7 @@ class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if email_in_use(email=email):
-            raise forms.ValidationError("An account with this email address already exists.")
+            raise forms.ValidationError("An account with this email address already exists.", code="taken")
         return email
 
 

@@ -121,9 +121,16 @@ def _email_change_keys(*, user: AbstractBaseUser, email: str) -> list[str]:
     return [f"email-changes:user:{user.pk}", f"email-changes:email:{mailbox}"]
 
 
+def email_change_refusal_record(*, user: AbstractBaseUser) -> None:
+    """The account was told another account has the address it asked for: counted with its
+    links, so nobody learns more than a few an hour whose address is whose."""
+    _count(_email_change_keys(user=user, email="")[0], window=HOUR)
+
+
 def email_change_blocked(*, user: AbstractBaseUser, email: str) -> bool:
-    """PASSWORD_RESET_LIMIT confirmation e-mails were sent in the last hour for this account, or
-    to this address (from any account: no inbox is flooded by many accounts)."""
+    """PASSWORD_RESET_LIMIT confirmation e-mails sent, or taken addresses asked for, in the last
+    hour by this account, or e-mails sent to this address (from any account: no inbox is flooded
+    by many accounts)."""
     counts = cache.get_many(_email_change_keys(user=user, email=email))
     return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.conf import settings
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -48,9 +49,12 @@ def signup(request):
         form = SignupForm(request.POST)
         address = client_network(request)
         if services.signup_blocked(address=address):
-            form.full_clean()
-            form.add_error(None, "Too many accounts were made from your network in the last hour. Try again later.")
-            response = render(request, "accounts/signup.html", {"form": form}, status=429)
+            # the form is not checked (it would say whether an account has the address); it
+            # keeps what was typed
+            typed = {name: request.POST.get(name, "") for name in ("username", "email")}
+            refusal = "Too many accounts were made, or taken addresses tried, from your network in the last hour. Try again later."
+            context = {"form": SignupForm(initial=typed), "refusal": refusal}
+            response = render(request, "accounts/signup.html", context, status=429)
             response["Retry-After"] = str(services.HOUR)
             return response
         if form.is_valid():
@@ -61,12 +65,14 @@ def signup(request):
                     password=form.cleaned_data["password1"],
                 )
             except services.EmailTaken as exc:
-                form.add_error("email", str(exc))
+                form.add_error("email", forms.ValidationError(str(exc), code="taken"))
             else:
                 services.signup_record(address=address)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
                 return redirect("detection:upload")
+        if form.has_error("email", "taken"):  # it told whose address is in use: counted as a sign-up
+            services.signup_record(address=address)
     return render(request, "accounts/signup.html", {"form": form})
 
 
@@ -123,9 +129,16 @@ def account_delete(request):
 def email_change(request):
     """A new e-mail address, after the password: mailed a link to confirm it where the site
     sends e-mail (settings.EMAIL_CHANGE_BY_LINK), kept at once where it cannot."""
-    form = EmailChangeForm(request.POST or None, user=request.user, request=request)
+    asked = request.POST.get("email", "") if request.method == "POST" else ""
     retry_after = None  # seconds, when the answer is 429 Too Many Requests
-    if form.has_error("password", "throttled"):
+    refusal = ""
+    if asked and services.email_change_blocked(user=request.user, email=asked):
+        # refused before the form is checked: it would say whether another account has the address
+        form = EmailChangeForm(user=request.user, request=request, initial={"email": asked})
+        refusal, retry_after = "Too many new addresses were tried lately. Try again in an hour.", services.HOUR
+    else:
+        form = EmailChangeForm(request.POST or None, user=request.user, request=request)
+    if form.has_error("password", "throttled"):  # (a refused form is unbound: no errors)
         retry_after = settings.LOGIN_FAILURE_WINDOW
     elif request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -134,25 +147,24 @@ def email_change(request):
                 services.user_email_set(user=request.user, email=email)
                 messages.success(request, f"Your email address is now {email}.")
                 return redirect("profile")
-            if services.email_change_blocked(user=request.user, email=email):
-                form.add_error(None, "Too many confirmation e-mails were sent lately. Try again in an hour.")
-                retry_after = services.HOUR
-            else:
-                services.user_email_change_request(
-                    user=request.user,
-                    email=email,
-                    confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
-                )
-                messages.info(
-                    request,
-                    f"We sent a link to {email}. Open it to confirm the new address; until then your "
-                    f"address stays {request.user.email or 'empty'}.",
-                )
-                return redirect("profile")
+            services.user_email_change_request(
+                user=request.user,
+                email=email,
+                confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
+            )
+            messages.info(
+                request,
+                f"We sent a link to {email}. Open it to confirm the new address; until then your "
+                f"address stays {request.user.email or 'empty'}.",
+            )
+            return redirect("profile")
         except services.EmailTaken as taken:
-            form.add_error("email", str(taken))
+            form.add_error("email", forms.ValidationError(str(taken), code="taken"))
+    if form.has_error("email", "taken"):  # an answer about someone else's address: counted
+        services.email_change_refusal_record(user=request.user)
     context = {
         "form": form,
+        "refusal": refusal,
         "settings_email_by_link": settings.EMAIL_CHANGE_BY_LINK,
         "link_hours": selectors.EMAIL_CHANGE_LINK_HOURS,
     }

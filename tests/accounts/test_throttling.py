@@ -132,11 +132,30 @@ class SignupThrottlingTests(BaseTestCase):
         refused = self.sign_up("eve")
         elsewhere = self.sign_up("frank", address="198.51.100.2")
 
-        self.assertContains(refused, "Too many accounts were made from your network", status_code=429)
+        self.assertContains(refused, "Too many accounts were made, or taken addresses tried, from your network", status_code=429)
         self.assertEqual(refused["Retry-After"], "3600")
         self.assertContains(refused, 'value="eve"', status_code=429)  # the form keeps what was typed
         self.assertFalse(User.objects.filter(username="eve").exists())
         self.assertEqual(elsewhere.status_code, 302)
+
+    def test_an_answer_that_an_address_is_taken_counts_and_past_the_limit_nothing_is_told(self):
+        for _ in range(2):
+            taken = self.client.post(
+                reverse("signup"),
+                {"username": "prober", "email": "alice@example.org", "password1": PASSWORD, "password2": PASSWORD},
+                REMOTE_ADDR="203.0.113.7",
+            )
+            self.assertContains(taken, "An account with this email address already exists.")
+
+        refused = self.client.post(
+            reverse("signup"),
+            {"username": "prober", "email": "bob@example.org", "password1": PASSWORD, "password2": PASSWORD},
+            REMOTE_ADDR="203.0.113.7",
+        )
+
+        self.assertContains(refused, "Too many accounts were made, or taken addresses tried", status_code=429)
+        self.assertNotContains(refused, "already exists", status_code=429)
+        self.assertContains(refused, 'value="bob@example.org"', status_code=429)
 
     def test_a_refused_sign_up_does_not_count(self):
         self.sign_up("carol")

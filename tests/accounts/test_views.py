@@ -552,7 +552,7 @@ class EmailChangeTests(BaseTestCase):
 
         refused = self.ask("three@example.org")
 
-        self.assertContains(refused, "Too many confirmation e-mails", status_code=429)
+        self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
         self.assertEqual(refused["Retry-After"], "3600")
         self.assertEqual(len(mail.outbox), 2)
 
@@ -566,8 +566,19 @@ class EmailChangeTests(BaseTestCase):
 
         refused = self.ask("target@example.org")
 
-        self.assertContains(refused, "Too many confirmation e-mails", status_code=429)
+        self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
         self.assertEqual(len(mail.outbox), 2)
+
+    @override_settings(PASSWORD_RESET_LIMIT=2)
+    def test_past_a_few_taken_addresses_an_hour_it_no_longer_tells_whose_address_is_taken(self):
+        for _ in range(2):
+            self.assertContains(self.ask("bob@example.org"), "An account with this email address already exists.")
+
+        refused = self.ask("carol@example.org")
+
+        self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
+        self.assertNotContains(refused, "already exists", status_code=429)
+        self.assertEqual(mail.outbox, [])
 
     @override_settings(EMAIL_CHANGE_BY_LINK=False)
     def test_a_site_that_sends_no_email_changes_the_address_at_once(self):
