@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.conf import settings
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
