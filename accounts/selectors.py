@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils.crypto import salted_hmac
 
@@ -53,10 +54,17 @@ def client_network(request) -> str:
 
 # --- E-mail address changes (accounts/services.py sends the links) ----------------------------
 # A link is signed, lasts EMAIL_CHANGE_LINK_HOURS and carries a stamp of the account's password
-# and address when it was sent, so another change of either, or a new password, voids it; the
-# service also records each link it has used, so it works once.
+# and address when it was sent (a new password or another address voids it) and the time it was
+# made: every change of address is recorded in the cache for as long as a link lives, and a link
+# made before the account's last change is void, so a link works once, and an unused one does
+# not come back when the address is changed back (A -> C -> A).
 EMAIL_CHANGE_SALT = "accounts.email-change"
 EMAIL_CHANGE_LINK_HOURS = 24
+
+
+def email_changed_key(*, user: AbstractBaseUser) -> str:
+    """The cache key holding when the account's address last changed (time.time())."""
+    return f"email-changed:user:{user.pk}"
 
 
 class EmailChangeLinkInvalid(Exception):
@@ -85,7 +93,8 @@ def email_change_link_read(*, user: AbstractBaseUser, token: str) -> str:
         raise EmailChangeLinkInvalid("This link was made for another account.")
     if change.get("to") == user.email:
         raise EmailChangeLinkInvalid(f"This link was used already: your address is {user.email}.")
-    if change.get("stamp") != email_change_stamp(user=user):
+    changed = cache.get(email_changed_key(user=user))
+    if change.get("stamp") != email_change_stamp(user=user) or (changed is not None and change.get("at", 0) < changed):
         raise EmailChangeLinkInvalid(
             "This link was used already, or your address or password changed since it was sent."
         )

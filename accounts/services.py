@@ -1,9 +1,11 @@
-"""Writes for accounts: create a user, change their e-mail address, make and revoke their API
-tokens, count failed log-ins, sign-ups and e-mails asked for per client."""
+"""Writes for accounts: create a user, change their e-mail address (and record each change),
+make and revoke their API tokens, count failed log-ins, sign-ups, e-mails asked for and taken
+addresses told, per account, client and address."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,8 +24,8 @@ from .models import PREFIX_LENGTH, ApiToken, key_digest, new_key
 from .selectors import (
     EMAIL_CHANGE_LINK_HOURS,
     EMAIL_CHANGE_SALT,
-    EmailChangeLinkInvalid,
     email_change_link_read,
+    email_changed_key,
     email_change_stamp,
     email_in_use,
 )
@@ -76,19 +78,23 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
         if email_in_use(email=email, user=user):
             raise EmailTaken("An account with this email address already exists.") from None
         raise
+    # links made before now are void (accounts/selectors.py)
+    cache.set(email_changed_key(user=user), time.time(), timeout=EMAIL_CHANGE_LINK_HOURS * HOUR)
     if old and settings.EMAIL_CHANGE_BY_LINK and old.lower() != email.lower():
         context = {"user": user, "old": old, "new": email}
         notice = render_to_string("accounts/email_changed_notice.txt", context)
         subject = "The e-mail address of your deepfake detector account was changed"
-        transaction.on_commit(lambda: send_mail(subject, notice, None, [old]))
+        # robust: a mail server that fails now is logged; the change is made and the page says so
+        transaction.on_commit(lambda: send_mail(subject, notice, None, [old]), robust=True)
 
 
-def user_email_change_request(*, user: AbstractBaseUser, email: str, confirm_url) -> None:
-    """Mail `email` a link that changes the account's address to it. `confirm_url(token)` is the
-    link's absolute address. Raises EmailTaken when another account has that address."""
+def user_email_change_request(*, user: AbstractBaseUser, email: str, address: str, confirm_url) -> None:
+    """Mail `email` a link that changes the account's address to it, asked from the client
+    network `address`. `confirm_url(token)` is the link's absolute address. Raises EmailTaken
+    when another account has that address."""
     if email_in_use(email=email, user=user):
         raise EmailTaken("An account with this email address already exists.")
-    change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user)}
+    change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
     token = signing.dumps(change, salt=EMAIL_CHANGE_SALT)
     context = {"user": user, "new": email, "link": confirm_url(token), "hours": EMAIL_CHANGE_LINK_HOURS}
     send_mail(
@@ -97,7 +103,7 @@ def user_email_change_request(*, user: AbstractBaseUser, email: str, confirm_url
         None,
         [email],
     )
-    for key in _email_change_keys(user=user, email=email):
+    for key in _email_change_keys(user=user, email=email, address=address):
         _count(key, window=HOUR)
 
 
@@ -109,29 +115,32 @@ def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:
         locked = get_user_model().objects.select_for_update().get(pk=user.pk)
         email = email_change_link_read(user=locked, token=token)
         user_email_set(user=locked, email=email)
-        used = "email-change-used:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-        if not cache.add(used, 1, timeout=EMAIL_CHANGE_LINK_HOURS * HOUR):  # A -> B -> A, then this link again
-            raise EmailChangeLinkInvalid("This link was used already.")
     user.email = email
     return email
 
 
-def _email_change_keys(*, user: AbstractBaseUser, email: str) -> list[str]:
-    mailbox = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return [f"email-changes:user:{user.pk}", f"email-changes:email:{mailbox}"]
+def _email_change_keys(*, user: AbstractBaseUser, address: str, email: str | None = None) -> list[str]:
+    """The counts of links and of taken addresses told, per account and per client network, and
+    with `email` the count of links sent to that address."""
+    keys = [f"email-changes:user:{user.pk}", f"email-changes:address:{address}"]
+    if email is not None:
+        keys.append("email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32])
+    return keys
 
 
-def email_change_refusal_record(*, user: AbstractBaseUser) -> None:
+def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None:
     """The account was told another account has the address it asked for: counted with its
-    links, so nobody learns more than a few an hour whose address is whose."""
-    _count(_email_change_keys(user=user, email="")[0], window=HOUR)
+    links, per account and per client network, so nobody learns more than a few an hour whose
+    address is whose."""
+    for key in _email_change_keys(user=user, address=address):
+        _count(key, window=HOUR)
 
 
-def email_change_blocked(*, user: AbstractBaseUser, email: str) -> bool:
-    """PASSWORD_RESET_LIMIT confirmation e-mails sent, or taken addresses asked for, in the last
-    hour by this account, or e-mails sent to this address (from any account: no inbox is flooded
-    by many accounts)."""
-    counts = cache.get_many(_email_change_keys(user=user, email=email))
+def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) -> bool:
+    """PASSWORD_RESET_LIMIT confirmation e-mails sent, or taken addresses told, in the last hour
+    to this account or this client network, or e-mails sent to this address (from any account:
+    no inbox is flooded by many accounts)."""
+    counts = cache.get_many(_email_change_keys(user=user, address=address, email=email))
     return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())
 
 

@@ -132,7 +132,8 @@ def email_change(request):
     asked = request.POST.get("email", "") if request.method == "POST" else ""
     retry_after = None  # seconds, when the answer is 429 Too Many Requests
     refusal = ""
-    if asked and services.email_change_blocked(user=request.user, email=asked):
+    address = client_network(request)
+    if asked and services.email_change_blocked(user=request.user, email=asked, address=address):
         # refused before the form is checked: it would say whether another account has the address
         form = EmailChangeForm(user=request.user, request=request, initial={"email": asked})
         refusal, retry_after = "Too many new addresses were tried lately. Try again in an hour.", services.HOUR
@@ -150,6 +151,7 @@ def email_change(request):
             services.user_email_change_request(
                 user=request.user,
                 email=email,
+                address=address,
                 confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
             )
             messages.info(
@@ -161,7 +163,7 @@ def email_change(request):
         except services.EmailTaken as taken:
             form.add_error("email", forms.ValidationError(str(taken), code="taken"))
     if form.has_error("email", "taken"):  # an answer about someone else's address: counted
-        services.email_change_refusal_record(user=request.user)
+        services.email_change_refusal_record(user=request.user, address=address)
     context = {
         "form": form,
         "refusal": refusal,

@@ -459,7 +459,22 @@ class EmailChangeTests(BaseTestCase):
 
         again = self.client.post(there)
 
-        self.assertContains(again, "This link was used already.", status_code=400)
+        self.assertContains(again, "This link was used already", status_code=400)
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+    def test_an_unused_link_does_not_come_back_when_the_address_is_changed_back(self):
+        self.ask("typo@exmaple.org")
+        unused = self.link()
+        self.ask("alice.new@example.org")
+        self.client.post(self.link())
+        self.ask("alice@example.org")
+        self.client.post(self.link())
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+        page = self.client.get(unused)
+
+        self.assertContains(page, "This link was used already, or your address", status_code=400)
+        self.assertEqual(self.client.post(unused).status_code, 400)
         self.assertEqual(self.alices_email(), "alice@example.org")
 
     def test_a_new_password_voids_the_links_sent_before_it(self):
