@@ -52,7 +52,10 @@ def signup(request):
             # the form is not checked (it would say whether an account has the address); it
             # keeps what was typed
             typed = {name: request.POST.get(name, "") for name in ("username", "email")}
-            refusal = "Too many accounts were made, or taken addresses tried, from your network in the last hour. Try again later."
+            refusal = (
+                "Too many accounts were made, or taken addresses tried, from your network in the "
+                "last hour. Try again later."
+            )
             context = {"form": SignupForm(initial=typed), "refusal": refusal}
             response = render(request, "accounts/signup.html", context, status=429)
             response["Retry-After"] = str(services.HOUR)

@@ -83,18 +83,19 @@ FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04, unequalised_t
 # A photo in which the default search finds a face is searched for small faces as well (faces up
 # to a fifth of the shorter side, at twice the size, equalised only), and the faces of both are
 # judged: a small face beside a large one (a group photo, people behind a speaker) was never
-# examined, and the verdict spoke for the large face alone. Measured 2026-11-27
-# (runs/smallfaces, not committed): frames of the two DFDC fake videos of ../shared/data shrunk
-# so the fake face is 60-80 px wide, beside a 560 px real face on 1920x1080: found in 1 of 40
-# scenes before, 35 of 40 with this search; as photos, 7 of 10 such scenes came out `real`
-# before and 10 of 10 `fake` with it. FFHQ faces pasted at 120-180 px beside a large one: 47 of
-# 72 found before, 69 of 72 with it. No verdict changed on 1,071 photos of the real and fake
-# sets (Celeb-DF, UTKFace, FFHQ, inswapper, StyleGAN2, frames of the videos), but those hold
-# one face each; on 80 made-up group photos of real faces (FFHQ and Celeb-DF faces pasted at
-# 100-260 px beside a large one, JPEG quality 75) 62 more faces were judged and 2 photos moved
-# from real to uncertain, none to fake (pasting alone made 6 of them fake before). Cost: the bench's 1080p photo from 59 to about 135 ms (Haar 33 -> 108 ms);
-# 0.04 instead of 0.05 found no more and cost 14 ms more, scale step 1.2 or 768-896 px lost
-# 4-14 of the 40. Videos keep the default search: every sampled frame would pay it.
+# examined, and the verdict spoke for the large face alone. Measured 2026-11-27 (runs/smallfaces,
+# not committed): frames of the two DFDC fake videos of ../shared/data shrunk so the fake face is
+# 60-80 px wide, beside a 560 px real face on 1920x1080: found in 1 of 40 scenes before, 35 of 40
+# with this search; as photos, 7 of 10 such scenes came out `real` before and 10 of 10 `fake` with
+# it. FFHQ faces pasted at 120-180 px beside a large one: 47 of 72 found before, 69 of 72 with it.
+# No verdict changed on 1,071 photos of the real and fake sets (Celeb-DF, UTKFace, FFHQ,
+# inswapper, StyleGAN2, frames of the videos), but those hold one face each; on 80 made-up group
+# photos of real faces (FFHQ and Celeb-DF faces pasted at 100-260 px beside a large one, JPEG
+# quality 75) 62 more faces were judged and 2 photos moved from real to uncertain, none to fake
+# (pasting alone made 6 of them fake before). Cost: the bench's 1080p photo from 59 to 132
+# ms (Haar 33 -> 106 ms); 0.04 instead of 0.05 found no more and cost 14 ms more, scale step 1.2
+# or 768-896 px lost 4-14 of the 40. Videos keep the default search: every sampled frame would pay
+# it.
 SMALL_FACES_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.05, max_face_fraction=0.2)
 
 

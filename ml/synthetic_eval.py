@@ -3,9 +3,10 @@
 Every file goes through most of the platform's path: Haar faces on the whole image with the
 default search (at most 4; not the photo's small-face search, nor the BlazeFace check), the
 detector's own crops; a photo's face scored as the platform scores it (the lowest over its three
-framings, `SyntheticDetector.score_photo_faces`), a video frame's face on its crop alone. An image's
-score is its most suspicious face, a video's the mean over its sampled frames of each frame's
-most suspicious face (the face-swap detector's aggregation rule). Files without a face are counted, never dropped silently.
+framings, `SyntheticDetector.score_photo_faces`), a video frame's face on its crop alone. An
+image's score is its most suspicious face, a video's the mean over its sampled frames of each
+frame's most suspicious face (the face-swap detector's aggregation rule). Files without a face
+are counted, never dropped silently.
 
 Sets:
 - `test_clean` / `test_degraded`: the held-out images of the training data (the split is
@@ -57,7 +58,10 @@ def _image_score(detector: SyntheticDetector, image: np.ndarray, *, photo: bool 
     return float(scores.max()), len(boxes)
 
 
-def _video_score(detector: SyntheticDetector, path: Path, frames: int) -> tuple[tuple[float | None, int], list[tuple[float | None, int]]]:
+Score = tuple[float | None, int]  # (the most suspicious face's probability or None, faces found)
+
+
+def _video_score(detector: SyntheticDetector, path: Path, frames: int) -> tuple[Score, list[Score]]:
     """(the video's score and faces, each sampled frame's as a photo's: a screenshot of it)."""
     _, sampled = sample_frames(path, frames)
     frame_scores, faces, as_photos = [], 0, []
@@ -115,7 +119,8 @@ def evaluate_synthetic(
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 (score, faces), as_photos = _video_score(detector, path, video_frames)
                 for k, (frame_score, frame_faces) in enumerate(as_photos):
-                    rows.append(Scored(f"{set_name} (frames as photos)", f"{path.name}#{k}", 0, frame_score, frame_faces))
+                    frame_set = f"{set_name} (frames as photos)"
+                    rows.append(Scored(frame_set, f"{path.name}#{k}", 0, frame_score, frame_faces))
             else:
                 image = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if image is None:
