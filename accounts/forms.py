@@ -47,6 +47,13 @@ class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
         model = get_user_model()
         fields = ["username", "email"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if settings.EMAIL_CHANGE_BY_LINK:
+            self.fields["email"].help_text = (
+                "Only used if you need to recover access. We send it a link: the account keeps it once you open that link."
+            )
+
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if email_in_use(email=email):

@@ -58,6 +58,22 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     return user
 
 
+def user_sign_up(*, username: str, email: str, password: str, address: str, confirm_url) -> AbstractBaseUser:
+    """A new account, asked for from the client network `address`. Where the site sends e-mail
+    (EMAIL_CHANGE_BY_LINK) it starts without an address, and `email` is mailed a link that gives
+    it one, as a change of address does (`confirm_url(token)`: the link's absolute address). An
+    address nobody showed to be theirs would get the account's password resets (after a typo: a
+    stranger, who could then take the account and its analyses), and would keep its owner from
+    signing up with it. Nothing is kept when the link cannot be sent (OSError, SMTPException
+    among them). Raises EmailTaken."""
+    if not settings.EMAIL_CHANGE_BY_LINK:
+        return user_create(username=username, email=email, password=password)
+    with transaction.atomic():  # EmailTaken too leaves no account
+        user = user_create(username=username, email="", password=password)
+        user_email_change_request(user=user, email=email, address=address, confirm_url=confirm_url, new_account=True)
+    return user
+
+
 # --- E-mail address changes -----------------------------------------------------------------
 # Where the site sends e-mail (EMAIL_CHANGE_BY_LINK), a new address is kept only once a link sent
 # to it is opened by the account's owner: a typo would otherwise cut the account off from its
@@ -88,21 +104,30 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
         transaction.on_commit(lambda: send_mail(subject, notice, None, [old]), robust=True)
 
 
-def user_email_change_request(*, user: AbstractBaseUser, email: str, address: str, confirm_url) -> None:
+def user_email_change_request(
+    *, user: AbstractBaseUser, email: str, address: str, confirm_url, new_account: bool = False
+) -> None:
     """Mail `email` a link that changes the account's address to it, asked from the client
-    network `address`. `confirm_url(token)` is the link's absolute address. Raises EmailTaken
-    when another account has that address."""
+    network `address` (`new_account`: at sign-up). `confirm_url(token)` is the link's absolute
+    address. Raises EmailTaken when another account has that address, and whatever sending
+    raises (OSError): then nothing is counted."""
     if email_in_use(email=email, user=user):
         raise EmailTaken("An account with this email address already exists.")
     change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
     token = signing.dumps(change, salt=EMAIL_CHANGE_SALT)
-    context = {"user": user, "new": email, "link": confirm_url(token), "hours": EMAIL_CHANGE_LINK_HOURS}
-    send_mail(
-        "Confirm your new e-mail address for the deepfake detector",
-        render_to_string("accounts/email_change_email.txt", context),
-        None,
-        [email],
+    context = {
+        "user": user,
+        "new": email,
+        "link": confirm_url(token),
+        "hours": EMAIL_CHANGE_LINK_HOURS,
+        "new_account": new_account,
+    }
+    subject = (
+        "Confirm the e-mail address of your new deepfake detector account"
+        if new_account
+        else "Confirm your new e-mail address for the deepfake detector"
     )
+    send_mail(subject, render_to_string("accounts/email_change_email.txt", context), None, [email])
     for key in _email_change_keys(user=user, email=email, address=address):
         _count(key, window=HOUR)
 
@@ -124,8 +149,12 @@ def _email_change_keys(*, user: AbstractBaseUser, address: str, email: str | Non
     with `email` the count of links sent to that address."""
     keys = [f"email-changes:user:{user.pk}", f"email-changes:address:{address}"]
     if email is not None:
-        keys.append("email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32])
+        keys.append(_mailbox_key(email=email))
     return keys
+
+
+def _mailbox_key(*, email: str) -> str:
+    return "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None:
@@ -142,6 +171,12 @@ def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) ->
     no inbox is flooded by many accounts)."""
     counts = cache.get_many(_email_change_keys(user=user, address=address, email=email))
     return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())
+
+
+def email_links_blocked(*, email: str) -> bool:
+    """PASSWORD_RESET_LIMIT links went to this address in the last hour, from any accounts (a
+    sign-up's link counts as one: no inbox is flooded by making accounts with its address)."""
+    return cache.get(_mailbox_key(email=email), 0) >= settings.PASSWORD_RESET_LIMIT
 
 
 # --- API tokens (accounts/models.py) ---------------------------------------------------------

@@ -4,6 +4,7 @@ configured in urls.py."""
 
 from __future__ import annotations
 
+import logging
 from functools import wraps
 
 from django import forms
@@ -22,6 +23,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from . import selectors, services
 from .forms import AccountDeleteForm, ApiTokenForm, ChangePasswordForm, EmailChangeForm, SignupForm, ThrottledLoginMixin
 from .selectors import client_network
+
+logger = logging.getLogger(__name__)
 
 
 def throttled_login_status(view):
@@ -45,38 +48,64 @@ def signup(request):
     if request.user.is_authenticated:
         return redirect("detection:upload")
     form = SignupForm()
+    status = 200
     if request.method == "POST":
         form = SignupForm(request.POST)
         address = client_network(request)
+        typed = {name: request.POST.get(name, "") for name in ("username", "email")}
+        refusal = ""
         if services.signup_blocked(address=address):
-            # the form is not checked (it would say whether an account has the address); it
-            # keeps what was typed
-            typed = {name: request.POST.get(name, "") for name in ("username", "email")}
             refusal = (
                 "Too many accounts were made, or taken addresses tried, from your network in the "
                 "last hour. Try again later."
             )
+        elif settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=typed["email"]):
+            refusal = "Too many links were sent to this email address in the last hour. Try again later."
+        if refusal:
+            # the form is not checked (it would say whether an account has the address); it
+            # keeps what was typed
             context = {"form": SignupForm(initial=typed), "refusal": refusal}
             response = render(request, "accounts/signup.html", context, status=429)
             response["Retry-After"] = str(services.HOUR)
             return response
         if form.is_valid():
+            username, email = form.cleaned_data["username"], form.cleaned_data["email"]
             try:
-                user = services.user_create(
-                    username=form.cleaned_data["username"],
-                    email=form.cleaned_data["email"],
+                user = services.user_sign_up(
+                    username=username,
+                    email=email,
                     password=form.cleaned_data["password1"],
+                    address=address,
+                    confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
                 )
             except services.EmailTaken as exc:
                 form.add_error("email", forms.ValidationError(str(exc), code="taken"))
+            except OSError:  # the mail server (smtplib.SMTPException is an OSError): nothing was kept
+                logger.exception("The sign-up link to %s could not be sent", email)
+                form.add_error(None, "We could not send e-mail just now, so no account was made. Try again in a few minutes.")
+                status = 503
             else:
                 services.signup_record(address=address)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
+                if user.email:
+                    messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
+                else:
+                    messages.success(request, _sign_up_link_sent(username=username, email=email))
                 return redirect("detection:upload")
         if form.has_error("email", "taken"):  # it told whose address is in use: counted as a sign-up
             services.signup_record(address=address)
-    return render(request, "accounts/signup.html", {"form": form})
+    response = render(request, "accounts/signup.html", {"form": form}, status=status)
+    if status == 503:
+        response["Retry-After"] = "300"
+    return response
+
+
+def _sign_up_link_sent(*, username: str, email: str) -> str:
+    return (
+        f"Welcome, {username}! We sent a link to {email}: open it within {selectors.EMAIL_CHANGE_LINK_HOURS} "
+        f"hours, logged in as {username}, to confirm the address. Until then your account has no email "
+        "address, so a forgotten password cannot be reset. Meanwhile, upload a photo or a video."
+    )
 
 
 def _profile_page(request, *, form: ApiTokenForm | None = None, made=None):
@@ -133,17 +162,17 @@ def email_change(request):
     """A new e-mail address, after the password: mailed a link to confirm it where the site
     sends e-mail (settings.EMAIL_CHANGE_BY_LINK), kept at once where it cannot."""
     asked = request.POST.get("email", "") if request.method == "POST" else ""
-    retry_after = None  # seconds, when the answer is 429 Too Many Requests
+    status, retry_after = 200, None  # 429 Too Many Requests or 503 come with Retry-After (seconds)
     refusal = ""
     address = client_network(request)
     if asked and services.email_change_blocked(user=request.user, email=asked, address=address):
         # refused before the form is checked: it would say whether another account has the address
         form = EmailChangeForm(user=request.user, request=request, initial={"email": asked})
-        refusal, retry_after = "Too many new addresses were tried lately. Try again in an hour.", services.HOUR
+        refusal, status, retry_after = "Too many new addresses were tried lately. Try again in an hour.", 429, services.HOUR
     else:
         form = EmailChangeForm(request.POST or None, user=request.user, request=request)
     if form.has_error("password", "throttled"):  # (a refused form is unbound: no errors)
-        retry_after = settings.LOGIN_FAILURE_WINDOW
+        status, retry_after = 429, settings.LOGIN_FAILURE_WINDOW
     elif request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         try:
@@ -157,14 +186,19 @@ def email_change(request):
                 address=address,
                 confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
             )
+        except OSError:  # the mail server (smtplib.SMTPException is an OSError)
+            logger.exception("The e-mail change link to %s could not be sent", email)
+            form.add_error(None, "We could not send e-mail just now. Try again in a few minutes.")
+            status, retry_after = 503, 300
+        except services.EmailTaken as taken:
+            form.add_error("email", forms.ValidationError(str(taken), code="taken"))
+        else:
             messages.info(
                 request,
                 f"We sent a link to {email}. Open it to confirm the new address; until then your "
                 f"address stays {request.user.email or 'empty'}.",
             )
             return redirect("profile")
-        except services.EmailTaken as taken:
-            form.add_error("email", forms.ValidationError(str(taken), code="taken"))
     if form.has_error("email", "taken"):  # an answer about someone else's address: counted
         services.email_change_refusal_record(user=request.user, address=address)
     context = {
@@ -173,7 +207,7 @@ def email_change(request):
         "settings_email_by_link": settings.EMAIL_CHANGE_BY_LINK,
         "link_hours": selectors.EMAIL_CHANGE_LINK_HOURS,
     }
-    response = render(request, "accounts/email_change.html", context, status=429 if retry_after else 200)
+    response = render(request, "accounts/email_change.html", context, status=status)
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response

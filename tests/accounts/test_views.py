@@ -1,8 +1,10 @@
 import re
+import smtplib
 import time
 from unittest import mock
 
 from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
@@ -43,6 +45,7 @@ class SignupTests(BaseTestCase):
         self.assertNotIn("password2", errors)
         self.assertFalse(get_user_model().objects.filter(username="carol").exists())
 
+    @override_settings(EMAIL_CHANGE_BY_LINK=False)
     def test_it_creates_the_user_and_logs_them_in_without_a_token_they_could_not_see(self):
         response = self.signup()
 
@@ -85,6 +88,91 @@ class SignupTests(BaseTestCase):
         self.login(self.alice)
         response = self.client.get(reverse("signup"))
         self.assertRedirects(response, reverse("detection:upload"))
+
+
+@override_settings(EMAIL_CHANGE_BY_LINK=True)
+class SignupConfirmationTests(BaseTestCase):
+    """Where the site sends e-mail, a new account gets its address once a link mailed to it is
+    opened."""
+
+    def signup(self, username: str = "carol", email: str = "carol@example.org", **kwargs):
+        data = {"username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD}
+        return self.client.post(reverse("signup"), data, **kwargs)
+
+    def link(self) -> str:
+        return re.search(r"http://testserver(/accounts/email/confirm/\S+/)", mail.outbox[-1].body).group(1)
+
+    def email_of(self, username: str) -> str:
+        return get_user_model().objects.get(username=username).email
+
+    def test_a_new_account_has_no_address_until_the_link_mailed_to_it_is_opened(self):
+        page = self.client.get(reverse("signup"))
+        self.assertContains(page, "We send it a link")
+
+        response = self.signup(follow=True)
+
+        self.assertRedirects(response, reverse("detection:upload"))
+        self.assertContains(response, "We sent a link to carol@example.org")
+        self.assertContains(response, "a forgotten password cannot be reset")
+        self.assertEqual(self.email_of("carol"), "")
+        self.assertEqual([m.to for m in mail.outbox], [["carol@example.org"]])
+        self.assertEqual(mail.outbox[0].subject, "Confirm the e-mail address of your new deepfake detector account")
+        self.assertIn("made the account carol", mail.outbox[0].body)
+        self.assertContains(self.client.get(reverse("profile")), "Add one")
+
+        with self.captureOnCommitCallbacks(execute=True):
+            confirmed = self.client.post(self.link(), follow=True)
+
+        self.assertContains(confirmed, "Your email address is now carol@example.org.")
+        self.assertEqual(self.email_of("carol"), "carol@example.org")
+        self.assertEqual(len(mail.outbox), 1)  # no notice: there was no old address to tell
+
+    def test_an_address_nobody_confirmed_does_not_keep_its_owner_out(self):
+        self.signup(username="mallory", email="dave@example.org")
+        squatters_link = self.link()
+        self.client.logout()
+
+        response = self.signup(username="dave", email="dave@example.org", follow=True)
+
+        self.assertContains(response, "We sent a link to dave@example.org")
+        self.client.post(self.link())
+        self.assertEqual(self.email_of("dave"), "dave@example.org")
+        self.client.force_login(get_user_model().objects.get(username="mallory"))
+        refused = self.client.post(squatters_link)
+        self.assertContains(refused, "An account with this email address already exists.", status_code=400)
+        self.assertEqual(self.email_of("mallory"), "")
+
+    def test_no_password_reset_goes_to_an_address_the_account_has_not_confirmed(self):
+        self.signup()
+        self.client.logout()
+        mail.outbox.clear()
+
+        self.client.post(reverse("password_reset"), {"email": "carol@example.org"})
+
+        self.assertEqual(mail.outbox, [])
+
+    def test_nothing_is_kept_when_the_link_cannot_be_sent(self):
+        with mock.patch("accounts.services.send_mail", side_effect=smtplib.SMTPServerDisconnected("down")):
+            with self.assertLogs("accounts.views", "ERROR"):
+                response = self.signup()
+
+        self.assertContains(response, "We could not send e-mail just now, so no account was made.", status_code=503)
+        self.assertEqual(response["Retry-After"], "300")
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+        self.assertNotIn("_auth_user_id", self.client.session)
+        self.assertEqual(response.context["form"]["email"].value(), "carol@example.org")
+
+    def test_sign_ups_mail_one_address_a_few_times_an_hour_from_any_network(self):
+        for n in range(settings.PASSWORD_RESET_LIMIT):
+            self.signup(username=f"user{n}", email="Victim@example.org", REMOTE_ADDR=f"203.0.113.{n + 1}")
+            self.client.logout()
+        self.assertEqual(len(mail.outbox), settings.PASSWORD_RESET_LIMIT)
+
+        refused = self.signup(username="one-more", email="victim@example.org", REMOTE_ADDR="198.51.100.9")
+
+        self.assertContains(refused, "Too many links were sent to this email address", status_code=429)
+        self.assertFalse(get_user_model().objects.filter(username="one-more").exists())
+        self.assertEqual(len(mail.outbox), settings.PASSWORD_RESET_LIMIT)
 
 
 class LoginTests(BaseTestCase):
@@ -594,6 +682,15 @@ class EmailChangeTests(BaseTestCase):
         self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
         self.assertNotContains(refused, "already exists", status_code=429)
         self.assertEqual(mail.outbox, [])
+
+    def test_a_mail_server_that_fails_gets_a_clear_answer_and_changes_nothing(self):
+        with mock.patch("accounts.services.send_mail", side_effect=ConnectionRefusedError(111, "refused")):
+            with self.assertLogs("accounts.views", "ERROR"):
+                response = self.ask("alice.new@example.org")
+
+        self.assertContains(response, "We could not send e-mail just now.", status_code=503)
+        self.assertEqual(response["Retry-After"], "300")
+        self.assertEqual(self.alices_email(), "alice@example.org")
 
     @override_settings(EMAIL_CHANGE_BY_LINK=False)
     def test_a_site_that_sends_no_email_changes_the_address_at_once(self):
