@@ -1,7 +1,9 @@
 from unittest import mock
 
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.db import IntegrityError, transaction
+from django.test import override_settings
 from django.urls import reverse
 
 from accounts import services
@@ -33,6 +35,17 @@ class UniqueEmailTests(BaseTestCase):
     def test_the_service_says_why(self):
         with self.assertRaisesMessage(services.EmailTaken, "already exists"):
             services.user_create(username="carol", email="BOB@example.org", password=PASSWORD)
+
+
+    @override_settings(EMAIL_CHANGE_BY_LINK=True)
+    def test_a_sign_up_by_link_to_an_address_an_account_has_leaves_no_account_behind(self):
+        with self.assertRaisesMessage(services.EmailTaken, "already exists"):
+            services.user_sign_up(
+                username="carol", email="Bob@example.org", password=PASSWORD, address="203.0.113.7", confirm_url=str
+            )
+
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
+        self.assertEqual(mail.outbox, [])
 
 
 class TokenRevocationOnPasswordChangeTests(BaseTestCase):
