@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
     path("analyses/", views.history, name="history"),
+    path("analyses/export.csv", views.history_export, name="history-export"),
     path("analyses/status/", views.statuses, name="statuses"),
     path("analyses/delete/", views.delete_many, name="delete-many"),
     path("analyses/<uuid:analysis_id>/", views.detail, name="detail"),

@@ -10,15 +10,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
-from . import errors, presenters, selectors, services
+from . import csv_export, errors, presenters, selectors, services
 from .downloads import original_file_response
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
@@ -89,22 +91,7 @@ def upload(request):
 @login_required
 def history(request):
     """The user's analyses; staff may add ?user=<username> to look at anyone's, read-only."""
-    owner = request.user
-    if request.GET.get("user"):
-        owner = selectors.user_get_for_staff(viewer=request.user, username=request.GET["user"])
-        if owner is None:
-            raise Http404("No such user")
-    filters = AnalysisFilterForm(request.GET)
-    chosen = filters.cleaned_data if filters.is_valid() else {}
-    analyses = selectors.analysis_list(
-        owner=owner,
-        name=chosen.get("q"),
-        status=chosen.get("status"),
-        verdict=chosen.get("verdict"),
-        media_type=chosen.get("media_type"),
-        uploaded_from=chosen.get("uploaded_from"),
-        uploaded_to=chosen.get("uploaded_to"),
-    )
+    owner, filters, analyses = _history_selection(request)
     page = Paginator(analyses, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -121,6 +108,46 @@ def history(request):
             "staff_view": owner != request.user,
         },
     )
+
+
+def _history_selection(request):
+    """Whose history (the user's, or with ?user= and the permission, anyone's), the search and
+    filter form, and the analyses they select."""
+    owner = request.user
+    if request.GET.get("user"):
+        owner = selectors.user_get_for_staff(viewer=request.user, username=request.GET["user"])
+        if owner is None:
+            raise Http404("No such user")
+    filters = AnalysisFilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    analyses = selectors.analysis_list(
+        owner=owner,
+        name=chosen.get("q"),
+        status=chosen.get("status"),
+        verdict=chosen.get("verdict"),
+        media_type=chosen.get("media_type"),
+        uploaded_from=chosen.get("uploaded_from"),
+        uploaded_to=chosen.get("uploaded_to"),
+    )
+    return owner, filters, analyses
+
+
+@login_required
+@require_GET
+def history_export(request):
+    """The analyses the history lists with the same search and filters, every page, as CSV
+    (detection/csv_export.py), streamed."""
+    owner, _, analyses = _history_selection(request)
+    lines = csv_export.csv_lines(
+        analyses.iterator(chunk_size=500),
+        page_url=lambda analysis: request.build_absolute_uri(reverse("detection:detail", args=[analysis.pk])),
+    )
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    whose = "" if owner == request.user else f"-{owner.get_username()}"
+    name = f"deepfake-analyses{whose}-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    patch_cache_control(response, private=True, no_store=True)
+    return response
 
 
 @login_required

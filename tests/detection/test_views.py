@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 from pathlib import Path
 from unittest import mock
@@ -524,6 +526,70 @@ class HistorySearchTests(BaseTestCase):
         self.assertContains(response, 'class="thumb-placeholder"', count=1)
         self.assertContains(response, reverse("detection:analysis-thumbnail", args=[done.pk]))
         self.assertContains(response, " UTC</time>", count=2)
+
+
+class HistoryExportTests(BaseTestCase):
+    url = reverse("detection:history-export")
+
+    def rows(self, response) -> list[dict]:
+        body = b"".join(response.streaming_content).decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(body)))
+
+    def test_it_downloads_the_users_own_analyses_with_their_verdicts_and_links(self):
+        done = self.done_analysis_for(self.alice, original_name="fake.jpg", sha256="a" * 64)
+        self.analysis_for(self.alice, original_name="waiting.mp4", media_type="video")
+        self.login(self.alice)
+        self.assertContains(self.client.get(reverse("detection:history")), 'href="/analyses/export.csv"')
+
+        response = self.client.get(self.url)
+
+        self.assertEqual(response["Content-Type"], "text/csv; charset=utf-8")
+        self.assertIn("attachment", response["Content-Disposition"])
+        self.assertIn("no-store", response["Cache-Control"])
+        rows = self.rows(response)
+        self.assertEqual([row["file"] for row in rows], ["waiting.mp4", "fake.jpg"])  # newest first
+        fake = rows[1]
+        self.assertEqual(fake["id"], str(done.pk))
+        self.assertEqual((fake["verdict"], fake["fake_kind"], fake["probability"]), ("fake", "face_swap", "0.91"))
+        self.assertEqual(fake["sha256"], "a" * 64)
+        self.assertEqual(fake["page"], "http://testserver" + reverse("detection:detail", args=[done.pk]))
+        self.assertEqual((rows[0]["status"], rows[0]["verdict"], rows[0]["probability"]), ("queued", "", ""))
+        self.assertNotIn("bob.jpg", [row["file"] for row in rows])
+
+    def test_it_keeps_the_historys_search_and_filters(self):
+        self.analysis_for(self.alice, original_name="Holiday beach.jpg")
+        self.analysis_for(self.alice, original_name="beach.mp4", media_type="video")
+        self.analysis_for(self.alice, original_name="office.jpg")
+        self.login(self.alice)
+        page = self.client.get(reverse("detection:history"), {"q": "beach", "media_type": "image"})
+        self.assertContains(page, "/analyses/export.csv?q=beach&amp;media_type=image")
+        self.assertContains(page, "Download this analysis as CSV")
+
+        response = self.client.get(self.url, {"q": "beach", "media_type": "image"})
+
+        self.assertEqual([row["file"] for row in self.rows(response)], ["Holiday beach.jpg"])
+
+    def test_a_file_name_a_spreadsheet_would_run_is_written_as_text(self):
+        self.analysis_for(self.alice, original_name='=HYPERLINK("http://evil.example","x").jpg')
+        self.analysis_for(self.alice, original_name="-2+3.jpg")
+        self.login(self.alice)
+
+        files = [row["file"] for row in self.rows(self.client.get(self.url))]
+
+        self.assertEqual(files, ["'-2+3.jpg", "'=HYPERLINK(\"http://evil.example\",\"x\").jpg"])
+
+    def test_nobody_downloads_someone_elses_history_but_staff_who_may_view_it(self):
+        self.login(self.bob)
+        self.assertEqual(self.client.get(self.url, {"user": "alice"}).status_code, 404)
+        self.client.logout()
+        self.assertEqual(self.client.get(self.url).status_code, 302)  # to the log-in page
+
+        make_staff_reader(self.alice)
+        self.login(self.alice)
+        response = self.client.get(self.url, {"user": "bob"})
+
+        self.assertEqual([row["file"] for row in self.rows(response)], ["bob.jpg"])
+        self.assertIn("deepfake-analyses-bob-", response["Content-Disposition"])
 
 
 class FileNameWrappingTests(BaseTestCase):
