@@ -74,7 +74,7 @@ def analysis_row(analysis: Analysis, *, page_url: str) -> list:
         _blank(analysis.synthetic_probability),
         analysis.faces_count,
         analysis.frames_analysed,
-        _blank(analysis.duration if analysis.duration is None else round(analysis.duration, 3)),
+        "" if analysis.duration is None else round(analysis.duration, 3),
         _blank(analysis.width),
         _blank(analysis.height),
         analysis.size,
