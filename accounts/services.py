@@ -5,6 +5,7 @@ addresses told, per account, client and address."""
 from __future__ import annotations
 
 import hashlib
+import smtplib
 import time
 
 from django.conf import settings
@@ -35,6 +36,18 @@ class EmailTaken(Exception):
     """Another account already uses this e-mail address (in any case)."""
 
 
+class UsernameTaken(Exception):
+    """Another account has this username (two sign-ups raced past the form's check)."""
+
+
+class MailNotSent(Exception):
+    """The mail server could not be reached or failed; nothing was kept or counted."""
+
+
+class AddressRefused(MailNotSent):
+    """The mail server refuses to deliver to this address at all (trying again will not help)."""
+
+
 class TooManyTokens(Exception):
     """The user holds API_TOKENS_PER_USER tokens already."""
 
@@ -44,8 +57,8 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     makes one on their profile page (or by logging in through the API) when they need it.
     The password must already have passed validation.
 
-    Raises EmailTaken when the address is in use: the database refuses it even when two
-    sign-ups race past the form's check.
+    Raises EmailTaken when the address is in use, UsernameTaken when the username is: the
+    database refuses them even when two sign-ups race past the form's check.
     """
     users = get_user_model().objects
     try:
@@ -54,6 +67,8 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     except IntegrityError:
         if email and email_in_use(email=email):
             raise EmailTaken("An account with this email address already exists.") from None
+        if users.filter(username=username).exists():
+            raise UsernameTaken("A user with that username already exists.") from None
         raise
     return user
 
@@ -64,13 +79,17 @@ def user_sign_up(*, username: str, email: str, password: str, address: str, conf
     it one, as a change of address does (`confirm_url(token)`: the link's absolute address). An
     address nobody showed to be theirs would get the account's password resets (after a typo: a
     stranger, who could then take the account and its analyses), and would keep its owner from
-    signing up with it. Nothing is kept when the link cannot be sent (OSError, SMTPException
-    among them). Raises EmailTaken."""
+    signing up with it. The account is committed before the mail goes out (no transaction, so
+    no database lock, waits on a mail server) and deleted again when the link cannot be sent.
+    Raises EmailTaken, UsernameTaken, MailNotSent (AddressRefused)."""
     if not settings.EMAIL_CHANGE_BY_LINK:
         return user_create(username=username, email=email, password=password)
-    with transaction.atomic():  # EmailTaken too leaves no account
-        user = user_create(username=username, email="", password=password)
+    user = user_create(username=username, email="", password=password)
+    try:
         user_email_change_request(user=user, email=email, address=address, confirm_url=confirm_url, new_account=True)
+    except (EmailTaken, MailNotSent):
+        user_delete(user=user)
+        raise
     return user
 
 
@@ -108,9 +127,10 @@ def user_email_change_request(
     *, user: AbstractBaseUser, email: str, address: str, confirm_url, new_account: bool = False
 ) -> None:
     """Mail `email` a link that changes the account's address to it, asked from the client
-    network `address` (`new_account`: at sign-up). `confirm_url(token)` is the link's absolute
-    address. Raises EmailTaken when another account has that address, and whatever sending
-    raises (OSError): then nothing is counted."""
+    network `address` (`new_account`: at sign-up, which SIGNUP_LIMIT counts per network
+    already). `confirm_url(token)` is the link's absolute address. Raises EmailTaken when another
+    account has that address, MailNotSent (AddressRefused) when the mail server fails (then
+    nothing is counted)."""
     if email_in_use(email=email, user=user):
         raise EmailTaken("An account with this email address already exists.")
     change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
@@ -127,8 +147,13 @@ def user_email_change_request(
         if new_account
         else "Confirm your new e-mail address for the deepfake detector"
     )
-    send_mail(subject, render_to_string("accounts/email_change_email.txt", context), None, [email])
-    for key in _email_change_keys(user=user, email=email, address=address):
+    try:
+        send_mail(subject, render_to_string("accounts/email_change_email.txt", context), None, [email])
+    except smtplib.SMTPRecipientsRefused:
+        raise AddressRefused("The mail server refuses to deliver to this address. Check it, or use another.") from None
+    except OSError as failure:  # smtplib.SMTPException is an OSError, and so are socket errors
+        raise MailNotSent("We could not send e-mail just now. Try again in a few minutes.") from failure
+    for key in _email_change_keys(user=user, email=email, address=address, per_network=not new_account):
         _count(key, window=HOUR)
 
 
@@ -144,17 +169,37 @@ def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:
     return email
 
 
-def _email_change_keys(*, user: AbstractBaseUser, address: str, email: str | None = None) -> list[str]:
-    """The counts of links and of taken addresses told, per account and per client network, and
-    with `email` the count of links sent to that address."""
-    keys = [f"email-changes:user:{user.pk}", f"email-changes:address:{address}"]
+def _email_change_keys(
+    *, user: AbstractBaseUser, address: str, email: str | None = None, per_network: bool = True
+) -> dict[str, int]:
+    """The counts of links and of taken addresses told, with the limit of each: per account and
+    (`per_network`) per client network, and with `email` the counts of links sent to that
+    address (_mailbox_keys)."""
+    limit = settings.PASSWORD_RESET_LIMIT
+    keys = {f"email-changes:user:{user.pk}": limit}
+    if per_network:
+        keys[f"email-changes:address:{address}"] = limit
     if email is not None:
-        keys.append(_mailbox_key(email=email))
+        keys |= _mailbox_keys(email=email, address=address)
     return keys
 
 
-def _mailbox_key(*, email: str) -> str:
-    return "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+MAILBOX_FLOOD_FACTOR = 4
+
+
+def _mailbox_keys(*, email: str, address: str) -> dict[str, int]:
+    """The counts of links sent to one mailbox, with their limits: from one client network, and
+    from everywhere, which is allowed MAILBOX_FLOOD_FACTOR times as many, so that one network
+    alone cannot use up an address's links and keep its owner from signing up with it or
+    changing to it."""
+    mailbox = "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    limit = settings.PASSWORD_RESET_LIMIT
+    return {f"{mailbox}:{address}": limit, mailbox: limit * MAILBOX_FLOOD_FACTOR}
+
+
+def _any_reached(keys: dict[str, int]) -> bool:
+    counts = cache.get_many(list(keys))
+    return any(counts.get(key, 0) >= limit for key, limit in keys.items())
 
 
 def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None:
@@ -167,16 +212,16 @@ def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None
 
 def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) -> bool:
     """PASSWORD_RESET_LIMIT confirmation e-mails sent, or taken addresses told, in the last hour
-    to this account or this client network, or e-mails sent to this address (from any account:
-    no inbox is flooded by many accounts)."""
-    counts = cache.get_many(_email_change_keys(user=user, address=address, email=email))
-    return any(count >= settings.PASSWORD_RESET_LIMIT for count in counts.values())
+    to this account or this client network, or e-mails sent to this address from this network
+    (or MAILBOX_FLOOD_FACTOR times as many from anywhere: no inbox is flooded by many accounts)."""
+    return _any_reached(_email_change_keys(user=user, address=address, email=email))
 
 
-def email_links_blocked(*, email: str) -> bool:
-    """PASSWORD_RESET_LIMIT links went to this address in the last hour, from any accounts (a
-    sign-up's link counts as one: no inbox is flooded by making accounts with its address)."""
-    return cache.get(_mailbox_key(email=email), 0) >= settings.PASSWORD_RESET_LIMIT
+def email_links_blocked(*, email: str, address: str) -> bool:
+    """Too many links went to this address in the last hour, from this client network or from
+    anywhere (_mailbox_keys; a sign-up's link counts as one: no inbox is flooded by making
+    accounts with its address)."""
+    return _any_reached(_mailbox_keys(email=email, address=address))
 
 
 # --- API tokens (accounts/models.py) ---------------------------------------------------------

@@ -59,7 +59,7 @@ def signup(request):
                 "Too many accounts were made, or taken addresses tried, from your network in the "
                 "last hour. Try again later."
             )
-        elif settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=typed["email"]):
+        elif settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=typed["email"], address=address):
             refusal = "Too many links were sent to this email address in the last hour. Try again later."
         if refusal:
             # the form is not checked (it would say whether an account has the address); it
@@ -80,7 +80,11 @@ def signup(request):
                 )
             except services.EmailTaken as exc:
                 form.add_error("email", forms.ValidationError(str(exc), code="taken"))
-            except OSError:  # the mail server (smtplib.SMTPException is an OSError): nothing was kept
+            except services.UsernameTaken as exc:  # a sign-up sent twice at once
+                form.add_error("username", forms.ValidationError(str(exc), code="unique"))
+            except services.AddressRefused as refused:  # no account was kept
+                form.add_error("email", str(refused))
+            except services.MailNotSent:  # no account was kept
                 logger.exception("The sign-up link to %s could not be sent", email)
                 form.add_error(None, "We could not send e-mail just now, so no account was made. Try again in a few minutes.")
                 status = 503
@@ -186,9 +190,11 @@ def email_change(request):
                 address=address,
                 confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
             )
-        except OSError:  # the mail server (smtplib.SMTPException is an OSError)
+        except services.AddressRefused as refused:
+            form.add_error("email", str(refused))
+        except services.MailNotSent as failure:
             logger.exception("The e-mail change link to %s could not be sent", email)
-            form.add_error(None, "We could not send e-mail just now. Try again in a few minutes.")
+            form.add_error(None, str(failure))
             status, retry_after = 503, 300
         except services.EmailTaken as taken:
             form.add_error("email", forms.ValidationError(str(taken), code="taken"))

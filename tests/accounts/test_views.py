@@ -3,14 +3,14 @@ import smtplib
 import time
 from unittest import mock
 
-from django.contrib.auth import get_user_model
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 from accounts.models import ApiToken
 from detection.models import Analysis
-from accounts.services import api_token_create
+from accounts.services import MAILBOX_FLOOD_FACTOR, api_token_create
 
 from tests.detection.base import PASSWORD, BaseTestCase
 
@@ -162,17 +162,52 @@ class SignupConfirmationTests(BaseTestCase):
         self.assertNotIn("_auth_user_id", self.client.session)
         self.assertEqual(response.context["form"]["email"].value(), "carol@example.org")
 
-    def test_sign_ups_mail_one_address_a_few_times_an_hour_from_any_network(self):
-        for n in range(settings.PASSWORD_RESET_LIMIT):
-            self.signup(username=f"user{n}", email="Victim@example.org", REMOTE_ADDR=f"203.0.113.{n + 1}")
+    @override_settings(SIGNUP_LIMIT=100)
+    def test_sign_ups_mail_one_address_a_few_times_an_hour_per_network_and_a_few_more_from_all(self):
+        limit, everywhere = settings.PASSWORD_RESET_LIMIT, settings.PASSWORD_RESET_LIMIT * MAILBOX_FLOOD_FACTOR
+        for n in range(limit):
+            self.signup(username=f"near{n}", email="Victim@example.org", REMOTE_ADDR="203.0.113.1")
             self.client.logout()
-        self.assertEqual(len(mail.outbox), settings.PASSWORD_RESET_LIMIT)
 
-        refused = self.signup(username="one-more", email="victim@example.org", REMOTE_ADDR="198.51.100.9")
+        refused = self.signup(username="one-more", email="victim@example.org", REMOTE_ADDR="203.0.113.1")
 
         self.assertContains(refused, "Too many links were sent to this email address", status_code=429)
+        self.assertEqual(refused["Retry-After"], "3600")
+        self.assertEqual(refused.context["form"]["username"].value(), "one-more")
         self.assertFalse(get_user_model().objects.filter(username="one-more").exists())
-        self.assertEqual(len(mail.outbox), settings.PASSWORD_RESET_LIMIT)
+        # one network cannot keep the owner from signing up from another
+        self.assertEqual(self.signup(username="victim", email="victim@example.org", REMOTE_ADDR="198.51.100.9").status_code, 302)
+        self.client.logout()
+        for n in range(everywhere - limit - 1):
+            self.signup(username=f"far{n}", email="victim@example.org", REMOTE_ADDR=f"192.0.2.{n + 1}")
+            self.client.logout()
+        self.assertEqual(len(mail.outbox), everywhere)
+
+        late = self.signup(username="late", email="victim@example.org", REMOTE_ADDR="192.0.2.200")
+
+        self.assertContains(late, "Too many links were sent to this email address", status_code=429)
+        self.assertEqual(len(mail.outbox), everywhere)
+
+    def test_a_sign_up_sent_twice_at_once_gets_a_message_not_an_error(self):
+        self.signup()
+        self.client.logout()
+        form = "accounts.forms.SignupForm"  # both requests passed its checks before either was saved
+        with mock.patch(f"{form}.clean_username", lambda form: form.cleaned_data["username"]), mock.patch(
+            f"{form}.validate_unique", lambda form: None
+        ):
+            second = self.signup(email="carol2@example.org")
+
+        self.assertContains(second, "A user with that username already exists.")
+        self.assertEqual(get_user_model().objects.filter(username="carol").count(), 1)
+
+    def test_an_address_the_mail_server_refuses_is_reported_under_the_email_field(self):
+        refused = smtplib.SMTPRecipientsRefused({"carol@example.org": (550, b"no such user")})
+        with mock.patch("accounts.services.send_mail", side_effect=refused):
+            response = self.signup()
+
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("The mail server refuses to deliver to this address.", response.context["form"].errors["email"][0])
+        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
 
 
 class LoginTests(BaseTestCase):
