@@ -55,8 +55,10 @@ class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
             )
 
     def clean_email(self) -> str:
+        """Where the site sends e-mail, a taken address is not refused here: its owner is told by
+        e-mail instead (services.user_sign_up), so the page tells nobody whose address it is."""
         email = self.cleaned_data["email"]
-        if email_in_use(email=email):
+        if not settings.EMAIL_CHANGE_BY_LINK and email_in_use(email=email):
             raise forms.ValidationError("An account with this email address already exists.", code="taken")
         return email
 
@@ -135,7 +137,9 @@ class EmailChangeForm(PasswordCheckForm):
         email = self.cleaned_data["email"]
         if email == self.user.email:
             raise forms.ValidationError("This is your address already.", code="same")
-        if email_in_use(email=email, user=self.user):
+        # where the site sends e-mail, another account's address is told to its owner instead
+        # (services.user_email_change_request)
+        if not settings.EMAIL_CHANGE_BY_LINK and email_in_use(email=email, user=self.user):
             raise forms.ValidationError("An account with this email address already exists.", code="taken")
         return email
 

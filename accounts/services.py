@@ -73,24 +73,42 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
     return user
 
 
-def user_sign_up(*, username: str, email: str, password: str, address: str, confirm_url) -> AbstractBaseUser:
-    """A new account, asked for from the client network `address`. Where the site sends e-mail
+def user_sign_up(
+    *, username: str, email: str, password: str, address: str, confirm_url, log_in_url: str = ""
+) -> AbstractBaseUser:
+    """A new account, asked for from the client network `address` (`log_in_url`: the log-in
+    page's absolute address, for the notice below). Where the site sends e-mail
     (EMAIL_CHANGE_BY_LINK) it starts without an address, and `email` is mailed a link that gives
     it one, as a change of address does (`confirm_url(token)`: the link's absolute address). An
     address nobody showed to be theirs would get the account's password resets (after a typo: a
     stranger, who could then take the account and its analyses), and would keep its owner from
-    signing up with it. The account is committed before the mail goes out (no transaction, so
-    no database lock, waits on a mail server) and deleted again when the link cannot be sent.
-    Raises EmailTaken, UsernameTaken, MailNotSent (AddressRefused)."""
+    signing up with it. An address another account has gets a notice instead (its owner learns
+    their username and where to reset the password), and the page says the same as for any
+    other address, so nobody learns from signing up whose address is whose. The account is
+    committed before the mail goes out (no transaction, so no database lock, waits on a mail
+    server) and deleted again when the mail cannot be sent. Without mail, raises EmailTaken;
+    with it, UsernameTaken or MailNotSent (AddressRefused)."""
     if not settings.EMAIL_CHANGE_BY_LINK:
         return user_create(username=username, email=email, password=password)
     user = user_create(username=username, email="", password=password)
     try:
-        user_email_change_request(user=user, email=email, address=address, confirm_url=confirm_url, new_account=True)
-    except (EmailTaken, MailNotSent):
+        user_email_change_request(
+            user=user, email=email, address=address, confirm_url=confirm_url, new_account=True, log_in_url=log_in_url
+        )
+    except MailNotSent:
         user_delete(user=user)
         raise
     return user
+
+
+def _mail(subject: str, body: str, to: str) -> None:
+    """Send one message. Raises AddressRefused or MailNotSent."""
+    try:
+        send_mail(subject, body, None, [to])
+    except smtplib.SMTPRecipientsRefused:
+        raise AddressRefused("The mail server refuses to deliver to this address. Check it, or use another.") from None
+    except OSError as failure:  # smtplib.SMTPException is an OSError, and so are socket errors
+        raise MailNotSent("We could not send e-mail just now. Try again in a few minutes.") from failure
 
 
 # --- E-mail address changes -----------------------------------------------------------------
@@ -124,35 +142,39 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
 
 
 def user_email_change_request(
-    *, user: AbstractBaseUser, email: str, address: str, confirm_url, new_account: bool = False
+    *, user: AbstractBaseUser, email: str, address: str, confirm_url, new_account: bool = False, log_in_url: str = ""
 ) -> None:
     """Mail `email` a link that changes the account's address to it, asked from the client
     network `address` (`new_account`: at sign-up, which SIGNUP_LIMIT counts per network
-    already). `confirm_url(token)` is the link's absolute address. Raises EmailTaken when another
-    account has that address, MailNotSent (AddressRefused) when the mail server fails (then
-    nothing is counted)."""
-    if email_in_use(email=email, user=user):
-        raise EmailTaken("An account with this email address already exists.")
-    change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
-    token = signing.dumps(change, salt=EMAIL_CHANGE_SALT)
-    context = {
-        "user": user,
-        "new": email,
-        "link": confirm_url(token),
-        "hours": EMAIL_CHANGE_LINK_HOURS,
-        "new_account": new_account,
-    }
-    subject = (
-        "Confirm the e-mail address of your new deepfake detector account"
-        if new_account
-        else "Confirm your new e-mail address for the deepfake detector"
-    )
-    try:
-        send_mail(subject, render_to_string("accounts/email_change_email.txt", context), None, [email])
-    except smtplib.SMTPRecipientsRefused:
-        raise AddressRefused("The mail server refuses to deliver to this address. Check it, or use another.") from None
-    except OSError as failure:  # smtplib.SMTPException is an OSError, and so are socket errors
-        raise MailNotSent("We could not send e-mail just now. Try again in a few minutes.") from failure
+    already). `confirm_url(token)` is the link's absolute address. When another account has
+    that address, its owner is mailed a notice instead (with `log_in_url`, the log-in page's
+    absolute address, at sign-up), and the asker is told the same as for any address: nobody
+    learns here whose address is whose. Each counts as a link to that mailbox. Raises
+    MailNotSent (AddressRefused) when the mail server fails; then nothing is counted."""
+    owner = get_user_model().objects.filter(email__iexact=email).exclude(pk=user.pk).first()
+    if owner is not None:
+        context = {"owner": owner, "email": email, "new_account": new_account, "log_in_url": log_in_url}
+        _mail(
+            "Someone asked to use your e-mail address on the deepfake detector",
+            render_to_string("accounts/email_in_use_notice.txt", context),
+            email,
+        )
+    else:
+        change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
+        token = signing.dumps(change, salt=EMAIL_CHANGE_SALT)
+        context = {
+            "user": user,
+            "new": email,
+            "link": confirm_url(token),
+            "hours": EMAIL_CHANGE_LINK_HOURS,
+            "new_account": new_account,
+        }
+        subject = (
+            "Confirm the e-mail address of your new deepfake detector account"
+            if new_account
+            else "Confirm your new e-mail address for the deepfake detector"
+        )
+        _mail(subject, render_to_string("accounts/email_change_email.txt", context), email)
     for key in _email_change_keys(user=user, email=email, address=address, per_network=not new_account):
         _count(key, window=HOUR)
 

@@ -77,6 +77,7 @@ def signup(request):
                     password=form.cleaned_data["password1"],
                     address=address,
                     confirm_url=lambda token: request.build_absolute_uri(reverse("email_change_confirm", args=[token])),
+                    log_in_url=request.build_absolute_uri(reverse("login")),
                 )
             except services.EmailTaken as exc:
                 form.add_error("email", forms.ValidationError(str(exc), code="taken"))

@@ -20,6 +20,7 @@ class UniqueEmailTests(BaseTestCase):
         get_user_model().objects.create_user("admin1", "", PASSWORD)
         get_user_model().objects.create_user("admin2", "", PASSWORD)
 
+    @override_settings(EMAIL_CHANGE_BY_LINK=False)
     def test_a_sign_up_that_races_past_the_form_check_gets_a_message_not_an_error(self):
         # Two sign-ups in parallel both pass the form's check before either is saved.
         with mock.patch("accounts.forms.SignupForm.clean_email", lambda form: form.cleaned_data["email"]):
@@ -38,14 +39,16 @@ class UniqueEmailTests(BaseTestCase):
 
 
     @override_settings(EMAIL_CHANGE_BY_LINK=True)
-    def test_a_sign_up_by_link_to_an_address_an_account_has_leaves_no_account_behind(self):
-        with self.assertRaisesMessage(services.EmailTaken, "already exists"):
-            services.user_sign_up(
-                username="carol", email="Bob@example.org", password=PASSWORD, address="203.0.113.7", confirm_url=str
-            )
+    def test_a_sign_up_with_an_address_an_account_has_mails_its_owner_and_gives_the_new_one_none(self):
+        carol = services.user_sign_up(
+            username="carol", email="Bob@example.org", password=PASSWORD, address="203.0.113.7", confirm_url=str,
+            log_in_url="https://example.org/accounts/login/",
+        )
 
-        self.assertFalse(get_user_model().objects.filter(username="carol").exists())
-        self.assertEqual(mail.outbox, [])
+        self.assertEqual(carol.email, "")
+        self.assertEqual(get_user_model().objects.get(username="bob").email, "bob@example.org")
+        self.assertEqual([m.to for m in mail.outbox], [["Bob@example.org"]])
+        self.assertIn("https://example.org/accounts/login/", mail.outbox[0].body)
 
 
 class TokenRevocationOnPasswordChangeTests(BaseTestCase):

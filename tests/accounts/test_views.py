@@ -73,6 +73,7 @@ class SignupTests(BaseTestCase):
         response = self.signup(username="alice")
         self.assertContains(response, "A user with that username already exists.")
 
+    @override_settings(EMAIL_CHANGE_BY_LINK=False)  # with mail, see SignupConfirmationTests
     def test_it_refuses_an_email_already_in_use(self):
         response = self.signup(email="ALICE@example.org")
 
@@ -141,6 +142,22 @@ class SignupConfirmationTests(BaseTestCase):
         refused = self.client.post(squatters_link)
         self.assertContains(refused, "An account with this email address already exists.", status_code=400)
         self.assertEqual(self.email_of("mallory"), "")
+
+    def test_an_address_another_account_has_gets_its_owner_a_notice_and_the_page_tells_nothing(self):
+        response = self.signup(email="ALICE@example.org", follow=True)
+
+        self.assertContains(response, "We sent a link to ALICE@example.org")
+        self.assertNotContains(response, "already")
+        self.assertEqual(self.email_of("carol"), "")
+        self.assertEqual(self.email_of("alice"), "alice@example.org")
+        [notice] = mail.outbox
+        self.assertEqual(notice.to, ["ALICE@example.org"])
+        self.assertEqual(notice.subject, "Someone asked to use your e-mail address on the deepfake detector")
+        self.assertIn("It belongs to your account, alice", notice.body)
+        self.assertIn("for a new account", notice.body)
+        self.assertIn("http://testserver/accounts/login/", notice.body)
+        self.assertNotIn("carol", notice.body)  # the name someone typed is not mailed to a stranger
+        self.assertNotIn("/accounts/email/confirm/", notice.body)
 
     def test_no_password_reset_goes_to_an_address_the_account_has_not_confirmed(self):
         self.signup()
@@ -668,11 +685,26 @@ class EmailChangeTests(BaseTestCase):
         self.assertContains(refused, "Too many failed log-in attempts", status_code=429)
         self.assertEqual(mail.outbox, [])
 
+    @override_settings(EMAIL_CHANGE_BY_LINK=False)  # a site without mail says so at once
     def test_an_address_another_account_uses_is_refused_in_any_case(self):
         response = self.ask("BOB@example.org")
 
         self.assertContains(response, "An account with this email address already exists.")
-        self.assertEqual(mail.outbox, [])
+        self.assertEqual(self.alices_email(), "alice@example.org")
+
+    def test_an_address_another_account_uses_gets_its_owner_a_notice_and_the_page_tells_nothing(self):
+        response = self.ask("BOB@example.org", follow=True)
+
+        self.assertContains(response, "We sent a link to BOB@example.org")
+        self.assertNotContains(response, "already exists")
+        [notice] = mail.outbox
+        self.assertEqual(notice.to, ["BOB@example.org"])
+        self.assertEqual(notice.subject, "Someone asked to use your e-mail address on the deepfake detector")
+        self.assertIn("for another account", notice.body)
+        self.assertIn("It belongs to your account, bob", notice.body)
+        self.assertNotIn("alice", notice.body)
+        self.assertNotIn("/accounts/email/confirm/", notice.body)
+        self.assertEqual(self.alices_email(), "alice@example.org")
 
     def test_an_address_taken_before_the_link_is_opened_is_refused_then(self):
         self.ask("carol@example.org")
@@ -707,7 +739,7 @@ class EmailChangeTests(BaseTestCase):
         self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
         self.assertEqual(len(mail.outbox), 2)
 
-    @override_settings(PASSWORD_RESET_LIMIT=2)
+    @override_settings(PASSWORD_RESET_LIMIT=2, EMAIL_CHANGE_BY_LINK=False)
     def test_past_a_few_taken_addresses_an_hour_it_no_longer_tells_whose_address_is_taken(self):
         for _ in range(2):
             self.assertContains(self.ask("bob@example.org"), "An account with this email address already exists.")
