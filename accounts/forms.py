@@ -70,7 +70,20 @@ class NewPasswordForm(NewPasswordFieldsMixin, SetPasswordForm):
 
 
 class ChangePasswordForm(NewPasswordFieldsMixin, PasswordChangeForm):
+    """Django's password change; a wrong old password counts as a failed log-in, as on every page
+    that asks for the password (a session left open must not allow unlimited guesses)."""
+
     first_password_field = "new_password1"
+
+    def __init__(self, user, *args, request, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old = self.cleaned_data["old_password"]
+        if _password_refused(user=self.user, request=self.request, is_correct=lambda: self.user.check_password(old)):
+            raise forms.ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        return old
 
 
 class ThrottledLoginMixin:
@@ -113,14 +126,22 @@ class PasswordCheckForm(forms.Form):
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        username, address = self.user.get_username(), client_network(self.request)
-        if services.login_blocked(username=username, address=address):
-            minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
-            raise forms.ValidationError(ThrottledLoginMixin.throttled_message % {"minutes": minutes}, code="throttled")
-        if not self.user.check_password(password):
-            services.login_failure_record(username=username, address=address)
+        if _password_refused(user=self.user, request=self.request, is_correct=lambda: self.user.check_password(password)):
             raise forms.ValidationError("That is not your password.", code="wrong_password")
         return password
+
+
+def _password_refused(*, user, request, is_correct) -> bool:
+    """Whether a logged-in user's password check fails, counted as a failed log-in when it does.
+    Past the log-in limit the password is not checked at all (ValidationError "throttled")."""
+    username, address = user.get_username(), client_network(request)
+    if services.login_blocked(username=username, address=address):
+        minutes = max(1, round(settings.LOGIN_FAILURE_WINDOW / 60))
+        raise forms.ValidationError(ThrottledLoginMixin.throttled_message % {"minutes": minutes}, code="throttled")
+    if is_correct():
+        return False
+    services.login_failure_record(username=username, address=address)
+    return True
 
 
 class AccountDeleteForm(PasswordCheckForm):

@@ -265,9 +265,21 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's password change; past the log-in limit for wrong old passwords, 429."""
+
     form_class = ChangePasswordForm
     success_message = "Your password was changed."
     success_url = reverse_lazy("profile")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("old_password", "throttled"):
+            response.status_code = 429
+            response["Retry-After"] = str(settings.LOGIN_FAILURE_WINDOW)
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):

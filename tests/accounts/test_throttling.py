@@ -48,6 +48,22 @@ class LoginThrottlingTests(BaseTestCase):
 
         self.assertContains(response, "Too many failed log-in attempts.", status_code=429)
 
+    def test_the_password_change_page_counts_wrong_old_passwords_as_failed_log_ins(self):
+        self.login(self.alice)
+        url = reverse("password_change")
+        new = {"new_password1": "another-Long-pass-9", "new_password2": "another-Long-pass-9"}
+        for _ in range(3):
+            wrong = self.client.post(url, {"old_password": "guess", **new}, REMOTE_ADDR="203.0.113.7")
+            self.assertContains(wrong, "Your old password was entered incorrectly.")
+
+        refused = self.client.post(url, {"old_password": PASSWORD, **new}, REMOTE_ADDR="203.0.113.7")
+
+        self.assertContains(refused, "Too many failed log-in attempts.", status_code=429)
+        self.assertEqual(refused["Retry-After"], str(15 * 60))
+        self.assertTrue(User.objects.get(pk=self.alice.pk).check_password(PASSWORD))
+        self.client.logout()
+        self.assertContains(self.attempt(reverse("login"), PASSWORD), "Too many failed log-in attempts.", status_code=429)
+
     def test_a_success_before_the_limit_starts_the_count_again(self):
         url = reverse("login")
         for _ in range(2):
