@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.db.models import QuerySet
 
@@ -56,8 +58,26 @@ class AnalysisSelectionForm(forms.Form):
         queryset=Analysis.objects.none(),
         error_messages={"required": "Select at least one analysis."},
     )
+    # An analysis deleted meanwhile (in another tab, through the API) is left out of the
+    # selection and counted in `gone`, instead of refusing the whole selection.
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, owned: QuerySet[Analysis], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["ids"].queryset = owned
+        self.gone = 0  # picked analyses that are not (or no longer) among the user's: left out
+        if self.is_bound and hasattr(self.data, "getlist"):
+            asked = self.data.getlist("ids")
+            ids = [_uuid(value) for value in asked]
+            found = set(owned.filter(pk__in=[pk for pk in ids if pk]).values_list("pk", flat=True))
+            kept = [value for value, pk in zip(asked, ids) if pk in found]
+            self.gone = len(asked) - len(kept)
+            self.data = self.data.copy()
+            self.data.setlist("ids", kept)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -346,17 +346,20 @@ def rerun(request, analysis_id):
 def delete_many(request):
     """Asks for a confirmation of the analyses selected in the history, then deletes them."""
     form = AnalysisSelectionForm(request.POST, owned=selectors.analysis_list(owner=request.user))
+    gone = f"{form.gone} of the selected analyses {'was' if form.gone == 1 else 'were'} deleted already."
     if not form.is_valid():
-        for error in form.errors.get("ids", []):
-            messages.error(request, error)
+        if form.gone:
+            messages.info(request, gone)
+        else:
+            for error in form.errors.get("ids", []):
+                messages.error(request, error)
         return redirect("detection:history")
     chosen = form.cleaned_data["ids"]
     if not form.cleaned_data["confirmed"]:
-        return render(request, "detection/delete_many.html", {"analyses": chosen})
+        return render(request, "detection/delete_many.html", {"analyses": chosen, "gone": form.gone})
     deleted = services.analysis_delete_many(
         owner=request.user, analysis_ids=[analysis.pk for analysis in chosen]
     )
-    messages.success(
-        request, f"{deleted} {'analysis was' if deleted == 1 else 'analyses were'} deleted."
-    )
+    message = f"{deleted} {'analysis was' if deleted == 1 else 'analyses were'} deleted."
+    messages.success(request, message + (f" {gone}" if form.gone else ""))
     return redirect("detection:history")

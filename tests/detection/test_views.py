@@ -677,7 +677,7 @@ class DeleteManyTests(BaseTestCase):
         self.assertEqual(list(Analysis.objects.filter(owner=self.alice)), [kept])
         self.assertFalse(any(first.pk.hex in str(p) or second.pk.hex in str(p) for p in self.stored_files()))
 
-    def test_it_refuses_other_users_analyses_and_keeps_them(self):
+    def test_it_never_deletes_other_users_analyses(self):
         mine = self.analysis_for(self.alice, original_name="mine.jpg")
         self.login(self.alice)
 
@@ -687,7 +687,29 @@ class DeleteManyTests(BaseTestCase):
 
         self.assertRedirects(response, reverse("detection:history"))
         self.assertTrue(Analysis.objects.filter(pk=self.bobs_analysis.pk).exists())
-        self.assertTrue(Analysis.objects.filter(pk=mine.pk).exists())
+        self.assertFalse(Analysis.objects.filter(pk=mine.pk).exists())
+
+    def test_an_analysis_deleted_meanwhile_is_left_out_and_the_others_are_deleted(self):
+        first = self.analysis_for(self.alice, original_name="first.jpg")
+        second = self.analysis_for(self.alice, original_name="second.jpg")
+        self.login(self.alice)
+        page = self.client.post(self.url, {"ids": [first.pk, second.pk]})
+        self.assertContains(page, "Delete 2 analyses?")
+        self.client.delete(reverse("detection_api:analysis-detail", args=[first.pk]))  # another tab, or a script
+
+        response = self.client.post(self.url, {"ids": [first.pk, second.pk], "confirmed": "true"}, follow=True)
+
+        self.assertContains(response, "1 analysis was deleted. 1 of the selected analyses was deleted already.")
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_a_selection_deleted_meanwhile_says_so(self):
+        gone = self.analysis_for(self.alice, original_name="gone.jpg")
+        self.login(self.alice)
+        Analysis.objects.filter(pk=gone.pk).delete()
+
+        response = self.client.post(self.url, {"ids": [gone.pk, "not-an-id"]}, follow=True)
+
+        self.assertContains(response, "2 of the selected analyses were deleted already.")
 
     def test_it_asks_for_a_selection_when_nothing_was_chosen(self):
         self.login(self.alice)
