@@ -33,6 +33,9 @@ class AnalysisUploadForm(forms.Form):
 
 
 class AnalysisFilterForm(forms.Form):
+    """The history's search and filters. A filter with a wrong value is reported under its field
+    and left out; the others still apply (views.history)."""
+
     q = forms.CharField(label="File name", required=False, max_length=255)
     status = forms.ChoiceField(
         label="Status", choices=[("", "Any status"), *Analysis.Status.choices], required=False
@@ -49,6 +52,13 @@ class AnalysisFilterForm(forms.Form):
     uploaded_to = forms.DateField(
         label="Uploaded until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("uploaded_from"), cleaned.get("uploaded_to")
+        if start and end and end < start:
+            self.add_error("uploaded_to", forms.ValidationError("This day is before the “from” day.", code="reversed"))
+        return cleaned
 
 
 class AnalysisSelectionForm(forms.Form):

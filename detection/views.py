@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -119,7 +119,8 @@ def _history_selection(request):
         if owner is None:
             raise Http404("No such user")
     filters = AnalysisFilterForm(request.GET)
-    chosen = filters.cleaned_data if filters.is_valid() else {}
+    filters.is_valid()
+    chosen = filters.cleaned_data  # the filters with valid values only
     analyses = selectors.analysis_list(
         owner=owner,
         name=chosen.get("q"),
@@ -137,7 +138,10 @@ def _history_selection(request):
 def history_export(request):
     """The analyses the history lists with the same search and filters, every page, as CSV
     (detection/csv_export.py), streamed."""
-    owner, _, analyses = _history_selection(request)
+    owner, filters, analyses = _history_selection(request)
+    if filters.errors:  # the file would hold other analyses than were asked for
+        wrong = "; ".join(f"{filters[name].label}: {' '.join(errors)}" for name, errors in filters.errors.items())
+        return HttpResponse(f"Some filters have wrong values ({wrong}).\n", status=400, content_type="text/plain; charset=utf-8")
     lines = csv_export.csv_lines(
         analyses.iterator(chunk_size=500),
         page_url=lambda analysis: request.build_absolute_uri(reverse("detection:detail", args=[analysis.pk])),

@@ -508,6 +508,28 @@ class HistorySearchTests(BaseTestCase):
         self.assertEqual([a.original_name for a in photos_since_2021.context["page"]], ["new.jpg"])
         self.assertEqual([a.original_name for a in until_2020.context["page"]], ["old.jpg"])
 
+    def test_a_filter_with_a_wrong_value_is_reported_and_the_others_still_apply(self):
+        self.analysis_for(self.alice, original_name="beach.jpg")
+        self.analysis_for(self.alice, original_name="office.jpg")
+        self.login(self.alice)
+
+        response = self.client.get(self.url, {"q": "beach", "uploaded_from": "notadate", "status": "bogus"})
+
+        self.assertEqual([a.original_name for a in response.context["page"]], ["beach.jpg"])
+        self.assertContains(response, "Enter a valid date.")
+        self.assertContains(response, "Select a valid choice.")
+        self.assertNotContains(response, "export.csv")  # it would not hold what was asked for
+        export = self.client.get(reverse("detection:history-export"), {"q": "beach", "uploaded_from": "notadate"})
+        self.assertContains(export, "Uploaded from: Enter a valid date.", status_code=400)
+
+    def test_a_reversed_day_range_says_so(self):
+        self.analysis_for(self.alice, original_name="beach.jpg")
+        self.login(self.alice)
+
+        response = self.client.get(self.url, {"uploaded_from": "2026-02-01", "uploaded_to": "2026-01-01"})
+
+        self.assertContains(response, "This day is before the “from” day.")
+
     def test_every_filter_has_a_visible_label(self):
         self.login(self.alice)
         response = self.client.get(self.url)
