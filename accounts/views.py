@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.messages.views import SuccessMessageMixin
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -221,11 +222,14 @@ def email_change(request):
 
 
 @never_cache
-@login_required
 @require_http_methods(["GET", "POST"])
 def email_change_confirm(request, token: str):
     """The page a confirmation link opens: the new address and a button (a GET changes nothing,
-    so a mail scanner that follows links confirms nothing)."""
+    so a mail scanner that follows links confirms nothing). Logged out, the log-in page first,
+    saying why."""
+    if not request.user.is_authenticated:
+        messages.info(request, "Log in to the account that asked for this email address to confirm it.")
+        return redirect_to_login(request.get_full_path())
     try:
         email = selectors.email_change_link_read(user=request.user, token=token)
         if request.method == "POST":

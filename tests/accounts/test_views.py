@@ -443,7 +443,8 @@ class ProfileTokenControlsTests(BaseTestCase):
         response = self.client.post(reverse("api_token_create"), {"name": "x"})
         self.assertContains(response, 'id="copy-token"')
         self.assertContains(response, "js/profile.js")
-        self.assertContains(response, "<summary>Revoke…</summary>", count=2)
+        self.assertContains(response, "<summary>Revoke<span class=\"visually-hidden\">", count=2)
+        self.assertContains(response, "Yes, revoke “x” (")
         self.assertContains(response, "Scripts that send this token are refused at once.")
 
 
@@ -672,7 +673,9 @@ class EmailChangeTests(BaseTestCase):
 
         response = self.client.get(link)
 
-        self.assertRedirects(response, f"{reverse('login')}?next={link}")
+        self.assertRedirects(response, f"{reverse('login')}?next={link}", fetch_redirect_response=False)
+        login_page = self.client.get(response["Location"])
+        self.assertContains(login_page, "Log in to the account that asked for this email address to confirm it.")
 
     def test_a_wrong_password_sends_nothing_and_counts_as_a_failed_log_in(self):
         response = self.ask("alice.new@example.org", password="not it")
