@@ -50,6 +50,12 @@ class AuthenticationTests(ApiTestCase):
         self.assertEqual(response.json(), {"detail": "Authentication credentials were not provided."})
         self.assertEqual(response.headers["WWW-Authenticate"], "Token")
 
+    def test_a_bearer_header_is_told_which_scheme_the_api_takes(self):
+        response = self.client.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Bearer {self.alice_key}")
+
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(response.json(), {"detail": 'Send the token as "Authorization: Token <token>", not "Bearer <token>".'})
+
     def test_it_answers_401_with_a_bad_token(self):
         response = self.client.get(reverse("detection_api:analyses"), **self.auth("0" * 40))
         self.assertEqual(response.status_code, 401)
