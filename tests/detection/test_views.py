@@ -887,6 +887,17 @@ class ResultFilesTests(BaseTestCase):
         self.assertContains(report, "fake at or above 50.0%; real below 30.0%")
         self.assertContains(report, "photo.jpg")
         self.assertContains(report, "css/report.css")
+        self.assertContains(report, "Print or save as PDF")
+
+    def test_the_report_of_an_unfinished_analysis_offers_nothing_to_print(self):
+        queued = self.analysis_for(self.alice)
+        self.login(self.alice)
+
+        report = self.client.get(reverse("detection:report", args=[queued.pk]))
+
+        self.assertContains(report, "This analysis is queued: there is no result to report.")
+        self.assertNotContains(report, "Print or save as PDF")
+        self.assertNotContains(report, "The verdict is a model's estimate")
 
 
 class ProgressTests(BaseTestCase):
