@@ -530,6 +530,14 @@ class HistorySearchTests(BaseTestCase):
 
         self.assertContains(response, "This day is before the “from” day.")
 
+    def test_the_menu_marks_the_page_it_is_on(self):
+        self.login(self.alice)
+
+        history = self.client.get(self.url)
+
+        self.assertContains(history, f'<a href="{self.url}" aria-current="page">History</a>', html=True)
+        self.assertContains(history, 'aria-current="page"', count=1)
+
     def test_every_filter_has_a_visible_label(self):
         self.login(self.alice)
         response = self.client.get(self.url)
