@@ -215,8 +215,8 @@ def test_the_json_download_matches_the_api_and_the_report_names_the_file_and_mod
     assert len(browser.find_elements(By.CSS_SELECTOR, "#report .frame-boxes")) == 1
     both_sizes(browser, "result-report")
     browser.find_element(By.PARTIAL_LINK_TEXT, "known limits").click()
-    limits = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "known-limits")))
-    assert "Known limits" in limits.text
+    limits = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "in-plain-words")))
+    assert "Known limits, in short" in limits.text
     screenshot(browser, "model-card-1400")
     browser.back()
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})

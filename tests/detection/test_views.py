@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -336,7 +337,7 @@ class DetailTests(BaseTestCase):
         self.assertContains(response, 'x="80" y="40" width="100" height="100"')
         self.assertContains(response, "P1 91.0%")
         self.assertContains(response, "test-model, version")
-        self.assertContains(response, reverse("detection:model-card") + "#known-limits")
+        self.assertContains(response, reverse("detection:model-card") + "#in-plain-words")
         self.assertContains(response, reverse("detection:result-json", args=[analysis.pk]))
         self.assertContains(response, reverse("detection:report", args=[analysis.pk]))
 
@@ -967,6 +968,15 @@ python -m ml check-search
         self.assertContains(page, 'id="known-limits"')
         self.assertContains(page, "Known limits")
         self.assertContains(page, '<a href="#known-limits">Known limits</a>', html=True)
+
+    def test_the_card_starts_with_a_plain_words_section_for_people_who_read_a_verdict(self):
+        page = self.client.get(reverse("detection:model-card")).content.decode()
+
+        sections = re.findall(r'<section class="model-card-section" id="([^"]+)">', page)
+        self.assertEqual(sections[1], "in-plain-words")  # right after the card's title
+        plain = page[page.index('id="in-plain-words"'):page.index(f'id="{sections[2]}"')]
+        for words in ("What the verdicts mean", "Known limits, in short", "one clue among others"):
+            self.assertIn(words, plain)
 
     def test_it_answers_404_when_the_card_is_missing(self):
         with override_settings(DEEPFAKE_MODEL_CARD=self.media_root / "missing.md"):
