@@ -977,6 +977,7 @@ python -m ml check-search
         plain = page[page.index('id="in-plain-words"'):page.index(f'id="{sections[2]}"')]
         for words in ("What the verdicts mean", "Known limits, in short", "one clue among others"):
             self.assertIn(words, plain)
+        self.assertGreaterEqual(plain.count("<li>"), 9)  # the verdicts and the limits are lists
 
     def test_it_answers_404_when_the_card_is_missing(self):
         with override_settings(DEEPFAKE_MODEL_CARD=self.media_root / "missing.md"):
