@@ -11,10 +11,12 @@ class MultipleFileInput(forms.FileInput):
 
 
 class MultipleFileField(forms.FileField):
-    """One or more files; cleans to a list."""
+    """One or more files; cleans to a list. An empty file is let through, to be refused by name
+    with the other refusals (services.analysis_create), so one bad file does not refuse all."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):

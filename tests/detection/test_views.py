@@ -125,6 +125,19 @@ class UploadTests(BaseTestCase):
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
+    def test_several_files_without_javascript_keep_the_good_ones_and_name_the_refused_ones(self):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        self.login(self.alice)
+        files = [photo_upload("good.jpg"), SimpleUploadedFile("empty.jpg", b""), SimpleUploadedFile("notes.txt", b"plain text")]
+
+        response = self.client.post(self.url, {"file": files})
+
+        self.assertEqual([a.original_name for a in Analysis.objects.filter(owner=self.alice)], ["good.jpg"])
+        self.assertContains(response, "empty.jpg: The file is empty.")
+        self.assertContains(response, "notes.txt: ")
+        self.assertContains(response, "good.jpg was uploaded and queued.")
+
     def test_a_long_non_ascii_file_name_is_accepted(self):
         from django.core.files.uploadedfile import SimpleUploadedFile
 
