@@ -41,7 +41,7 @@ class Analysis(models.Model):
         NO_FACE = "no_face", "No face found"
 
     class MediaType(models.TextChoices):
-        IMAGE = "image", "Image"
+        IMAGE = "image", "Photo"
         VIDEO = "video", "Video"
 
     FINISHED = (Status.DONE, Status.FAILED)
