@@ -9,6 +9,20 @@ from .selectors import client_network, email_in_use
 from .validators import RotateApiTokenOnPasswordChange
 
 
+class FocusFirstErrorMixin:
+    """After a refused submission the cursor starts in the first field with an error (Django
+    puts it in the first field, whatever went wrong), so a keyboard or screen-reader user lands
+    where the problem is."""
+
+    def full_clean(self):
+        super().full_clean()
+        wrong = [name for name in self.fields if name in self._errors]
+        if wrong:
+            for field in self.fields.values():
+                field.widget.attrs.pop("autofocus", None)
+            self.fields[wrong[0]].widget.attrs["autofocus"] = True
+
+
 class NewPasswordFieldsMixin:
     """The rules for a new password listed under its first field, and a broken rule reported
     there too (Django reports it under the confirmation). The rules leave out the note that
@@ -38,7 +52,7 @@ class ApiTokenForm(forms.Form):
     )
 
 
-class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
+class SignupForm(FocusFirstErrorMixin, NewPasswordFieldsMixin, UserCreationForm):
     """Username, email and a password checked by Django's password validators."""
 
     email = forms.EmailField(required=True, help_text="Only used if you need to recover access.")
@@ -63,13 +77,13 @@ class SignupForm(NewPasswordFieldsMixin, UserCreationForm):
         return email
 
 
-class NewPasswordForm(NewPasswordFieldsMixin, SetPasswordForm):
+class NewPasswordForm(FocusFirstErrorMixin, NewPasswordFieldsMixin, SetPasswordForm):
     """The password reset's form."""
 
     first_password_field = "new_password1"
 
 
-class ChangePasswordForm(NewPasswordFieldsMixin, PasswordChangeForm):
+class ChangePasswordForm(FocusFirstErrorMixin, NewPasswordFieldsMixin, PasswordChangeForm):
     """Django's password change; a wrong old password counts as a failed log-in, as on every page
     that asks for the password (a session left open must not allow unlimited guesses)."""
 
@@ -112,7 +126,7 @@ class ThrottledLoginMixin:
         return cleaned
 
 
-class PasswordCheckForm(forms.Form):
+class PasswordCheckForm(FocusFirstErrorMixin, forms.Form):
     """A form that asks for the account's password before a lasting change: a session left open
     on a shared computer must not be enough. Wrong passwords count as failed log-ins."""
 

@@ -57,6 +57,14 @@ class SignupTests(BaseTestCase):
         self.assertRedirects(response, reverse("detection:upload"))
         self.assertContains(response, "Welcome, carol!")
 
+    def test_after_a_refusal_the_cursor_starts_in_the_first_field_with_an_error(self):
+        response = self.signup(password1="password", password2="password")
+
+        form = response.context["form"]
+        self.assertEqual(form.fields["password1"].widget.attrs.get("autofocus"), True)
+        self.assertNotIn("autofocus", form.fields["username"].widget.attrs)
+        self.assertEqual(response.content.decode().count("autofocus"), 1)
+
     def test_it_refuses_a_password_the_validators_reject(self):
         response = self.signup(password1="password", password2="password")
 
