@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from pathlib import PurePosixPath
 
@@ -24,6 +25,13 @@ def frame_image_path(frame: AnalysisFrame, filename: str) -> str:
 
 def thumbnail_path(analysis: Analysis, filename: str) -> str:
     return f"analyses/{analysis.pk.hex}/{PurePosixPath(filename).name}"
+
+
+def name_folded(text: str) -> str:
+    """`text` as a search compares it: case folded for every script (a database's own case-blind
+    LIKE folds only A-Z on SQLite) and in one Unicode form (an accented name typed on one system
+    and saved on another may use either)."""
+    return unicodedata.normalize("NFKC", text.casefold())
 
 
 class Analysis(models.Model):
@@ -53,6 +61,8 @@ class Analysis(models.Model):
     )
     file = models.FileField(upload_to=analysis_file_path, max_length=300)
     original_name = models.CharField(max_length=255)
+    # original_name as the history's search compares it (name_folded), kept by save()
+    name_folded = models.TextField(blank=True, editable=False)
     media_type = models.CharField(max_length=8, choices=MediaType.choices)
     size = models.PositiveBigIntegerField(help_text="Bytes")
     sha256 = models.CharField(max_length=64, db_index=True)
@@ -114,6 +124,10 @@ class Analysis(models.Model):
         ordering = ["-created_at"]
         verbose_name_plural = "analyses"
         indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def save(self, *args, **kwargs):
+        self.name_folded = name_folded(self.original_name)
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.get_status_display()})"

@@ -15,7 +15,7 @@ from django_q.brokers.orm import ORM
 from django_q.signing import BadSignature, SignedPackage
 
 from .broker import ReliableRedis
-from .models import Analysis, AnalysisFace, AnalysisFrame
+from .models import Analysis, AnalysisFace, AnalysisFrame, name_folded
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +36,15 @@ def analysis_list(
 ) -> QuerySet[Analysis]:
     """The owner's analyses, newest first unless `ordering` says otherwise.
 
-    `name` matches part of the original file name, in any case; `uploaded_from` and
+    `name` matches part of the original file name, in any case and any script (name_folded);
+    `uploaded_from` and
     `uploaded_to` are days in the site's time zone, both included.
     """
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering must be one of {ORDERINGS}")
     analyses = Analysis.objects.filter(owner=owner)
     if name:
-        analyses = analyses.filter(original_name__icontains=name)
+        analyses = analyses.filter(name_folded__contains=name_folded(name))
     if uploaded_from:
         analyses = analyses.filter(created_at__date__gte=uploaded_from)
     if uploaded_to:

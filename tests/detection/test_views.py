@@ -507,6 +507,20 @@ class HistorySearchTests(BaseTestCase):
 
         self.assertEqual([a.original_name for a in response.context["page"]], ["Holiday beach.jpg"])
 
+    def test_it_finds_names_in_any_case_of_any_script_and_either_unicode_form(self):
+        self.analysis_for(self.alice, original_name="réal face.png")  # é as one character
+        self.analysis_for(self.alice, original_name="Straße ΣΟΦΙΑ.jpg")
+        self.analysis_for(self.alice, original_name="other.jpg")
+        self.login(self.alice)
+
+        def found(query: str) -> list[str]:
+            return [a.original_name for a in self.client.get(self.url, {"q": query}).context["page"]]
+
+        self.assertEqual(found("RÉAL"), ["réal face.png"])
+        self.assertEqual(found("re\u0301al"), ["réal face.png"])  # é as e + a combining accent
+        self.assertEqual(found("strasse σοφια"), ["Straße ΣΟΦΙΑ.jpg"])
+        self.assertEqual(found("100%"), [])  # LIKE's wildcards are plain characters
+
     def test_it_filters_by_type_and_upload_day(self):
         old = self.analysis_for(self.alice, original_name="old.jpg")
         Analysis.objects.filter(pk=old.pk).update(created_at=old.created_at.replace(year=2020))
