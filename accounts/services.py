@@ -195,28 +195,29 @@ def _email_change_keys(
     *, user: AbstractBaseUser, address: str, email: str | None = None, per_network: bool = True
 ) -> dict[str, int]:
     """The counts of links and of taken addresses told, with the limit of each: per account and
-    (`per_network`) per client network, and with `email` the counts of links sent to that
-    address (_mailbox_keys)."""
+    (`per_network`) per client network, which many people may share (an office, a mobile
+    carrier's NAT) and so is allowed SHARED_FACTOR times as many, and with `email` the counts of
+    links sent to that address (_mailbox_keys)."""
     limit = settings.PASSWORD_RESET_LIMIT
     keys = {f"email-changes:user:{user.pk}": limit}
     if per_network:
-        keys[f"email-changes:address:{address}"] = limit
+        keys[f"email-changes:address:{address}"] = limit * SHARED_FACTOR
     if email is not None:
         keys |= _mailbox_keys(email=email, address=address)
     return keys
 
 
-MAILBOX_FLOOD_FACTOR = 4
+SHARED_FACTOR = 4
 
 
 def _mailbox_keys(*, email: str, address: str) -> dict[str, int]:
     """The counts of links sent to one mailbox, with their limits: from one client network, and
-    from everywhere, which is allowed MAILBOX_FLOOD_FACTOR times as many, so that one network
-    alone cannot use up an address's links and keep its owner from signing up with it or
-    changing to it."""
+    from everywhere, which is allowed SHARED_FACTOR times as many, so that one network alone
+    cannot use up an address's links and keep its owner from signing up with it or changing to
+    it."""
     mailbox = "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
     limit = settings.PASSWORD_RESET_LIMIT
-    return {f"{mailbox}:{address}": limit, mailbox: limit * MAILBOX_FLOOD_FACTOR}
+    return {f"{mailbox}:{address}": limit, mailbox: limit * SHARED_FACTOR}
 
 
 def _any_reached(keys: dict[str, int]) -> bool:
@@ -234,8 +235,9 @@ def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None
 
 def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) -> bool:
     """PASSWORD_RESET_LIMIT confirmation e-mails sent, or taken addresses told, in the last hour
-    to this account or this client network, or e-mails sent to this address from this network
-    (or MAILBOX_FLOOD_FACTOR times as many from anywhere: no inbox is flooded by many accounts)."""
+    to this account (SHARED_FACTOR times as many to this client network), or e-mails sent to this
+    address from this network (SHARED_FACTOR times as many from anywhere: no inbox is flooded by
+    many accounts)."""
     return _any_reached(_email_change_keys(user=user, address=address, email=email))
 
 

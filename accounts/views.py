@@ -54,14 +54,7 @@ def signup(request):
         form = SignupForm(request.POST)
         address = client_network(request)
         typed = {name: request.POST.get(name, "") for name in ("username", "email")}
-        refusal = ""
-        if services.signup_blocked(address=address):
-            refusal = (
-                "Too many accounts were made, or taken addresses tried, from your network in the "
-                "last hour. Try again later."
-            )
-        elif settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=typed["email"], address=address):
-            refusal = "Too many links were sent to this email address in the last hour. Try again later."
+        refusal = _signup_refusal(address=address, email=typed["email"])
         if refusal:
             # the form is not checked (it would say whether an account has the address); it
             # keeps what was typed
@@ -104,6 +97,16 @@ def signup(request):
     if status == 503:
         response["Retry-After"] = "300"
     return response
+
+
+def _signup_refusal(*, address: str, email: str) -> str:
+    """Why a sign-up from the client network `address` with `email` is refused before its form
+    is checked, or ""."""
+    if services.signup_blocked(address=address):
+        return "Too many accounts were made, or taken addresses tried, from your network in the last hour. Try again later."
+    if settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=email, address=address):
+        return "Too many links were sent to this email address in the last hour. Try again later."
+    return ""
 
 
 def _sign_up_link_sent(*, username: str, email: str) -> str:
@@ -174,7 +177,7 @@ def email_change(request):
     if asked and services.email_change_blocked(user=request.user, email=asked, address=address):
         # refused before the form is checked: it would say whether another account has the address
         form = EmailChangeForm(user=request.user, request=request, initial={"email": asked})
-        refusal, status, retry_after = "Too many new addresses were tried lately. Try again in an hour.", 429, services.HOUR
+        refusal, status, retry_after = "Too many new addresses were tried lately from your account or your network. Try again in an hour.", 429, services.HOUR
     else:
         form = EmailChangeForm(request.POST or None, user=request.user, request=request)
     if form.has_error("password", "throttled"):  # (a refused form is unbound: no errors)

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django.urls import reverse
 from accounts.models import ApiToken
 from detection.models import Analysis
-from accounts.services import MAILBOX_FLOOD_FACTOR, api_token_create
+from accounts.services import SHARED_FACTOR, api_token_create
 
 from tests.detection.base import PASSWORD, BaseTestCase
 
@@ -189,7 +189,7 @@ class SignupConfirmationTests(BaseTestCase):
 
     @override_settings(SIGNUP_LIMIT=100)
     def test_sign_ups_mail_one_address_a_few_times_an_hour_per_network_and_a_few_more_from_all(self):
-        limit, everywhere = settings.PASSWORD_RESET_LIMIT, settings.PASSWORD_RESET_LIMIT * MAILBOX_FLOOD_FACTOR
+        limit, everywhere = settings.PASSWORD_RESET_LIMIT, settings.PASSWORD_RESET_LIMIT * SHARED_FACTOR
         for n in range(limit):
             self.signup(username=f"near{n}", email="Victim@example.org", REMOTE_ADDR="203.0.113.1")
             self.client.logout()
@@ -736,6 +736,17 @@ class EmailChangeTests(BaseTestCase):
         self.assertContains(refused, "Too many new addresses were tried lately", status_code=429)
         self.assertEqual(refused["Retry-After"], "3600")
         self.assertEqual(len(mail.outbox), 2)
+
+    @override_settings(PASSWORD_RESET_LIMIT=2)
+    def test_people_behind_one_network_do_not_use_up_each_others_changes(self):
+        self.ask("one@example.org")
+        self.ask("two@example.org")
+        self.login(self.bob)
+
+        response = self.ask("bob.new@example.org", follow=True)
+
+        self.assertContains(response, "We sent a link to bob.new@example.org")
+        self.assertEqual(len(mail.outbox), 3)
 
     @override_settings(PASSWORD_RESET_LIMIT=2)
     def test_no_address_gets_more_links_an_hour_than_the_limit_from_any_number_of_accounts(self):
