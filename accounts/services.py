@@ -44,6 +44,10 @@ class MailNotSent(Exception):
     """The mail server could not be reached or failed; nothing was kept or counted."""
 
 
+class MailboxBusy(Exception):
+    """Links to this address reached their hourly limit; nothing was sent."""
+
+
 class AddressRefused(MailNotSent):
     """The mail server refuses to deliver to this address at all (trying again will not help)."""
 
@@ -75,7 +79,7 @@ def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser
 
 def user_sign_up(
     *, username: str, email: str, password: str, address: str, confirm_url, log_in_url: str = ""
-) -> AbstractBaseUser:
+) -> tuple[AbstractBaseUser, bool]:
     """A new account, asked for from the client network `address` (`log_in_url`: the log-in
     page's absolute address, for the notice below). Where the site sends e-mail
     (EMAIL_CHANGE_BY_LINK) it starts without an address, and `email` is mailed a link that gives
@@ -86,19 +90,24 @@ def user_sign_up(
     their username and where to reset the password), and the page says the same as for any
     other address, so nobody learns from signing up whose address is whose. The account is
     committed before the mail goes out (no transaction, so no database lock, waits on a mail
-    server) and deleted again when the mail cannot be sent. Without mail, raises EmailTaken;
-    with it, UsernameTaken or MailNotSent (AddressRefused)."""
+    server) and deleted again when the mail cannot be sent. When links to that address reached
+    their limit from all networks (someone may be flooding it), the account is kept without an
+    address and nothing is sent: its owner adds the address from the profile later. Returns
+    the account and whether a mail went out. Without mail, raises EmailTaken; with it,
+    UsernameTaken or MailNotSent (AddressRefused)."""
     if not settings.EMAIL_CHANGE_BY_LINK:
-        return user_create(username=username, email=email, password=password)
+        return user_create(username=username, email=email, password=password), False
     user = user_create(username=username, email="", password=password)
     try:
         user_email_change_request(
             user=user, email=email, address=address, confirm_url=confirm_url, new_account=True, log_in_url=log_in_url
         )
-    except MailNotSent:
+    except MailboxBusy:
+        return user, False
+    except BaseException:  # the mail server, or anything else: no half-made account is left
         user_delete(user=user)
         raise
-    return user
+    return user, True
 
 
 def _mail(subject: str, body: str, to: str) -> None:
@@ -149,15 +158,22 @@ def user_email_change_request(
     already). `confirm_url(token)` is the link's absolute address. When another account has
     that address, its owner is mailed a notice instead (with `log_in_url`, the log-in page's
     absolute address, at sign-up), and the asker is told the same as for any address: nobody
-    learns here whose address is whose. Each counts as a link to that mailbox. Raises
-    MailNotSent (AddressRefused) when the mail server fails; then nothing is counted."""
+    learns here whose address is whose. Each counts as a link to that mailbox, counted before
+    it is sent (so requests sent at once cannot all pass the limits while a mail server
+    answers; a mail that fails still counts). Raises MailboxBusy, sending nothing, when links to
+    that mailbox from all networks reached their limit; MailNotSent (AddressRefused) when the
+    mail server fails."""
+    if _any_reached(_mailbox_keys(email=email, address=address)):
+        raise MailboxBusy("Too many links were sent to this email address lately. Try again in an hour.")
+    for key in _email_change_keys(user=user, email=email, address=address, per_network=not new_account):
+        _count(key, window=HOUR)
     owner = get_user_model().objects.filter(email__iexact=email).exclude(pk=user.pk).first()
     if owner is not None:
-        context = {"owner": owner, "email": email, "new_account": new_account, "log_in_url": log_in_url}
+        context = {"owner": owner, "email": owner.email, "new_account": new_account, "log_in_url": log_in_url}
         _mail(
             "Someone asked to use your e-mail address on the deepfake detector",
             render_to_string("accounts/email_in_use_notice.txt", context),
-            email,
+            owner.email,
         )
     else:
         change = {"user": user.pk, "to": email, "stamp": email_change_stamp(user=user), "at": time.time()}
@@ -175,8 +191,6 @@ def user_email_change_request(
             else "Confirm your new e-mail address for the deepfake detector"
         )
         _mail(subject, render_to_string("accounts/email_change_email.txt", context), email)
-    for key in _email_change_keys(user=user, email=email, address=address, per_network=not new_account):
-        _count(key, window=HOUR)
 
 
 def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:
@@ -215,9 +229,12 @@ def _mailbox_keys(*, email: str, address: str) -> dict[str, int]:
     from everywhere, which is allowed SHARED_FACTOR times as many, so that one network alone
     cannot use up an address's links and keep its owner from signing up with it or changing to
     it."""
-    mailbox = "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    limit = settings.PASSWORD_RESET_LIMIT
+    mailbox, limit = _mailbox(email=email), settings.PASSWORD_RESET_LIMIT
     return {f"{mailbox}:{address}": limit, mailbox: limit * SHARED_FACTOR}
+
+
+def _mailbox(*, email: str) -> str:
+    return "email-changes:email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def _any_reached(keys: dict[str, int]) -> bool:
@@ -226,11 +243,16 @@ def _any_reached(keys: dict[str, int]) -> bool:
 
 
 def email_change_refusal_record(*, user: AbstractBaseUser, address: str) -> None:
-    """The account was told another account has the address it asked for: counted with its
-    links, per account and per client network, so nobody learns more than a few an hour whose
-    address is whose."""
-    for key in _email_change_keys(user=user, address=address):
+    """The account was told another account has the address it asked for (a site without mail):
+    counted with its links per account, and per client network on a count of its own that is
+    not shared out (_taken_key), so nobody learns more than a few an hour whose address is
+    whose."""
+    for key in [*_email_change_keys(user=user, address=address, per_network=False), *_taken_key(address=address)]:
         _count(key, window=HOUR)
+
+
+def _taken_key(*, address: str) -> dict[str, int]:
+    return {f"email-changes:taken:{address}": settings.PASSWORD_RESET_LIMIT}
 
 
 def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) -> bool:
@@ -238,14 +260,14 @@ def email_change_blocked(*, user: AbstractBaseUser, email: str, address: str) ->
     to this account (SHARED_FACTOR times as many to this client network), or e-mails sent to this
     address from this network (SHARED_FACTOR times as many from anywhere: no inbox is flooded by
     many accounts)."""
-    return _any_reached(_email_change_keys(user=user, address=address, email=email))
+    return _any_reached(_email_change_keys(user=user, address=address, email=email) | _taken_key(address=address))
 
 
 def email_links_blocked(*, email: str, address: str) -> bool:
-    """Too many links went to this address in the last hour, from this client network or from
-    anywhere (_mailbox_keys; a sign-up's link counts as one: no inbox is flooded by making
-    accounts with its address)."""
-    return _any_reached(_mailbox_keys(email=email, address=address))
+    """Too many links went to this address in the last hour from this client network (a
+    sign-up's link counts as one: no inbox is flooded by making accounts with its address; the
+    limit from all networks is user_email_change_request's, see user_sign_up)."""
+    return _any_reached({f"{_mailbox(email=email)}:{address}": settings.PASSWORD_RESET_LIMIT})
 
 
 # --- API tokens (accounts/models.py) ---------------------------------------------------------

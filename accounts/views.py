@@ -64,8 +64,9 @@ def signup(request):
             return response
         if form.is_valid():
             username, email = form.cleaned_data["username"], form.cleaned_data["email"]
+            services.signup_record(address=address)  # before the mail goes out: see user_sign_up
             try:
-                user = services.user_sign_up(
+                user, sent = services.user_sign_up(
                     username=username,
                     email=email,
                     password=form.cleaned_data["password1"],
@@ -80,18 +81,24 @@ def signup(request):
             except services.AddressRefused as refused:  # no account was kept
                 form.add_error("email", str(refused))
             except services.MailNotSent:  # no account was kept
-                logger.exception("The sign-up link to %s could not be sent", email)
+                logger.exception("The sign-up link to an address at %s could not be sent", _domain(email))
                 form.add_error(None, "We could not send e-mail just now, so no account was made. Try again in a few minutes.")
                 status = 503
             else:
-                services.signup_record(address=address)
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 if user.email:
                     messages.success(request, f"Welcome, {user.username}! Upload a photo or a video.")
-                else:
+                elif sent:
                     messages.success(request, _sign_up_link_sent(username=username, email=email))
+                else:
+                    messages.warning(
+                        request,
+                        f"Welcome, {username}! Too many links went to {email} lately, so none was sent now: "
+                        "add the address on your profile page in an hour. Until then a forgotten password "
+                        "cannot be reset.",
+                    )
                 return redirect("detection:upload")
-        if form.has_error("email", "taken"):  # it told whose address is in use: counted as a sign-up
+        elif form.has_error("email", "taken"):  # it told whose address is in use: counted as a sign-up
             services.signup_record(address=address)
     response = render(request, "accounts/signup.html", {"form": form}, status=status)
     if status == 503:
@@ -99,9 +106,16 @@ def signup(request):
     return response
 
 
+def _domain(email: str) -> str:
+    """What the logs may say of an address: its domain."""
+    return email.rpartition("@")[2] or "?"
+
+
 def _signup_refusal(*, address: str, email: str) -> str:
     """Why a sign-up from the client network `address` with `email` is refused before its form
     is checked, or ""."""
+    if services.signup_blocked(address=address) and settings.EMAIL_CHANGE_BY_LINK:
+        return "Too many accounts were made from your network in the last hour. Try again later."
     if services.signup_blocked(address=address):
         return "Too many accounts were made, or taken addresses tried, from your network in the last hour. Try again later."
     if settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=email, address=address):
@@ -197,8 +211,11 @@ def email_change(request):
             )
         except services.AddressRefused as refused:
             form.add_error("email", str(refused))
+        except services.MailboxBusy as busy:
+            form.add_error("email", str(busy))
+            status, retry_after = 429, services.HOUR
         except services.MailNotSent as failure:
-            logger.exception("The e-mail change link to %s could not be sent", email)
+            logger.exception("The e-mail change link to an address at %s could not be sent", _domain(email))
             form.add_error(None, str(failure))
             status, retry_after = 503, 300
         except services.EmailTaken as taken:

@@ -30,8 +30,9 @@ def thumbnail_path(analysis: Analysis, filename: str) -> str:
 def name_folded(text: str) -> str:
     """`text` as a search compares it: case folded for every script (a database's own case-blind
     LIKE folds only A-Z on SQLite) and in one Unicode form (an accented name typed on one system
-    and saved on another may use either)."""
-    return unicodedata.normalize("NFKC", text.casefold())
+    and saved on another may use either). NFKC first: it can turn letters into capitals ("ᴴ" ->
+    "H"), which the case folding after it then folds."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFKC", text).casefold())
 
 
 class Analysis(models.Model):

@@ -44,7 +44,8 @@ def analysis_list(
         raise ValueError(f"ordering must be one of {ORDERINGS}")
     analyses = Analysis.objects.filter(owner=owner)
     if name:
-        analyses = analyses.filter(name_folded__contains=name_folded(name))
+        # (an empty key: a row saved by code older than the key, during an upgrade; migration 0010)
+        analyses = analyses.filter(Q(name_folded__contains=name_folded(name)) | Q(name_folded="", original_name__icontains=name))
     if uploaded_from:
         analyses = analyses.filter(created_at__date__gte=uploaded_from)
     if uploaded_to:

@@ -40,14 +40,14 @@ class UniqueEmailTests(BaseTestCase):
 
     @override_settings(EMAIL_CHANGE_BY_LINK=True)
     def test_a_sign_up_with_an_address_an_account_has_mails_its_owner_and_gives_the_new_one_none(self):
-        carol = services.user_sign_up(
+        carol, sent = services.user_sign_up(
             username="carol", email="Bob@example.org", password=PASSWORD, address="203.0.113.7", confirm_url=str,
             log_in_url="https://example.org/accounts/login/",
         )
 
-        self.assertEqual(carol.email, "")
+        self.assertEqual((carol.email, sent), ("", True))
         self.assertEqual(get_user_model().objects.get(username="bob").email, "bob@example.org")
-        self.assertEqual([m.to for m in mail.outbox], [["Bob@example.org"]])
+        self.assertEqual([m.to for m in mail.outbox], [["bob@example.org"]])  # the owner's own address
         self.assertIn("https://example.org/accounts/login/", mail.outbox[0].body)
 
 

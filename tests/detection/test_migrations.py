@@ -1,5 +1,5 @@
-"""Migration 0009: the history's search compares folded names; analyses made before it get
-theirs."""
+"""Migrations 0009 and 0010: the history's search compares folded names; analyses made before
+them get theirs."""
 
 import pytest
 from django.db import connection
@@ -9,7 +9,7 @@ from detection.models import Analysis
 from detection.selectors import analysis_list
 
 BEFORE = [("detection", "0008_media_type_photo")]
-AFTER = [("detection", "0009_name_folded")]
+AFTER = [("detection", "0010_fold_existing_names")]
 
 
 @pytest.mark.django_db(transaction=True)

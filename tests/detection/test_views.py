@@ -520,6 +520,11 @@ class HistorySearchTests(BaseTestCase):
         self.assertEqual(found("re\u0301al"), ["réal face.png"])  # é as e + a combining accent
         self.assertEqual(found("strasse σοφια"), ["Straße ΣΟΦΙΑ.jpg"])
         self.assertEqual(found("100%"), [])  # LIKE's wildcards are plain characters
+        self.analysis_for(self.alice, original_name="ᴴᴵ.jpg")  # NFKC gives capitals, folded too
+        self.assertEqual(found("hi"), ["ᴴᴵ.jpg"])
+        older = self.analysis_for(self.alice, original_name="Saved by older code.jpg")
+        Analysis.objects.filter(pk=older.pk).update(name_folded="")  # during an upgrade (migration 0010)
+        self.assertEqual(found("by older"), ["Saved by older code.jpg"])
 
     def test_it_filters_by_type_and_upload_day(self):
         old = self.analysis_for(self.alice, original_name="old.jpg")
