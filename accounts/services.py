@@ -104,7 +104,7 @@ def user_sign_up(
         )
     except MailboxBusy:
         return user, False
-    except BaseException:  # the mail server, or anything else: no half-made account is left
+    except Exception:  # the mail server, or anything else: no half-made account is left
         user_delete(user=user)
         raise
     return user, True

@@ -114,10 +114,9 @@ def _domain(email: str) -> str:
 def _signup_refusal(*, address: str, email: str) -> str:
     """Why a sign-up from the client network `address` with `email` is refused before its form
     is checked, or ""."""
-    if services.signup_blocked(address=address) and settings.EMAIL_CHANGE_BY_LINK:
-        return "Too many accounts were made from your network in the last hour. Try again later."
     if services.signup_blocked(address=address):
-        return "Too many accounts were made, or taken addresses tried, from your network in the last hour. Try again later."
+        counted = "accounts were made" if settings.EMAIL_CHANGE_BY_LINK else "accounts were made, or taken addresses tried,"
+        return f"Too many {counted} from your network in the last hour. Try again later."
     if settings.EMAIL_CHANGE_BY_LINK and services.email_links_blocked(email=email, address=address):
         return "Too many links were sent to this email address in the last hour. Try again later."
     return ""
