@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -50,6 +52,12 @@ class ApiTokenForm(forms.Form):
         max_length=100, required=False, label="What is it for?",
         help_text="A name to tell your tokens apart, like “newsroom script”.",
     )
+    # one id per page shown: sending the form again (a reload, a double click) makes no second token
+    form_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["form_id"].initial = uuid.uuid4().hex
 
 
 class SignupForm(FocusFirstErrorMixin, NewPasswordFieldsMixin, UserCreationForm):

@@ -56,6 +56,11 @@ class TooManyTokens(Exception):
     """The user holds API_TOKENS_PER_USER tokens already."""
 
 
+class TokenFormSentAgain(Exception):
+    """The profile page's token form was sent again (a reload, a double click): its token was
+    made the first time, and its key shown then."""
+
+
 def user_create(*, username: str, email: str, password: str) -> AbstractBaseUser:
     """A new user, without an API token: a token is shown once, when it is made, so the user
     makes one on their profile page (or by logging in through the API) when they need it.
@@ -285,10 +290,14 @@ def user_delete(*, user: AbstractBaseUser) -> None:
         user.delete()
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str = "", made_by: str = ApiToken.PROFILE) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: AbstractBaseUser, name: str = "", made_by: str = ApiToken.PROFILE, form_id: str = ""
+) -> tuple[ApiToken, str]:
     """A new token for `user`, and its key. The key is returned this once and stored nowhere.
 
-    Raises TooManyTokens when the user holds API_TOKENS_PER_USER tokens already."""
+    Raises TooManyTokens when the user holds API_TOKENS_PER_USER tokens already, and
+    TokenFormSentAgain when the form `form_id` names made a token already (for a day)."""
+    name = name.strip() or DEFAULT_TOKEN_NAME
     with transaction.atomic():
         _lock(user=user)
         if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
@@ -296,7 +305,14 @@ def api_token_create(*, user: AbstractBaseUser, name: str = "", made_by: str = A
                 f"You have {settings.API_TOKENS_PER_USER} API tokens, as many as an account may have: "
                 "revoke one you no longer use on your profile page first."
             )
-        return _made(user=user, name=name.strip() or DEFAULT_TOKEN_NAME, made_by=made_by)
+        form_key = f"api-token-form:{user.pk}:{form_id}"
+        if form_id and not cache.add(form_key, name, timeout=24 * HOUR):
+            first = cache.get(form_key, name)
+            raise TokenFormSentAgain(
+                f"This form was sent before, and made the token “{first}” then. Its key was shown only that "
+                "once: if you did not copy it, revoke that token and make another."
+            )
+        return _made(user=user, name=name, made_by=made_by)
 
 
 def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:

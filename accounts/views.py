@@ -155,9 +155,14 @@ def api_token_create(request):
     form = ApiTokenForm(request.POST)
     if form.is_valid():
         try:
-            made = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+            made = services.api_token_create(
+                user=request.user, name=form.cleaned_data["name"], form_id=form.cleaned_data["form_id"]
+            )
         except services.TooManyTokens as refusal:
             form.add_error(None, str(refusal))
+        except services.TokenFormSentAgain as refusal:
+            messages.warning(request, str(refusal))
+            return _profile_page(request)  # with a new form, which makes a token when sent
         else:
             return _profile_page(request, made=made)
     return _profile_page(request, form=form)

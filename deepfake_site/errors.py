@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django.conf import settings
 from django.http import JsonResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
@@ -56,7 +59,11 @@ def api_path_not_found(request, rest: str = ""):
     method, with DEBUG on or off. Without it Django would answer a path missing its final slash
     with a redirect (a POST or DELETE then lost, or an HTML error page with DEBUG on)."""
     detail = "No such API endpoint."
-    if not request.path.endswith("/"):
+    analysis_id = re.match(r"analyses/([^/]+)(/|$)", rest)
+    if analysis_id and not UUID_ROUTE.fullmatch(analysis_id.group(1)):
+        # the route exists, but what stands for the id cannot be one: say what is wrong with it
+        detail = f"No such analysis: {analysis_id.group(1)[:80]!r} is not an analysis id. " + _id_hint(analysis_id.group(1))
+    elif not request.path.endswith("/"):
         try:
             match = resolve(request.path + "/")
         except Resolver404:
@@ -64,3 +71,15 @@ def api_path_not_found(request, rest: str = ""):
         if match is not None and match.func is not api_path_not_found:
             detail += f" Did you mean {request.path}/ (API paths end with a slash)?"
     return JsonResponse({"detail": detail}, status=404)
+
+
+# how Django's <uuid:> route converter and the API write ids: lower case, with hyphens
+UUID_ROUTE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _id_hint(text: str) -> str:
+    try:
+        written = str(uuid.UUID(text))
+    except ValueError:
+        return "Ids are UUIDs, such as 0f8fad5b-d9cb-469f-a165-70867728950e, as the upload and the list give them."
+    return f"Write it as the API does, in lower case with hyphens: {written}."

@@ -406,6 +406,23 @@ class ApiTokenCreateTests(BaseTestCase):
         self.assertEqual(ApiToken.objects.filter(user=self.alice).count(), 2)
         self.assertIsNone(response.context["made"])
 
+    def test_sending_the_form_again_makes_no_second_token_and_says_where_the_first_went(self):
+        self.login(self.alice)
+        form_id = self.client.get(reverse("profile")).context["form"]["form_id"].value()
+        sent = {"name": "newsroom script", "form_id": form_id}
+        first = self.client.post(reverse("api_token_create"), sent)
+
+        again = self.client.post(reverse("api_token_create"), sent)  # the browser's reload
+
+        self.assertIsNotNone(first.context["made"])
+        self.assertIsNone(again.context["made"])
+        self.assertContains(again, "made the token “newsroom script” then")
+        self.assertEqual(ApiToken.objects.filter(user=self.alice, name="newsroom script").count(), 1)
+        new_form_id = again.context["form"]["form_id"].value()
+        self.assertNotEqual(new_form_id, form_id)  # the form shown now makes a token
+        third = self.client.post(reverse("api_token_create"), {"name": "second script", "form_id": new_form_id})
+        self.assertIsNotNone(third.context["made"])
+
     def test_it_only_accepts_post(self):
         self.login(self.alice)
         self.assertEqual(self.client.get(reverse("api_token_create")).status_code, 405)

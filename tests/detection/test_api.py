@@ -265,11 +265,29 @@ class AnalysisCreateApiTests(ApiTestCase):
     def test_an_unknown_api_address_is_answered_in_json(self):
         for debug in (False, True):  # with DEBUG on, Django's own 404 page would be HTML
             with self.subTest(debug=debug), override_settings(DEBUG=debug):
-                for path in ("/api/v1/no-such-thing/", f"/api/v1/analyses/{self.bobs_analysis.pk}x/"):
+                for path in ("/api/v1/no-such-thing/", f"/api/v1/analyses/{self.bobs_analysis.pk}/no-such-thing/"):
                     response = self.get(path)
 
                     self.assertEqual(response.status_code, 404)
                     self.assertEqual(response.json(), {"detail": "No such API endpoint."})
+
+    def test_an_address_with_something_else_than_an_analysis_id_says_what_an_id_looks_like(self):
+        for debug in (False, True):
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                response = self.get("/api/v1/analyses/my-photo.jpg/")
+
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(response["Content-Type"], "application/json")
+                detail = response.json()["detail"]
+                self.assertTrue(detail.startswith("No such analysis: 'my-photo.jpg' is not an analysis id."), detail)
+                self.assertIn("Ids are UUIDs", detail)
+
+    def test_an_analysis_id_in_capitals_is_shown_as_the_api_writes_it(self):
+        analysis_id = "0f8fad5b-d9cb-469f-a165-70867728950e"
+        response = self.get(f"/api/v1/analyses/{analysis_id.upper()}/file/")
+
+        self.assertEqual(response.status_code, 404)
+        self.assertIn(f"in lower case with hyphens: {analysis_id}.", response.json()["detail"])
 
     def test_an_upload_to_the_address_without_its_final_slash_is_refused_in_json_not_redirected(self):
         for debug in (False, True):  # a redirect loses the body; with DEBUG on Django raised
