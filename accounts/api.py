@@ -3,8 +3,12 @@ a request is sent with (DELETE), as a script does when it is done."""
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -48,6 +52,18 @@ class TokenApi(APIView):
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "DELETE" else [AllowAny()]
 
+    def throttled(self, request, wait):
+        """The log-in limit's 429 in the site's words ("Try again in 19 seconds"), not DRF's
+        "Request was throttled. Expected available in 19 seconds."; `Retry-After` in seconds."""
+        wait_s = max(1, math.ceil(wait or 0))
+        later = f"{wait_s} second{'s' if wait_s != 1 else ''}"
+        if wait_s >= 120:
+            later = f"{math.ceil(wait_s / 60)} minutes"
+        refusal = Throttled(detail=f"Too many log-in attempts from your address. Try again in {later}.")
+        refusal.wait = wait_s
+        raise refusal
+
+    @method_decorator(never_cache)  # the answer holds a new token's key: no browser or proxy may keep a copy
     @extend_schema(
         operation_id="auth_token_create",
         summary="Get a new API token",

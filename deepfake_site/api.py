@@ -22,7 +22,8 @@ class ErrorOutputSerializer(serializers.Serializer):
 class ValidationErrorOutputSerializer(ErrorOutputSerializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
-        help_text="The messages for each invalid field.",
+        help_text="The messages for each invalid field; empty ({}) when no field is at fault (a "
+        "body that could not be read at all, such as malformed JSON).",
     )
 
 
@@ -41,7 +42,9 @@ def _messages(errors, prefix: str = "") -> list[str]:
 def exception_handler(exc, context):
     """DRF's handler, with validation errors also summed up in `detail` so that every error
     body has a `detail` string: {"detail": "file: No file was submitted.", "errors": {...}},
-    and any other exception answered as a JSON 500 (logged with its traceback)."""
+    every other 400 (a body that could not be parsed) with an empty `errors`, so that all 400s
+    have one shape, and any other exception answered as a JSON 500 (logged with its
+    traceback)."""
     response = drf_exception_handler(exc, context)
     if response is None:
         if settings.DEBUG:
@@ -59,4 +62,6 @@ def exception_handler(exc, context):
         if not isinstance(errors, dict):
             errors = {"non_field_errors": errors}
         response.data = {"detail": " ".join(_messages(errors)), "errors": errors}
+    elif response.status_code == 400:
+        response.data = {**response.data, "errors": {}}
     return response

@@ -1,4 +1,5 @@
-"""Error pages: JSON with a `detail` message under /api/, Django's own pages elsewhere."""
+"""Error pages: JSON with a `detail` message under /api/ (and an empty `errors` in a 400, as the
+API's own 400s have), Django's own pages elsewhere."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .uploads import is_api_request
 
 def bad_request(request, exception):
     if is_api_request(request):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return JsonResponse({"detail": "Bad request.", "errors": {}}, status=400)
     return defaults.bad_request(request, exception)
 
 

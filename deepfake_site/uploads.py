@@ -2,7 +2,8 @@
 
 Two layers, both sized from DETECTION_MAX_UPLOAD_BYTES:
 - `BodySizeLimitMiddleware` answers 413 from the Content-Length header alone, before anything
-  reads the body (Django never reads past Content-Length, and ignores bodies without one);
+  reads the body (Django never reads past Content-Length, and ignores bodies without one: a
+  chunked body, which has none, gets 411);
 - `UploadLimitHandler`, the first upload handler, stops reading a multipart body as soon as
   its files hold more than the limit, and marks the request so that the view can say why.
 A proxy in front should refuse such bodies even earlier (README, "Beyond one machine").
@@ -43,14 +44,25 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.DETECTION_MAX_UPLOAD_BYTES + BODY_OVERHEAD_BYTES:
-            message = upload_limit_message()
-            if is_api_request(request):
-                response = JsonResponse({"detail": message}, status=413)
-            else:
-                response = HttpResponse(message, status=413, content_type="text/plain")
-            response["Connection"] = "close"  # the unread body must not be taken as a request
-            return response
+            return _refusal(request, upload_limit_message(), status=413)
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django would read such a body as empty, and the view answer "no file was sent"
+            return _refusal(
+                request,
+                "Send the body with a Content-Length: this server does not read chunked uploads "
+                "(curl -F file=@photo.jpg sends one).",
+                status=411,
+            )
         return self.get_response(request)
+
+
+def _refusal(request, message: str, *, status: int) -> HttpResponse:
+    if is_api_request(request):
+        response = JsonResponse({"detail": message}, status=status)
+    else:
+        response = HttpResponse(message, status=status, content_type="text/plain")
+    response["Connection"] = "close"  # the unread body must not be taken as a request
+    return response
 
 
 class UploadLimitHandler(FileUploadHandler):

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import errors
+from .negotiation import SchemaFormats
 
 # Version 1 of the API: each app routes its own operations (<app>/api_urls.py).
 api_v1 = [
@@ -16,7 +17,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # YAML, or JSON for ?format=json (every other API view answers JSON only)
+    path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=SchemaFormats), name="api-schema"),
     # The split view serves its start-up script as a file: the page needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

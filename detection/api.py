@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +19,8 @@ from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerial
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, selectors, services, wait
-from .downloads import original_file_response
+from .downloads import open_stored, original_file_response
+from .parsers import NotMultipartParser
 from .throttles import UploadRateThrottle, rate_limit_message
 from .serializers import (
     AnalysisCreateInputSerializer,
@@ -86,6 +87,17 @@ class UploadLimitReached(Throttled):
 class AnalysisPagination(PageNumberPagination):
     page_size = 20
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """As DRF's, with a 404 past the last page that says how many pages there are."""
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            pages = max(1, math.ceil(queryset.count() / self.page_size))
+            raise NotFound(
+                f"There is no page {request.query_params.get(self.page_query_param)}: the list has "
+                f"{pages} page{'s' if pages > 1 else ''} of at most {self.page_size}."
+            ) from None
+
 
 def _analysis_or_404(request, analysis_id):
     analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
@@ -95,7 +107,7 @@ def _analysis_or_404(request, analysis_id):
 
 
 class AnalysisListCreateApi(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, NotMultipartParser]  # a file comes in multipart only
     throttle_classes = [UploadRateThrottle]
 
     def throttled(self, request, wait):
@@ -109,7 +121,7 @@ class AnalysisListCreateApi(APIView):
             200: AnalysisPageOutputSerializer,
             400: ValidationErrorOutputSerializer,
             401: ERRORS[401],
-            404: OpenApiResponse(ErrorOutputSerializer, "No such page."),
+            404: OpenApiResponse(ErrorOutputSerializer, "A page past the last one."),
         },
     )
     def get(self, request):
@@ -125,7 +137,7 @@ class AnalysisListCreateApi(APIView):
     @extend_schema(
         operation_id="analyses_create",
         summary="Upload a photo or video for analysis",
-        request=AnalysisCreateInputSerializer,
+        request={"multipart/form-data": AnalysisCreateInputSerializer},
         parameters=[AnalysisCreateQuerySerializer],
         responses={
             201: OpenApiResponse(
@@ -135,7 +147,10 @@ class AnalysisListCreateApi(APIView):
             400: ValidationErrorOutputSerializer,
             401: ERRORS[401],
             413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
-            415: OpenApiResponse(ErrorOutputSerializer, "Not a supported image or video."),
+            415: OpenApiResponse(
+                ErrorOutputSerializer,
+                "Not a supported image or video, or a body that is not multipart/form-data.",
+            ),
             429: OpenApiResponse(
                 ErrorOutputSerializer,
                 "Too many uploads lately (retry after `Retry-After` seconds), or too many of yours "
@@ -256,7 +271,14 @@ class AnalysisFileApi(APIView):
     @extend_schema(
         operation_id="analyses_file",
         summary="Download the original upload",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+        responses={
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                "The file as uploaded, with the content type its content has (image/jpeg, image/png, "
+                "video/mp4, video/webm, ...), not the one its name suggests.",
+            ),
+            **ERRORS,
+        },
     )
     def get(self, request, analysis_id):
         analysis = _analysis_or_404(request, analysis_id)
@@ -273,7 +295,7 @@ class AnalysisHeatmapApi(APIView):
         face = selectors.analysis_face_get(viewer=request.user, analysis_id=analysis_id, face_id=face_id)
         if face is None:
             raise NotFound("No such heatmap.")
-        return FileResponse(face.heatmap.open("rb"), content_type="image/png")
+        return FileResponse(open_stored(face.heatmap, what="heatmap"), content_type="image/png")
 
 
 class AnalysisThumbnailApi(APIView):
@@ -286,7 +308,7 @@ class AnalysisThumbnailApi(APIView):
         analysis = _analysis_or_404(request, analysis_id)
         if not analysis.thumbnail:
             raise NotFound("No thumbnail.")
-        return FileResponse(analysis.thumbnail.open("rb"), content_type="image/jpeg")
+        return FileResponse(open_stored(analysis.thumbnail, what="thumbnail"), content_type="image/jpeg")
 
 
 class AnalysisFrameImageApi(APIView):
@@ -301,4 +323,4 @@ class AnalysisFrameImageApi(APIView):
         )
         if frame is None:
             raise NotFound("No such frame image.")
-        return FileResponse(frame.image.open("rb"), content_type="image/jpeg")
+        return FileResponse(open_stored(frame.image, what="frame image"), content_type="image/jpeg")

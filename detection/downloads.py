@@ -1,17 +1,33 @@
-"""The original upload as a download, for the site's page and the API alike."""
+"""Stored files as responses, for the site's pages and the API alike: the original upload as a
+download, and a 404 that says so when a stored file has gone from storage (a shared volume not
+mounted, a backup restored without its media) rather than a 500."""
 
 from __future__ import annotations
 
-from django.http import FileResponse
+import logging
+
+from django.http import FileResponse, Http404
 
 from . import inference
 from .models import Analysis
+
+logger = logging.getLogger(__name__)
+
+
+def open_stored(file, *, what: str):
+    """`file` (a FieldFile) opened for reading, or a 404 naming `what` when storage has lost it
+    (logged as an error: the database and the storage disagree)."""
+    try:
+        return file.open("rb")
+    except FileNotFoundError:
+        logger.error("%s missing from storage: %s", what, file.name)
+        raise Http404(f"The {what} is missing from the server's storage.") from None
 
 
 def original_file_response(analysis: Analysis) -> FileResponse:
     """The stored upload as an attachment under its owner's name. Its content type comes from
     its content, not from that name: a JPEG uploaded as "page.html" is served as image/jpeg."""
-    handle = analysis.file.open("rb")
+    handle = open_stored(analysis.file, what="uploaded file")
     head = handle.read(inference.SNIFF_BYTES)
     handle.seek(0)
     return FileResponse(

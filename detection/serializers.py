@@ -1,4 +1,8 @@
-"""API input and output shapes. Names are unique so the OpenAPI schema stays readable."""
+"""API input and output shapes. Names are unique so the OpenAPI schema stays readable.
+
+Every field of an output shape is read-only (`read_only_fields`): drf-spectacular marks read-only
+fields required in a response, and an answer carries each of its fields, null where it may be.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 from .selectors import ORDERINGS
 
 MAX_WAIT_SECONDS = 30
+
+# Analysis.fake_kind's values besides "" (ml.results.FAKE_KINDS; this module does not import ml)
+FAKE_KINDS = [("face_swap", "Face swap"), ("ai_generated", "AI-generated face")]
 
 
 class AnalysisCreateInputSerializer(serializers.Serializer):
@@ -29,14 +36,50 @@ class AnalysisCreateQuerySerializer(serializers.Serializer):
     )
 
 
+class WholeNumberField(serializers.IntegerField):
+    """An integer written in digits only: DRF's IntegerField also takes "1.0", which the
+    paginator, reading the parameter again, then refuses with a 404."""
+
+    def to_internal_value(self, data):
+        if not str(data).strip().isdigit():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class AnalysisListQuerySerializer(serializers.Serializer):
+    """The list's filters. A parameter it does not know, or one given twice, is refused: a
+    script that filtered with a misspelt name (or the web history's `q`) would otherwise get
+    every analysis back, and might go on to delete them all."""
+
     status = serializers.ChoiceField(choices=Analysis.Status.choices, required=False)
     verdict = serializers.ChoiceField(choices=Analysis.Verdict.choices, required=False)
     media_type = serializers.ChoiceField(choices=Analysis.MediaType.choices, required=False)
+    name = serializers.CharField(
+        max_length=255, required=False, help_text="Part of the original file name, in any case."
+    )
+    uploaded_from = serializers.DateField(
+        required=False, help_text="Uploaded on this day (YYYY-MM-DD, the site's time zone) or later."
+    )
+    uploaded_to = serializers.DateField(required=False, help_text="Uploaded on this day or earlier.")
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, default="-created_at", help_text="By upload time, newest first by default."
     )
-    page = serializers.IntegerField(min_value=1, required=False, help_text="Page number, from 1.")
+    page = WholeNumberField(min_value=1, required=False, help_text="Page number, from 1.")
+
+    def validate(self, attrs):
+        sent = self.initial_data
+        known = ", ".join(self.fields)
+        problems = {
+            key: [f"Not a parameter of this list, which takes: {known}."]
+            for key in sorted(set(sent) - set(self.fields) - {"format"})  # (format: DRF's own)
+        }
+        problems |= {key: ["Give it once."] for key in self.fields if len(sent.getlist(key)) > 1}
+        start, end = attrs.get("uploaded_from"), attrs.get("uploaded_to")
+        if start and end and end < start:
+            problems["uploaded_to"] = ["This day is before uploaded_from."]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
 
 
 def _absolute(request, name: str, **kwargs) -> str:
@@ -44,7 +87,13 @@ def _absolute(request, name: str, **kwargs) -> str:
 
 
 class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
-    box = serializers.SerializerMethodField(help_text="[x, y, width, height] in pixels")
+    box = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=4,
+        max_length=4,
+        read_only=True,
+        help_text="[x, y, width, height] in pixels",
+    )
     heatmap_url = serializers.SerializerMethodField(
         help_text="Grad-CAM overlay (PNG) for the most suspicious faces, else null"
     )
@@ -60,12 +109,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisFace
         fields = ["id", "index", "box", "crop", "fake_probability", "synthetic_probability", "track", "heatmap_url"]
-
-    @extend_schema_field(
-        serializers.ListField(child=serializers.IntegerField(), min_length=4, max_length=4)
-    )
-    def get_box(self, face: AnalysisFace) -> list[int]:
-        return face.box
+        read_only_fields = fields
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, face: AnalysisFace) -> str | None:
@@ -97,6 +141,7 @@ class AnalysisFrameOutputSerializer(serializers.ModelSerializer):
             "image_url",
             "faces",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_image_url(self, frame: AnalysisFrame) -> str | None:
@@ -114,6 +159,7 @@ class AnalysisTrackOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisTrack
         fields = ["number", "fake_probability", "synthetic_probability", "frames", "first_time", "last_time", "counted"]
+        read_only_fields = fields
 
 
 class AnalysisModelOutputSerializer(serializers.Serializer):
@@ -125,6 +171,19 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="This analysis in the API")
     thumbnail_url = serializers.SerializerMethodField(
         help_text="A small JPEG (long side 320 px) once the analysis is done, else null"
+    )
+    # Declared for the blank value, which a read-only model field's enum would lose
+    verdict = serializers.ChoiceField(
+        choices=Analysis.Verdict.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Empty unless the analysis is done",
+    )
+    fake_kind = serializers.ChoiceField(
+        choices=FAKE_KINDS,
+        allow_blank=True,
+        read_only=True,
+        help_text="For a fake verdict, what kind of fake; else empty",
     )
 
     class Meta:
@@ -145,6 +204,7 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
             "finished_at",
             "thumbnail_url",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, analysis: Analysis) -> str:
@@ -164,7 +224,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
         many=True, read_only=True, help_text="People: faces linked across frames, each with its score"
     )
     timings = serializers.DictField(
-        child=serializers.FloatField(), help_text="Seconds spent in each stage"
+        child=serializers.FloatField(), read_only=True, help_text="Seconds spent in each stage"
     )
     file_url = serializers.SerializerMethodField(help_text="Download the original upload")
     page_url = serializers.SerializerMethodField(help_text="This analysis on the website")
@@ -192,6 +252,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "file_url",
             "page_url",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(AnalysisFrameOutputSerializer(many=True))
     def get_frames(self, analysis: Analysis) -> list[dict]:
@@ -217,6 +278,7 @@ class AnalysisCreateOutputSerializer(AnalysisDetailOutputSerializer):
 
     class Meta(AnalysisDetailOutputSerializer.Meta):
         fields = [*AnalysisDetailOutputSerializer.Meta.fields, "account_stored_bytes"]
+        read_only_fields = fields
 
     def get_account_stored_bytes(self, analysis: Analysis) -> int:
         return self.context["account_stored_bytes"]

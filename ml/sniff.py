@@ -4,8 +4,9 @@ It imports neither cv2 nor numpy nor Pillow, so that the site can refuse a wrong
 it stores it without paying for the decoders (`ml.media` decodes, and re-exports these names).
 
 Supported stills: JPEG, PNG, WebP, BMP, GIF, AVIF (Pillow decodes AVIF natively). Supported
-videos: MP4/MOV (ISO base media), AVI, WebM/MKV (Matroska). Animated GIF and WebP start as
-"image" here; `ml.media.media_kind` counts their frames when it opens them.
+videos: MP4/MOV (ISO base media), AVI, WebM and MKV (Matroska; the EBML header's DocType tells
+them apart). Animated GIF and WebP start as "image" here; `ml.media.media_kind` counts their
+frames when it opens them.
 
 ISO base media files (MP4, MOV, HEIC, AVIF) share one container; the brands of the leading
 `ftyp` box tell a photo from a video. HEIC/HEIF photos (an iPhone's default) and animated AVIF
@@ -21,7 +22,7 @@ from .results import MEDIA_IMAGE, MEDIA_VIDEO
 
 HEAD_BYTES = 64
 IMAGE_FORMATS = ("jpeg", "png", "webp", "bmp", "gif", "avif")
-VIDEO_FORMATS = ("mp4", "avi", "matroska")
+VIDEO_FORMATS = ("mp4", "avi", "webm", "matroska")
 
 # The content type a supported format is served with (a download's type follows its content,
 # never the name it was uploaded under).
@@ -34,6 +35,7 @@ CONTENT_TYPES = {
     "avif": "image/avif",
     "mp4": "video/mp4",
     "avi": "video/x-msvideo",
+    "webm": "video/webm",
     "matroska": "video/x-matroska",
 }
 
@@ -77,6 +79,36 @@ def _iso_format(head: bytes) -> str:
     return "mp4"
 
 
+def _vint(head: bytes, pos: int) -> tuple[int, int]:
+    """An EBML variable-length integer at `pos`: (its length in bytes, its value without the
+    length marker); (0, 0) where none can be read."""
+    if pos >= len(head) or not head[pos]:
+        return 0, 0
+    length = 9 - head[pos].bit_length()
+    if pos + length > len(head):
+        return 0, 0
+    return length, int.from_bytes(head[pos : pos + length], "big") & ((1 << (7 * length)) - 1)
+
+
+def _ebml_doctype(head: bytes) -> bytes:
+    """The DocType of the EBML header that opens `head` (b"webm", b"matroska"), or b"" when it is
+    not within `head`. The header's elements come one after the other: an id (its length marker
+    kept), a size, then that many bytes (a string may end in zero bytes)."""
+    header_size_length, _ = _vint(head, 4)  # past the EBML magic
+    if not header_size_length:
+        return b""
+    pos = 4 + header_size_length
+    while True:
+        id_length, _ = _vint(head, pos)
+        size_length, size = _vint(head, pos + id_length)
+        if not id_length or id_length > 4 or not size_length:
+            return b""
+        start = pos + id_length + size_length
+        if head[pos : pos + id_length] == b"\x42\x82":
+            return head[start : start + size].rstrip(b"\0") if start + size <= len(head) else b""
+        pos = start + size
+
+
 def sniff_format(head: bytes) -> str | None:
     """The container format from a file's first bytes (at least 12), or None if unknown.
 
@@ -95,7 +127,7 @@ def sniff_format(head: bytes) -> str | None:
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "gif"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska"
+        return "webm" if _ebml_doctype(head) == b"webm" else "matroska"
     if head[4:8] in _ISO_FIRST_BOXES:
         return _iso_format(head)
     return None

@@ -12,6 +12,7 @@ from accounts.services import api_token_create
 from detection import services, wait
 from detection.models import Analysis
 from detection.wakeup import DatabaseWatch
+from ml.results import FAKE_KINDS
 
 from .base import (
     BaseTestCase,
@@ -202,6 +203,18 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(response.json(), {"detail": "The file is too large; the limit is 1.0 MB."})
         self.assertEqual(response.headers["Connection"], "close")
 
+    def test_a_chunked_upload_is_told_to_send_a_length_not_that_no_file_came(self):
+        response = self.client.post(
+            reverse("detection_api:analyses"),
+            content_type="multipart/form-data; boundary=x",
+            HTTP_TRANSFER_ENCODING="chunked",
+            **self.auth(),
+        )
+
+        self.assertEqual(response.status_code, 411)
+        self.assertIn("Send the body with a Content-Length", response.json()["detail"])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
     def test_reading_stops_once_the_file_passes_the_limit(self):
         received = []
         from deepfake_site.uploads import UploadLimitHandler
@@ -318,6 +331,43 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 400)
         self.assertEqual(response.json()["detail"], "file: Send one file per request; this one had 2.")
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_a_name_with_quotes_or_line_breaks_as_browsers_send_it_is_stored_as_typed(self):
+        for sent, stored in [
+            ("réal photo %22quoted%22.jpg", 'réal photo "quoted".jpg'),
+            ("two%0D%0Alines.jpg", "twolines.jpg"),  # as Django drops a CR or LF sent as it is
+            ("100%25 %2F real%20name.jpg", "100%25 %2F real%20name.jpg"),  # the name's own
+        ]:
+            with self.subTest(sent=sent):
+                response = self.upload(SimpleUploadedFile(sent, astronaut_jpeg()))
+
+                self.assertEqual(Analysis.objects.get(pk=response.json()["id"]).original_name, stored)
+
+    def test_a_body_that_is_not_multipart_is_told_how_to_send_the_file(self):
+        url = reverse("detection_api:analyses")
+        for content_type, body in [
+            ("application/json", '{"file": "photo.jpg"}'),
+            ("image/jpeg", astronaut_jpeg()),
+            ("application/x-www-form-urlencoded", "file=photo.jpg"),
+        ]:
+            with self.subTest(content_type=content_type):
+                response = self.client.post(url, body, content_type=content_type, **self.auth())
+
+                self.assertEqual(response.status_code, 415)
+                self.assertEqual(
+                    response.json()["detail"],
+                    f'Unsupported media type "{content_type}" in request. Send the file as '
+                    "multipart/form-data in a field named `file` (curl -F file=@photo.jpg).",
+                )
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_a_multipart_body_without_a_boundary_gets_a_400_with_empty_errors(self):
+        url = reverse("detection_api:analyses")
+        response = self.client.post(url, b"--x\r\n", content_type="multipart/form-data", **self.auth())
+
+        self.assertEqual(response.status_code, 400)
+        self.assertTrue(response.json()["detail"].startswith("Multipart form parse error"), response.json())
+        self.assertEqual(response.json()["errors"], {})
 
     def test_a_name_cut_to_fit_keeps_its_extension(self):
         response = self.upload(SimpleUploadedFile("a" * 400 + ".jpg", astronaut_jpeg()))
@@ -544,10 +594,47 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertIsNone(second["next"])
         self.assertEqual(len({a["id"] for a in first["results"] + second["results"]}), 21)
 
-    def test_it_answers_404_for_a_page_past_the_end(self):
+    def test_it_answers_404_for_a_page_past_the_end_and_says_how_many_there_are(self):
+        self.analysis_for(self.alice)
+
         response = self.get(self.url, {"page": 2})
+
         self.assertEqual(response.status_code, 404)
-        self.assertIn("detail", response.json())
+        self.assertEqual(response.json()["detail"], "There is no page 2: the list has 1 page of at most 20.")
+
+    def test_a_page_number_not_in_digits_is_refused_as_invalid_not_missing(self):
+        for page in ("1.0", "abc", "0"):
+            with self.subTest(page=page):
+                response = self.get(self.url, {"page": page})
+
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("page", response.json()["errors"])
+
+    def test_it_searches_by_file_name_and_upload_day(self):
+        holiday = self.analysis_for(self.alice, original_name="Holiday ÉTÉ.jpg")
+        other = self.analysis_for(self.alice, original_name="interview.mp4")
+        Analysis.objects.filter(pk=other.pk).update(created_at=other.created_at.replace(year=2020, month=3, day=1))
+
+        def ids(**filters):
+            response = self.get(self.url, filters)
+            self.assertEqual(response.status_code, 200, response.json())
+            return [a["id"] for a in response.json()["results"]]
+
+        self.assertEqual(ids(name="holiday été"), [str(holiday.pk)])
+        self.assertEqual(ids(uploaded_to="2020-03-01"), [str(other.pk)])
+        self.assertEqual(ids(uploaded_from="2020-03-02"), [str(holiday.pk)])
+        self.assertEqual(self.get(self.url, {"uploaded_from": "2020-03-02", "uploaded_to": "2020-03-01"}).status_code, 400)
+
+    def test_an_unknown_or_repeated_parameter_is_refused_rather_than_ignored(self):
+        self.analysis_for(self.alice, original_name="keep me.jpg")
+
+        unknown = self.get(self.url, {"q": "nothing like it"})  # the web history's name, not the API's
+        repeated = self.get(self.url + "?status=done&status=failed")
+
+        self.assertEqual(unknown.status_code, 400)
+        self.assertIn("Not a parameter of this list, which takes: status, verdict", unknown.json()["errors"]["q"][0])
+        self.assertEqual(repeated.status_code, 400)
+        self.assertEqual(repeated.json()["errors"]["status"], ["Give it once."])
 
     def test_it_filters_by_status_verdict_and_media_type(self):
         fake_photo = self.done_analysis_for(self.alice)
@@ -749,6 +836,7 @@ class AnalysisFileApiTests(ApiTestCase):
             ("page.html", b"\xff\xd8\xff jpeg bytes", "image/jpeg"),
             ("script.js", b"GIF89a;alert(1)//", "image/gif"),
             ("clip.txt", b"\x1a\x45\xdf\xa3 matroska", "video/x-matroska"),
+            ("clip.mkv", b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm", "video/webm"),  # DocType webm
         ]:
             with self.subTest(name=name):
                 analysis = self.analysis_for(self.alice, content=content, original_name=name)
@@ -787,6 +875,9 @@ class AnalysisHeatmapApiTests(ApiTestCase):
 
 
 class SchemaTests(BaseTestCase):
+    def schema(self) -> dict:
+        return self.client.get(reverse("api-schema"), {"format": "json"}).json()
+
     def test_the_openapi_schema_validates_without_warnings(self):
         path = self.media_root / "schema.yml"
         call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
@@ -808,6 +899,63 @@ class SchemaTests(BaseTestCase):
         self.assertContains(docs, f'href="{reverse("detection:home")}"')
         self.assertContains(docs, f'href="{reverse("profile")}">Your API token</a>')
 
+    def test_the_schema_is_yaml_unless_json_is_asked_for(self):
+        as_yaml = self.client.get(reverse("api-schema"))
+        by_format = self.client.get(reverse("api-schema"), {"format": "json"})
+        by_accept = self.client.get(reverse("api-schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+        self.assertTrue(as_yaml.content.startswith(b"openapi: "), as_yaml.content[:40])
+        for answer in (by_format, by_accept):
+            self.assertEqual(answer["Content-Type"], "application/vnd.oai.openapi+json")
+            self.assertEqual(answer.json()["info"]["title"], "Deepfake detection API")
+
+    def test_every_other_api_view_answers_json_whatever_format_is_asked_for(self):
+        analysis = self.analysis_for(self.alice)
+        response = self.client.get(
+            reverse("detection_api:analysis-detail", args=[analysis.pk]),
+            {"format": "yaml"},
+            HTTP_ACCEPT="application/yaml",
+            HTTP_AUTHORIZATION=f"Token {self.alice_key}",
+        )
+
+        self.assertEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response.json()["id"], str(analysis.pk))
+
+    def test_every_field_of_an_answer_is_required_and_nullable_where_it_can_be_null(self):
+        components = self.schema()["components"]["schemas"]
+        outputs = {name: component for name, component in components.items() if name.endswith("Output")}
+
+        self.assertIn("AnalysisCreateOutput", outputs)
+        for name, component in outputs.items():
+            with self.subTest(name=name):
+                self.assertEqual(sorted(component["required"]), sorted(component["properties"]))
+        detail = outputs["AnalysisDetailOutput"]["properties"]
+        for field in ("fake_probability", "finished_at", "width", "height"):
+            self.assertTrue(detail[field].get("nullable"), field)
+        for field in ("status", "progress", "created_at", "error"):
+            self.assertNotIn("nullable", detail[field], field)
+
+    def test_the_face_box_and_the_kind_of_fake_are_described_exactly(self):
+        components = self.schema()["components"]["schemas"]
+
+        box = components["AnalysisFaceOutput"]["properties"]["box"]
+        self.assertEqual((box["minItems"], box["maxItems"]), (4, 4))
+        kinds = components["AnalysisSummaryOutput"]["properties"]["fake_kind"]["oneOf"]
+        values = [value for kind in kinds for value in components[kind["$ref"].rsplit("/", 1)[1]]["enum"]]
+        self.assertEqual(sorted(values), sorted([*FAKE_KINDS, ""]))
+
+    def test_the_schema_says_what_the_upload_takes_and_the_download_and_errors_give(self):
+        schema = self.schema()
+        analyses = schema["paths"]["/api/v1/analyses/"]
+        download = schema["paths"]["/api/v1/analyses/{analysis_id}/file/"]["get"]["responses"]["200"]
+        errors = schema["components"]["schemas"]["ValidationErrorOutput"]["properties"]["errors"]
+
+        self.assertEqual(list(analyses["post"]["requestBody"]["content"]), ["multipart/form-data"])
+        self.assertEqual(list(download["content"]), ["*/*"])
+        self.assertIn("the content type its content has", download["description"])
+        self.assertIn("empty ({})", errors["description"])
+        self.assertEqual(analyses["get"]["responses"]["404"]["description"], "A page past the last one.")
+
 
 class AnalysisImageApiTests(ApiTestCase):
     def test_the_owner_gets_the_thumbnail_and_the_frame_image_as_jpeg(self):
@@ -820,6 +968,19 @@ class AnalysisImageApiTests(ApiTestCase):
                 self.assertEqual(response.status_code, 200)
                 self.assertEqual(response.headers["Content-Type"], "image/jpeg")
                 self.assertTrue(b"".join(response.streaming_content).startswith(b"\xff\xd8"))
+
+    def test_a_file_gone_from_storage_is_a_404_that_says_so_and_is_logged_not_a_500(self):
+        analysis = self.done_analysis_for(self.alice)
+        body = self.get(reverse("detection_api:analysis-detail", args=[analysis.pk])).json()
+        analysis.thumbnail.storage.delete(analysis.thumbnail.name)
+        analysis.file.storage.delete(analysis.file.name)
+
+        for url, what in ((body["thumbnail_url"], "thumbnail"), (body["file_url"], "uploaded file")):
+            with self.subTest(url=url), self.assertLogs("detection.downloads", "ERROR"):
+                response = self.get(url)
+
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(response.json(), {"detail": f"The {what} is missing from the server's storage."})
 
     def test_it_answers_404_for_another_users_images(self):
         bobs = self.done_analysis_for(self.bob)

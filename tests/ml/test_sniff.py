@@ -8,7 +8,8 @@ from PIL import Image
 
 from ml.errors import UnsupportedMediaError
 from ml.media import load_image_bgr, media_kind
-from ml.sniff import REFUSED_FORMATS, refusal, sniff_format, sniff_media_type
+from ml.sniff import REFUSED_FORMATS, content_type, read_head, refusal, sniff_format, sniff_media_type
+from tests.media import write_video
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:
@@ -49,6 +50,38 @@ def test_an_animated_avif_is_refused_rather_than_read_as_one_still():
 @pytest.mark.parametrize("head", [MP4, PHONE_MOV, b"\x00\x00\x00\x08wide\x00\x00\x00\x00mdat"])
 def test_mp4_and_mov_files_are_still_videos(head):
     assert sniff_media_type(head) == "video"
+
+
+@pytest.mark.parametrize(
+    "suffix,fourcc,fmt,mime",
+    [(".webm", "VP80", "webm", "video/webm"), (".mkv", "MJPG", "matroska", "video/x-matroska")],
+)
+def test_a_webm_video_is_told_from_other_matroska_files_by_its_doctype(tmp_path, astronaut, suffix, fourcc, fmt, mime):
+    path = write_video(tmp_path / f"clip{suffix}", [astronaut[:64, :64]] * 3, fourcc=fourcc)
+    head = read_head(path)
+
+    assert (sniff_format(head), content_type(head), sniff_media_type(head)) == (fmt, mime, "video")
+
+
+def test_a_webm_doctype_written_with_long_sizes_is_still_found():
+    # sizes as eight-byte numbers, as some muxers write them; DocType "webm" padded with a zero
+    header = b"\x42\x86\x81\x01" + b"\x42\x82\x01" + (5).to_bytes(7, "big") + b"webm\x00"
+    head = b"\x1a\x45\xdf\xa3\x01" + len(header).to_bytes(7, "big") + header
+
+    assert sniff_format(head) == "webm"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\x1a\x45\xdf\xa3 matroska",  # no EBML header to read
+        b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84we",  # its DocType cut off
+        b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webx",
+    ],
+    ids=["unreadable", "cut-off", "other-doctype"],
+)
+def test_an_ebml_file_without_a_webm_doctype_is_matroska(head):
+    assert sniff_format(head) == "matroska"
 
 
 def test_an_unknown_file_is_refused_without_a_specific_reason():
