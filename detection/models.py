@@ -73,6 +73,9 @@ class Analysis(models.Model):
     )
     progress = models.FloatField(default=0.0, help_text="0 to 1")
     error = models.TextField(blank=True)
+    # failed because the file itself could not be read (damaged, cut short, an unknown codec):
+    # running it again would fail the same way, so the page offers no retry
+    file_unreadable = models.BooleanField(default=False)
     worker = models.CharField(
         max_length=200, blank=True, help_text="host:pid of the worker that ran the job"
     )

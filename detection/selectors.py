@@ -10,10 +10,12 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.signing import BadSignature, SignedPackage
 
+from . import workers
 from .broker import ReliableRedis
 from .models import Analysis, AnalysisFace, AnalysisFrame, name_folded
 
@@ -146,6 +148,21 @@ def analysis_queue_position(*, analysis: Analysis) -> int:
         Q(created_at__lt=analysis.created_at) | Q(created_at=analysis.created_at, pk__lt=analysis.pk)
     )
     return ahead.count() + 1
+
+
+# Long enough for a worker that is starting (loading the models) to show up.
+NO_WORKER_AFTER_SECONDS = 15
+
+
+def analysis_waits_for_no_worker(*, analysis: Analysis) -> bool:
+    """Whether a queued analysis has waited NO_WORKER_AFTER_SECONDS with no worker cluster up to
+    run it: the page says so instead of counting down a queue that does not move."""
+    if analysis.status != Analysis.Status.QUEUED:
+        return False
+    since = analysis.enqueued_at or analysis.created_at
+    if (timezone.now() - since).total_seconds() < NO_WORKER_AFTER_SECONDS:
+        return False
+    return workers.clusters_running() == 0
 
 
 def _with_frames(analyses: QuerySet[Analysis]) -> QuerySet[Analysis]:

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -103,6 +104,16 @@ def _storage_name(original_name: str) -> str:
         return get_valid_filename(f"upload{suffix}") if suffix.strip(".") else "upload"
 
 
+# The escapes browsers (and requests) write in a multipart file name for `"`, CR and LF, as the
+# HTML standard has them do; Django's parser drops control characters, so CR and LF go.
+_FORM_NAME_ESCAPES = {"%22": '"', "%0D": "", "%0A": ""}
+
+
+def _form_name(name: str) -> str:
+    """A multipart file name with those three escapes undone, and nothing else decoded."""
+    return re.sub("%22|%0D|%0A", lambda escape: _FORM_NAME_ESCAPES[escape.group()], name)
+
+
 def _name_cut(name: str, limit: int = 255) -> str:
     """The name as the owner gave it, cut to `limit` characters from the end of its stem so
     that the extension (which a download's name needs) survives."""
@@ -180,7 +191,7 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     image or video, or more than the owner's account may hold.
     """
     media_type = _upload_check(file)
-    original_name = _name_cut(PurePosixPath((file.name or "upload").replace("\\", "/")).name)
+    original_name = _name_cut(PurePosixPath(_form_name(file.name or "upload").replace("\\", "/")).name)
     analysis = Analysis(
         owner=owner,
         original_name=original_name or "upload",
@@ -355,7 +366,9 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
     except inference.MediaError as exc:
-        analysis_fail(analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=run)
+        analysis_fail(
+            analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=run, file_unreadable=True
+        )
     except inference.CheckpointError:
         logger.exception("analysis %s: the detector could not be loaded", analysis.pk)
         analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=run)
@@ -412,15 +425,18 @@ def _analysis_finish_failed(*, analysis: Analysis, message: str) -> None:
     analysis.save(update_fields=["status", "error", "finished_at"])
 
 
-def analysis_fail(*, analysis_id, message: str, token: str | None = None) -> bool:
+def analysis_fail(*, analysis_id, message: str, token: str | None = None, file_unreadable: bool = False) -> bool:
     """Mark an unfinished analysis failed with a message; False if it had already finished.
+    `file_unreadable`: the file itself is at fault, and running it again will not help.
 
     `token`: the queue token of the run that failed. A run that was stopped and then run again
     (analysis_rerun) may still end in an old worker; its failure must not fail the new run."""
     unfinished = Analysis.objects.filter(pk=analysis_id, status__in=[Analysis.Status.QUEUED, Analysis.Status.RUNNING])
     if token is not None:  # "" too: an analysis queued before tokens, whose runs carry ""
         unfinished = unfinished.filter(queue_token=token)
-    updated = unfinished.update(status=Analysis.Status.FAILED, error=message, finished_at=timezone.now())
+    updated = unfinished.update(
+        status=Analysis.Status.FAILED, error=message, file_unreadable=file_unreadable, finished_at=timezone.now()
+    )
     return bool(updated)
 
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import csv_export, errors, presenters, selectors, services
-from .downloads import original_file_response
+from .downloads import open_stored, original_file_response
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
 from .models import Analysis
@@ -198,6 +198,7 @@ def _result_context(request, analysis) -> dict:
         "result": presenters.result_view(analysis) if analysis.status == "done" else None,
         "stage": presenters.stage_for(analysis),
         "queue_position": selectors.analysis_queue_position(analysis=analysis),
+        "no_worker": selectors.analysis_waits_for_no_worker(analysis=analysis),
         "stage_steps": presenters.stage_steps(),
         "max_faces": settings.DETECTION_MAX_FACES,
     }
@@ -245,6 +246,7 @@ def progress(request, analysis_id):
             "stage": stage,
             "stage_label": stage_label,
             "queue_position": selectors.analysis_queue_position(analysis=analysis),
+            "no_worker": selectors.analysis_waits_for_no_worker(analysis=analysis),
         }
     )
 
@@ -253,7 +255,7 @@ def _stored_image(file, content_type: str, *, missing: str) -> FileResponse:
     """A stored image (a FieldFile, or None when its row was not found) or a 404."""
     if not file:
         raise Http404(missing)
-    response = FileResponse(file.open("rb"), content_type=content_type)
+    response = FileResponse(open_stored(file, what="image"), content_type=content_type)
     # Stored images never change; only the signed-in browser may keep them.
     patch_cache_control(response, private=True, max_age=3600)
     return response

@@ -11,6 +11,7 @@ import socket
 
 from django.utils import timezone
 from django_q.conf import Conf
+from django_q.status import Stat
 
 from .models import QueueKey
 
@@ -18,6 +19,15 @@ from .models import QueueKey
 def worker_name() -> str:
     """This process's name, as stored in Analysis.worker."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def clusters_running() -> int | None:
+    """How many worker clusters are up, by the status each one refreshes in the cache every few
+    seconds (django-q2's Stat); None when that cannot be read."""
+    try:
+        return len(Stat.get_all())
+    except Exception:  # a cache that cannot be read must not break the page asking
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -4,15 +4,17 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from detection.presenters import percent_text
+
 register = template.Library()
 
 
 @register.filter
 def percent(value) -> str:
-    """0.8734 -> "87.3%"; an empty value -> "—"."""
+    """0.8734 -> "87.3%", 0.99996 -> ">99.9%" (presenters.percent_text); an empty value -> "—"."""
     if value is None or value == "":
         return "—"
-    return f"{float(value) * 100:.1f}%"
+    return percent_text(float(value))
 
 
 @register.filter
@@ -20,6 +22,23 @@ def seconds(value) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value):.2f} s"
+
+
+# The engine's stages (AnalysisResult.timings, ml/detector.py) in the pages' words.
+STAGE_LABELS = {
+    "decode": "reading the file",
+    "faces": "finding faces",
+    "verify": "confirming faces",
+    "images": "pictures",
+    "classify": "face-swap model",
+    "synthetic": "AI-generated face model",
+    "explain": "heatmaps",
+}
+
+
+@register.filter
+def stage_label(stage: str) -> str:
+    return STAGE_LABELS.get(stage, stage)
 
 
 @register.filter

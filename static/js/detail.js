@@ -113,15 +113,32 @@
         point.classList.toggle("selected", point.dataset.frame === frame);
       });
       timeline.setAttribute("aria-valuenow", String(position + 1));
+      // the caption's own words (the video's frame number, its time, each person's score),
+      // so that what is read out matches what is shown
       timeline.setAttribute(
         "aria-valuetext",
-        "Frame " + (position + 1) + " of " + hits.length + ", " + hit.dataset.time + " s, fake probability " + hit.dataset.score
+        "Sample " + (position + 1) + " of " + hits.length + ": " +
+          (group ? group.dataset.caption.trim() : hit.dataset.time + " s, fake probability " + hit.dataset.score)
       );
+    }
+
+    // On a narrow screen the chart scrolls sideways in its box: keep the chosen frame in view.
+    function keepInView(position) {
+      var box = timeline.parentNode;
+      var width = timeline.viewBox && timeline.viewBox.baseVal ? timeline.viewBox.baseVal.width : 0;
+      if (!box || !width || box.scrollWidth <= box.clientWidth) {
+        return;
+      }
+      var x = Number(hits[position].dataset.x) * timeline.getBoundingClientRect().width / width;
+      if (x < box.scrollLeft + 24 || x > box.scrollLeft + box.clientWidth - 24) {
+        box.scrollLeft = x - box.clientWidth / 2;
+      }
     }
 
     function choose(position) {
       chosen = Math.max(0, Math.min(hits.length - 1, position));
       show(chosen);
+      keepInView(chosen);
     }
 
     hits.forEach(function (hit, position) {
@@ -176,6 +193,10 @@
           words += " (" + (state.queue_position - 1) + " ahead)";
         }
       }
+      var noWorker = result.querySelector("[data-no-worker]");
+      if (noWorker) {
+        noWorker.hidden = !state.no_worker;
+      }
       // Only a new stage is announced, not every percent.
       if (stageLabel && words !== lastStage) {
         stageLabel.textContent = words;
@@ -219,6 +240,10 @@
           }
           result.innerHTML = fresh.innerHTML;
           result.dataset.finished = "true";
+          // "… is queued to be analysed again" and the like spoke of the wait, which is over
+          Array.prototype.forEach.call(document.querySelectorAll(".messages .message.success"), function (message) {
+            message.remove();
+          });
           var badgeNow = result.querySelector("[data-badge]");
           var sentence = document.getElementById("verdict-sentence");
           var error = document.getElementById("analysis-error");

@@ -36,7 +36,11 @@
   }
 
   function percent(value) {
-    return value === null || value === undefined ? "—" : (value * 100).toFixed(1) + "%";
+    if (value === null || value === undefined) return "—";
+    // as the pages write it (detection/presenters.py percent_text): never "100.0%" or "0.0%" for an estimate
+    if (value > 0 && value < 0.0005) return "<0.1%";
+    if (value >= 0.9995) return ">99.9%";
+    return (value * 100).toFixed(1) + "%";
   }
 
   function update(row, analysis) {
@@ -58,6 +62,16 @@
       progress.remove();
     }
     row.querySelector("[data-probability]").textContent = percent(analysis.probability);
+    var cell = row.querySelector("[data-thumbnail]");
+    if (analysis.status === "done" && cell && !cell.querySelector("img")) {
+      // the worker stores a thumbnail with the result: put it in place of the icon once it loads
+      var picture = new Image(64, 64);
+      picture.alt = "";
+      picture.addEventListener("load", function () {
+        cell.replaceChildren(picture);
+      });
+      picture.src = cell.dataset.thumbnail;
+    }
   }
 
   // The rows of analyses still queued or running, followed until done (static/js/statuses.js).

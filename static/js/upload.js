@@ -135,6 +135,9 @@
   var STATUSES = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
 
   function percent(value) {
+    // as the pages write it (detection/presenters.py percent_text): never "100.0%" or "0.0%" for an estimate
+    if (value > 0 && value < 0.0005) return "<0.1%";
+    if (value >= 0.9995) return ">99.9%";
     return (value * 100).toFixed(1) + "%";
   }
 
@@ -149,7 +152,7 @@
     if (analysis.status === "running" && analysis.progress !== null && analysis.progress !== undefined) {
       upload.detail.textContent = Math.round(analysis.progress * 100) + "% done";
     } else if (done && analysis.probability !== null && analysis.probability !== undefined) {
-      upload.detail.textContent = "fake probability " + percent(analysis.probability);
+      upload.detail.textContent = "(fake probability " + percent(analysis.probability) + ")";
     } else if (analysis.status === "failed" && analysis.error) {
       upload.detail.textContent = analysis.error;
     } else {

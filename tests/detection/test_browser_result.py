@@ -134,7 +134,9 @@ def test_a_photo_fills_in_without_a_reload_with_its_badge_and_one_box_over_the_f
     assert badge.text in {"Real", "Uncertain", "Fake", "No face found"}
     assert "The analysis is finished" in browser.find_element(By.ID, "announce").get_attribute("textContent")
     assert browser.find_element(By.ID, "verdict-sentence").text
-    assert browser.find_element(By.ID, "rerun").text == "Analyse again"  # came with the result
+    # came with the result, behind a confirmation
+    assert browser.find_element(By.CSS_SELECTOR, "#rerun-details summary").text == "Analyse again…"
+    assert not browser.find_element(By.ID, "rerun").is_displayed()
 
     image = browser.find_element(By.ID, "picture-image")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))

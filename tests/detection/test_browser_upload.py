@@ -21,6 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.services import user_create
 from detection import services
 from detection.models import Analysis
+from detection.presenters import percent_text
 from tests.browser import log_in, screenshot, wait_for_text
 
 from .base import PASSWORD, astronaut_jpeg, astronaut_mp4
@@ -106,7 +107,7 @@ def test_two_files_get_a_progress_bar_each_and_then_a_link_to_each_result(
     hrefs = sorted(link.get_attribute("href") for link in links)
     assert hrefs == sorted(f"{live_server.url}/analyses/{a.pk}/" for a in analyses)
     kept = filesizeformat(len(astronaut_jpeg()) + len(astronaut_mp4()))
-    wait_for_text(browser, "#storage-use", f"keep {kept} of the ")  # without a reload
+    wait_for_text(browser, "#storage-use", f"take up {kept} of the ")  # without a reload
     assert browser.find_element(By.ID, "storage-use").is_displayed()
     screenshot(browser, "upload-done")
 
@@ -135,7 +136,7 @@ def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browse
     WebDriverWait(browser, 20).until(lambda driver: badges(driver)[0] == first.verdict_label)
     photo_item, wall_item = browser.find_elements(By.CSS_SELECTOR, "#upload-list .upload-item")
     assert badges(browser) == [first.verdict_label, "Queued"]
-    assert f"fake probability {first.verdict_probability * 100:.1f}%" in photo_item.text
+    assert f"(fake probability {percent_text(first.verdict_probability)})" in photo_item.text
     screenshot(browser, "upload-followed")
 
     second = Analysis.objects.get(owner=alice, original_name="plain wall.png")

@@ -52,6 +52,16 @@ class ResultViewTests(BaseTestCase):
                     f"found in only 2 of the {frames_analysed} sampled frames" in sentence, expected, sentence
                 )
 
+    def test_a_verdict_resting_on_a_small_face_says_what_that_does_and_a_large_one_does_not(self):
+        analysis = self.video_with_two_people()  # person 2, who decides, is 80 px across
+        small = presenters.result_view(analysis).sentence
+        AnalysisFace.objects.filter(frame__analysis=analysis, track=2).update(w=150, h=180)
+        large = presenters.result_view(analysis).sentence
+
+        self.assertIn("The face it rests on is small, about 80 px across", small)
+        self.assertIn("Look for a larger, sharper copy.", small)
+        self.assertNotIn("is small", large)
+
     def test_the_face_beside_its_heatmap_shows_the_region_the_heatmap_covers(self):
         analysis = self.video_with_two_people()
         face = AnalysisFace.objects.filter(frame__analysis=analysis, track=1).first()
@@ -109,3 +119,30 @@ class ResultViewTests(BaseTestCase):
             analysis.progress = progress
             stages.append(presenters.stage_for(analysis)[0])
         self.assertEqual(stages, ["decoding", "faces", "faces", "explaining", "saving"])
+
+
+class SentenceAndNumberTests(BaseTestCase):
+    def test_a_probability_a_hair_from_certain_is_not_written_as_certain(self):
+        self.assertEqual(
+            [presenters.percent_text(p) for p in (0.99996, 0.9994, 0.8734, 0.0004, 0.0)],
+            [">99.9%", "99.9%", "87.3%", "<0.1%", "0.0%"],
+        )
+
+    def test_a_real_verdict_says_when_the_ai_generated_check_came_close(self):
+        def sentence(synthetic):
+            analysis = self.done_analysis_for(
+                self.alice, verdict="real", fake_probability=0.05, synthetic_probability=synthetic, synthetic_threshold=0.714
+            )
+            return presenters.verdict_sentence(analysis, threshold=0.864, threshold_real=0.437, track=None)
+
+        self.assertIn("gives 47.1%: under its 71.4% threshold, but not far", sentence(0.471))
+        self.assertNotIn("second model", sentence(0.2))  # far below: nothing to add
+        self.assertNotIn("second model", sentence(None))  # not scored
+
+    def test_no_face_on_a_photo_is_said_in_a_photos_words_with_what_to_try(self):
+        photo = self.done_analysis_for(self.alice, verdict="no_face", fake_probability=None)
+
+        sentence = presenters.verdict_sentence(photo, threshold=0.864, threshold_real=0.437, track=None)
+
+        self.assertTrue(sentence.startswith("No face was found on the photo"), sentence)
+        self.assertIn("a face cropped tight to its edges", sentence)

@@ -172,6 +172,7 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertTrue(analysis.error.startswith('my "best" shot.gif: cannot decode the image'), analysis.error)
         self.assertNotIn(str(self.media_root), analysis.error)
         self.assertNotIn("/", analysis.error)
+        self.assertTrue(analysis.file_unreadable)  # the file is at fault: no retry is offered
 
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
         from tests.media import hostile_gif
@@ -201,6 +202,7 @@ class AnalysisRunPipelineTests(PipelineTestCase):
 
         analysis = refresh(analysis)
         self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, services.DISK_FULL_MESSAGE))
+        self.assertFalse(analysis.file_unreadable)  # the server is at fault: trying again may do
         self.assertFalse(analysis.frames.exists())
         folder = self.media_root / "analyses" / analysis.pk.hex
         self.assertEqual(sorted(p.name for p in folder.rglob("*")), ["face.jpg"])

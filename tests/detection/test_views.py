@@ -2,11 +2,13 @@ import csv
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from detection.models import Analysis, AnalysisFace, AnalysisTrack
 
@@ -56,15 +58,15 @@ class UploadTests(BaseTestCase):
             response = self.client.get(self.url)
         self.assertContains(
             response,
-            '<span class="storage-use" id="storage-use">keep <span class="storage-stored">1.5\xa0KB</span> '
-            "of the 5.0\xa0GB your account may keep.</span>",
+            '<span class="storage-use" id="storage-use">take up <span class="storage-stored">1.5\xa0KB</span> '
+            "of the 5.0\xa0GB your account may store.</span>",
         )
 
     def test_the_room_line_is_there_but_hidden_while_nothing_is_kept_so_uploads_can_fill_it(self):
         self.login(self.alice)
         with override_settings(DETECTION_USER_STORAGE_BYTES=5 * 1024**3):
             response = self.client.get(self.url)
-        self.assertContains(response, '<span class="storage-use" id="storage-use" hidden>keep')
+        self.assertContains(response, '<span class="storage-use" id="storage-use" hidden>take up')
         with override_settings(DETECTION_USER_STORAGE_BYTES=0):  # no limit: nothing to say
             self.assertNotContains(self.client.get(self.url), "your account may keep")
 
@@ -337,6 +339,26 @@ class DetailTests(BaseTestCase):
         self.assertContains(
             response, f'data-progress-url="{reverse("detection:progress", args=[self.bobs_analysis.pk])}"'
         )
+
+    def test_a_queue_with_no_worker_up_says_so_once_it_has_waited_a_little(self):
+        self.login(self.bob)
+        progress = reverse("detection:progress", args=[self.bobs_analysis.pk])
+        page = reverse("detection:detail", args=[self.bobs_analysis.pk])
+        long_ago = timezone.now() - timedelta(minutes=2)
+
+        just_queued = self.client.get(progress).json()
+        Analysis.objects.filter(pk=self.bobs_analysis.pk).update(enqueued_at=long_ago)
+        with mock.patch("detection.workers.Stat.get_all", return_value=[object()]):  # a cluster is up
+            with_worker = self.client.get(progress).json()
+        with mock.patch("detection.workers.Stat.get_all", return_value=[]):
+            without = self.client.get(progress).json()
+            shown = self.client.get(page)
+
+        self.assertFalse(just_queued["no_worker"])  # a worker may still be starting
+        self.assertFalse(with_worker["no_worker"])
+        self.assertTrue(without["no_worker"])
+        self.assertContains(shown, "No worker is running to analyse files just now")
+        self.assertNotContains(shown, 'data-no-worker hidden')
 
     def test_a_done_analysis_shows_its_verdict_frames_and_faces(self):
         analysis = self.done_analysis_for(self.alice)
@@ -1187,12 +1209,25 @@ class RerunTests(BaseTestCase):
         self.assertEqual(Analysis.objects.get(pk=failed.pk).status, Analysis.Status.QUEUED)
         enqueue.assert_called_once()
 
+    def test_a_file_that_could_not_be_read_is_not_offered_a_retry_that_would_fail_again(self):
+        unreadable = self.analysis_for(
+            self.alice, status=Analysis.Status.FAILED, error="clip.mp4: cannot open the video", file_unreadable=True
+        )
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[unreadable.pk]))
+
+        self.assertNotContains(page, 'id="rerun"')
+        self.assertContains(page, "trying again would fail the same way")
+
     def test_a_done_analysis_offers_to_analyse_again_but_a_waiting_one_does_not(self):
         self.login(self.alice)
         done = self.done_analysis_for(self.alice)
         queued = self.analysis_for(self.alice)
 
-        self.assertContains(self.client.get(reverse("detection:detail", args=[done.pk])), "With the models installed now")
+        page = self.client.get(reverse("detection:detail", args=[done.pk]))
+        self.assertContains(page, "<summary>Analyse again…</summary>", html=True)  # asked before the result goes
+        self.assertContains(page, "This result (verdict, boxes, heatmaps) is deleted at once")
         self.assertNotContains(self.client.get(reverse("detection:detail", args=[queued.pk])), 'id="rerun"')
         response, enqueue = self.rerun(queued)
         self.assertContains(response, "still waiting or running")

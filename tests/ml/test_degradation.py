@@ -84,6 +84,10 @@ def test_the_report_has_each_files_verdict_at_each_re_encoding_from_its_own(dete
     assert [r["moved"] for r in report["rows"]] == [r["fake_probability"] - report["rows"][0]["fake_probability"] for r in report["rows"]]
     assert all(r["verdict"] in {"real", "uncertain", "fake"} and r["faces"] == 1 for r in report["rows"])
     assert [(s["degradation"], s["files"]) for s in report["summary"]] == [(d.name, 1) for d in chosen]
+    # the astronaut's face is about 95 px across in the 512 px photo, smaller at 360p
+    own, small = report["rows"][0]["face_side"], report["rows"][-1]["face_side"]
+    assert 70 < own < 130 and small < own
+    assert sum(s["files"] for s in report["by_face_size"]) == len(chosen)
 
 
 def test_the_command_reads_a_folder_and_writes_its_table_and_json(tmp_path, untrained_checkpoint):
