@@ -95,7 +95,7 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
         help_text="[x, y, width, height] in pixels",
     )
     heatmap_url = serializers.SerializerMethodField(
-        help_text="Grad-CAM overlay (PNG) for the most suspicious faces, else null"
+        help_text="Grad-CAM overlay (PNG) for the most suspicious face of each person, then the most suspicious left (DETECTION_HEATMAPS in all), else null"
     )
     crop = serializers.ListField(
         child=serializers.IntegerField(),

@@ -95,6 +95,7 @@ from .tracks import (
     SYNTHETIC_FACES_PER_TRACK,
     evenly_spaced_faces,
     face_look,
+    faces_to_explain,
     file_score,
     iou,
     link_tracks,
@@ -631,7 +632,7 @@ class Detector:
         report(0.85)
 
         started = time.perf_counter()
-        explained = [int(k) for k in np.argsort(-flat, kind="stable")[: max(options.heatmaps, 0)]]
+        explained = faces_to_explain(track_ids, flat, options.heatmaps)
         heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
         thumbnail = None
         if options.thumbnail_size and digests:

@@ -20,7 +20,7 @@ class DetectorOptions:
     max_frames: int = DEFAULT_FRAMES  # frames sampled from a video
     max_faces: int = DEFAULT_MAX_FACES  # confirmed faces scored per frame
     full_search_every: int = FULL_SEARCH_EVERY  # sampled frames; between them only near known faces
-    heatmaps: int = 2  # most suspicious faces per file that get a Grad-CAM heatmap
+    heatmaps: int = 2  # faces per file that get a Grad-CAM heatmap (tracks.faces_to_explain)
     verifier: str = DEFAULT_VERIFIER  # how Haar boxes are confirmed (ml/verify.py)
     min_track_frames: int = MIN_TRACK_FRAMES
     frame_image_size: int = 960  # long side of the stored JPEG of each frame; 0: none

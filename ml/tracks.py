@@ -190,6 +190,24 @@ def evenly_spaced_faces(track_ids: Sequence[Sequence[int]], per_track: int) -> l
     return sorted(chosen)
 
 
+def faces_to_explain(track_ids: Sequence[Sequence[int]], scores: Sequence[float], count: int) -> list[int]:
+    """Which faces get a heatmap: indices into `scores` (faces in frame order, as `track_ids`
+    lists them), at most `count`. First each person's most suspicious face, the most
+    suspicious person first, then the most suspicious faces left. Picked by score alone, two
+    people's heatmaps could both show the first, and the second would never be seen up close."""
+    if count <= 0:
+        return []
+    tracks = [track for frame_ids in track_ids for track in frame_ids]
+    by_score = [int(k) for k in np.argsort(-np.asarray(scores, dtype=float), kind="stable")]
+    firsts, seen = [], set()
+    for k in by_score:
+        if tracks[k] not in seen:
+            seen.add(tracks[k])
+            firsts.append(k)
+    rest = [k for k in by_score if k not in set(firsts)]
+    return (firsts + rest)[:count]
+
+
 def summarize_tracks(
     track_ids: Sequence[Sequence[int]],
     scores: Sequence[Sequence[float]],

@@ -6,6 +6,7 @@ import numpy as np
 from ml.tracks import (
     evenly_spaced_faces,
     face_look,
+    faces_to_explain,
     file_score,
     link_tracks,
     look_distance,
@@ -121,3 +122,14 @@ def test_a_persons_synthetic_probability_is_the_mean_of_the_faces_that_were_scor
     track_ids = [[1], [1], [1]]
     tracks = summarize_tracks(track_ids, [[0.1], [0.2], [0.3]], [0.0, 1.0, 2.0], synthetic=[[0.2], [None], [0.6]])
     assert tracks[0].synthetic_probability == pytest.approx(0.4)
+
+
+def test_each_person_gets_a_heatmap_before_anyone_gets_a_second():
+    # three frames: person 1 (scores 0.9, 0.95, 0.8) and person 2 (0.3, 0.4, 0.2), in frame order
+    track_ids = [[1, 2], [1, 2], [1, 2]]
+    scores = [0.9, 0.3, 0.95, 0.4, 0.8, 0.2]
+
+    assert faces_to_explain(track_ids, scores, 2) == [2, 3]  # person 1's best, then person 2's
+    assert faces_to_explain(track_ids, scores, 3) == [2, 3, 0]  # then the most suspicious left
+    assert faces_to_explain([[1], [1]], [0.2, 0.7], 2) == [1, 0]  # one person: by score
+    assert faces_to_explain(track_ids, scores, 0) == []
