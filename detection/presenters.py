@@ -185,7 +185,7 @@ def verdict_sentence(
     if analysis.verdict != Analysis.Verdict.NO_FACE and face_side is not None and face_side < SMALL_FACE_PX:
         sentence += (
             f" The face it rests on is small, about {face_side} px across (the model looks at 224 px): "
-            "in this project's tests, faces this small made real clips look faker and fakes look more "
+            "in this project's tests, faces this small made real faces look faker and fakes look more "
             "real. Look for a larger, sharper copy."
         )
     examined = analysis.frames_analysed
