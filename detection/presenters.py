@@ -267,7 +267,9 @@ def _frame_view(
     """`ai_generated`: the AI-generated probability of each person judged AI-generated, whose
     boxes are drawn as fakes and labelled with it (their face-swap score is usually near 0)."""
     boxes = []
-    for face in frame.faces.all():
+    # by person, so that every frame's caption and row lists P1 before P2 (faces not linked to a
+    # person last, in the order they were found)
+    for face in sorted(frame.faces.all(), key=lambda face: (not face.track, face.track, face.index)):
         synthetic = ai_generated.get(face.track) if face.track else None
         if synthetic is not None:
             label = f"P{face.track} AI {percent_text(synthetic)}"

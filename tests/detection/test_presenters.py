@@ -146,3 +146,16 @@ class SentenceAndNumberTests(BaseTestCase):
 
         self.assertTrue(sentence.startswith("No face was found on the photo"), sentence)
         self.assertIn("a face cropped tight to its edges", sentence)
+
+
+class FrameOrderTests(BaseTestCase):
+    def test_each_frame_lists_its_people_by_number_whatever_order_they_were_found_in(self):
+        analysis = self.done_analysis_for(self.alice, media_type=Analysis.MediaType.VIDEO)
+        frame = AnalysisFrame.objects.create(analysis=analysis, index=99, time=3.3, fake_probability=0.5)
+        for index, track in enumerate((2, 0, 1)):
+            AnalysisFace.objects.create(frame=frame, index=index, x=10 * index, y=0, w=80, h=80, fake_probability=0.5, track=track)
+
+        view = presenters.result_view(analysis)
+
+        [shown] = [f for f in view.frames if f.index == 99]
+        self.assertEqual([box.track for box in shown.boxes], [1, 2, 0])
