@@ -53,7 +53,7 @@ class ApiTokenForm(forms.Form):
         help_text="A name to tell your tokens apart, like “newsroom script”.",
     )
     # one id per page shown: sending the form again (a reload, a double click) makes no second token
-    form_id = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+    form_id = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

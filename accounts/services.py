@@ -298,21 +298,33 @@ def api_token_create(
     Raises TooManyTokens when the user holds API_TOKENS_PER_USER tokens already, and
     TokenFormSentAgain when the form `form_id` names made a token already (for a day)."""
     name = name.strip() or DEFAULT_TOKEN_NAME
-    with transaction.atomic():
-        _lock(user=user)
-        if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
-            raise TooManyTokens(
-                f"You have {settings.API_TOKENS_PER_USER} API tokens, as many as an account may have: "
-                "revoke one you no longer use on your profile page first."
-            )
-        form_key = f"api-token-form:{user.pk}:{form_id}"
-        if form_id and not cache.add(form_key, name, timeout=24 * HOUR):
-            first = cache.get(form_key, name)
-            raise TokenFormSentAgain(
-                f"This form was sent before, and made the token “{first}” then. Its key was shown only that "
-                "once: if you did not copy it, revoke that token and make another."
-            )
-        return _made(user=user, name=name, made_by=made_by)
+    form_key = f"api-token-form:{user.pk}:{form_id}"
+    try:
+        with transaction.atomic():
+            _lock(user=user)  # a second sending of the form waits here for the first to be done
+            sent_before = cache.get(form_key) if form_id else None
+            if sent_before is not None:  # before the count, which the token it made is in
+                first_name, first_prefix = sent_before
+                raise TokenFormSentAgain(
+                    f"This form was sent twice, and the first sending made the token “{first_name}” "
+                    f"({first_prefix}…). Its key was in the answer to that first sending only: if you "
+                    "did not copy it, revoke that token below and make another."
+                )
+            if ApiToken.objects.filter(user=user).count() >= settings.API_TOKENS_PER_USER:
+                raise TooManyTokens(
+                    f"You have {settings.API_TOKENS_PER_USER} API tokens, as many as an account may have: "
+                    "revoke one you no longer use on your profile page first."
+                )
+            made = _made(user=user, name=name, made_by=made_by)
+            if form_id:  # set before the commit, so that a second sending waiting on the lock sees it
+                cache.set(form_key, (made[0].name, made[0].prefix), timeout=24 * HOUR)
+    except (TokenFormSentAgain, TooManyTokens):
+        raise
+    except Exception:
+        if form_id:  # no token was kept: the form may be sent again
+            cache.delete(form_key)
+        raise
+    return made
 
 
 def api_token_log_in(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:

@@ -45,8 +45,10 @@ class BodySizeLimitMiddleware:
             length = 0
         if length > settings.DETECTION_MAX_UPLOAD_BYTES + BODY_OVERHEAD_BYTES:
             return _refusal(request, upload_limit_message(), status=413)
-        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked and request.method in ("POST", "PUT", "PATCH"):
             # Django would read such a body as empty, and the view answer "no file was sent"
+            # (a GET or DELETE some clients send chunked and empty loses nothing)
             return _refusal(
                 request,
                 "Send the body with a Content-Length: this server does not read chunked uploads "

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ml import sniff
-from ml.errors import CheckpointError, MediaError
+from ml.errors import CheckpointError, MediaError, MediaMissingError
 from ml.results import AnalysisResult
 
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
@@ -26,6 +26,7 @@ from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 __all__ = [
     "CheckpointError",
     "MediaError",
+    "MediaMissingError",
     "SNIFF_BYTES",
     "ResultRows",
     "analyze",

@@ -61,7 +61,7 @@ def stage_for(analysis: Analysis) -> tuple[str, str]:
 def percent_text(value: float) -> str:
     """0.8734 -> "87.3%". A probability a hair from 0 or 1 is written "<0.1%" or ">99.9%", not
     "0.0%" or "100.0%": a model's estimate is never that certain, and the page must not look it."""
-    if 0 < value < 0.0005:
+    if value < 0.0005:
         return "<0.1%"
     if value >= 0.9995:
         return ">99.9%"
@@ -160,9 +160,9 @@ class ResultView:
     people: int = 0  # face tracks (people) found
 
 
-# The model looks at faces 224 px across; a face under half of that is blown up more than
-# twice. `make degradation-check` (2026-11-27, the shipped model; the model card's known limits)
-# sorts the 31 videos of ../shared/data and their re-encoded copies by the size of the face each
+# The shipped model looks at a 224 px crop of 0.9 times a face's box (its spec's face_margin),
+# so a face under 112 px is blown up more than twice. `make degradation-check` (2026-11-27, the shipped model; the model card's known limits)
+# sorts the project's 31 videos (29 real, 2 DFDC fakes) and their re-encoded copies by the size of the face each
 # verdict rests on. Real clips on faces under 112 px: 6 of 9 copies uncertain, median 0.489
 # (the one real clip ever called fake at 240p rested on faces of about 90 px); 160 px and up: 5
 # of 110, median 0.078. The fakes on faces under 112 px: 4 of 5 uncertain.

@@ -41,7 +41,7 @@ class WholeNumberField(serializers.IntegerField):
     paginator, reading the parameter again, then refuses with a 404."""
 
     def to_internal_value(self, data):
-        if not str(data).strip().isdigit():
+        if not (str(data).strip().isascii() and str(data).strip().isdigit()):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -365,6 +365,9 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
     try:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
+    except inference.MediaMissingError:
+        logger.exception("analysis %s: its upload is gone from storage", analysis.pk)
+        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=run)
     except inference.MediaError as exc:
         analysis_fail(
             analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=run, file_unreadable=True

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import socket
+import time
 
 from django.utils import timezone
 from django_q.conf import Conf
@@ -15,19 +17,35 @@ from django_q.status import Stat
 
 from .models import QueueKey
 
+logger = logging.getLogger(__name__)
+
 
 def worker_name() -> str:
     """This process's name, as stored in Analysis.worker."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# clusters_running()'s last answer and when it was read: every open result page polls it.
+_clusters_seen: tuple[float, int | None] = (0.0, None)
+CLUSTERS_SEEN_FOR_SECONDS = 5.0
+
+
 def clusters_running() -> int | None:
-    """How many worker clusters are up, by the status each one refreshes in the cache every few
-    seconds (django-q2's Stat); None when that cannot be read."""
+    """How many worker clusters are up, by the status each one refreshes every few seconds
+    (django-q2's Stat: in the Django cache with the ORM broker, which web and workers must then
+    share; in Redis with the Redis broker); None when that cannot be read. Read at most every
+    CLUSTERS_SEEN_FOR_SECONDS per process."""
+    global _clusters_seen
+    seen_at, count = _clusters_seen
+    if time.monotonic() - seen_at < CLUSTERS_SEEN_FOR_SECONDS:
+        return count
     try:
-        return len(Stat.get_all())
-    except Exception:  # a cache that cannot be read must not break the page asking
-        return None
+        count = len(Stat.get_all())
+    except Exception:  # a status that cannot be read must not break the page asking
+        logger.warning("could not read the worker clusters' status", exc_info=True)
+        count = None
+    _clusters_seen = (time.monotonic(), count)
+    return count
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,6 +9,11 @@ class MediaError(MlError):
     """The file cannot be analysed: empty, truncated, undecodable or of an unsupported type."""
 
 
+class MediaMissingError(MediaError):
+    """There is no file at the path given (or a folder): the fault of whoever stored it, not of
+    its content; the site fails such a run as its own error, which trying again can mend."""
+
+
 class MediaTooLargeError(MediaError):
     """The file states a picture larger than the decoder's pixel budget (`ml.media.MediaLimits`)."""
 

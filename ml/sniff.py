@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import MediaError
+from .errors import MediaError, MediaMissingError
 from .results import MEDIA_IMAGE, MEDIA_VIDEO
 
 HEAD_BYTES = 64
@@ -165,9 +165,9 @@ def read_head(path: str | Path) -> bytes:
         with path.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
     except FileNotFoundError:
-        raise MediaError(f"{path.name}: file not found") from None
+        raise MediaMissingError(f"{path.name}: file not found") from None
     except IsADirectoryError:
-        raise MediaError(f"{path.name}: is a directory, not a file") from None
+        raise MediaMissingError(f"{path.name}: is a directory, not a file") from None
     if not head:
         raise MediaError(f"{path.name}: the file is empty")
     return head

@@ -18,6 +18,14 @@ def percent(value) -> str:
 
 
 @register.filter
+def progress_percent(value) -> str:
+    """A job's progress, 0.42 -> "42%" (not a probability: 0 and 100 % are exact here)."""
+    if value is None or value == "":
+        return "—"
+    return f"{float(value) * 100:.0f}%"
+
+
+@register.filter
 def seconds(value) -> str:
     if value is None or value == "":
         return "—"

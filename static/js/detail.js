@@ -206,7 +206,7 @@
         bar.value = state.progress;
       }
       if (percent) {
-        percent.textContent = (state.progress * 100).toFixed(1) + "%";
+        percent.textContent = Math.round(state.progress * 100) + "%";
       }
       var reached = true;
       steps.forEach(function (step) {

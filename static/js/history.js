@@ -38,7 +38,7 @@
   function percent(value) {
     if (value === null || value === undefined) return "—";
     // as the pages write it (detection/presenters.py percent_text): never "100.0%" or "0.0%" for an estimate
-    if (value > 0 && value < 0.0005) return "<0.1%";
+    if (value < 0.0005) return "<0.1%";
     if (value >= 0.9995) return ">99.9%";
     return (value * 100).toFixed(1) + "%";
   }
@@ -57,7 +57,7 @@
         badge.insertAdjacentElement("afterend", progress);
         badge.insertAdjacentText("afterend", " ");
       }
-      progress.textContent = percent(analysis.progress);
+      progress.textContent = Math.round(analysis.progress * 100) + "%";
     } else if (progress) {
       progress.remove();
     }

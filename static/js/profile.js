@@ -1,6 +1,16 @@
-// The profile page: copy the API token to the clipboard.
+// The profile page: send the token form once, and copy a new API token to the clipboard.
 (function () {
   "use strict";
+  var make = document.getElementById("make-token");
+  if (make) {
+    // A second click would send the form again, and the browser would show that answer, not the
+    // first one with the key (the site makes no second token: accounts.services.api_token_create).
+    make.form.addEventListener("submit", function () {
+      window.setTimeout(function () {
+        make.disabled = true;
+      }, 0);
+    });
+  }
   var button = document.getElementById("copy-token");
   if (!button) {
     return;

@@ -136,7 +136,7 @@
 
   function percent(value) {
     // as the pages write it (detection/presenters.py percent_text): never "100.0%" or "0.0%" for an estimate
-    if (value > 0 && value < 0.0005) return "<0.1%";
+    if (value < 0.0005) return "<0.1%";
     if (value >= 0.9995) return ">99.9%";
     return (value * 100).toFixed(1) + "%";
   }

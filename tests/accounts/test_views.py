@@ -416,12 +416,36 @@ class ApiTokenCreateTests(BaseTestCase):
 
         self.assertIsNotNone(first.context["made"])
         self.assertIsNone(again.context["made"])
-        self.assertContains(again, "made the token “newsroom script” then")
+        prefix = ApiToken.objects.get(user=self.alice, name="newsroom script").prefix
+        self.assertContains(again, f"the first sending made the token “newsroom script” ({prefix}…)")
         self.assertEqual(ApiToken.objects.filter(user=self.alice, name="newsroom script").count(), 1)
         new_form_id = again.context["form"]["form_id"].value()
         self.assertNotEqual(new_form_id, form_id)  # the form shown now makes a token
         third = self.client.post(reverse("api_token_create"), {"name": "second script", "form_id": new_form_id})
         self.assertIsNotNone(third.context["made"])
+
+    @override_settings(API_TOKENS_PER_USER=2)
+    def test_a_form_sent_twice_at_the_last_free_place_says_it_was_sent_twice_not_that_the_account_is_full(self):
+        self.login(self.alice)  # alice holds 1 token: room for one more
+        form_id = self.client.get(reverse("profile")).context["form"]["form_id"].value()
+        sent = {"name": "last one", "form_id": form_id}
+        self.client.post(reverse("api_token_create"), sent)
+
+        again = self.client.post(reverse("api_token_create"), sent)
+
+        self.assertContains(again, "This form was sent twice")
+        self.assertNotContains(again, "revoke one you no longer use")  # TooManyTokens' refusal
+
+    def test_a_token_that_could_not_be_kept_leaves_the_form_free_to_be_sent_again(self):
+        self.login(self.alice)
+        sent = {"name": "retry me", "form_id": "ab" * 16}
+        with mock.patch("accounts.services._made", side_effect=RuntimeError("database gone")):
+            with self.assertRaises(RuntimeError):
+                self.client.post(reverse("api_token_create"), sent)
+
+        again = self.client.post(reverse("api_token_create"), sent)
+
+        self.assertIsNotNone(again.context["made"])
 
     def test_it_only_accepts_post(self):
         self.login(self.alice)

@@ -124,8 +124,8 @@ class ResultViewTests(BaseTestCase):
 class SentenceAndNumberTests(BaseTestCase):
     def test_a_probability_a_hair_from_certain_is_not_written_as_certain(self):
         self.assertEqual(
-            [presenters.percent_text(p) for p in (0.99996, 0.9994, 0.8734, 0.0004, 0.0)],
-            [">99.9%", "99.9%", "87.3%", "<0.1%", "0.0%"],
+            [presenters.percent_text(p) for p in (1.0, 0.99996, 0.9994, 0.8734, 0.0004, 0.0)],
+            [">99.9%", ">99.9%", "99.9%", "87.3%", "<0.1%", "<0.1%"],
         )
 
     def test_a_real_verdict_says_when_the_ai_generated_check_came_close(self):

@@ -174,6 +174,17 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertNotIn("/", analysis.error)
         self.assertTrue(analysis.file_unreadable)  # the file is at fault: no retry is offered
 
+    def test_an_upload_gone_from_storage_fails_as_the_servers_fault_that_trying_again_can_mend(self):
+        analysis = self.analysis_for(self.alice, content=astronaut_jpeg(), original_name="face.jpg")
+        Path(analysis.file.path).unlink()
+
+        with self.assertLogs("detection.services", "ERROR"):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        analysis = refresh(analysis)
+        self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, services.INTERNAL_ERROR_MESSAGE))
+        self.assertFalse(analysis.file_unreadable)
+
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
         from tests.media import hostile_gif
 
