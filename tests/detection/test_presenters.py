@@ -135,7 +135,7 @@ class SentenceAndNumberTests(BaseTestCase):
             )
             return presenters.verdict_sentence(analysis, threshold=0.864, threshold_real=0.437, track=None)
 
-        self.assertIn("gives 47.1%: under its 71.4% threshold, but not far", sentence(0.471))
+        self.assertIn("gives 47.1%: under its 71.4% threshold but above half of it", sentence(0.471))
         self.assertNotIn("second model", sentence(0.2))  # far below: nothing to add
         self.assertNotIn("second model", sentence(None))  # not scored
 
