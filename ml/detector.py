@@ -38,9 +38,14 @@ a looser one: `SyntheticDetector.views`) and its probability is the lowest: one 
 is unsteady, and a photo has no other frames. A
 person's probability is the mean of their scored faces, the file's the highest among the
 counted people. Combination rule:
-- the synthetic probability at or above the synthetic checkpoint's threshold makes the verdict
-  "fake" with kind "ai_generated", whatever the face-swap score;
-- otherwise the face-swap verdict stands (kind "face_swap" when it is "fake"); the synthetic
+- a face-swap verdict of "fake" stands first, with kind "face_swap", whatever the synthetic
+  score: the face-swap model is the stronger and the calibrated one, and in a video of two
+  people, one swapped and one real, a real face's false AI-generated alarm would otherwise take
+  the headline and name the wrong person (seen 2026-11-27 on a clip made of a DFDC fake beside
+  a re-encoded real clip);
+- otherwise the synthetic probability at or above the synthetic checkpoint's threshold makes
+  the verdict "fake" with kind "ai_generated";
+- otherwise the face-swap verdict stands (real or uncertain); the synthetic
   model's own "uncertain" band does not change the verdict (it covers most real photos), but its
   probability is always reported;
 - no face: "no_face" for both.
@@ -231,6 +236,8 @@ def combined_verdict(
     face_swap_verdict: str, synthetic_probability: float | None, synthetic_threshold: float | None
 ) -> tuple[str, str]:
     """(verdict, fake kind) under the combination rule of the module's docstring."""
+    if face_swap_verdict == VERDICT_FAKE:
+        return VERDICT_FAKE, KIND_FACE_SWAP
     if synthetic_threshold is not None and synthetic_probability is not None:
         if synthetic_probability >= synthetic_threshold:
             return VERDICT_FAKE, KIND_AI_GENERATED

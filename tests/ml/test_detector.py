@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import threading
 
@@ -358,12 +359,13 @@ def test_loading_without_a_checkpoint_says_so(tmp_path):
         load_detector(tmp_path / "missing.pt")
 
 
-def test_a_synthetic_face_makes_the_verdict_fake_whatever_the_face_swap_model_says():
+def test_a_synthetic_face_makes_a_real_or_uncertain_verdict_fake_but_a_face_swap_stands_first():
     from ml.detector import combined_verdict
 
     assert combined_verdict("real", 0.9, 0.7) == ("fake", "ai_generated")
     assert combined_verdict("uncertain", 0.7, 0.7) == ("fake", "ai_generated")
-    assert combined_verdict("fake", 0.95, 0.7) == ("fake", "ai_generated")
+    # the stronger, calibrated model's finding is the headline; the synthetic score is still kept
+    assert combined_verdict("fake", 0.95, 0.7) == ("fake", "face_swap")
 
 
 def test_below_the_synthetic_threshold_the_face_swap_verdict_stands():
@@ -617,5 +619,6 @@ def test_a_photo_is_called_ai_generated_only_when_every_view_of_the_face_agrees(
     assert result.fake_kind != "ai_generated"
     sure = SyntheticDetector(_OneViewSynthetic(shipped.model, np.zeros(1)), version="test")
     sure.model.probabilities = lambda crops: np.full(len(crops), 0.99)
-    result = Detector(detector.model, detector.spec, version=detector.version, synthetic=sure).analyze(path, DetectorOptions(heatmaps=0))
+    never_swapped = dataclasses.replace(detector.spec, threshold=2.0)  # a face-swap "fake" would stand first
+    result = Detector(detector.model, never_swapped, version=detector.version, synthetic=sure).analyze(path, DetectorOptions(heatmaps=0))
     assert result.verdict == "fake" and result.fake_kind == "ai_generated"
