@@ -140,6 +140,26 @@ class Heatmap:
 
 
 @dataclass
+class PersonCard:
+    """A person (face track), shown at the sampled frame where their face scored highest."""
+
+    number: int
+    colour: int
+    score: float
+    band: str
+    ai_generated: float | None  # their AI-generated probability, when judged AI-generated
+    frames: int
+    first_time: float
+    last_time: float
+    counted: bool
+    deciding: bool
+    image_url: str | None
+    crop_view_box: str
+    best_time: float
+    best_score: float
+
+
+@dataclass
 class ResultView:
     analysis: Analysis
     threshold: float
@@ -158,6 +178,7 @@ class ResultView:
     bands_present: list[str] = field(default_factory=list)
     ai_generated_people: bool = False  # some box is drawn for a person judged AI-generated
     people: int = 0  # face tracks (people) found
+    person_cards: list[PersonCard] = field(default_factory=list)  # when there are two or more
 
 
 # The shipped model looks at a 224 px crop of 0.9 times a face's box (its spec's face_margin),
@@ -431,6 +452,53 @@ def _face_side(frames: list[AnalysisFrame], track: int) -> int | None:
     return round(statistics.median(sides)) if sides else None
 
 
+def _person_cards(
+    analysis: Analysis,
+    frames: list[AnalysisFrame],
+    tracks: list,
+    *,
+    threshold: float,
+    threshold_real: float,
+    ai_generated: dict[int, float],
+    deciding: int | None,
+) -> list[PersonCard]:
+    best: dict[int, tuple[AnalysisFrame, AnalysisFace]] = {}
+    for frame in frames:
+        for face in frame.faces.all():
+            if face.track and (face.track not in best or face.fake_probability > best[face.track][1].fake_probability):
+                best[face.track] = (frame, face)
+    cards = []
+    for track in sorted(tracks, key=lambda track: track.number):
+        if track.number not in best:
+            continue
+        frame, face = best[track.number]
+        side = max(face.w, face.h) * 1.25  # the face with a little room around it, square
+        cards.append(
+            PersonCard(
+                number=track.number,
+                colour=(track.number - 1) % TRACK_COLOURS + 1,
+                score=track.fake_probability,
+                band="fake" if track.number in ai_generated else band_for(
+                    track.fake_probability, threshold=threshold, threshold_real=threshold_real
+                ),
+                ai_generated=ai_generated.get(track.number),
+                frames=track.frames,
+                first_time=track.first_time,
+                last_time=track.last_time,
+                counted=track.counted,
+                deciding=track.number == deciding,
+                image_url=reverse("detection:frame-image", args=[analysis.pk, frame.index]) if frame.image else None,
+                crop_view_box=" ".join(
+                    str(round(v, 1))
+                    for v in (face.x + face.w / 2 - side / 2, face.y + face.h / 2 - side / 2, side, side)
+                ),
+                best_time=frame.time,
+                best_score=face.fake_probability,
+            )
+        )
+    return cards
+
+
 def result_view(analysis: Analysis) -> ResultView:
     """Everything the result page and the report show for a finished analysis."""
     threshold = analysis.threshold if analysis.threshold is not None else 0.5
@@ -494,4 +562,8 @@ def result_view(analysis: Analysis) -> ResultView:
         ai_generated_people=any(box.ai_generated is not None for frame in frames for box in frame.boxes),
         orientation=orientation,
         people=len(tracks),
+        person_cards=_person_cards(
+            analysis, stored, tracks, threshold=threshold, threshold_real=threshold_real,
+            ai_generated=ai_generated, deciding=deciding.number if deciding else None,
+        ) if len(tracks) > 1 else [],
     )

@@ -159,3 +159,28 @@ class FrameOrderTests(BaseTestCase):
 
         [shown] = [f for f in view.frames if f.index == 99]
         self.assertEqual([box.track for box in shown.boxes], [1, 2, 0])
+
+
+class PersonCardTests(BaseTestCase):
+    video_with_two_people = ResultViewTests.video_with_two_people
+    def test_two_people_each_get_a_card_at_their_highest_scoring_face_and_the_deciding_one_is_named(self):
+        analysis = self.video_with_two_people()
+
+        cards = presenters.result_view(analysis).person_cards
+
+        self.assertEqual([card.number for card in cards], [1, 2])
+        first, second = cards
+        self.assertEqual((first.best_score, first.best_time), (0.3, 1.0))  # frame 10
+        self.assertEqual((second.best_score, second.best_time), (0.8, 1.0))
+        self.assertEqual([card.deciding for card in cards], [False, True])
+        self.assertEqual(second.crop_view_box, "290.0 -10.0 100.0 100.0")  # the 80 px face with room around it
+        self.login(self.alice)
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+        self.assertContains(page, "The people, one by one")
+        self.assertContains(page, "The verdict rests on this person.")
+
+    def test_one_person_gets_no_cards_the_verdict_already_speaks_for_them(self):
+        analysis = self.video_with_two_people()
+        AnalysisTrack.objects.filter(analysis=analysis, number=2).delete()
+
+        self.assertEqual(presenters.result_view(analysis).person_cards, [])
