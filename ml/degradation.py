@@ -26,12 +26,15 @@ from .datasets import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 @dataclass(frozen=True)
 class Degradation:
     """A re-encoding: to at most `height` px high (None: the file's own), with x264's `crf` for
-    a video and JPEG `quality` for a photo."""
+    a video and JPEG `quality` for a photo. `codec` "mp4v": the video written by OpenCV's own
+    MPEG-4 part 2 writer instead (its defaults, as a script that saves frames with
+    cv2.VideoWriter does), scaled with area averaging."""
 
     name: str
     height: int | None
     crf: int
     quality: int
+    codec: str = "libx264"
 
 
 DEGRADATIONS = (
@@ -40,6 +43,7 @@ DEGRADATIONS = (
     Degradation("360p, CRF 33", 360, 33, 50),
     Degradation("240p, CRF 38", 240, 38, 30),
     Degradation("own size, CRF 40", None, 40, 20),
+    Degradation("480p, OpenCV mp4v", 480, 0, 75, codec="mp4v"),
 )
 
 
@@ -57,6 +61,8 @@ def degrade_video(src: Path, dst: Path, degradation: Degradation) -> Path:
     4:2:0 needs."""
     import av
 
+    if degradation.codec == "mp4v":
+        return _opencv_mp4v(src, dst, degradation)
     with av.open(str(src)) as source:
         video = source.streams.video[0]
         rate = video.average_rate or 25
@@ -83,6 +89,27 @@ def degrade_video(src: Path, dst: Path, degradation: Degradation) -> Path:
     return dst
 
 
+def _opencv_mp4v(src: Path, dst: Path, degradation: Degradation) -> Path:
+    """`src` upright, scaled with area averaging and written by cv2.VideoWriter's mp4v."""
+    import av
+
+    with av.open(str(src)) as source:
+        video = source.streams.video[0]
+        rate = float(video.average_rate or 25)
+        writer = None
+        for frame in source.decode(video):
+            turns = (frame.rotation // 90) % 4
+            image = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), turns))
+            if writer is None:
+                width, height = _scaled(image.shape[1], image.shape[0], degradation.height)
+                size = (max(2, width - width % 2), max(2, height - height % 2))
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, size)
+            writer.write(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        if writer is not None:
+            writer.release()
+    return dst
+
+
 def degrade_image(src: Path, dst: Path, degradation: Degradation) -> Path:
     """`src` scaled and saved as a JPEG (`dst`) at the degradation's quality."""
     image = cv2.imread(str(src), cv2.IMREAD_COLOR)
@@ -105,7 +132,7 @@ def degraded(src: Path, folder: Path, degradation: Degradation) -> Path:
     if degradation.height is None and not degradation.crf:
         return src
     suffix = src.suffix.lower()
-    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}"
+    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}{'' if degradation.codec == 'libx264' else '-' + degradation.codec}"
     if suffix in VIDEO_SUFFIXES:
         return degrade_video(src, folder / f"{stem}.mp4", degradation)
     if suffix in IMAGE_SUFFIXES:

@@ -35,6 +35,20 @@ def test_a_video_is_re_encoded_smaller_and_blockier_with_every_frame_kept(clip, 
     assert out.stat().st_size < clip.stat().st_size
 
 
+def test_a_video_can_be_re_encoded_as_opencvs_mp4v_writer_does_with_every_frame_kept(clip, tmp_path):
+    out = degrade_video(clip, tmp_path / "mp4v.mp4", Degradation("480p mp4v", 480, 0, 75, codec="mp4v"))
+
+    frames = frames_of(out)
+    assert len(frames) == 40
+    assert frames[0].shape[:2] == (480, 480)
+    original = cv2.resize(frames_of(clip)[0], (480, 480), interpolation=cv2.INTER_AREA)
+    assert float(np.abs(frames[0].astype(int) - original.astype(int)).mean()) < 20
+    import av
+
+    with av.open(str(out)) as written:
+        assert written.streams.video[0].codec_context.name == "mpeg4"  # MPEG-4 part 2, not H.264
+
+
 def test_a_phone_video_stored_sideways_is_re_encoded_upright(tmp_path):
     face = cv2.resize(astronaut_bgr(), (320, 240))
     sideways = ffmpeg_rotate(write_video(tmp_path / "a.mp4", [face] * 5), tmp_path / "sideways.mp4", 90)
