@@ -240,12 +240,14 @@ class AnalysisRerunApi(APIView):
         summary="Analyse a finished upload again",
         description=(
             "Runs a done or failed analysis again with the models installed now, on the file already "
-            "uploaded: its result is deleted and it is queued as a new upload is (poll its `url`). "
-            "Counts as an upload in the upload rate limit."
+            "uploaded: its result is deleted and it is queued as a new upload is (poll its `url`, or "
+            "send `?wait=N` as for an upload). Counts as an upload in the upload rate limit."
         ),
         request=None,
+        parameters=[AnalysisCreateQuerySerializer],
         responses={
-            202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued."),
+            200: OpenApiResponse(AnalysisDetailOutputSerializer, "Finished again (done or failed) within `wait`."),
+            202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued or running."),
             **ERRORS,
             409: OpenApiResponse(ErrorOutputSerializer, "Still waiting or running: run it again once it is done."),
             429: OpenApiResponse(
@@ -255,6 +257,8 @@ class AnalysisRerunApi(APIView):
         },
     )
     def post(self, request, analysis_id):
+        query = AnalysisCreateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         analysis = _analysis_or_404(request, analysis_id)
         try:
             analysis = services.analysis_rerun(analysis=analysis)
@@ -263,8 +267,14 @@ class AnalysisRerunApi(APIView):
         except errors.TooManyPending as exc:
             raise PendingLimitReached(str(exc)) from None
         UploadRateThrottle().record(request)
+        analysis = wait.analysis_wait(
+            owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
+        )
+        if analysis is None:
+            raise NotFound("The analysis was deleted while waiting for it.")
         data = AnalysisDetailOutputSerializer(analysis, context={"request": request}).data
-        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
+        finished = status.HTTP_200_OK if analysis.is_finished else status.HTTP_202_ACCEPTED
+        return Response(data, status=finished, headers={"Location": data["url"]})
 
 
 class AnalysisFileApi(APIView):

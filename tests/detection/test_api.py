@@ -517,6 +517,31 @@ class AnalysisWaitPipelineTests(PipelineTestCase, ApiTestCase):
         self.assertIn(body["verdict"], {"real", "fake"})
         self.assertGreater(len(body["frames"][0]["faces"]), 0)
 
+    def test_a_rerun_with_wait_answers_200_with_the_new_result_once_the_worker_is_done(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            first = self.upload(photo_upload())
+        analysis_id = first.json()["id"]
+        self.assertEqual(self.get(first.json()["url"]).json()["status"], "done")
+
+        def worker_finishes(mark, seconds):
+            for pk in Analysis.objects.filter(status="queued").values_list("pk", flat=True):
+                services.analysis_run(analysis_id=pk)
+            return True
+
+        clock = itertools.count(start=0.0, step=0.001)
+        with (
+            mock.patch("detection.services.analysis_enqueue"),  # the worker is the watch below
+            mock.patch("detection.wait.monotonic", side_effect=lambda: next(clock)),
+            mock.patch.object(DatabaseWatch, "wait", side_effect=worker_finishes),
+        ):
+            again = self.client.post(
+                reverse("detection_api:analysis-rerun", args=[analysis_id]) + "?wait=30", **self.auth()
+            )
+
+        self.assertEqual(again.status_code, 200)
+        self.assertEqual(again.json()["status"], "done", again.json()["error"])
+        self.assertGreater(len(again.json()["frames"][0]["faces"]), 0)
+
     def test_token_upload_poll_result_and_delete(self):
         """The whole life of an analysis as a script sees it, with the real detector."""
         token = self.client.post(
