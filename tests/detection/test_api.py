@@ -57,6 +57,12 @@ class AuthenticationTests(ApiTestCase):
         self.assertEqual(response.status_code, 401)
         self.assertEqual(response.json(), {"detail": 'Send the token as "Authorization: Token <token>", not "Bearer <token>".'})
 
+    def test_a_user_name_and_password_are_told_the_api_takes_a_token(self):
+        response = self.client.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION="Basic YWxpY2U6c2VjcmV0")
+
+        self.assertEqual(response.status_code, 401)
+        self.assertIn("This API takes a token, not a user name and password", response.json()["detail"])
+
     def test_it_answers_401_with_a_bad_token(self):
         response = self.client.get(reverse("detection_api:analyses"), **self.auth("0" * 40))
         self.assertEqual(response.status_code, 401)
