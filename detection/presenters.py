@@ -184,9 +184,9 @@ class ResultView:
 # The shipped model looks at a 224 px crop of 0.9 times a face's box (its spec's face_margin),
 # so a face under 112 px is blown up more than twice. `make degradation-check` (2026-11-27, the shipped model; the model card's known limits)
 # sorts the project's 31 videos (29 real, 2 DFDC fakes) and their re-encoded copies by the size of the face each
-# verdict rests on. Real clips on faces under 112 px: 6 of 9 copies uncertain, median 0.489
+# verdict rests on. Real clips on faces under 112 px: 6 of 10 copies uncertain, median 0.489
 # (the one real clip ever called fake at 240p rested on faces of about 90 px); 160 px and up: 5
-# of 110, median 0.078. The fakes on faces under 112 px: 4 of 5 uncertain.
+# of 138 uncertain and 1 fake, median 0.067. The fakes on faces under 112 px: 5 of 7 uncertain.
 SMALL_FACE_PX = 112
 
 
