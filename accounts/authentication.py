@@ -14,14 +14,8 @@ class ApiTokenAuthentication(TokenAuthentication):
     def authenticate(self, request):
         # OAuth's scheme is what most HTTP clients send by default: say which one this API takes
         # (DRF would answer "credentials were not provided").
-        scheme = get_authorization_header(request).split()[:1]
-        if scheme == [b"Bearer"]:
+        if get_authorization_header(request).split()[:1] == [b"Bearer"]:
             raise AuthenticationFailed('Send the token as "Authorization: Token <token>", not "Bearer <token>".')
-        if scheme == [b"Basic"]:  # a user name and password, as `curl -u` sends them
-            raise AuthenticationFailed(
-                'This API takes a token, not a user name and password: send "Authorization: Token <token>". '
-                "Get one with POST /api/v1/auth/token/ or on your profile page."
-            )
         return super().authenticate(request)
 
     def authenticate_credentials(self, key):

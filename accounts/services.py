@@ -303,7 +303,7 @@ def api_token_create(
         with transaction.atomic():
             _lock(user=user)  # a second sending of the form waits here for the first to be done
             sent_before = cache.get(form_key) if form_id else None
-            if sent_before is not None:  # before the count, which the token it made is in
+            if isinstance(sent_before, tuple):  # before the count, which the token it made is in
                 first_name, first_prefix = sent_before
                 raise TokenFormSentAgain(
                     f"This form was sent twice, and the first sending made the token “{first_name}” "

@@ -6,7 +6,8 @@ import logging
 
 from django.conf import settings
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.authentication import get_authorization_header
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -64,4 +65,15 @@ def exception_handler(exc, context):
         response.data = {"detail": " ".join(_messages(errors)), "errors": errors}
     elif response.status_code == 400:
         response.data = {**response.data, "errors": {}}
+    elif isinstance(exc, NotAuthenticated) and _sent_basic(context.get("request")):
+        # a user name and password, as `curl -u` sends them: said only once nothing else let the
+        # request in (a proxy's own Basic log-in in front of the site must not lock it out)
+        response.data = {
+            "detail": 'This API takes a token, not a user name and password: send "Authorization: Token <token>". '
+            "Get one with POST /api/v1/auth/token/ or on your profile page."
+        }
     return response
+
+
+def _sent_basic(request) -> bool:
+    return request is not None and get_authorization_header(request).split()[:1] == [b"Basic"]

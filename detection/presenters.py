@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.urls import reverse
 
-from .models import Analysis, AnalysisFace, AnalysisFrame
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
 # Timeline drawing area, in SVG user units (the SVG scales to the page's width).
 TIMELINE_WIDTH = 720
@@ -178,11 +178,14 @@ class ResultView:
     bands_present: list[str] = field(default_factory=list)
     ai_generated_people: bool = False  # some box is drawn for a person judged AI-generated
     people: int = 0  # face tracks (people) found
+    # people the second model called AI-generated, when that is not the verdict: (person,
+    # probability, counted for the verdict)
+    ai_flagged_too: list[tuple[int, float, bool]] = field(default_factory=list)
     person_cards: list[PersonCard] = field(default_factory=list)  # when there are two or more
 
 
 # The shipped model looks at a 224 px crop of 0.9 times a face's box (its spec's face_margin),
-# so a face under 112 px is blown up more than twice. `make degradation-check` (2026-11-27, the shipped model; the model card's known limits)
+# so a face under 112 px is blown up more than twice (from about 124 px, more so the smaller). `make degradation-check` (2026-11-27, the shipped model; the model card's known limits)
 # sorts the project's 31 videos (29 real, 2 DFDC fakes) and their re-encoded copies by the size of the face each
 # verdict rests on. Real clips on faces under 112 px: 6 of 10 copies uncertain, median 0.489
 # (the one real clip ever called fake at 240p rested on faces of about 90 px); 160 px and up: 5
@@ -455,7 +458,7 @@ def _face_side(frames: list[AnalysisFrame], track: int) -> int | None:
 def _person_cards(
     analysis: Analysis,
     frames: list[AnalysisFrame],
-    tracks: list,
+    tracks: list[AnalysisTrack],
     *,
     threshold: float,
     threshold_real: float,
@@ -509,13 +512,17 @@ def result_view(analysis: Analysis) -> ResultView:
     # Labels about 16 px high on a desktop, whatever the picture's size (see result.css).
     font = round(max(width, height, 100) * (0.024 if orientation == "landscape" else 0.03), 1)
     tracks = list(analysis.tracks.all())
-    ai_generated = {
+    flagged = {
         track.number: track.synthetic_probability
         for track in tracks
         if analysis.synthetic_threshold is not None
         and track.synthetic_probability is not None
         and track.synthetic_probability >= analysis.synthetic_threshold
     }
+    # Drawn as AI-generated only when that is the verdict: a face-swap "fake" comes first
+    # (ml.detector.combined_verdict), and the second model's call on another person is then
+    # named in words, not drawn as a finding.
+    ai_generated = flagged if analysis.is_ai_generated else {}
     frames = [
         _frame_view(analysis, frame, threshold=threshold, threshold_real=threshold_real, font=font, ai_generated=ai_generated)
         for frame in stored
@@ -562,6 +569,9 @@ def result_view(analysis: Analysis) -> ResultView:
         ai_generated_people=any(box.ai_generated is not None for frame in frames for box in frame.boxes),
         orientation=orientation,
         people=len(tracks),
+        ai_flagged_too=[
+            (track.number, flagged[track.number], track.counted) for track in tracks if track.number in flagged
+        ] if not analysis.is_ai_generated else [],
         person_cards=_person_cards(
             analysis, stored, tracks, threshold=threshold, threshold_real=threshold_real,
             ai_generated=ai_generated, deciding=deciding.number if deciding else None,

@@ -30,7 +30,7 @@ class AnalysisCreateQuerySerializer(serializers.Serializer):
         default=0,
         help_text=(
             "Hold the response up to this many seconds until the analysis is done or failed "
-            "(201), instead of answering at once (202). A user's third simultaneous wait (or "
+            "(201 for an upload, 200 for a rerun), instead of answering at once (202). A user's third simultaneous wait (or "
             "any wait while the server's wait slots are taken) is answered at once: poll `url`."
         ),
     )

@@ -26,7 +26,7 @@ def worker_name() -> str:
 
 
 # clusters_running()'s last answer and when it was read: every open result page polls it.
-_clusters_seen: tuple[float, int | None] = (0.0, None)
+_clusters_seen: tuple[float, int | None] = (float("-inf"), None)
 CLUSTERS_SEEN_FOR_SECONDS = 5.0
 
 

@@ -5,7 +5,9 @@ files at a few qualities and counts how the verdicts move.
 
 Videos are re-encoded as H.264 (libx264, through PyAV) at a lower height and a constant-quality
 factor (CRF: 23 is x264's default, 28 a typical web upload, 35 and up visibly blocky); photos are
-scaled and saved as JPEG at a lower quality. "480p" means at most 480 px high, whatever the
+scaled and saved as JPEG at a lower quality. One more copy of each video is written by OpenCV's
+own MPEG-4 part 2 writer (`cv2.VideoWriter`, mp4v) at 480p, as a script that saves frames back
+makes it (photos have no such copy). "480p" means at most 480 px high, whatever the
 frame's shape, so a portrait clip is scaled further than a site's 480p (which counts the shorter
 side) would. A file is never made larger than it was.
 """
@@ -104,9 +106,12 @@ def _opencv_mp4v(src: Path, dst: Path, degradation: Degradation) -> Path:
                 width, height = _scaled(image.shape[1], image.shape[0], degradation.height)
                 size = (max(2, width - width % 2), max(2, height - height % 2))
                 writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, size)
+                if not writer.isOpened():
+                    raise ValueError(f"{src}: OpenCV could not open an mp4v writer for {dst.name}")
             writer.write(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-        if writer is not None:
-            writer.release()
+        if writer is None:
+            raise ValueError(f"{src}: no frames to write")
+        writer.release()
     return dst
 
 
@@ -132,7 +137,8 @@ def degraded(src: Path, folder: Path, degradation: Degradation) -> Path:
     if degradation.height is None and not degradation.crf:
         return src
     suffix = src.suffix.lower()
-    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}{'' if degradation.codec == 'libx264' else '-' + degradation.codec}"
+    codec = "" if degradation.codec == "libx264" else f"-{degradation.codec}"
+    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}{codec}"
     if suffix in VIDEO_SUFFIXES:
         return degrade_video(src, folder / f"{stem}.mp4", degradation)
     if suffix in IMAGE_SUFFIXES:
@@ -156,6 +162,8 @@ def degradation_report(detector, files: list[Path], folder: Path, degradations=D
     for src in files:
         own = None
         for degradation in degradations:
+            if degradation.codec != "libx264" and src.suffix.lower() in IMAGE_SUFFIXES:
+                continue  # a video writer's copy: a photo has none
             result = detector.analyze(degraded(src, folder, degradation), options)
             row = {
                 "file": str(src),

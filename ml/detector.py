@@ -241,7 +241,7 @@ def combined_verdict(
     if synthetic_threshold is not None and synthetic_probability is not None:
         if synthetic_probability >= synthetic_threshold:
             return VERDICT_FAKE, KIND_AI_GENERATED
-    return face_swap_verdict, KIND_FACE_SWAP if face_swap_verdict == VERDICT_FAKE else ""
+    return face_swap_verdict, ""  # real, uncertain or no face: no kind of fake
 
 
 def platform_score(
@@ -639,7 +639,7 @@ class Detector:
         report(0.85)
 
         started = time.perf_counter()
-        explained = faces_to_explain(track_ids, flat, options.heatmaps)
+        explained = faces_to_explain(track_ids, flat, options.heatmaps, people=tracks)
         heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
         thumbnail = None
         if options.thumbnail_size and digests:

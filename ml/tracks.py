@@ -190,22 +190,31 @@ def evenly_spaced_faces(track_ids: Sequence[Sequence[int]], per_track: int) -> l
     return sorted(chosen)
 
 
-def faces_to_explain(track_ids: Sequence[Sequence[int]], scores: Sequence[float], count: int) -> list[int]:
+def faces_to_explain(
+    track_ids: Sequence[Sequence[int]], scores: Sequence[float], count: int, people: Sequence[TrackResult] = ()
+) -> list[int]:
     """Which faces get a heatmap: indices into `scores` (faces in frame order, as `track_ids`
-    lists them), at most `count`. First each person's most suspicious face, the most
-    suspicious person first, then the most suspicious faces left. Picked by score alone, two
-    people's heatmaps could both show the first, and the second would never be seen up close."""
+    lists them), at most `count`. First each person's most suspicious face, people counted for
+    the verdict first and the most suspicious of them first (`people`: the summarised tracks),
+    then the most suspicious faces left. Picked by score alone, two people's heatmaps could both
+    show the first, and the second would never be seen up close."""
     if count <= 0:
         return []
     tracks = [track for frame_ids in track_ids for track in frame_ids]
     by_score = [int(k) for k in np.argsort(-np.asarray(scores, dtype=float), kind="stable")]
-    firsts, seen = [], set()
+    best: dict[int, int] = {}
     for k in by_score:
-        if tracks[k] not in seen:
-            seen.add(tracks[k])
-            firsts.append(k)
-    rest = [k for k in by_score if k not in set(firsts)]
-    return (firsts + rest)[:count]
+        best.setdefault(tracks[k], k)
+    summary = {person.id: person for person in people}
+
+    def rank(track: int) -> tuple:
+        person = summary.get(track)
+        counted = person is not None and person.counted
+        return (not counted, -(person.fake_probability if counted else scores[best[track]]))
+
+    firsts = [best[track] for track in sorted(best, key=rank)]
+    chosen = set(firsts)
+    return (firsts + [k for k in by_score if k not in chosen])[:count]
 
 
 def summarize_tracks(

@@ -439,7 +439,15 @@ class ApiTokenCreateTests(BaseTestCase):
     def test_a_token_that_could_not_be_kept_leaves_the_form_free_to_be_sent_again(self):
         self.login(self.alice)
         sent = {"name": "retry me", "form_id": "ab" * 16}
-        with mock.patch("accounts.services._made", side_effect=RuntimeError("database gone")):
+        from django.core.cache import cache
+
+        real_set = cache.set
+
+        def set_then_fail(*args, **kwargs):  # the marker is written, then the commit fails
+            real_set(*args, **kwargs)
+            raise RuntimeError("database gone")
+
+        with mock.patch.object(cache, "set", side_effect=set_then_fail):
             with self.assertRaises(RuntimeError):
                 self.client.post(reverse("api_token_create"), sent)
 

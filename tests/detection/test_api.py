@@ -62,6 +62,10 @@ class AuthenticationTests(ApiTestCase):
 
         self.assertEqual(response.status_code, 401)
         self.assertIn("This API takes a token, not a user name and password", response.json()["detail"])
+        self.client.force_login(self.alice)  # a proxy's own Basic log-in in front of the site
+        self.assertEqual(
+            self.client.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION="Basic YWxpY2U6c2VjcmV0").status_code, 200
+        )
 
     def test_it_answers_401_with_a_bad_token(self):
         response = self.client.get(reverse("detection_api:analyses"), **self.auth("0" * 40))

@@ -163,6 +163,23 @@ class FrameOrderTests(BaseTestCase):
 
 class PersonCardTests(BaseTestCase):
     video_with_two_people = ResultViewTests.video_with_two_people
+
+    def test_a_face_swap_fake_draws_nobody_as_ai_generated_and_names_the_second_models_call_in_words(self):
+        analysis = self.video_with_two_people()  # person 2 decides
+        Analysis.objects.filter(pk=analysis.pk).update(
+            verdict="fake", fake_kind="face_swap", fake_probability=0.9, synthetic_probability=0.8, synthetic_threshold=0.7
+        )
+        AnalysisTrack.objects.filter(analysis=analysis, number=1).update(synthetic_probability=0.8)  # the other person
+        analysis.refresh_from_db()
+
+        view = presenters.result_view(analysis)
+
+        self.assertFalse(view.ai_generated_people)  # no box or card drawn as AI-generated
+        self.assertTrue(all(card.ai_generated is None for card in view.person_cards))
+        self.assertEqual(view.ai_flagged_too, [(1, 0.8, True)])
+        self.login(self.alice)
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+        self.assertContains(page, "The second model also rates person 1 as AI-generated (80.0%), but a face-swap finding comes first")
     def test_two_people_each_get_a_card_at_their_highest_scoring_face_and_the_deciding_one_is_named(self):
         analysis = self.video_with_two_people()
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -43,8 +44,6 @@ def test_a_video_can_be_re_encoded_as_opencvs_mp4v_writer_does_with_every_frame_
     assert frames[0].shape[:2] == (480, 480)
     original = cv2.resize(frames_of(clip)[0], (480, 480), interpolation=cv2.INTER_AREA)
     assert float(np.abs(frames[0].astype(int) - original.astype(int)).mean()) < 20
-    import av
-
     with av.open(str(out)) as written:
         assert written.streams.video[0].codec_context.name == "mpeg4"  # MPEG-4 part 2, not H.264
 
@@ -117,4 +116,4 @@ def test_the_command_reads_a_folder_and_writes_its_table_and_json(tmp_path, untr
 
     assert done.returncode == 0, done.stderr
     assert "240p, CRF 38" in done.stdout and "fake" in done.stdout
-    assert len(json.loads(out.read_text())["rows"]) == len(DEGRADATIONS)
+    assert len(json.loads(out.read_text())["rows"]) == sum(d.codec == "libx264" for d in DEGRADATIONS)  # a photo has no mp4v copy

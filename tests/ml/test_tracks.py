@@ -133,3 +133,18 @@ def test_each_person_gets_a_heatmap_before_anyone_gets_a_second():
     assert faces_to_explain(track_ids, scores, 3) == [2, 3, 0]  # then the most suspicious left
     assert faces_to_explain([[1], [1]], [0.2, 0.7], 2) == [1, 0]  # one person: by score
     assert faces_to_explain(track_ids, scores, 0) == []
+
+
+def test_the_people_counted_for_the_verdict_get_their_heatmap_before_people_seen_once():
+    from ml.results import TrackResult
+
+    # person 1 is seen in three frames (counted, mean 0.5); persons 2 and 3 once each, scoring higher
+    track_ids = [[1, 2], [1, 3], [1]]
+    scores = [0.5, 0.9, 0.6, 0.8, 0.4]
+    people = [
+        TrackResult(id=1, fake_probability=0.5, frames=3, first_time=0, last_time=2, counted=True),
+        TrackResult(id=2, fake_probability=0.9, frames=1, first_time=0, last_time=0, counted=False),
+        TrackResult(id=3, fake_probability=0.8, frames=1, first_time=1, last_time=1, counted=False),
+    ]
+
+    assert faces_to_explain(track_ids, scores, 2, people) == [2, 1]  # person 1's best, then person 2's
