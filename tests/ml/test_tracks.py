@@ -118,10 +118,13 @@ def test_the_synthetic_model_sees_at_most_four_faces_of_a_person_spread_along_th
     assert [(p, j) for p, j in chosen if track_ids[p][j] == 2] == [(4, 1), (5, 1)]
 
 
-def test_a_persons_synthetic_probability_is_the_mean_of_the_faces_that_were_scored():
+def test_a_persons_synthetic_probability_is_the_lowest_of_the_faces_that_were_scored():
     track_ids = [[1], [1], [1]]
-    tracks = summarize_tracks(track_ids, [[0.1], [0.2], [0.3]], [0.0, 1.0, 2.0], synthetic=[[0.2], [None], [0.6]])
-    assert tracks[0].synthetic_probability == pytest.approx(0.4)
+    tracks = summarize_tracks(track_ids, [[0.1], [0.2], [0.3]], [0.0, 1.0, 2.0], synthetic=[[0.9], [None], [0.6]])
+    assert tracks[0].synthetic_probability == pytest.approx(0.6)
+    # one person whose score swings as a real face's did: not called AI-generated on its mean
+    swinging = summarize_tracks([[1]] * 4, [[0.1]] * 4, [0.0, 1.0, 2.0, 3.0], synthetic=[[0.983], [0.946], [0.003], [0.998]])
+    assert swinging[0].synthetic_probability == pytest.approx(0.003)
 
 
 def test_each_person_gets_a_heatmap_before_anyone_gets_a_second():
