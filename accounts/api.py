@@ -27,8 +27,9 @@ from .serializers import TokenCreateInputSerializer, TokenOutputSerializer
 
 class TokenRateThrottle(AnonRateThrottle):
     """Limits log-ins (POST) per client (its address, an IPv6 client's /64, as failed log-ins are
-    counted), whoever they claim to be and whatever token they send; a DELETE, which needs a
-    valid token, is not counted."""
+    counted), whoever they claim to be and whatever token they send. Only a POST tries a
+    password: a DELETE (which needs a valid token) and any other method (a GET, an OPTIONS, all
+    answered without a key) are not counted."""
 
     scope = "token"
 
@@ -36,7 +37,7 @@ class TokenRateThrottle(AnonRateThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
     def allow_request(self, request, view) -> bool:
-        return request.method == "DELETE" or super().allow_request(request, view)
+        return request.method != "POST" or super().allow_request(request, view)
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": client_network(request)}

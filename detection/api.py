@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -19,7 +18,7 @@ from deepfake_site.api import ErrorOutputSerializer, ValidationErrorOutputSerial
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import errors, selectors, services, wait
-from .downloads import open_stored, original_file_response
+from .downloads import original_file_response, stored_image_response
 from .parsers import NotMultipartParser
 from .throttles import UploadRateThrottle, rate_limit_message
 from .serializers import (
@@ -305,7 +304,7 @@ class AnalysisHeatmapApi(APIView):
         face = selectors.analysis_face_get(viewer=request.user, analysis_id=analysis_id, face_id=face_id)
         if face is None:
             raise NotFound("No such heatmap.")
-        return FileResponse(open_stored(face.heatmap, what="heatmap"), content_type="image/png")
+        return stored_image_response(face.heatmap, content_type="image/png", what="heatmap")
 
 
 class AnalysisThumbnailApi(APIView):
@@ -318,7 +317,7 @@ class AnalysisThumbnailApi(APIView):
         analysis = _analysis_or_404(request, analysis_id)
         if not analysis.thumbnail:
             raise NotFound("No thumbnail.")
-        return FileResponse(open_stored(analysis.thumbnail, what="thumbnail"), content_type="image/jpeg")
+        return stored_image_response(analysis.thumbnail, content_type="image/jpeg", what="thumbnail")
 
 
 class AnalysisFrameImageApi(APIView):
@@ -333,4 +332,4 @@ class AnalysisFrameImageApi(APIView):
         )
         if frame is None:
             raise NotFound("No such frame image.")
-        return FileResponse(open_stored(frame.image, what="frame image"), content_type="image/jpeg")
+        return stored_image_response(frame.image, content_type="image/jpeg", what="frame image")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.http import FileResponse, Http404
+from django.utils.cache import patch_cache_control
 
 from . import inference
 from .models import Analysis
@@ -22,6 +23,14 @@ def open_stored(file, *, what: str):
     except FileNotFoundError:
         logger.error("%s missing from storage: %s", what, file.name)
         raise Http404(f"The {what} is missing from the server's storage.") from None
+
+
+def stored_image_response(file, *, content_type: str, what: str) -> FileResponse:
+    """A stored image (thumbnail, frame, heatmap) for the site's pages and the API alike. It never
+    changes once stored, so the signed-in browser may keep it for an hour; no shared cache may."""
+    response = FileResponse(open_stored(file, what=what), content_type=content_type)
+    patch_cache_control(response, private=True, max_age=3600)
+    return response
 
 
 def original_file_response(analysis: Analysis) -> FileResponse:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deepfake_site.uploads import upload_limit_message, upload_was_too_large
 
 from . import csv_export, errors, presenters, selectors, services
-from .downloads import open_stored, original_file_response
+from .downloads import original_file_response, stored_image_response
 from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
 from .models import Analysis
@@ -255,10 +255,7 @@ def _stored_image(file, content_type: str, *, missing: str) -> FileResponse:
     """A stored image (a FieldFile, or None when its row was not found) or a 404."""
     if not file:
         raise Http404(missing)
-    response = FileResponse(open_stored(file, what="image"), content_type=content_type)
-    # Stored images never change; only the signed-in browser may keep them.
-    patch_cache_control(response, private=True, max_age=3600)
-    return response
+    return stored_image_response(file, content_type=content_type, what="image")
 
 
 @login_required

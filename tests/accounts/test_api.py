@@ -106,6 +106,15 @@ class TokenCreateApiTests(BaseTestCase):
         self.assertRegex(response.json()["detail"], r"^Too many log-in attempts from your address\. Try again in \d+ seconds?\.$")
         self.assertGreaterEqual(int(response.headers["Retry-After"]), 1)
 
+    def test_only_a_log_in_counts_in_the_log_in_throttle_not_a_get_or_options(self):
+        with throttle_rates(token="2/minute"):
+            for _ in range(3):
+                self.client.get(self.url)
+                self.client.options(self.url)
+            response = self.client.post(self.url, {"username": "alice", "password": PASSWORD})
+
+        self.assertEqual(response.status_code, 200)
+
     def test_sending_a_valid_token_does_not_escape_the_log_in_throttle(self):
         with throttle_rates(token="2/minute"):
             for _ in range(2):

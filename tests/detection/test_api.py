@@ -1003,6 +1003,7 @@ class AnalysisImageApiTests(ApiTestCase):
                 self.assertEqual(response.status_code, 200)
                 self.assertEqual(response.headers["Content-Type"], "image/jpeg")
                 self.assertTrue(b"".join(response.streaming_content).startswith(b"\xff\xd8"))
+                self.assertEqual(response.headers["Cache-Control"], "private, max-age=3600")  # as the site's copies
 
     def test_a_file_gone_from_storage_is_a_404_that_says_so_and_is_logged_not_a_500(self):
         analysis = self.done_analysis_for(self.alice)
