@@ -9,11 +9,21 @@
 
   var selectAll = document.getElementById("select-all");
   var deleteButton = document.getElementById("delete-selected");
+  var deleteHint = document.getElementById("delete-hint");
   var boxes = table.querySelectorAll("input[name=ids]");
 
+  function chosenCount() {
+    return Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+  }
+
   function selectionChanged() {
-    var chosen = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
-    deleteButton.disabled = chosen === 0;
+    var chosen = chosenCount();
+    // aria-disabled, not disabled: a disabled button leaves the Tab order, and a keyboard user
+    // who ticked row 15 could not reach it without going back up past every row
+    deleteButton.setAttribute("aria-disabled", chosen === 0 ? "true" : "false");
+    if (chosen && deleteHint) {
+      deleteHint.textContent = "";
+    }
     deleteButton.textContent = chosen ? "Delete selected (" + chosen + ")…" : "Delete selected…";
     selectAll.checked = chosen === boxes.length;
     selectAll.indeterminate = chosen > 0 && chosen < boxes.length;
@@ -27,6 +37,14 @@
     });
     Array.prototype.forEach.call(boxes, function (box) {
       box.addEventListener("change", selectionChanged);
+    });
+    deleteButton.form.addEventListener("submit", function (event) {
+      if (chosenCount() === 0) {
+        event.preventDefault();
+        if (deleteHint) {
+          deleteHint.textContent = "Tick the analyses to delete first.";
+        }
+      }
     });
     selectionChanged();
   }

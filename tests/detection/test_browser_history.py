@@ -74,9 +74,12 @@ def test_a_person_searches_then_deletes_two_analyses_after_confirming(browser, l
     )
 
     delete = browser.find_element(By.ID, "delete-selected")
-    assert not delete.is_enabled()  # nothing selected yet
+    assert delete.get_attribute("aria-disabled") == "true"  # nothing selected yet, but in the Tab order
+    delete.click()
+    wait_for_text(browser, "#delete-hint", "Tick the analyses to delete first.")
+    assert "q=beach" in browser.current_url  # nothing was sent
     browser.find_element(By.ID, "select-all").click()
-    assert delete.is_enabled()
+    assert delete.get_attribute("aria-disabled") == "false"
     delete.click()
 
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "confirm-delete")))
