@@ -65,6 +65,20 @@
       return;
     }
     var hits = Array.prototype.slice.call(timeline.querySelectorAll(".hit"));
+    var preview = document.getElementById("timeline-preview");
+    if (preview && "IntersectionObserver" in window) {
+      // Shown while the chart is on screen and the picture it drives is not: at 1400x1000 the
+      // picture is above the fold once the chart is in view, and on a phone far above it.
+      var inView = { picture: true, chart: false };
+      var watcher = new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          inView[entry.target === image ? "picture" : "chart"] = entry.isIntersecting;
+        });
+        preview.hidden = inView.picture || !inView.chart;
+      });
+      watcher.observe(image);
+      watcher.observe(timeline);
+    }
     var points = Array.prototype.slice.call(timeline.querySelectorAll(".track-point"));
     var cursor = document.getElementById("timeline-cursor");
     var byFrame = {};
@@ -99,6 +113,12 @@
         group.classList.toggle("is-hidden", group.dataset.frame !== frame);
       });
       var group = byFrame[frame];
+      if (preview && group) {
+        if (group.dataset.image) {
+          preview.querySelector("img").src = group.dataset.image;
+        }
+        preview.querySelector("figcaption").textContent = "Shown above: " + hit.dataset.time + " s";
+      }
       if (group && group.dataset.image) {
         image.src = group.dataset.image;
         image.alt = "Frame " + frame + " of the video, with the faces the model scored outlined";

@@ -189,6 +189,16 @@ def test_a_video_has_a_timeline_whose_points_show_their_frame_and_boxes(
     assert abs(order.index(int(stepped)) - order.index(index)) == 1
     assert "Frame" in timeline.get_attribute("aria-valuetext")
 
+    # With the picture scrolled away, a small copy of the frame floats beside the chart.
+    preview = browser.find_element(By.ID, "timeline-preview")
+    assert not preview.is_displayed()  # the picture is on screen
+    browser.execute_script("window.scrollTo(0, arguments[0].getBoundingClientRect().top + window.scrollY - 40);", timeline)
+    WebDriverWait(browser, 5).until(lambda driver: preview.is_displayed())
+    now = browser.find_element(By.CSS_SELECTOR, "#faces .frame-boxes:not(.is-hidden)").get_attribute("data-frame")
+    assert preview.find_element(By.TAG_NAME, "img").get_attribute("src").endswith(f"/frames/{now}.jpg")
+    browser.execute_script("window.scrollTo(0, 0);")
+    WebDriverWait(browser, 5).until(lambda driver: not preview.is_displayed())
+
     # Put the most suspicious frame back for the screenshots.
     timeline.send_keys(Keys.HOME)
     both_sizes(browser, "result-video")
