@@ -108,11 +108,13 @@ class TrackLine:
     number: int
     colour: int
     segments: list[str]  # SVG polyline points, one string per run of consecutive frames
-    points: list[tuple[float, float, int, float]]  # x, y, frame index, score
+    # x, y, frame index, score, and the SVG path of the person's marker there ("" for a circle)
+    points: list[tuple[float, float, int, float, str]]
     score: float | None
     counted: bool
     first_time: float | None
     last_time: float | None
+    marker: str = ""  # the marker's path around (0, 0), for the legend ("" for a circle)
 
 
 @dataclass
@@ -147,6 +149,7 @@ class PersonCard:
     colour: int
     score: float
     band: str
+    marker: str  # the person's timeline marker around (0, 0), "" for a circle
     ai_generated: float | None  # their AI-generated probability, when judged AI-generated
     frames: int
     first_time: float
@@ -387,7 +390,7 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
                     segments.append(" ".join(run))
                 run = []
                 continue
-            point = (frame.x, y_of(box.score), frame.index, box.score)
+            point = (frame.x, y_of(box.score), frame.index, box.score, marker_path(colour_of(number), frame.x, y_of(box.score)))
             points.append(point)
             run.append(f"{point[0]},{point[1]}")
         if run:
@@ -396,9 +399,10 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
         lines.append(
             TrackLine(
                 number=number,
-                colour=(number - 1) % TRACK_COLOURS + 1 if number else 0,
+                colour=colour_of(number),
                 segments=[segment for segment in segments if " " in segment],
                 points=points,
+                marker=marker_path(colour_of(number), 0, 0),
                 score=track.fake_probability if track else None,
                 counted=track.counted if track else False,
                 first_time=track.first_time if track else None,
@@ -418,6 +422,32 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
         tracks=lines,
         frames=frames,
     )
+
+
+def colour_of(number: int) -> int:
+    """A person's colour (CSS classes track-1 .. track-6, reused in turn; 0 for faces not linked
+    to a person)."""
+    return (number - 1) % TRACK_COLOURS + 1 if number else 0
+
+
+# Each colour's marker on the timeline, so that people are told apart by shape too, not by colour
+# alone (and where one line runs over another): colour -> shape.
+MARKERS = {1: "circle", 2: "square", 3: "triangle", 4: "diamond", 5: "triangle-down", 6: "square"}
+
+
+def marker_path(colour: int, x: float, y: float, size: float = 4.5) -> str:
+    """The SVG path of colour's marker centred on (x, y); "" for a circle (drawn as one)."""
+    shape = MARKERS.get(colour, "circle")
+    s = size
+    corners = {
+        "square": [(-s, -s), (s, -s), (s, s), (-s, s)],
+        "triangle": [(0, -1.25 * s), (1.2 * s, 0.85 * s), (-1.2 * s, 0.85 * s)],
+        "triangle-down": [(0, 1.25 * s), (1.2 * s, -0.85 * s), (-1.2 * s, -0.85 * s)],
+        "diamond": [(0, -1.35 * s), (1.35 * s, 0), (0, 1.35 * s), (-1.35 * s, 0)],
+    }.get(shape)
+    if corners is None:
+        return ""
+    return "M" + " L".join(f"{round(x + dx, 2)} {round(y + dy, 2)}" for dx, dy in corners) + " Z"
 
 
 def _tick_step(seconds: float) -> float:
@@ -479,7 +509,8 @@ def _person_cards(
         cards.append(
             PersonCard(
                 number=track.number,
-                colour=(track.number - 1) % TRACK_COLOURS + 1,
+                colour=colour_of(track.number),
+                marker=marker_path(colour_of(track.number), 0, 0),
                 score=track.fake_probability,
                 band="fake" if track.number in ai_generated else band_for(
                     track.fake_probability, threshold=threshold, threshold_real=threshold_real

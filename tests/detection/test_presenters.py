@@ -83,6 +83,9 @@ class ResultViewTests(BaseTestCase):
         self.assertEqual([line.number for line in timeline.tracks], [1, 2])
         self.assertEqual([len(line.points) for line in timeline.tracks], [3, 2])
         self.assertEqual(timeline.tracks[0].points[0][0], timeline.left)
+        # told apart by shape as well as colour: person 1 a circle, person 2 a square
+        self.assertEqual([line.marker[:1] for line in timeline.tracks], ["", "M"])
+        self.assertTrue(all(point[4].startswith("M") for point in timeline.tracks[1].points))
 
     def test_the_bands_names_sit_beside_the_plot_where_no_line_can_cover_them(self):
         analysis = self.video_with_two_people()
