@@ -2,6 +2,7 @@
 // their queued and running analyses until they are done or failed.
 (function () {
   "use strict";
+  foldFilters();
   var table = document.getElementById("history");
   if (!table) {
     return;
@@ -102,4 +103,32 @@
   Array.prototype.forEach.call(table.querySelectorAll("tr[data-finished=false]"), function (row) {
     follow(row.dataset.id);
   });
+
+  // On a phone the five filters beyond the file name fill the first screen: fold them behind
+  // "More filters" unless one of them is set (or wrong). Without JavaScript all of them show.
+  function foldFilters() {
+    var more = document.getElementById("more-filters");
+    var toggle = document.getElementById("filters-toggle");
+    if (!more || !toggle) {
+      return;
+    }
+    var narrow = window.matchMedia("(max-width: 40rem)"); // history.css's phone layout
+    var chosen = more.dataset.set === "true";
+    function show(open) {
+      more.hidden = !open;
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    function laidOut() {
+      toggle.hidden = !narrow.matches;
+      show(!narrow.matches || chosen);
+    }
+    toggle.addEventListener("click", function () {
+      chosen = more.hidden; // opened by hand: stays open across a rotation
+      show(more.hidden);
+    });
+    if (narrow.addEventListener) {
+      narrow.addEventListener("change", laidOut);
+    }
+    laidOut();
+  }
 })();

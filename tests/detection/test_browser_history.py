@@ -106,6 +106,29 @@ def test_the_history_fits_a_phone_screen_without_sideways_scrolling(browser, liv
     assert not header.is_displayed()  # cards, not a table
 
 
+def test_on_a_phone_the_filters_beyond_the_name_fold_away_unless_one_is_set(browser, live_server, alice):
+    open_history(browser, live_server)
+    toggle = browser.find_element(By.ID, "filters-toggle")
+    verdict = browser.find_element(By.ID, "id_verdict")
+    assert not toggle.is_displayed() and verdict.is_displayed()  # a desktop shows them all
+
+    resize(browser, PHONE)
+    assert toggle.is_displayed() and toggle.get_attribute("aria-expanded") == "false"
+    assert not verdict.is_displayed()
+    assert browser.find_element(By.ID, "id_q").is_displayed()
+    # the first card is on the first screen
+    first = browser.find_element(By.CSS_SELECTOR, "#history tbody tr")
+    assert browser.execute_script("return arguments[0].getBoundingClientRect().top;", first) < PHONE[1]
+    screenshot(browser, "history-filters-folded-390")
+    toggle.click()
+    assert verdict.is_displayed() and toggle.get_attribute("aria-expanded") == "true"
+
+    browser.get(f"{live_server.url}/analyses/?verdict=fake")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "history")))
+    assert browser.find_element(By.ID, "id_verdict").is_displayed()  # a filter in use is never hidden
+    assert names_shown(browser) == [ROWS[1][0]]
+
+
 def test_a_running_row_updates_by_itself_when_its_analysis_finishes(browser, live_server, alice):
     open_history(browser, live_server)
     running = Analysis.objects.get(owner=alice, original_name="portrait.png")

@@ -263,3 +263,79 @@ def test_another_user_gets_404_for_every_image_on_the_page(browser, live_server,
     WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "dropzone")))
     for url in set(urls):
         assert fetch(browser, url)["status"] == 404, url
+
+
+def group_photo_analysis(owner, *, people: int = 6) -> Analysis:
+    """A finished analysis of a 1920x1080 group photo whose faces stand in a row, 90 px wide and
+    30 px apart, as the ORM stores one: on a phone each face is about 16 px wide on screen,
+    narrower than its label."""
+    from django.core.files.base import ContentFile
+
+    from detection.models import AnalysisFace, AnalysisFrame, AnalysisTrack
+
+    picture = cv2.resize(astronaut_bgr(512), (1920, 1080))
+    jpeg = cv2.imencode(".jpg", picture)[1].tobytes()
+    analysis = Analysis(
+        owner=owner, original_name="group.jpg", media_type="image", size=len(jpeg), sha256="1" * 64,
+        status="done", verdict="real", fake_probability=0.2, threshold=0.5, model_name="test-model",
+        model_version="1", width=1920, height=1080, duration=0.0, frame_count=1, frames_analysed=1,
+        faces_count=people, progress=1.0,
+    )
+    analysis.file.save("group.jpg", ContentFile(jpeg), save=False)
+    analysis.save()
+    frame = AnalysisFrame(analysis=analysis, index=0, time=0.0, fake_probability=0.2)
+    frame.image.save("0.jpg", ContentFile(jpeg))
+    for k in range(people):
+        AnalysisFace.objects.create(frame=frame, index=k, x=400 + 120 * k, y=500, w=90, h=90, fake_probability=0.1 + 0.05 * k, track=k + 1)
+        AnalysisTrack.objects.create(analysis=analysis, number=k + 1, fake_probability=0.1 + 0.05 * k, frames=1, first_time=0.0, last_time=0.0, counted=True)
+    return analysis
+
+
+def shown_labels(browser) -> list[dict]:
+    """Each box on the picture, with its label's place and text if the label is shown."""
+    return browser.execute_script(
+        """
+        var out = [];
+        document.querySelectorAll("#faces .frame-boxes:not(.is-hidden) rect.box").forEach(function (box) {
+          var bg = box.nextElementSibling, text = bg.nextElementSibling;
+          var rect = function (e) { var r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; };
+          var shown = getComputedStyle(text).display !== "none";
+          out.push({box: rect(box), label: shown ? rect(bg) : null, text: shown ? text.textContent : null});
+        });
+        return out;
+        """
+    )
+
+
+def apart(a: dict, b: dict) -> bool:
+    return a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5 or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5
+
+
+def test_on_a_phone_the_labels_of_faces_side_by_side_cover_no_other_face_or_label(browser, live_server, site):
+    alice = signed_in(browser, live_server)
+    analysis = group_photo_analysis(alice)
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/")
+    image = browser.find_element(By.ID, "picture-image")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))
+
+    # On a desktop, every face has its whole label: the person and the score.
+    desktop = shown_labels(browser)
+    assert [item["text"] for item in desktop] == [f"P{k} {10 + 5 * (k - 1)}.0%" for k in range(1, 7)]
+
+    resize(browser, PHONE)
+    phone = shown_labels(browser)
+    assert len(phone) == 6
+    # whole labels would run over the next faces: each is the person's number, above or below
+    assert [item["text"] for item in phone] == [f"P{k}" for k in range(1, 7)], phone
+    labels = [item["label"] for item in phone]
+    for k, item in enumerate(phone):
+        others = [other["box"] for j, other in enumerate(phone) if j != k]
+        assert all(apart(item["label"], other) for other in others), (k, phone)
+        assert all(apart(item["label"], other) for other in labels if other is not item["label"]), (k, phone)
+    # Every face, labelled or not, is named with its score under the picture.
+    caption = browser.find_element(By.ID, "picture-caption").text
+    assert all(f"erson {k}: {10 + 5 * (k - 1)}.0%" in caption for k in range(1, 7)), caption
+    screenshot(browser, "result-group-labels-390")
+
+    resize(browser, DESKTOP)  # back to whole labels
+    assert [item["text"] for item in shown_labels(browser)] == [item["text"] for item in desktop]
