@@ -76,7 +76,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError
-from .faces import FINE_SEARCH, SMALL_FACES_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
+from .faces import FINE_SEARCH, PHOTO_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
 from .heatmaps import heatmap_of, overlay_png
 from .media import drafted_size, load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
@@ -437,7 +437,7 @@ class Detector:
         timings: dict[str, float] | None = None,
         *,
         near: list[Box] | None = None,
-        search: FaceSearch | tuple[FaceSearch, ...] = FaceSearch(),
+        search: FaceSearch = FaceSearch(),
     ) -> tuple[list[Box], int, int]:
         """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected), from
         a search of the whole frame (with `search`) or, given `near`, of the regions around those
@@ -471,9 +471,10 @@ class Detector:
         photo: bool = False,
         whole: FaceSearch = FaceSearch(),
     ) -> FrameDigester:
-        """`whole`: how a whole frame is searched; `photo`: the frame is searched for small faces
-        too (SMALL_FACES_SEARCH), and again with FINE_SEARCH when no face is found."""
-        first = (whole, SMALL_FACES_SEARCH) if photo else whole
+        """`whole`: how a whole frame of a video is searched; `photo`: the frame is a photo,
+        searched with PHOTO_SEARCH (small faces too), and again with FINE_SEARCH when no face is
+        found."""
+        first = PHOTO_SEARCH if photo else whole
 
         def search(image: np.ndarray, near: list[Box] | None) -> tuple[list[Box], int, int]:
             found = self.find_confirmed_faces(image, options, timings, near=near, search=first)

@@ -56,11 +56,11 @@ class FaceSearch:
     scale_factor: float = 1.1
     min_neighbors: int = 5
     unequalised_too: bool = False  # also search the grey frame as it is (see FINE_SEARCH)
-    max_face_fraction: float | None = None  # largest face looked for, of the shorter side (None: any)
 
 
-# A photo in which the search above confirms no face is searched again at twice the size, for
-# faces down to about 7 % of the shorter side (measured 2026-11-26: the astronaut's face pasted
+# A video whose sampled frames show no face in the search above is read again with this search,
+# at twice the size, for faces down to about 7 % of the shorter side, and so is a photo in which
+# PHOTO_SEARCH (below) confirms no face (measured 2026-11-26: the astronaut's face pasted
 # at random places on 1920x1080 and 3840x2160 frames, 8 places per size, confirmed by
 # BlazeFace; tests/ml/test_detector.py). Found: the default search, 0 of 8 at 100 px on
 # 1080p, 2 at 120, 3 at 140, 8 at 160; this one 8 of 8 from 80 px (on 2160p from 160 px). It
@@ -80,23 +80,36 @@ class FaceSearch:
 # plain look everywhere cost 1.5x the Haar time and moved one real clip to uncertain.
 FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04, unequalised_too=True)
 
-# A photo in which the default search finds a face is searched for small faces as well (faces up
-# to a fifth of the shorter side, at twice the size, equalised only), and the faces of both are
-# judged: a small face beside a large one (a group photo, people behind a speaker) was never
-# examined, and the verdict spoke for the large face alone. Measured 2026-11-27 (runs/smallfaces,
-# not committed): frames of the two DFDC fake videos of ../shared/data shrunk so the fake face is
-# 60-80 px wide, beside a 560 px real face on 1920x1080: found in 1 of 40 scenes before, 35 of 40
-# with this search; as photos, 7 of 10 such scenes came out `real` before and 10 of 10 `fake` with
-# it. FFHQ faces pasted at 120-180 px beside a large one: 47 of 72 found before, 69 of 72 with it.
-# No verdict changed on 1,071 photos of the real and fake sets (Celeb-DF, UTKFace, FFHQ,
-# inswapper, StyleGAN2, frames of the videos), but those hold one face each; on 80 made-up group
-# photos of real faces (FFHQ and Celeb-DF faces pasted at 100-260 px beside a large one, JPEG
-# quality 75) 62 more faces were judged and 2 photos moved from real to uncertain, none to fake
-# (pasting alone made 6 of them fake before). Cost: the bench's 1080p photo from 59 to 132
-# ms (Haar 33 -> 106 ms); 0.04 instead of 0.05 found no more and cost 14 ms more, scale step 1.2
-# or 768-896 px lost 4-14 of the 40. Videos keep the default search: every sampled frame would pay
-# it.
-SMALL_FACES_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.05, max_face_fraction=0.2)
+# A photo is searched once, at 1024 px, for faces from 5 % of the shorter side up, where a video's
+# sampled frames are searched at 512 px from 8 %: a small face beside a large one (a group photo,
+# people behind a speaker) is judged too, where the verdict once spoke for the large face alone.
+# Measured 2026-11-27 (runs/smallfaces, not committed), when this was a second search for faces
+# of 5-20 % beside the default one: frames of the two DFDC fake videos of ../shared/data shrunk
+# so the fake face is 60-80 px wide, beside a 560 px real face on 1920x1080: found in 1 of 40
+# scenes by the default search alone, 35 of 40 with it; as photos, 7 of 10 such scenes came out
+# `real` before and 10 of 10 `fake` with it. FFHQ faces pasted at 120-180 px beside a large one:
+# 47 of 72 found before, 69 of 72 with it. No verdict changed on 1,071 photos of the real and
+# fake sets (Celeb-DF, UTKFace, FFHQ, inswapper, StyleGAN2, frames of the videos), but those hold
+# one face each; on 80 made-up group photos of real faces (FFHQ and Celeb-DF faces pasted at
+# 100-260 px beside a large one, JPEG quality 75) 62 more faces were judged and 2 photos moved
+# from real to uncertain, none to fake (pasting alone made 6 of them fake before). 0.04 instead
+# of 0.05 found no more and cost 14 ms more, scale step 1.2 or 768-896 px lost 4-14 of the 40.
+# Videos keep the default search: every sampled frame would pay for it.
+#
+# One search rather than those two (measured 2026-11-27, /tmp/photoexp, not committed): the
+# 512 px search found again at 512 px the faces of 8-20 % the 1024 px one had searched already,
+# and its small scales are its dear ones. On 299 photos over 512 px (8 frames of each of the 31
+# videos, the 8 FaceForensics++ example frames, the astronaut pasted at 300-1080 px on 720p,
+# 1080p and 4K, 30 made-up group photos of FFHQ faces at 160-900 px): Haar 139 -> 92 ms (median,
+# 2-core EPYC), 332 faces found by both (box side: median ratio 1.000, 90 % within 0.93-1.04), 5
+# lost, 3 gained. Of the 5 lost, 2 were boxes off a face or a second box on one, and 2 half-hidden
+# faces of the made-up photos; 1 was a face (a girl looking down, behind a pasted face), while a
+# half-hidden face another search missed was gained. 5 verdicts changed: 3 DFDC frames (fake
+# files: uncertain to fake, fake to uncertain, real to uncertain), a FaceForensics++
+# NeuralTextures frame (fake: uncertain to fake) and a made-up group photo of real faces (an off-
+# face box at 0.526 gone: uncertain to real). Smaller photos (up to 512 px: the data sets' crops)
+# are searched exactly as before, unscaled.
+PHOTO_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.05)
 
 
 @lru_cache(maxsize=1)
@@ -107,20 +120,10 @@ def _cascade() -> cv2.CascadeClassifier:
     return cascade
 
 
-def find_faces(
-    image: np.ndarray,
-    *,
-    max_faces: int = DEFAULT_MAX_FACES,
-    search: FaceSearch | tuple[FaceSearch, ...] = FaceSearch(),
-) -> list[Box]:
-    """Face boxes in a BGR (or grey) frame, largest first, in the frame's own coordinates. Given
-    several searches (a photo's, with SMALL_FACES_SEARCH), the boxes of all of them, a box overlapping one of an earlier
-    search by more than half being that face again."""
+def find_faces(image: np.ndarray, *, max_faces: int = DEFAULT_MAX_FACES, search: FaceSearch = FaceSearch()) -> list[Box]:
+    """Face boxes in a BGR (or grey) frame, largest first, in the frame's own coordinates."""
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    boxes: list[Box] = []
-    for one in search if isinstance(search, tuple) else (search,):
-        found = _search_boxes(grey, one)
-        boxes += [box for box in found if all(iou(box, known) <= 0.5 for known in boxes)]
+    boxes = _search_boxes(grey, search)
     boxes.sort(key=lambda b: b.w * b.h, reverse=True)
     return boxes[:max_faces]
 
@@ -131,10 +134,7 @@ def _search_boxes(grey: np.ndarray, search: FaceSearch) -> list[Box]:
     if scale < 1.0:
         grey = cv2.resize(grey, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     min_side = max(24, round(min(grey.shape[:2]) * search.min_face_fraction))
-    max_side = None
-    if search.max_face_fraction is not None:
-        max_side = max(min_side + 1, round(min(grey.shape[:2]) * search.max_face_fraction))
-    found = _cascade_boxes(grey, search, smallest=min_side, largest=max_side)
+    found = _cascade_boxes(grey, search, smallest=min_side)
     return [Box(round(b.x / scale), round(b.y / scale), round(b.w / scale), round(b.h / scale)) for b in found]
 
 

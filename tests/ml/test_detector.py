@@ -251,14 +251,14 @@ def test_a_face_found_twice_one_box_inside_the_other_is_one_face_but_neighbours_
     assert without_nested([left, right]) == [left, right]
 
 
-def test_a_small_face_in_a_large_photo_is_found_by_a_second_finer_search(tmp_path, astronaut, detector):
+def test_a_small_face_in_a_large_photo_is_found_where_a_video_frames_search_misses_it(tmp_path, astronaut, detector):
     from skimage.data import chelsea
 
     background = cv2.GaussianBlur(cv2.resize(chelsea()[..., ::-1], (1920, 1080)), (0, 0), 4)
     head = cv2.resize(astronaut[0:300, 60:390], (351, 319), interpolation=cv2.INTER_AREA)  # face about 100 px
     canvas = background.copy()
     canvas[100:419, 200:551] = head
-    assert find_faces(canvas) == []  # the first search misses it
+    assert find_faces(canvas) == []  # a video frame's search misses it
     path = tmp_path / "crowd.jpg"
     cv2.imwrite(str(path), canvas)
 
@@ -276,7 +276,7 @@ def test_a_small_face_beside_a_large_one_in_a_photo_is_judged_too(tmp_path, astr
     canvas = background.copy()
     canvas[40:1040, 60:1060] = cv2.resize(astronaut[0:400, 40:440], (1000, 1000))  # face about 400 px
     canvas[300:571, 1300:1598] = cv2.resize(astronaut[0:300, 60:390], (298, 271), interpolation=cv2.INTER_AREA)  # about 95 px
-    assert [box.x < 1060 for box in find_faces(canvas)] == [True]  # the first search finds the large face alone
+    assert [box.x < 1060 for box in find_faces(canvas)] == [True]  # a video frame's search finds the large face alone
     path = tmp_path / "speaker-and-crowd.jpg"
     cv2.imwrite(str(path), canvas)
 
