@@ -25,6 +25,9 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
+# gunicorn's default line, plus the client's address as the proxy in front forwards it (the
+# peer, first, is then the proxy) and the time the answer took.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" for=%({x-forwarded-for}i)s %(M)sms'
 # No control socket: its one default path (~/.gunicorn/gunicorn.ctl) would be shared by every
 # gunicorn of this user (`make run`, `make load`); nothing here uses `gunicornc`.
 control_socket_disable = True
@@ -33,17 +36,21 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def on_starting(server):
-    """Refuse to serve other machines with DEBUG on."""
+    """Refuse to serve other machines with DEBUG on; warn when the static files were not
+    collected (every page would answer 500)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepfake_site.settings")
     from django.conf import settings
 
-    from deepfake_site.safety import bind_host, debug_bind_refusal
+    from deepfake_site.safety import bind_host, debug_bind_refusal, static_files_missing
 
     refusal = debug_bind_refusal(
         debug=settings.DEBUG, hosts=[bind_host(address) for address in server.cfg.bind]
     )
     if refusal:
         raise RuntimeError(refusal)
+    missing = static_files_missing(debug=settings.DEBUG, static_root=settings.STATIC_ROOT)
+    if missing:
+        server.log.warning("%s", missing)
 
 
 def post_worker_init(worker):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import serializers
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import NotAuthenticated, ValidationError
@@ -47,6 +48,8 @@ def exception_handler(exc, context):
     have one shape, and any other exception answered as a JSON 500 (logged with its
     traceback)."""
     response = drf_exception_handler(exc, context)
+    if response is None and isinstance(exc, (SuspiciousOperation, BadRequest)):
+        return _unreadable_request(exc)
     if response is None:
         if settings.DEBUG:
             return None  # Django's debug page, with the traceback
@@ -57,7 +60,9 @@ def exception_handler(exc, context):
             getattr(request, "path", "?"),
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-        return Response({"detail": INTERNAL_ERROR_DETAIL}, status=500)
+        response = Response({"detail": INTERNAL_ERROR_DETAIL}, status=500)
+        response._has_been_logged = True  # above, with the traceback; Django's request log would repeat it
+        return response
     if isinstance(exc, ValidationError):
         errors = response.data
         if not isinstance(errors, dict):
@@ -73,6 +78,25 @@ def exception_handler(exc, context):
             "Get one with POST /api/v1/auth/token/ or on your profile page."
         }
     return response
+
+
+def _unreadable_request(exc: Exception) -> Response:
+    """A 400, as Django answers outside the API, for a request Django refuses to read (too many
+    fields or files, fields too large): the client's fault, not the server's, so logged as
+    Django logs it (`django.security.<name>`) but as a warning, without a traceback."""
+    if isinstance(exc, TooManyFilesSent):
+        detail = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files: send one file per upload."
+    elif isinstance(exc, TooManyFieldsSent):
+        detail = f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields or parameters."
+    elif isinstance(exc, RequestDataTooBig):
+        detail = (
+            f"The request's fields, the file left aside, are over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes: "
+            "send the file as a file part of a multipart body."
+        )
+    else:
+        detail = "The request could not be read."
+    logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
+    return Response({"detail": detail, "errors": {}}, status=400)
 
 
 def _sent_basic(request) -> bool:

@@ -4,6 +4,7 @@ gunicorn.conf.py), and a middleware for the proxy in front that no bind address 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from django.http import HttpResponse
 
@@ -43,6 +44,18 @@ def debug_bind_refusal(*, debug: bool, hosts: list[str]) -> str | None:
             "QUEUE_SECRET_KEY), or listen on 127.0.0.1 only."
         )
     return None
+
+
+def static_files_missing(*, debug: bool, static_root) -> str | None:
+    """What to do when the site, DEBUG off, would serve pages before `collectstatic` ran: every
+    page then fails (each names a hashed static file the manifest does not list). None when
+    there is nothing to say."""
+    if debug or (Path(static_root) / "staticfiles.json").is_file():
+        return None
+    return (
+        f"no static files were collected into {static_root} (STATIC_ROOT): every page will answer "
+        "500 until `manage.py collectstatic --noinput` is run with the same settings"
+    )
 
 
 PROXY_HEADERS = ("HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA")  # and every HTTP_X_FORWARDED_*

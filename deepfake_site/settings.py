@@ -129,6 +129,7 @@ CSRF_FAILURE_VIEW = "deepfake_site.errors.csrf_failure"
 # HTTPS only: redirect plain HTTP and tell browsers to never use it again (HSTS). Turn HSTS on
 # with a small number first; browsers remember it for HSTS_SECONDS.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]  # a load balancer's probe, often plain HTTP (deepfake_site/health.py)
 SECURE_HSTS_SECONDS = envint("HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = envbool("HSTS_PRELOAD", False)
@@ -444,8 +445,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"one_line_warning": {"()": "deepfake_site.logs.OneLineWarning"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's own loggers print through the same handler, once, at the same level.
-    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        # Django's own loggers print through the same handler, once, at the same level.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # A request for a host name not in ALLOWED_HOSTS is the client's doing (scanners send
+        # them all day): one warning line, not an error with a traceback.
+        "django.security.DisallowedHost": {"handlers": ["console"], "level": LOG_LEVEL, "filters": ["one_line_warning"], "propagate": False},
+    },
 }

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import errors
+from . import errors, health
 from .negotiation import SchemaFormats
 
 # Version 1 of the API: each app routes its own operations (<app>/api_urls.py).
@@ -13,6 +13,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("health/", health.health, name="health"),
     path("", include("detection.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

@@ -45,6 +45,16 @@ class UploadRateThrottle(UserRateThrottle):
         """Under the limit: let the upload through without counting it yet."""
         return True
 
+    def wait(self) -> float:
+        """Seconds until an upload is allowed again: until the upload that keeps the count at
+        the limit leaves the window. DRF's estimate spreads the time left over the uploads left
+        and has none once more were counted than the rate allows (uploads sent at once, or the
+        rate lowered), which both callers made "try again in 1 second" for the whole window."""
+        if len(self.history) < self.num_requests:
+            return 0.0
+        blocking = self.history[self.num_requests - 1]  # newest first
+        return max(0.0, self.duration - (self.now - blocking))
+
     def record(self, request) -> None:
         """Count one stored upload of this request's user."""
         key = self.get_cache_key(request, None)

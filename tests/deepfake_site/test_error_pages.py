@@ -79,7 +79,7 @@ class ErrorPageTests(BaseTestCase):
         self.assertContains(response, "You are not allowed to see this page", status_code=403)
 
     def test_a_request_django_refuses_under_the_api_gets_a_400_shaped_as_the_apis(self):
-        with self.assertLogs("django.security.DisallowedHost", "ERROR"):
+        with self.assertLogs("django.security.DisallowedHost", "WARNING"):
             response = self.client.get(reverse("detection_api:analyses"), HTTP_HOST="not-this-site.example")
 
         self.assertEqual(response.status_code, 400)

@@ -99,3 +99,17 @@ def test_gunicorn_refuses_to_start_on_a_public_address_with_debug_on():
     with pytest.raises(RuntimeError, match="listen on 0.0.0.0"):
         conf["on_starting"](public)
     conf["on_starting"](SimpleNamespace(cfg=SimpleNamespace(bind=["127.0.0.1:8000"])))
+
+
+def test_gunicorn_warns_at_start_when_the_static_files_were_not_collected(tmp_path):
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    warnings = []
+    server = SimpleNamespace(cfg=SimpleNamespace(bind=["127.0.0.1:8000"]), log=SimpleNamespace(warning=lambda *a: warnings.append(a[0] % a[1:])))
+    with override_settings(DEBUG=False, STATIC_ROOT=str(tmp_path)):
+        conf["on_starting"](server)
+        assert len(warnings) == 1 and "collectstatic" in warnings[0] and str(tmp_path) in warnings[0]
+        (tmp_path / "staticfiles.json").write_text("{}")
+        conf["on_starting"](server)
+    with override_settings(DEBUG=True, STATIC_ROOT=str(tmp_path / "none")):  # served from static/
+        conf["on_starting"](server)
+    assert len(warnings) == 1

@@ -277,6 +277,7 @@ class AnalysisCreateApiTests(ApiTestCase):
         with (
             mock.patch("detection.services.analysis_create", side_effect=RuntimeError("boom")),
             self.assertLogs("deepfake_site.api", "ERROR") as logs,
+            self.assertNoLogs("django.request", "ERROR"),  # once, not twice
         ):
             response = self.upload(photo_upload())
 
@@ -379,6 +380,24 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertTrue(response.json()["detail"].startswith("Multipart form parse error"), response.json())
         self.assertEqual(response.json()["errors"], {})
 
+    def test_a_request_django_refuses_to_read_is_a_400_in_json_not_a_500(self):
+        url = reverse("detection_api:analyses")
+        many_fields = "&".join(f"f{k}=1" for k in range(1001))
+        too_many_files = {f"file{k}": SimpleUploadedFile(f"{k}.jpg", b"x") for k in range(101)}
+        for name, send, words in [
+            ("fields in the query", lambda: self.get(f"{url}?{many_fields}"), "more than 1000 fields"),
+            ("fields in a token log-in", lambda: self.client.post("/api/v1/auth/token/", many_fields, content_type="application/x-www-form-urlencoded"), "more than 1000 fields"),
+            ("files", lambda: self.client.post(url, too_many_files, **self.auth()), "more than 100 files"),
+            ("a large field", lambda: self.client.post(url, {"note": "x" * 3_000_000}, **self.auth()), "file left aside"),
+        ]:
+            with self.subTest(name), override_settings(DEBUG=False), self.assertLogs("django.security", "WARNING"):
+                response = send()
+
+                self.assertEqual(response.status_code, 400, response.content[:300])
+                self.assertIn(words, response.json()["detail"])
+                self.assertEqual(response.json()["errors"], {})
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
     def test_a_name_cut_to_fit_keeps_its_extension(self):
         response = self.upload(SimpleUploadedFile("a" * 400 + ".jpg", astronaut_jpeg()))
 
@@ -458,6 +477,19 @@ class AnalysisCreateApiTests(ApiTestCase):
         detail = refused.json()["detail"]
         self.assertRegex(detail, r"^You have reached the upload limit of 1 file an hour\. Try again in (59|60) minutes\.$")
         self.assertIn(int(refused["Retry-After"]), range(3500, 3601))
+
+    def test_past_the_limit_by_more_than_one_upload_the_wait_is_until_the_count_falls_under_it(self):
+        # uploads sent at once can all pass the check before any is counted, and a rate can be
+        # lowered while the site runs: either way more are counted than the rate allows
+        with throttle_rates(uploads="5/hour"):
+            for _ in range(4):
+                self.upload(photo_upload())
+        with throttle_rates(uploads="2/hour"):
+            refused = self.upload(photo_upload())
+
+        self.assertEqual(refused.status_code, 429)
+        self.assertIn(int(refused["Retry-After"]), range(3500, 3601))
+        self.assertRegex(refused.json()["detail"], r"Try again in (59|60) minutes\.$")
 
     def test_a_wait_that_runs_out_answers_202_with_the_analysis_still_queued(self):
         clock = itertools.count(start=0.0, step=1.0)
