@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control
 from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import serializers
 from rest_framework.authentication import get_authorization_header
@@ -101,3 +102,18 @@ def _unreadable_request(exc: Exception) -> Response:
 
 def _sent_basic(request) -> bool:
     return request is not None and get_authorization_header(request).split()[:1] == [b"Basic"]
+
+
+class PrivateApiAnswersMiddleware:
+    """An API answer that sets no cache policy of its own (an analysis, a list) is one person's
+    and changes (a run, a rerun, a delete): private, and asked for again before it is shown from
+    a cache. Images set theirs (`detection.downloads`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.startswith("/api/") and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_cache=True)
+        return response

@@ -34,14 +34,19 @@ def stored_image_response(file, *, content_type: str, what: str) -> FileResponse
 
 
 def original_file_response(analysis: Analysis) -> FileResponse:
-    """The stored upload as an attachment under its owner's name. Its content type comes from
-    its content, not from that name: a JPEG uploaded as "page.html" is served as image/jpeg."""
+    """The stored upload as an attachment under its owner's name, never cached. Its content type
+    comes from its content, not from that name: a JPEG uploaded as "page.html" is served as
+    image/jpeg."""
     handle = open_stored(analysis.file, what="uploaded file")
     head = handle.read(inference.SNIFF_BYTES)
     handle.seek(0)
-    return FileResponse(
+    response = FileResponse(
         handle,
         as_attachment=True,
         filename=analysis.original_name,
         content_type=inference.sniff_content_type(head),
     )
+    # a person's own photo or video, on a machine that may be shared (a newsroom's): kept by no
+    # cache, the browser's included, once it is saved where they chose
+    patch_cache_control(response, private=True, no_store=True)
+    return response

@@ -229,6 +229,7 @@ def result_json(request, analysis_id):
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     stem = PurePath(analysis.original_name).stem or "analysis"
     response["Content-Disposition"] = content_disposition_header(True, f"{stem}.result.json")
+    patch_cache_control(response, private=True, no_cache=True)  # running it again changes it
     return response
 
 

@@ -58,6 +58,9 @@ def _megapixels(pixels: float) -> str:
     return f"{pixels / 1_000_000:.3g} megapixels"
 
 
+MIN_SIDE = 8  # px: a picture or video narrower or lower than this is refused as too small for a face
+
+
 def check_canvas(name: str, width: int, height: int, limits: MediaLimits) -> None:
     """Refuse a picture or a frame larger than the budget, before decoding it."""
     if width * height > limits.max_pixels:
@@ -174,7 +177,7 @@ def load_image_bgr(path: str | Path, limits: MediaLimits = DEFAULT_LIMITS) -> np
             im.load()
             ImageOps.exif_transpose(im, in_place=True)  # copies of a 1080p photo cost 5 ms each
             image = cv2.cvtColor(_as_rgb(im), cv2.COLOR_RGB2BGR)
-    if image.ndim != 3 or image.shape[0] < 8 or image.shape[1] < 8:
+    if image.ndim != 3 or image.shape[0] < MIN_SIDE or image.shape[1] < MIN_SIDE:
         raise MediaError(f"{path.name}: the image is too small to contain a face")
     return image
 

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from .errors import MediaError, MediaTooLargeError
-from .media import DEFAULT_LIMITS, MediaLimits, check_canvas, fit_pixels, load_image_bgr, media_kind, open_image, read_head, sniff_format
+from .media import DEFAULT_LIMITS, MIN_SIDE, MediaLimits, check_canvas, fit_pixels, load_image_bgr, media_kind, open_image, read_head, sniff_format
 from .results import MEDIA_VIDEO
 from .video_skipping import read_skipping
 
@@ -401,6 +401,8 @@ def sample_frames(
     try:
         info = _info_from_capture(cap)
         check_canvas(path.name, info.width, info.height, limits)
+        if 0 < min(info.width, info.height) < MIN_SIDE:  # as a photo this small is (ml/media.py)
+            raise MediaError(f"{path.name}: the video is too small to contain a face ({info.width} x {info.height} pixels)")
         _refuse_a_side_track(path, info)
         count = info.frame_count
         frames: dict[int, np.ndarray | None] = {}

@@ -897,6 +897,18 @@ class AnalysisFileApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(b"".join(response.streaming_content), b"\xff\xd8\xff original bytes")
         self.assertEqual(response.headers["Content-Disposition"], 'attachment; filename="me.jpg"')
+        self.assertEqual(set(response.headers["Cache-Control"].split(", ")), {"private", "no-store"})
+
+    def test_an_analysis_and_the_list_are_private_and_asked_for_again_while_images_keep_their_hour(self):
+        analysis = self.done_analysis_for(self.alice)
+        for name, args in [("analysis-detail", [analysis.pk]), ("analyses", [])]:
+            with self.subTest(name):
+                response = self.get(reverse(f"detection_api:{name}", args=args))
+
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(set(response.headers["Cache-Control"].split(", ")), {"private", "no-cache"})
+        thumbnail = self.get(reverse("detection_api:analysis-thumbnail", args=[analysis.pk]))
+        self.assertEqual(set(thumbnail.headers["Cache-Control"].split(", ")), {"private", "max-age=3600"})
 
     def test_its_content_type_follows_the_content_not_the_name(self):
         for name, content, expected in [

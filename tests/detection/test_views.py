@@ -939,6 +939,7 @@ class ResultFilesTests(BaseTestCase):
 
         self.assertEqual(download.headers["Content-Disposition"], 'attachment; filename="photo.result.json"')
         self.assertEqual(json.loads(download.content), api.json())
+        self.assertEqual(set(download.headers["Cache-Control"].split(", ")), {"private", "no-cache"})
 
     def test_the_report_names_the_fingerprint_the_model_and_the_thresholds(self):
         analysis = self.done_analysis_for(self.alice, sha256="ab" * 32, threshold_real=0.3)

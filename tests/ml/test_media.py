@@ -166,3 +166,14 @@ def test_the_pixel_budget_is_an_option(tmp_path, astronaut):
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="frame_pixels"):
         MediaLimits(frame_pixels=0)
+
+
+def test_a_video_too_small_to_hold_a_face_is_refused_as_a_photo_that_small_is(tmp_path):
+    from ml.video import sample_frames
+
+    path = write_video(tmp_path / "tiny.avi", [np.full((6, 64, 3), 128, np.uint8)] * 5, fourcc="MJPG")
+    with pytest.raises(MediaError, match="too small to contain a face"):
+        sample_frames(path)
+    Image.new("RGB", (64, 6)).save(tmp_path / "tiny.png")
+    with pytest.raises(MediaError, match="too small to contain a face"):
+        load_image_bgr(tmp_path / "tiny.png")
