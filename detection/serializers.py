@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
+from . import selectors
 from .selectors import ORDERINGS
 
 MAX_WAIT_SECONDS = 30
@@ -228,6 +229,13 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
     )
     file_url = serializers.SerializerMethodField(help_text="Download the original upload")
     page_url = serializers.SerializerMethodField(help_text="This analysis on the website")
+    queue_position = serializers.SerializerMethodField(
+        help_text="While queued, its place in the queue, everyone's uploads counted (1: the next to run); else null"
+    )
+    no_worker = serializers.SerializerMethodField(
+        help_text="True while it has been queued for 15 s or more with no worker running: it waits "
+        "until one starts (say so to whoever runs the site); else false"
+    )
 
     class Meta(AnalysisSummaryOutputSerializer.Meta):
         fields = [
@@ -251,8 +259,18 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "started_at",
             "file_url",
             "page_url",
+            "queue_position",
+            "no_worker",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(min_value=1, allow_null=True))
+    def get_queue_position(self, analysis: Analysis) -> int | None:
+        return selectors.analysis_queue_position(analysis=analysis) or None
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_no_worker(self, analysis: Analysis) -> bool:
+        return selectors.analysis_waits_for_no_worker(analysis=analysis)
 
     @extend_schema_field(AnalysisFrameOutputSerializer(many=True))
     def get_frames(self, analysis: Analysis) -> list[dict]:

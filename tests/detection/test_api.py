@@ -1,4 +1,5 @@
 import itertools
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -7,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.services import api_token_create
 from detection import services, wait
@@ -737,6 +739,26 @@ class AnalysisListApiTests(ApiTestCase):
 
 
 class AnalysisDetailApiTests(ApiTestCase):
+    def test_a_queued_analysis_says_its_place_in_the_queue_and_when_no_worker_is_up(self):
+        older = self.bobs_analysis  # queued before: everyone's uploads count
+        analysis = self.analysis_for(self.alice, original_name="second.jpg")
+        url = reverse("detection_api:analysis-detail", args=[analysis.pk])
+        self.enterContext(mock.patch("detection.workers.CLUSTERS_SEEN_FOR_SECONDS", 0))  # read each time
+
+        with mock.patch("detection.workers.Stat.get_all", return_value=[]):
+            just_queued = self.get(url).json()
+            Analysis.objects.filter(pk=analysis.pk).update(enqueued_at=timezone.now() - timedelta(minutes=2))
+            waited = self.get(url).json()
+        Analysis.objects.filter(pk=older.pk).update(status=Analysis.Status.RUNNING)
+        with mock.patch("detection.workers.Stat.get_all", return_value=[object()]):  # a cluster is up
+            next_up = self.get(url).json()
+        done = self.get(reverse("detection_api:analysis-detail", args=[self.done_analysis_for(self.alice).pk])).json()
+
+        self.assertEqual((just_queued["queue_position"], just_queued["no_worker"]), (2, False))  # a worker may be starting
+        self.assertEqual((waited["queue_position"], waited["no_worker"]), (2, True))
+        self.assertEqual((next_up["queue_position"], next_up["no_worker"]), (1, False))
+        self.assertEqual((done["queue_position"], done["no_worker"]), (None, False))
+
     def test_it_returns_the_full_result(self):
         analysis = self.done_analysis_for(self.alice)
         face = analysis.frames.get().faces.get()
