@@ -111,6 +111,7 @@ def test_on_a_phone_the_filters_beyond_the_name_fold_away_unless_one_is_set(brow
     toggle = browser.find_element(By.ID, "filters-toggle")
     verdict = browser.find_element(By.ID, "id_verdict")
     assert not toggle.is_displayed() and verdict.is_displayed()  # a desktop shows them all
+    screenshot(browser, "history-filters-1400")
 
     resize(browser, PHONE)
     assert toggle.is_displayed() and toggle.get_attribute("aria-expanded") == "false"
