@@ -17,14 +17,22 @@ django-q2's own Redis broker pops a message when a cluster's pusher takes it; if
 dies before the job ends (SIGKILL, out of memory, a lost machine), the message is gone and its
 analysis stays `queued` forever. Here the pusher moves the message atomically (BLMOVE) to a
 list of its own, `<queue>:held:<host>:<pusher pid>`, and the message leaves that list only
-when the job's result is acknowledged. A held list whose pusher no longer reports in the
-cluster statistics (every cluster saves them twice a second, for three seconds) belongs to a
-dead cluster: `waiting_payloads` leaves it out, so the sweep queues its analyses again.
+when the job's result is acknowledged. A held list whose pusher is dead (its pid gone on this
+host, or named in no cluster's statistics for a while: `workers.pushers_dead`) belongs to a
+dead cluster: `release_dead` gives its messages back to the head of the queue.
+
+A cluster holds at most Q_CLUSTER's `workers` + `queue_limit` messages. django-q2's pusher
+takes a message, then waits to put it in the cluster's task queue (`queue_limit` long): one
+busy worker with queue_limit 1 held three (one running, one in the task queue, one in the
+pusher's hand) that idle clusters could have run. When the pusher stops (the cluster is told
+to stop, SIGTERM), it gives everything it holds back to the queue; a worker then starts no
+message its cluster no longer holds (`tasks`), and finishes the job it runs.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing.util
 import os
 import socket
 import threading
@@ -37,14 +45,16 @@ from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
-from django_q.status import Stat
 
+from . import workers
 from .wakeup import DatabaseWatch
 
 logger = logging.getLogger(__name__)
 
 # An idle worker on SQLite queries the queue this often at least (it wakes up at once on a write).
 IDLE_CHECK_SECONDS = 2.0
+# A Redis pusher holding all it may looks again this often for a message acknowledged.
+FULL_CHECK_SECONDS = 0.2
 
 
 class LeasedORM(ORM):
@@ -134,15 +144,75 @@ class LeasedORM(ORM):
 
 
 class ReliableRedis(Redis):
+    def __init__(self, list_key: str | None = None):
+        super().__init__(list_key=list_key)
+        self._taken: dict[bytes, float] = {}  # payload held -> when it was taken (monotonic)
+        self._give_back_pid: int | None = None
+
     def _held_key(self, host: str, pid: int) -> str:
         return f"{self.list_key}:held:{host}:{pid}"
 
+    @staticmethod
+    def most_held() -> int | None:
+        """How many messages a cluster may hold: one per worker and `queue_limit` ahead."""
+        return Conf.WORKERS + Conf.QUEUE_LIMIT if Conf.QUEUE_LIMIT else None
+
     def dequeue(self):
         held = self._held_key(socket.gethostname(), os.getpid())  # runs in the pusher
+        self._give_back_at_exit(held)
+        most = self.most_held()
+        if most is not None and self._holding(held) >= most:
+            time.sleep(FULL_CHECK_SECONDS)
+            return None
         payload = self.connection.blmove(self.list_key, held, 1, "LEFT", "RIGHT")
         if payload:
+            self._taken[payload] = time.monotonic()
             return [((held, payload), payload)]
         return None
+
+    def _holding(self, held: str) -> int:
+        """How many messages this pusher holds, once those held longer than any job can run
+        are let go (LeasedORM.longest_hold: their worker died while the cluster lived on; its
+        analysis was failed, and were the message run again it would be skipped)."""
+        payloads = self.connection.lrange(held, 0, -1)
+        now = time.monotonic()
+        self._taken = {payload: self._taken.get(payload, now) for payload in payloads}
+        for payload, taken_at in list(self._taken.items()):
+            if taken_at < now - LeasedORM.longest_hold():
+                logger.warning("a queue message held too long: its worker died; letting it go")
+                self.connection.lrem(held, 1, payload)
+                del self._taken[payload]
+        return len(self._taken)
+
+    def _give_back_at_exit(self, held: str) -> None:
+        """Have the pusher give back what it holds when it returns (the cluster stops)."""
+        if self._give_back_pid == os.getpid():
+            return
+        self._give_back_pid = os.getpid()
+        multiprocessing.util.Finalize(None, self._give_back, args=(held,), exitpriority=10)
+
+    def _give_back(self, held: str) -> None:
+        try:
+            given = self.give_back(held)
+        except Exception:  # Redis away: the list stays, and is released once this pusher is dead
+            logger.exception("could not give the held queue messages back")
+            return
+        if given:
+            logger.info("gave %d held queue messages back to the queue", given)
+
+    def give_back(self, held: str) -> int:
+        """Move every message of a held list to the head of the queue, oldest first; how many.
+        One a worker still runs comes back too: whoever takes it finds its analysis running
+        and leaves it (services.analysis_run)."""
+        given = 0
+        while self.connection.lmove(held, self.list_key, "RIGHT", "LEFT"):
+            given += 1
+        return given
+
+    def holds(self, task_id) -> bool:
+        """Whether the message is still in the held list it was taken into: not given back."""
+        held, payload = task_id
+        return self.connection.lpos(held, payload) is not None
 
     def acknowledge(self, task_id) -> None:
         held, payload = task_id
@@ -156,15 +226,30 @@ class ReliableRedis(Redis):
             self.connection.delete(held)
         return super().purge_queue()
 
-    def waiting_payloads(self) -> list[bytes]:
-        """The messages waiting in the queue and those held by live clusters. Held lists of
-        dead clusters are deleted: their messages are lost."""
-        live = {self._held_key(stat.host, stat.pusher) for stat in Stat.get_all(self)}
-        payloads = list(self.connection.lrange(self.list_key, 0, -1))
-        for held in self.connection.scan_iter(match=f"{self.list_key}:held:*"):
+    def _held_lists(self) -> dict[str, str]:
+        """Every held list, by its pusher's name (host:pid)."""
+        prefix = f"{self.list_key}:held:"
+        lists = {}
+        for held in self.connection.scan_iter(match=f"{prefix}*"):
             held = held.decode() if isinstance(held, bytes) else held
-            if held in live:
-                payloads += self.connection.lrange(held, 0, -1)
-            else:
-                self.connection.delete(held)
+            lists[held[len(prefix):]] = held
+        return lists
+
+    def release_dead(self) -> int:
+        """Give the held lists of dead pushers back to the queue; how many messages."""
+        lists = self._held_lists()
+        released = 0
+        for pusher in workers.pushers_dead(lists):
+            given = self.give_back(lists[pusher])
+            if given:
+                logger.warning("gave back %d queue messages held by the dead cluster pusher %s", given, pusher)
+            released += given
+        return released
+
+    def waiting_payloads(self) -> list[bytes]:
+        """The messages waiting in the queue and those held, by live clusters or by dead
+        ones not released yet (release_dead gives those back)."""
+        payloads = list(self.connection.lrange(self.list_key, 0, -1))
+        for held in self._held_lists().values():
+            payloads += self.connection.lrange(held, 0, -1)
         return payloads

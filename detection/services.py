@@ -25,10 +25,12 @@ from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import inference, selectors, workers
+from .broker import ReliableRedis
 from .errors import (
     NotFinished,
     StorageFull,
@@ -310,12 +312,14 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
             logger.warning("analysis %s delivered again after it finished", analysis_id)
             return None
         if analysis.status == Analysis.Status.RUNNING:
-            # Delivered again while running: the worker holding the message stopped renewing
-            # its hold. Still alive on this machine (it was only slow): leave the job to it.
-            if workers.worker_is_alive_here(analysis.worker):
+            # Delivered again while running: the cluster holding the message stopped renewing
+            # its hold, or gave it back as it stopped. Its worker still alive, on any host (a
+            # stopping cluster finishes its jobs): leave the job to it.
+            if workers.worker_is_alive(analysis.worker):
                 logger.warning("analysis %s delivered again while %s runs it", analysis_id, analysis.worker)
                 return None
-            # Otherwise that worker died.
+            # Otherwise that worker died (or, on another host, cannot be seen: the message's
+            # return is then the sign its cluster died).
             logger.warning("analysis %s delivered again after its worker died", analysis_id)
             _analysis_finish_failed(analysis=analysis, message=INTERRUPTED_MESSAGE)
             return None
@@ -365,27 +369,30 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
     try:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
-    except inference.MediaMissingError:
-        logger.exception("analysis %s: its upload is gone from storage", analysis.pk)
-        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=run)
-    except inference.MediaError as exc:
+    except Exception as exc:
+        if not Analysis.objects.filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=run).exists():
+            # deleted (its upload with it) or stopped while it ran: not a fault of the site
+            logger.info("analysis %s was deleted or stopped while it ran (%s)", analysis.pk, type(exc).__name__)
+            return
+        _analysis_run_failed(analysis=analysis, token=run, exc=exc)
+
+
+def _analysis_run_failed(*, analysis: Analysis, token: str, exc: Exception) -> None:
+    """Fail the run with the message its exception calls for, logged where the site is at fault."""
+    if isinstance(exc, inference.MediaMissingError):
+        logger.error("analysis %s: its upload is gone from storage", analysis.pk, exc_info=exc)
+        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=token)
+    elif isinstance(exc, inference.MediaError):
         analysis_fail(
-            analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=run, file_unreadable=True
+            analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=token, file_unreadable=True
         )
-    except inference.CheckpointError:
-        logger.exception("analysis %s: the detector could not be loaded", analysis.pk)
-        analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=run)
-    except OSError as exc:
-        logger.exception("analysis %s failed", analysis.pk)
-        disk_full = exc.errno == errno.ENOSPC
-        analysis_fail(
-            analysis_id=analysis.pk,
-            message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE,
-            token=run,
-        )
-    except Exception:
-        logger.exception("analysis %s failed", analysis.pk)
-        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=run)
+    elif isinstance(exc, inference.CheckpointError):
+        logger.error("analysis %s: the detector could not be loaded", analysis.pk, exc_info=exc)
+        analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=token)
+    else:
+        logger.error("analysis %s failed", analysis.pk, exc_info=exc)
+        disk_full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+        analysis_fail(analysis_id=analysis.pk, message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE, token=token)
 
 
 def _analysis_save_result(*, analysis: Analysis, result) -> None:
@@ -446,16 +453,19 @@ def analysis_fail(*, analysis_id, message: str, token: str | None = None, file_u
 def analysis_fail_stale(*, now: datetime | None = None) -> int:
     """Fail the analyses left `running` by a worker that died; returns how many.
 
-    An analysis is stale when its worker process on this host is gone, or when it started
-    longer ago than the job timeout allows (whatever host ran it).
+    An analysis is stale when its worker is known to be dead on any host (workers.workers_dead:
+    its process gone on this host, or absent from every cluster's status for a while), or when
+    it started longer ago than the job timeout allows.
     """
     now = now or timezone.now()
     running = Analysis.objects.filter(status=Analysis.Status.RUNNING)
     deadline = now - timedelta(seconds=settings.DETECTION_JOB_TIMEOUT) - STALE_MARGIN
     # Each with the token of the run found stale: a run started since is not failed for it.
     stale = dict(running.filter(started_at__lt=deadline).values_list("pk", "queue_token"))
-    for pk, worker, token in running.exclude(worker="").values_list("pk", "worker", "queue_token"):
-        if workers.worker_is_dead(worker):
+    runs = list(running.exclude(worker="").values_list("pk", "worker", "queue_token"))
+    dead = workers.workers_dead({worker for _, worker, _ in runs})
+    for pk, worker, token in runs:
+        if worker in dead:
             stale[pk] = token
     failed = 0
     for pk, token in stale.items():
@@ -463,6 +473,23 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
             logger.warning("analysis %s was left running by a dead worker", pk)
             failed += 1
     return failed
+
+
+def queue_release_dead() -> int:
+    """Give the messages that dead clusters held back to the queue (Redis; the database
+    queue's leases run out by themselves); returns how many. Those waiting then run; the one a
+    dead worker was running finds its analysis `running` and fails it (analysis_run)."""
+    broker = get_broker()
+    if not isinstance(broker, ReliableRedis):
+        return 0
+    return broker.release_dead()
+
+
+def analysis_sweep_dead() -> int:
+    """What every worker's watch runs (workers.watch_start): the messages of dead clusters go
+    back to the queue and the analyses of dead workers fail. Returns how many failed."""
+    queue_release_dead()
+    return analysis_fail_stale()
 
 
 def analysis_requeue_lost(*, now: datetime | None = None) -> tuple[int, int]:
@@ -519,8 +546,10 @@ class SweepReport:
 
 
 def analysis_sweep(*, now: datetime | None = None) -> SweepReport:
-    """Everything a dead or misconfigured worker can leave behind: `running` analyses of dead
-    workers are failed, `queued` analyses whose message was lost are sent again (or failed)."""
+    """Everything a dead or misconfigured worker can leave behind: messages dead clusters held
+    go back to the queue, `running` analyses of dead workers are failed, `queued` analyses
+    whose message was lost are sent again (or failed)."""
+    queue_release_dead()
     running_failed = analysis_fail_stale(now=now)
     requeued, queued_failed = analysis_requeue_lost(now=now)
     return SweepReport(running_failed, requeued, queued_failed)

@@ -6,16 +6,42 @@ import logging
 import time
 
 from django.conf import settings
+from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
+from django_q.signals import pre_execute
 
-from . import inference
-from .services import analysis_fail, analysis_run, analysis_sweep
+from . import inference, workers
+from .broker import ReliableRedis
+from .services import analysis_fail, analysis_run, analysis_sweep, analysis_sweep_dead
 
 logger = logging.getLogger(__name__)
 
+# Whether the message of the job this worker process is starting was given back to the queue
+# (its cluster is stopping, or was thought dead): set by message_check before every job.
+_message_given_back = False
+
+
+def message_check(sender, func, task: dict, **kwargs) -> None:
+    """django-q2's pre_execute, in the worker: note whether the cluster still holds the
+    message (Redis). The pusher of a stopping cluster gives back what it holds, and the jobs
+    already in the cluster's task queue must then not start here."""
+    global _message_given_back
+    _message_given_back = False
+    ack_id = task.get("ack_id")
+    broker = get_broker()
+    if not ack_id or not isinstance(broker, ReliableRedis):
+        return
+    try:
+        _message_given_back = not broker.holds(ack_id)
+    except Exception:  # Redis away: run the job, as before
+        logger.warning("could not check the queue message of %s", task.get("name"), exc_info=True)
+
 
 def analysis_run_task(analysis_id, token: str | None = None) -> None:
+    if _message_given_back:
+        logger.info("analysis %s: its message went back to the queue; another worker runs it", analysis_id)
+        return
     try:
         analysis_run(analysis_id=analysis_id, token=token)
     except TimeoutException:
@@ -40,14 +66,17 @@ def on_worker_start(sender, proc_name: str, **kwargs) -> None:
     """django-q2's post_spawn: runs in each new worker process, after the fork.
 
     Sweeps what a dead predecessor left (running analyses failed, lost queued ones sent
-    again), sizes the thread pools, then loads the detector and runs it once, so that the
-    first upload waits for neither; logs "ready for analyses" with the seconds it took. In
-    sync mode (tests) no worker process starts.
+    again), starts the watch on the other workers (workers.watch_start) and the check of each
+    job's message (message_check), sizes the thread pools, then loads the detector and runs it
+    once, so that the first upload waits for neither; logs "ready for analyses" with the
+    seconds it took. In sync mode (tests) no worker process starts.
     """
     if Conf.SYNC:
         return
     started = time.monotonic()
+    pre_execute.connect(message_check, dispatch_uid="detection_message_check")
     report = analysis_sweep()
+    workers.watch_start(check=analysis_sweep_dead)
     if report.running_failed or report.requeued or report.queued_failed:
         logger.warning("%s: %s", proc_name, report)
     try:

@@ -1,6 +1,7 @@
 """What the site knows about its worker processes: each one's name (host:pid, stored on the
-analysis it runs), whether a named worker on this host is still alive, and the queue-key
-handshake that stops a worker which could not read the site's messages from starting."""
+analysis it runs), whether a named worker or pusher is still alive on any host, the watch
+that every worker keeps on the others, and the queue-key handshake that stops a worker which
+could not read the site's messages from starting."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import hmac
 import logging
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterable
 
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.filebased import FileBasedCache
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import connections
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 from django_q.status import Stat
 
@@ -62,17 +71,116 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def worker_is_alive_here(name: str) -> bool:
-    """Whether the worker called `name` is a live process on this host."""
-    host, _, pid = name.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and _pid_alive(int(pid))
+# A live cluster saves its status (Stat: host, pusher and worker pids) every 0.5 s, for 3 s; a
+# sentinel busy with the schedule or a slow store can miss a few. A process another host runs
+# counts as dead only when no reading over HEARTBEAT_WATCH_SECONDS names it: its cluster has
+# then saved nothing for 15 s (12 + the 3 s a status lives), thirty times its refresh period.
+HEARTBEAT_WATCH_SECONDS = 12.0
+HEARTBEAT_READ_EVERY = 2.0  # below the 3 s a status lives: no save falls between two readings
+
+
+def heartbeats_shared() -> bool:
+    """Whether every host's cluster status can be read here: always with the Redis broker;
+    with another broker only from a cache that hosts share (not one in a process's memory or
+    in this host's files)."""
+    broker = get_broker()
+    if isinstance(broker, Redis):
+        return True
+    return broker.cache is not None and not isinstance(broker.cache, (LocMemCache, FileBasedCache, DummyCache))
+
+
+def _reported(role: str) -> set[str] | None:
+    """The names (host:pid) of the processes of `role` ("worker" or "pusher") that live
+    clusters report now; None when the statuses cannot be read or none is there (an empty
+    reading proves nothing: the store may be the one that is away)."""
+    try:
+        stats = Stat.get_all()
+    except Exception:
+        logger.warning("could not read the worker clusters' status", exc_info=True)
+        return None
+    names = set()
+    for stat in stats:
+        pids = stat.workers if role == "worker" else [stat.pusher]
+        names.update(f"{stat.host}:{pid}" for pid in pids)
+    return names or None
+
+
+def _processes_judged(names: Iterable[str], *, role: str) -> tuple[set[str], set[str]]:
+    """(dead, undecided) among the named processes of `role`. On this host a process is dead
+    when its pid is gone. On another, when the shared cluster status has not named it for
+    HEARTBEAT_WATCH_SECONDS; undecided when that status is not shared or cannot be read."""
+    here = socket.gethostname()
+    dead, remote = set(), set()
+    for name in names:
+        host, _, pid = name.rpartition(":")
+        if not pid.isdigit():
+            continue
+        if host == here:
+            if not _pid_alive(int(pid)):
+                dead.add(name)
+        else:
+            remote.add(name)
+    if not remote:
+        return dead, set()
+    if not heartbeats_shared():
+        return dead, remote
+    deadline = time.monotonic() + HEARTBEAT_WATCH_SECONDS
+    read = False
+    while remote:
+        reported = _reported(role)
+        if reported is not None:
+            read = True
+            remote -= reported
+        if not remote or time.monotonic() >= deadline:
+            break
+        time.sleep(HEARTBEAT_READ_EVERY)
+    return (dead | remote, set()) if read else (dead, remote)
+
+
+def workers_dead(names: Iterable[str]) -> set[str]:
+    """The named worker processes (Analysis.worker) known to be dead, on any host. Waits up
+    to HEARTBEAT_WATCH_SECONDS when one on another host seems gone; one that cannot be
+    judged is not among them."""
+    return _processes_judged(names, role="worker")[0]
 
 
 def worker_is_dead(name: str) -> bool:
-    """Whether the worker called `name` ran on this host and its process is gone. A worker on
-    another host cannot be checked from here: False."""
-    host, _, pid = name.rpartition(":")
-    return host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid))
+    """Whether the worker called `name` is known to be dead (workers_dead)."""
+    return name in workers_dead([name])
+
+
+def worker_is_alive(name: str) -> bool:
+    """Whether the worker called `name` is known to be alive, on any host: False also when it
+    cannot be judged (another host's, without a shared cluster status)."""
+    dead, undecided = _processes_judged([name], role="worker")
+    return name not in dead and name not in undecided
+
+
+def pushers_dead(names: Iterable[str]) -> set[str]:
+    """The named cluster pushers (host:pid, the owners of Redis held lists) known to be dead."""
+    return _processes_judged(names, role="pusher")[0]
+
+
+# Each worker process checks on the others this often; with HEARTBEAT_WATCH_SECONDS, a worker
+# that died anywhere is noticed within about 45 s while any worker lives, busy or not.
+WATCH_SECONDS = 30.0
+
+
+def watch_start(*, check: Callable[[], object]) -> None:
+    """Run `check` every WATCH_SECONDS in a thread of this (worker) process, beside its jobs:
+    a scheduled sweep is a queued task, which waits while every worker is busy."""
+    threading.Thread(target=_watch, args=(check,), name="worker-watch", daemon=True).start()
+
+
+def _watch(check: Callable[[], object]) -> None:
+    while True:
+        time.sleep(WATCH_SECONDS)
+        try:
+            check()
+        except Exception:  # the database or Redis may be briefly away: try again next time
+            logger.exception("could not check on the other workers")
+        finally:
+            connections.close_all()  # this thread's own connections
 
 
 def queue_key_fingerprint() -> str:

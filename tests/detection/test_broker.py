@@ -1,8 +1,12 @@
 """The database queue's leases (detection.broker.LeasedORM): a message held by a worker that
-died comes back after one lease, not after django-q2's retry window."""
+died comes back after one lease, not after django-q2's retry window. The Redis queue's held
+lists (ReliableRedis): bounded, given back when their cluster stops or dies."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import socket
 import time
 from datetime import timedelta
 from unittest import mock
@@ -14,10 +18,13 @@ from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from detection.broker import IDLE_CHECK_SECONDS, LeasedORM
+from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis
 from detection.wakeup import DatabaseWatch
+
+from .base import DEAD_PID
 
 LEASE = 60
 
@@ -101,3 +108,91 @@ class LeasedQueueTests(TestCase):
         again = self.take(get_broker(), at=now + timedelta(seconds=LEASE + 1))
 
         self.assertEqual([payload for _, payload in again], ["payload"])
+
+
+def _take_two_and_stop() -> None:
+    """A cluster's pusher, in a process of its own: takes what it may, then returns."""
+    mock.patch.stopall()  # this process's copy of the test's patches
+    broker = get_broker()
+    broker.dequeue()
+    broker.dequeue()
+
+
+@pytest.mark.skipif(settings.Q_BROKER != "redis", reason="the Redis queue only")
+class HeldRedisQueueTests(TestCase):
+    """The Redis queue's held lists (detection.broker.ReliableRedis): a cluster holds no more
+    than it can start soon, and gives back what it holds when it stops or dies."""
+
+    def setUp(self) -> None:
+        self.broker = get_broker()
+        self.broker.purge_queue()
+        self.addCleanup(self.broker.purge_queue)
+        self.exit_hook = mock.patch.object(ReliableRedis, "_give_back_at_exit").start()
+        mock.patch("detection.broker.time.sleep").start()
+        self.addCleanup(mock.patch.stopall)
+        self.held = self.broker._held_key(socket.gethostname(), os.getpid())  # this process plays the pusher
+
+    def send(self, *payloads: bytes) -> None:
+        for payload in payloads:
+            self.broker.enqueue(payload)
+
+    def test_a_cluster_holds_no_more_than_its_workers_and_the_jobs_ahead_it_may_take(self):
+        self.send(b"m1", b"m2", b"m3", b"m4")
+
+        taken = [self.broker.dequeue() for _ in range(4)]
+
+        self.assertEqual(ReliableRedis.most_held(), Conf.WORKERS + Conf.QUEUE_LIMIT)
+        self.assertEqual(sum(1 for t in taken if t), ReliableRedis.most_held())
+        self.assertEqual(self.broker.queue_size(), 4 - ReliableRedis.most_held())
+
+    def test_an_acknowledged_message_makes_room_for_the_next(self):
+        self.send(*[b"m%d" % i for i in range(ReliableRedis.most_held() + 1)])
+        firsts = [self.broker.dequeue() for _ in range(ReliableRedis.most_held())]
+        self.assertIsNone(self.broker.dequeue())
+
+        self.broker.acknowledge(firsts[0][0][0])
+
+        self.assertIsNotNone(self.broker.dequeue())
+
+    def test_a_message_held_longer_than_any_job_can_run_is_let_go(self):
+        """Its worker died while the cluster lived on: it must not take room forever."""
+        self.send(*[b"m%d" % i for i in range(ReliableRedis.most_held() + 1)])
+        for _ in range(ReliableRedis.most_held()):
+            self.broker.dequeue()
+        much_later = time.monotonic() + LeasedORM.longest_hold() + 1
+
+        with mock.patch("detection.broker.time.monotonic", return_value=much_later), self.assertLogs("detection.broker", "WARNING"):
+            self.assertIsNotNone(self.broker.dequeue())
+
+    def test_a_pusher_that_stops_gives_what_it_holds_back_to_the_head_of_the_queue(self):
+        self.send(b"m1", b"m2", b"m3")
+        self.exit_hook.stop()
+
+        pusher = multiprocessing.get_context("fork").Process(target=_take_two_and_stop)
+        pusher.start()
+        pusher.join(timeout=30)
+
+        self.assertEqual(pusher.exitcode, 0)
+        self.assertEqual(self.broker.connection.lrange(self.broker.list_key, 0, -1), [b"m1", b"m2", b"m3"])
+        self.assertEqual(list(self.broker.connection.scan_iter(match=f"{self.broker.list_key}:held:*")), [])
+
+    def test_a_message_given_back_is_no_longer_held(self):
+        self.send(b"m1")
+        (ack_id, _), = self.broker.dequeue()
+        self.assertTrue(self.broker.holds(ack_id))
+
+        self.broker.give_back(self.held)
+
+        self.assertFalse(self.broker.holds(ack_id))
+
+    def test_the_held_list_of_a_dead_pusher_goes_back_to_the_queue_and_a_live_ones_stays(self):
+        self.send(b"live", b"dead")
+        self.broker.dequeue()
+        dead = self.broker._held_key(socket.gethostname(), DEAD_PID)
+        self.broker.connection.lmove(self.broker.list_key, dead, "LEFT", "RIGHT")
+
+        with self.assertLogs("detection.broker", "WARNING"):
+            self.assertEqual(self.broker.release_dead(), 1)
+
+        self.assertEqual(self.broker.connection.lrange(self.broker.list_key, 0, -1), [b"dead"])
+        self.assertEqual(self.broker.connection.lrange(self.held, 0, -1), [b"live"])

@@ -22,6 +22,7 @@ from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
 from detection import errors, services, workers
+from detection.broker import ReliableRedis
 from detection.inference import MediaError
 from detection.models import Analysis, QueueKey
 
@@ -185,6 +186,25 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, services.INTERNAL_ERROR_MESSAGE))
         self.assertFalse(analysis.file_unreadable)
 
+    def test_an_analysis_deleted_while_it_runs_ends_quietly_without_an_error_in_the_log(self):
+        from detection.inference import MediaMissingError
+
+        analysis = self.analysis_for(self.alice, content=astronaut_jpeg(), original_name="face.jpg")
+
+        def deleted_meanwhile(path, **kwargs):
+            services.analysis_delete(analysis=Analysis.objects.get(pk=analysis.pk))  # its owner, mid-run
+            raise MediaMissingError("face.jpg is gone")
+
+        with (
+            mock.patch("detection.inference.analyze", side_effect=deleted_meanwhile),
+            self.assertLogs("detection.services", "INFO") as logs,
+        ):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        self.assertIn("was deleted or stopped while it ran", "\n".join(logs.output))
+        self.assertEqual([record.levelname for record in logs.records if record.levelno >= logging.WARNING], [])
+        self.assertFalse(Analysis.objects.filter(pk=analysis.pk).exists())
+
     def test_a_gif_declaring_a_huge_screen_fails_with_the_pixel_limit_not_an_internal_error(self):
         from tests.media import hostile_gif
 
@@ -275,6 +295,64 @@ class AnalysisFailStaleTests(BaseTestCase):
 
         self.assertEqual(refresh(overdue).status, Analysis.Status.FAILED)
         self.assertEqual(refresh(recent).status, Analysis.Status.RUNNING)
+
+    def remote_clusters(self, *readings):
+        """The clusters' status as every reading finds it, read without waiting."""
+        clock = SimpleNamespace(now=0.0)
+        clock.monotonic = lambda: clock.now
+        clock.sleep = lambda seconds: setattr(clock, "now", clock.now + seconds)
+        mock.patch("detection.workers.time", clock).start()
+        mock.patch("detection.workers.heartbeats_shared", return_value=True).start()
+        self.addCleanup(mock.patch.stopall)
+        return mock.patch("detection.workers.Stat.get_all", side_effect=list(readings))
+
+    def test_it_fails_an_analysis_whose_worker_on_another_host_died_without_waiting_for_the_timeout(self):
+        dead = self.running(worker="other-host:41")
+        alive = self.running(worker="other-host:42")
+        survivor = [SimpleNamespace(host="other-host", workers=[42], pusher=40)]
+
+        with self.remote_clusters(*[survivor] * 20), self.assertLogs("detection.services", "WARNING"):
+            self.assertEqual(services.analysis_fail_stale(), 1)
+
+        self.assertEqual((refresh(dead).status, refresh(dead).error), (Analysis.Status.FAILED, services.INTERRUPTED_MESSAGE))
+        self.assertEqual(refresh(alive).status, Analysis.Status.RUNNING)
+
+    def test_it_does_not_fail_a_run_started_again_while_its_old_worker_was_watched(self):
+        analysis = self.running(worker="other-host:41")
+        others = [SimpleNamespace(host="other-host", workers=[42], pusher=40)]
+
+        def readings():
+            yield others
+            # Meanwhile an administrator stopped it and its owner ran it again.
+            Analysis.objects.filter(pk=analysis.pk).update(queue_token="n" * 32)
+            while True:
+                yield others
+
+        with self.remote_clusters(), mock.patch("detection.workers.Stat.get_all", side_effect=readings()):
+            self.assertEqual(services.analysis_fail_stale(), 0)
+
+        self.assertEqual(refresh(analysis).status, Analysis.Status.RUNNING)
+
+    def test_a_message_delivered_again_while_a_live_worker_on_another_host_runs_it_is_left_to_it(self):
+        """A stopping cluster gives its messages back, the one its worker still runs too."""
+        analysis = self.running(worker="other-host:42")
+        live = [SimpleNamespace(host="other-host", workers=[42], pusher=40)]
+
+        with self.remote_clusters(live), mock.patch("detection.inference.analyze") as analyze, self.assertLogs("detection.services", "WARNING"):
+            services.analysis_run(analysis_id=analysis.pk, token=analysis.queue_token)
+
+        analyze.assert_not_called()
+        self.assertEqual(refresh(analysis).status, Analysis.Status.RUNNING)
+
+    def test_a_message_delivered_again_after_its_worker_on_another_host_died_fails_the_analysis(self):
+        analysis = self.running(worker="other-host:41")
+        others = [SimpleNamespace(host="other-host", workers=[42], pusher=40)]
+
+        with self.remote_clusters(*[others] * 20), mock.patch("detection.inference.analyze") as analyze, self.assertLogs("detection.services", "WARNING"):
+            services.analysis_run(analysis_id=analysis.pk, token=analysis.queue_token)
+
+        analyze.assert_not_called()
+        self.assertEqual((refresh(analysis).status, refresh(analysis).error), (Analysis.Status.FAILED, services.INTERRUPTED_MESSAGE))
 
     def test_it_leaves_queued_and_finished_analyses_alone(self):
         old = timezone.now() - timedelta(days=2)
@@ -406,23 +484,34 @@ class QueuedSweepTests(BaseTestCase):
         self.assertEqual(report.requeued, 0)
         sent.assert_not_called()
 
-    def test_a_message_held_by_a_live_cluster_waits_and_one_held_by_a_dead_cluster_is_replaced(self):
+    def test_a_message_held_by_a_live_cluster_waits_and_one_held_by_a_dead_cluster_goes_back_to_the_queue(self):
         broker = get_broker()
         if isinstance(broker, ORM):
             self.skipTest("the Redis queue only")
-        held = self.queued(token="b" * 32)
+        held, lost = self.queued(token="b" * 32), self.queued(token="c" * 32)
         self.send_message(held, "b" * 32)
-        (ack_id, _), = broker.dequeue()  # this process plays the cluster's pusher
-        alive = SimpleNamespace(host=socket.gethostname(), pusher=os.getpid())
+        broker.dequeue()  # this process plays a live cluster's pusher
+        self.send_message(lost, "c" * 32)
+        dead_list = broker._held_key(socket.gethostname(), DEAD_PID)
+        broker.connection.lmove(broker.list_key, dead_list, "LEFT", "RIGHT")  # a dead cluster's
 
-        with mock.patch("detection.broker.Stat.get_all", return_value=[alive]):
-            report, _ = self.sweep()
+        report, _ = self.sweep()
+
         self.assertEqual(report.requeued, 0)
+        self.assertEqual(broker.connection.exists(dead_list), 0)
+        self.assertEqual(broker.queue_size(), 1)  # the dead cluster's, waiting again
+        self.assertEqual((refresh(held).enqueue_count, refresh(lost).enqueue_count), (1, 1))
 
-        with mock.patch("detection.broker.Stat.get_all", return_value=[]), self.assertLogs("detection", "WARNING"):
+    def test_a_dead_clusters_messages_go_back_even_when_no_analysis_has_waited_long(self):
+        """Not only when the sweep for lost analyses finds one queued long ago."""
+        broker = mock.create_autospec(ReliableRedis, instance=True)
+        broker.release_dead.return_value = 2
+
+        with mock.patch("detection.services.get_broker", return_value=broker):
             report, _ = self.sweep()
-        self.assertEqual(report.requeued, 1)
-        self.assertEqual(refresh(held).enqueue_count, 2)
+
+        self.assertEqual(report.requeued, 0)
+        broker.release_dead.assert_called_once_with()
 
     def test_an_acknowledged_message_leaves_the_held_list(self):
         broker = get_broker()
@@ -431,11 +520,11 @@ class QueuedSweepTests(BaseTestCase):
         analysis = self.queued(token="b" * 32)
         self.send_message(analysis, "b" * 32)
         (ack_id, _), = broker.dequeue()
-        alive = SimpleNamespace(host=socket.gethostname(), pusher=os.getpid())
-        with mock.patch("detection.broker.Stat.get_all", return_value=[alive]):
-            self.assertEqual(len(broker.waiting_payloads()), 1)
-            broker.acknowledge(ack_id)
-            self.assertEqual(broker.waiting_payloads(), [])
+        self.assertEqual(len(broker.waiting_payloads()), 1)
+
+        broker.acknowledge(ack_id)
+
+        self.assertEqual(broker.waiting_payloads(), [])
 
     def test_a_superseded_message_is_skipped_and_the_current_one_runs_once(self):
         analysis = self.queued(token="n" * 32, count=2)

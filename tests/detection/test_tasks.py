@@ -7,9 +7,11 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 from django_q.models import Schedule
+from django_q.signals import pre_execute
 from django_q.tasks import async_task
 
 from detection import services, tasks
+from detection.broker import ReliableRedis
 from detection.models import Analysis
 
 from .base import DEAD_PID, BaseTestCase
@@ -41,7 +43,61 @@ class AnalysisRunTaskTests(BaseTestCase):
         self.assertEqual((analysis.status, analysis.error), (Analysis.Status.FAILED, "bad"))
 
 
+class MessageGivenBackTests(BaseTestCase):
+    """A stopping cluster gives the messages it holds back to the queue (detection.broker);
+    the jobs already in its task queue must then not start there."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.broker = mock.create_autospec(ReliableRedis, instance=True)
+        mock.patch("detection.tasks.get_broker", return_value=self.broker).start()
+        self.addCleanup(mock.patch.stopall)
+        self.addCleanup(setattr, tasks, "_message_given_back", False)
+
+    def start(self, analysis: Analysis) -> None:
+        tasks.message_check(sender="django_q", func=tasks.analysis_run_task, task={"ack_id": ("held", b"payload")})
+        with mock.patch("detection.inference.analyze", side_effect=services.inference.MediaError("bad")):
+            tasks.analysis_run_task(analysis.pk)
+
+    def test_a_job_whose_message_went_back_to_the_queue_does_not_start(self):
+        analysis = self.analysis_for(self.alice)
+        self.broker.holds.return_value = False
+
+        with self.assertLogs("detection.tasks", "INFO"):
+            self.start(analysis)
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.QUEUED)
+
+    def test_a_job_whose_message_its_cluster_still_holds_runs(self):
+        analysis = self.analysis_for(self.alice)
+        self.broker.holds.return_value = True
+
+        self.start(analysis)
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.FAILED)
+
+
 class WorkerStartTests(BaseTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.watch_start = mock.patch("detection.workers.watch_start").start()
+        self.addCleanup(mock.patch.stopall)
+        self.addCleanup(pre_execute.disconnect, dispatch_uid="detection_message_check")
+
+    def test_a_new_worker_watches_the_others_and_checks_each_jobs_message(self):
+        with (
+            mock.patch.object(Conf, "SYNC", False),
+            mock.patch("detection.tasks.analysis_sweep", return_value=services.SweepReport(0, 0, 0)),
+            mock.patch("detection.inference.warm_up"),
+            mock.patch("detection.inference.worker_threads_set"),
+        ):
+            tasks.on_worker_start(sender="django_q", proc_name="Process-1:1")
+
+        self.watch_start.assert_called_once_with(check=services.analysis_sweep_dead)
+        self.assertIn(tasks.message_check, [receiver[1]() for receiver in pre_execute.receivers])
+
     def test_a_new_worker_fails_what_a_dead_one_left_running_and_warms_the_detector(self):
         dead = self.analysis_for(
             self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}"

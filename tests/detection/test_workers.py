@@ -11,22 +11,26 @@ import signal
 import subprocess
 import sys
 import tempfile
+import socket
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
-from django.test import TransactionTestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django_q.brokers import get_broker
 from django_q.models import Task
 
 from accounts.services import user_create
-from detection import services
+from detection import services, workers
 from detection.models import Analysis
 
-from .base import PASSWORD, astronaut_mp4
+from .base import DEAD_PID, PASSWORD, astronaut_mp4
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TASK = "detection.tasks.analysis_run_task"
@@ -179,3 +183,90 @@ class TwoClustersTests(TransactionTestCase):
         runs = self.runs_per_analysis()
         self.assertTrue(all(count == 1 for count in runs.values()), runs)
         self.assertLessEqual(set(runs), {str(a.pk) for a in analyses})
+
+
+class Clock:
+    """time.monotonic and time.sleep for detection.workers: sleeping moves the clock, at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def cluster(host: str, *, workers: list[int], pusher: int = 1) -> SimpleNamespace:
+    """A cluster's status as django-q2's Stat.get_all returns it."""
+    return SimpleNamespace(host=host, workers=workers, pusher=pusher)
+
+
+class WorkerLivenessTests(TestCase):
+    """Whether a worker (or a cluster's pusher) on any host is dead, from the status each
+    cluster saves: a false "dead" would fail a healthy analysis."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        mock.patch("detection.workers.time", self.clock).start()
+        self.shared = mock.patch("detection.workers.heartbeats_shared", return_value=True).start()
+        self.addCleanup(mock.patch.stopall)
+
+    def statuses(self, *readings):
+        return mock.patch("detection.workers.Stat.get_all", side_effect=list(readings))
+
+    def test_a_worker_on_another_host_that_no_cluster_names_for_the_whole_watch_is_dead(self):
+        others = [cluster("b", workers=[7])]
+        with self.statuses(*[others] * 20):
+            self.assertEqual(workers.workers_dead(["a:5", "b:7"]), {"a:5"})
+        self.assertGreaterEqual(self.clock.slept, workers.HEARTBEAT_WATCH_SECONDS)
+
+    def test_a_worker_on_another_host_missing_from_some_readings_is_not_dead(self):
+        blip = [cluster("b", workers=[7])]
+        back = [cluster("a", workers=[5]), *blip]
+        with self.statuses(blip, blip, back):
+            self.assertEqual(workers.workers_dead(["a:5"]), set())
+
+    def test_a_worker_a_live_cluster_names_is_alive_without_waiting(self):
+        with self.statuses([cluster("a", workers=[4, 5])]):
+            self.assertTrue(workers.worker_is_alive("a:5"))
+        self.assertEqual(self.clock.slept, 0)
+
+    def test_a_status_that_cannot_be_read_or_names_no_cluster_proves_nothing(self):
+        with self.statuses(*[RuntimeError("Redis away"), []] * 10), self.assertLogs("detection.workers", "WARNING"):
+            self.assertEqual(workers.workers_dead(["a:5"]), set())
+            self.assertFalse(workers.worker_is_alive("a:5"))  # nor is it known alive
+
+    def test_another_hosts_workers_are_not_judged_without_a_status_every_host_shares(self):
+        self.shared.return_value = False
+        with self.statuses() as read:
+            self.assertEqual(workers.workers_dead(["a:5"]), set())
+        read.assert_not_called()
+
+    def test_a_worker_on_this_host_is_judged_by_its_process(self):
+        here = socket.gethostname()
+        with self.statuses() as read:
+            self.assertEqual(workers.workers_dead([f"{here}:{os.getpid()}", f"{here}:{DEAD_PID}"]), {f"{here}:{DEAD_PID}"})
+        read.assert_not_called()
+
+    def test_a_pusher_is_judged_by_the_pusher_each_cluster_names(self):
+        with self.statuses(*[[cluster("b", workers=[5], pusher=6)]] * 20):
+            self.assertEqual(workers.pushers_dead(["b:6", "b:5"]), {"b:5"})
+
+
+class HeartbeatsSharedTests(TestCase):
+    @pytest.mark.skipif(settings.Q_BROKER != "orm", reason="the database queue only")
+    def test_with_the_database_queue_only_a_cache_every_host_reaches_is_shared(self):
+        local = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": "/tmp/x"}}
+        remote = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:6379/9"}}
+        with override_settings(CACHES=local):
+            self.assertFalse(workers.heartbeats_shared())
+        with override_settings(CACHES=remote):
+            self.assertTrue(workers.heartbeats_shared())
+
+    @pytest.mark.skipif(settings.Q_BROKER != "redis", reason="the Redis queue only")
+    def test_with_the_redis_queue_the_clusters_status_is_in_redis(self):
+        self.assertTrue(workers.heartbeats_shared())
