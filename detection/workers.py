@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.filebased import FileBasedCache
 from django.core.cache.backends.locmem import LocMemCache
@@ -24,7 +25,7 @@ from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
 from django_q.status import Stat
 
-from .models import QueueKey
+from .models import Analysis, QueueKey
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,20 @@ def queue_key_record() -> None:
 
 class QueueKeyMismatch(Exception):
     """This process signs queue messages with another key than the site's."""
+
+
+def storage_check() -> str | None:
+    """Why this process's MEDIA_ROOT seems not to be the storage the site writes uploads to (the
+    newest upload is not there: every analysis would fail as the server's fault); None when it
+    holds it, or when there is no upload yet."""
+    newest = Analysis.objects.exclude(file="").order_by("-created_at").only("file", "created_at").first()
+    if newest is None or newest.file.storage.exists(newest.file.name):
+        return None
+    return (
+        f"the newest upload ({newest.file.name}, {newest.created_at:%Y-%m-%d %H:%M} UTC) is not in this "
+        f"worker's MEDIA_ROOT ({settings.MEDIA_ROOT}): web and worker processes must share one "
+        "MEDIA_ROOT (a shared file system such as NFS), or every analysis fails"
+    )
 
 
 def queue_key_check() -> None:

@@ -595,6 +595,22 @@ class QueueKeyTests(BaseTestCase):
 
         cluster.return_value.start.assert_called_once_with()
 
+    def test_a_worker_that_does_not_see_the_newest_upload_warns_that_storage_is_not_shared(self):
+        self.analysis_for(self.alice, original_name="older.jpg")
+        newest = self.analysis_for(self.alice, original_name="newest.jpg")
+        stderr = io.StringIO()
+        with mock.patch("django_q.management.commands.qcluster.Cluster"):
+            call_command("qcluster", run_once=True, stderr=stderr)
+        self.assertEqual(stderr.getvalue(), "")  # it sees the uploads
+
+        Path(newest.file.path).unlink()  # as a worker with its own MEDIA_ROOT would not see it
+        with mock.patch("django_q.management.commands.qcluster.Cluster") as cluster:
+            call_command("qcluster", run_once=True, stderr=stderr)
+
+        self.assertIn("is not in this worker's MEDIA_ROOT", stderr.getvalue())
+        self.assertIn(newest.file.name, stderr.getvalue())
+        cluster.return_value.start.assert_called_once_with()  # a warning: it still starts
+
     def test_each_upload_records_the_key_it_was_signed_with(self):
         analysis = self.analysis_for(self.alice)
         with mock.patch("detection.services.async_task"):
