@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.utils.cache import patch_cache_control
-from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import serializers
 from rest_framework.authentication import get_authorization_header
 from rest_framework.exceptions import NotAuthenticated, ValidationError
@@ -49,7 +49,7 @@ def exception_handler(exc, context):
     have one shape, and any other exception answered as a JSON 500 (logged with its
     traceback)."""
     response = drf_exception_handler(exc, context)
-    if response is None and isinstance(exc, (SuspiciousOperation, BadRequest)):
+    if response is None and isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, BadRequest)):
         return _unreadable_request(exc)
     if response is None:
         if settings.DEBUG:
@@ -114,6 +114,6 @@ class PrivateApiAnswersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path.startswith("/api/") and not response.has_header("Cache-Control"):
+        if request.path_info.startswith("/api/") and not response.has_header("Cache-Control"):
             patch_cache_control(response, private=True, no_cache=True)
         return response

@@ -34,10 +34,14 @@ def _database() -> None:
 
 
 def _cache() -> None:
-    key, value = "health-probe", uuid.uuid4().hex
+    value = uuid.uuid4().hex
+    key = f"health-probe:{value}"  # each probe its own: machines and probes share the cache
     cache.set(key, value, 10)
-    if cache.get(key) != value:
-        raise RuntimeError("the cache did not keep a value it was given")
+    try:
+        if cache.get(key) != value:
+            raise RuntimeError("the cache did not keep a value it was given")
+    finally:
+        cache.delete(key)
 
 
 @lru_cache(maxsize=1)

@@ -185,10 +185,14 @@ class ReliableRedis(Redis):
         return len(self._taken)
 
     def _give_back_at_exit(self, held: str) -> None:
-        """Have the pusher give back what it holds when it returns (the cluster stops)."""
+        """Have the pusher give back what it holds when it returns (the cluster stops). On its
+        first call in a process, its list is given back at once too: a new pusher holds
+        nothing yet, so what the list holds is a dead pusher's that had this pid (process ids
+        come round again, in a container after every restart)."""
         if self._give_back_pid == os.getpid():
             return
         self._give_back_pid = os.getpid()
+        self._give_back(held)
         multiprocessing.util.Finalize(None, self._give_back, args=(held,), exitpriority=10)
 
     def _give_back(self, held: str) -> None:

@@ -55,6 +55,11 @@ class AnalysisFilterForm(forms.Form):
         label="Uploaded until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    def beyond_the_name_in_use(self) -> bool:
+        """Whether a filter other than the file name is set, or wrong: the history shows the
+        filters unfolded on a phone then (static/js/history.js)."""
+        return any(self.data.get(name) or name in self.errors for name in self.fields if name != "q")
+
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("uploaded_from"), cleaned.get("uploaded_to")

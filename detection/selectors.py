@@ -10,6 +10,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
@@ -144,9 +145,11 @@ def analysis_queue_position(*, analysis: Analysis) -> int:
     count, first come first served); 0 once it is no longer queued."""
     if analysis.status != Analysis.Status.QUEUED:
         return 0
-    ahead = Analysis.objects.filter(status=Analysis.Status.QUEUED).filter(
-        Q(created_at__lt=analysis.created_at) | Q(created_at=analysis.created_at, pk__lt=analysis.pk)
-    )
+    # by when each was queued (last): an analysis run again waits behind those queued before
+    # it, whenever it was uploaded
+    since = analysis.enqueued_at or analysis.created_at
+    queued = Analysis.objects.filter(status=Analysis.Status.QUEUED).annotate(since=Coalesce("enqueued_at", "created_at"))
+    ahead = queued.filter(Q(since__lt=since) | Q(since=since, pk__lt=analysis.pk))
     return ahead.count() + 1
 
 

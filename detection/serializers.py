@@ -10,8 +10,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 from . import selectors
+from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 from .selectors import ORDERINGS
 
 MAX_WAIT_SECONDS = 30

@@ -300,6 +300,11 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
     """Move a queued analysis to running and return it; None when there is nothing to run.
 
     `token` is the queue token the message carried (None: a message from before tokens)."""
+    # A message delivered again while its analysis runs: whether that run's worker lives can
+    # take seconds to tell (another host's, workers.worker_is_alive), so it is asked before the
+    # row is locked; under the lock, a run that changed meanwhile is left alone.
+    seen = Analysis.objects.filter(pk=analysis_id).values_list("status", "worker", "queue_token").first()
+    alive = seen is not None and seen[0] == Analysis.Status.RUNNING and workers.worker_is_alive(seen[1])
     with transaction.atomic():
         analysis = Analysis.objects.select_for_update().filter(pk=analysis_id).first()
         if analysis is None:
@@ -315,7 +320,10 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
             # Delivered again while running: the cluster holding the message stopped renewing
             # its hold, or gave it back as it stopped. Its worker still alive, on any host (a
             # stopping cluster finishes its jobs): leave the job to it.
-            if workers.worker_is_alive(analysis.worker):
+            if seen != (analysis.status, analysis.worker, analysis.queue_token):
+                logger.info("analysis %s: another run started while this message was delivered again", analysis_id)
+                return None
+            if alive:
                 logger.warning("analysis %s delivered again while %s runs it", analysis_id, analysis.worker)
                 return None
             # Otherwise that worker died (or, on another host, cannot be seen: the message's
@@ -496,9 +504,10 @@ def analysis_requeue_lost(*, now: datetime | None = None) -> tuple[int, int]:
     """Send again the queued analyses whose message is in no queue; returns (re-queued,
     failed).
 
-    A message is lost when a cluster died holding it (Redis: `detection.broker`) or a worker
-    could not read it. An analysis queued for longer than DETECTION_REQUEUE_AFTER without a
-    message that a live worker can still run gets a new one; after DETECTION_MAX_ENQUEUES
+    A message is lost when no worker could read it, or the queue lost it (the messages a dead
+    Redis cluster held are not lost: `queue_release_dead` gives them back, and until then they
+    count as waiting). An analysis queued for longer than DETECTION_REQUEUE_AFTER without a
+    message in the queue gets a new one; after DETECTION_MAX_ENQUEUES
     messages it fails with a message instead. Were the old message only held up after all, it
     is harmless: its token is out of date and it is skipped.
     """

@@ -102,8 +102,6 @@ def history(request):
         {
             "filters": filters,
             "filtered": filtered,
-            # a filter beyond the name is set, or wrong: a phone shows them all unfolded
-            "more_filters_set": any(query.get(name) or name in filters.errors for name in filters.fields if name != "q"),
             "page": page,
             "query": query.urlencode(),
             "owner": owner,

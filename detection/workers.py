@@ -109,33 +109,36 @@ def _reported(role: str) -> set[str] | None:
 def _processes_judged(names: Iterable[str], *, role: str) -> tuple[set[str], set[str]]:
     """(dead, undecided) among the named processes of `role`. On this host a process is dead
     when its pid is gone. On another, when the shared cluster status has not named it for
-    HEARTBEAT_WATCH_SECONDS; undecided when that status is not shared or cannot be read."""
+    HEARTBEAT_WATCH_SECONDS; undecided when that status is not shared or could not be read at
+    both ends of that time, and when the name is not host:pid."""
     here = socket.gethostname()
-    dead, remote = set(), set()
+    dead, remote, unnamed = set(), set(), set()
     for name in names:
         host, _, pid = name.rpartition(":")
         if not pid.isdigit():
-            continue
-        if host == here:
+            unnamed.add(name)
+        elif host == here:
             if not _pid_alive(int(pid)):
                 dead.add(name)
         else:
             remote.add(name)
     if not remote:
-        return dead, set()
+        return dead, unnamed
     if not heartbeats_shared():
-        return dead, remote
-    deadline = time.monotonic() + HEARTBEAT_WATCH_SECONDS
-    read = False
-    while remote:
+        return dead, remote | unnamed
+    started = time.monotonic()
+    first_read = last_read = None  # when readings succeeded: a gap in the middle is allowed,
+    while remote:                  # but not one at either end of the watch
         reported = _reported(role)
         if reported is not None:
-            read = True
+            first_read = first_read if first_read is not None else time.monotonic()
+            last_read = time.monotonic()
             remote -= reported
-        if not remote or time.monotonic() >= deadline:
+        if not remote or time.monotonic() >= started + HEARTBEAT_WATCH_SECONDS:
             break
         time.sleep(HEARTBEAT_READ_EVERY)
-    return (dead | remote, set()) if read else (dead, remote)
+    watched = first_read is not None and last_read - first_read >= HEARTBEAT_WATCH_SECONDS - HEARTBEAT_READ_EVERY
+    return (dead | remote, unnamed) if watched else (dead, remote | unnamed)
 
 
 def workers_dead(names: Iterable[str]) -> set[str]:
@@ -143,11 +146,6 @@ def workers_dead(names: Iterable[str]) -> set[str]:
     to HEARTBEAT_WATCH_SECONDS when one on another host seems gone; one that cannot be
     judged is not among them."""
     return _processes_judged(names, role="worker")[0]
-
-
-def worker_is_dead(name: str) -> bool:
-    """Whether the worker called `name` is known to be dead (workers_dead)."""
-    return name in workers_dead([name])
 
 
 def worker_is_alive(name: str) -> bool:

@@ -26,6 +26,8 @@ from detection.wakeup import DatabaseWatch
 
 from .base import DEAD_PID
 
+GIVE_BACK_AT_EXIT = ReliableRedis._give_back_at_exit  # before any test patches it
+
 LEASE = 60
 
 
@@ -144,6 +146,19 @@ class HeldRedisQueueTests(TestCase):
         self.assertEqual(ReliableRedis.most_held(), Conf.WORKERS + Conf.QUEUE_LIMIT)
         self.assertEqual(sum(1 for t in taken if t), ReliableRedis.most_held())
         self.assertEqual(self.broker.queue_size(), 4 - ReliableRedis.most_held())
+
+    def test_a_new_pusher_with_a_dead_ones_pid_gives_back_what_that_one_held_first(self):
+        # a container restarted: the new pusher has the pid, so the held list, of a dead one
+        self.send(b"m1", b"m2")
+        self.broker.dequeue(), self.broker.dequeue()
+        self.assertEqual(self.broker.queue_size(), 0)
+
+        newcomer = get_broker()
+        with mock.patch("detection.broker.multiprocessing.util.Finalize"):
+            GIVE_BACK_AT_EXIT(newcomer, self.held)
+
+        self.assertEqual(self.broker.connection.lrange(self.broker.list_key, 0, -1), [b"m1", b"m2"])
+        self.assertEqual(self.broker.connection.llen(self.held), 0)
 
     def test_an_acknowledged_message_makes_room_for_the_next(self):
         self.send(*[b"m%d" % i for i in range(ReliableRedis.most_held() + 1)])

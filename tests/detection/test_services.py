@@ -354,6 +354,22 @@ class AnalysisFailStaleTests(BaseTestCase):
         analyze.assert_not_called()
         self.assertEqual((refresh(analysis).status, refresh(analysis).error), (Analysis.Status.FAILED, services.INTERRUPTED_MESSAGE))
 
+    def test_a_run_that_changed_while_its_old_worker_was_judged_is_left_to_its_new_worker(self):
+        analysis = self.running(worker="other-host:41")
+
+        def judged_while_another_worker_took_over(name):
+            Analysis.objects.filter(pk=analysis.pk).update(worker="other-host:43")  # not under our lock
+            return False
+
+        with (
+            mock.patch("detection.workers.worker_is_alive", side_effect=judged_while_another_worker_took_over),
+            mock.patch("detection.inference.analyze") as analyze,
+        ):
+            services.analysis_run(analysis_id=analysis.pk, token=analysis.queue_token)
+
+        analyze.assert_not_called()
+        self.assertEqual((refresh(analysis).status, refresh(analysis).worker), (Analysis.Status.RUNNING, "other-host:43"))
+
     def test_it_leaves_queued_and_finished_analyses_alone(self):
         old = timezone.now() - timedelta(days=2)
         done = self.done_analysis_for(self.alice, started_at=old)

@@ -977,6 +977,16 @@ class ProgressTests(BaseTestCase):
         self.assertEqual(after["queue_position"], 2)
         self.assertFalse(after["finished"])
 
+    def test_an_analysis_queued_again_waits_behind_those_queued_before_it(self):
+        second = self.analysis_for(self.bob, original_name="second.jpg")
+        Analysis.objects.filter(pk=second.pk).update(enqueued_at=timezone.now() - timedelta(minutes=1))
+        Analysis.objects.filter(pk=self.bobs_analysis.pk).update(enqueued_at=timezone.now())  # run again now
+        self.login(self.bob)
+
+        again = self.client.get(reverse("detection:progress", args=[self.bobs_analysis.pk])).json()
+
+        self.assertEqual(again["queue_position"], 2)
+
     def test_a_running_analysis_names_its_stage_from_its_progress(self):
         self.login(self.bob)
         expected = [(0.1, "decoding"), (0.5, "faces"), (0.8, "classifying"), (0.9, "explaining")]

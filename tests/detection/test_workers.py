@@ -10,8 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import socket
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -239,6 +239,17 @@ class WorkerLivenessTests(TestCase):
         with self.statuses(*[RuntimeError("Redis away"), []] * 10), self.assertLogs("detection.workers", "WARNING"):
             self.assertEqual(workers.workers_dead(["a:5"]), set())
             self.assertFalse(workers.worker_is_alive("a:5"))  # nor is it known alive
+
+    def test_a_status_read_at_the_start_of_the_watch_but_not_at_its_end_proves_nothing(self):
+        others = [cluster("b", workers=[7])]
+        with self.statuses(others, *[RuntimeError("Redis away")] * 20), self.assertLogs("detection.workers", "WARNING"):
+            self.assertEqual(workers.workers_dead(["a:5"]), set())
+
+    def test_a_name_that_is_not_host_and_pid_is_neither_dead_nor_known_alive(self):
+        with self.statuses(*[[cluster("b", workers=[7])]] * 20):
+            for name in ("", "host:abc"):
+                self.assertEqual(workers.workers_dead([name]), set())
+                self.assertFalse(workers.worker_is_alive(name))
 
     def test_another_hosts_workers_are_not_judged_without_a_status_every_host_shares(self):
         self.shared.return_value = False
