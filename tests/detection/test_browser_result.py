@@ -339,3 +339,15 @@ def test_on_a_phone_the_labels_of_faces_side_by_side_cover_no_other_face_or_labe
 
     resize(browser, DESKTOP)  # back to whole labels
     assert [item["text"] for item in shown_labels(browser)] == [item["text"] for item in desktop]
+
+    # The printable report places them the same way.
+    resize(browser, PHONE)
+    browser.get(f"{live_server.url}/analyses/{analysis.pk}/report/")
+    image = browser.find_element(By.ID, "picture-image")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))
+    report = shown_labels(browser)
+    assert [item["text"] for item in report] == [f"P{k}" for k in range(1, 7)], report
+    for k, item in enumerate(report):
+        assert all(apart(item["label"], other["box"]) for j, other in enumerate(report) if j != k), (k, report)
+        assert all(apart(item["label"], other["label"]) for j, other in enumerate(report) if j != k), (k, report)
+    resize(browser, DESKTOP)

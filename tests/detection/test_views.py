@@ -419,6 +419,20 @@ class DetailTests(BaseTestCase):
         self.assertContains(page, "2 more faces were found but not scored")
         self.assertContains(page, "3 boxes from the face finder were rejected as not a face")
 
+    def test_a_verdict_that_leaves_found_faces_unscored_says_so_beside_it(self):
+        analysis = self.done_analysis_for(self.alice, verdict=Analysis.Verdict.REAL, fake_probability=0.02)
+        self.login(self.alice)
+        whole = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+        analysis.frames.update(faces_left_out=1)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertNotContains(whole, 'id="verdict-faces-left-out"')
+        verdict_card = page.content.decode().split('id="verdict"', 1)[1].split("</section>", 1)[0]
+        self.assertIn("1 more face was found but not scored", verdict_card)
+        self.assertIn("this verdict does not speak for it", verdict_card)
+        self.assertContains(page, "or it was beyond the 4 largest")
+
 
 class DeleteTests(BaseTestCase):
     def test_it_asks_for_confirmation_first(self):
