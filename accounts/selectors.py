@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -65,6 +67,25 @@ EMAIL_CHANGE_LINK_HOURS = 24
 def email_changed_key(*, user: AbstractBaseUser) -> str:
     """The cache key holding when the account's address last changed (time.time())."""
     return f"email-changed:user:{user.pk}"
+
+
+def email_pending_key(*, user: AbstractBaseUser) -> str:
+    """The cache key holding the address the account's last link was sent to, and when."""
+    return f"email-pending:user:{user.pk}"
+
+
+def user_email_pending(*, user: AbstractBaseUser) -> dict | None:
+    """{"to": address, "sent": an aware datetime} of the last confirmation link sent for this account
+    while it can still be opened; None when there is none, or the address changed since. Shown
+    on the profile, so that an account made with an address it does not have yet says where the
+    link went (the same whether or not another account has that address: nothing leaks)."""
+    pending = cache.get(email_pending_key(user=user))
+    if not pending or pending.get("to", "").lower() == (user.email or "").lower():
+        return None
+    changed = cache.get(email_changed_key(user=user))
+    if changed is not None and pending.get("at", 0) < changed:
+        return None
+    return {"to": pending["to"], "sent": datetime.fromtimestamp(pending["at"], tz=dt_timezone.utc)}
 
 
 class EmailChangeLinkInvalid(Exception):

@@ -29,6 +29,7 @@ from .selectors import (
     email_changed_key,
     email_change_stamp,
     email_in_use,
+    email_pending_key,
 )
 
 
@@ -145,8 +146,9 @@ def user_email_set(*, user: AbstractBaseUser, email: str) -> None:
         if email_in_use(email=email, user=user):
             raise EmailTaken("An account with this email address already exists.") from None
         raise
-    # links made before now are void (accounts/selectors.py)
+    # links made before now are void (accounts/selectors.py), and none is pending
     cache.set(email_changed_key(user=user), time.time(), timeout=EMAIL_CHANGE_LINK_HOURS * HOUR)
+    cache.delete(email_pending_key(user=user))
     if old and settings.EMAIL_CHANGE_BY_LINK and old.lower() != email.lower():
         context = {"user": user, "old": old, "new": email}
         notice = render_to_string("accounts/email_changed_notice.txt", context)
@@ -196,6 +198,8 @@ def user_email_change_request(
             else "Confirm your new e-mail address for the deepfake detector"
         )
         _mail(subject, render_to_string("accounts/email_change_email.txt", context), email)
+    # what the profile shows until the link is opened (either way, as the page told the asker)
+    cache.set(email_pending_key(user=user), {"to": email, "at": time.time()}, timeout=EMAIL_CHANGE_LINK_HOURS * HOUR)
 
 
 def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:

@@ -136,6 +136,8 @@ def _profile_page(request, *, form: ApiTokenForm | None = None, made=None):
         "form": form or ApiTokenForm(),
         "tokens_allowed": settings.API_TOKENS_PER_USER,
         "made": made,  # (token, key): a token just made, whose key is shown this once
+        "email_pending": selectors.user_email_pending(user=request.user),
+        "link_hours": selectors.EMAIL_CHANGE_LINK_HOURS,
     }
     return render(request, "accounts/profile.html", context)
 

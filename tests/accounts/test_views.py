@@ -127,13 +127,16 @@ class SignupConfirmationTests(BaseTestCase):
         self.assertEqual([m.to for m in mail.outbox], [["carol@example.org"]])
         self.assertEqual(mail.outbox[0].subject, "Confirm the e-mail address of your new deepfake detector account")
         self.assertIn("made the account carol", mail.outbox[0].body)
-        self.assertContains(self.client.get(reverse("profile")), "Add one")
+        profile = self.client.get(reverse("profile"))
+        self.assertContains(profile, "Add one")
+        self.assertContains(profile, "A link to confirm <strong>carol@example.org</strong> was sent at")
 
         with self.captureOnCommitCallbacks(execute=True):
             confirmed = self.client.post(self.link(), follow=True)
 
         self.assertContains(confirmed, "Your email address is now carol@example.org.")
         self.assertEqual(self.email_of("carol"), "carol@example.org")
+        self.assertNotContains(self.client.get(reverse("profile")), 'id="email-pending"')
         self.assertEqual(len(mail.outbox), 1)  # no notice: there was no old address to tell
 
     def test_an_address_nobody_confirmed_does_not_keep_its_owner_out(self):
@@ -640,6 +643,16 @@ class EmailChangeTests(BaseTestCase):
         self.assertEqual(notice.to, ["alice@example.org"])
         self.assertIn("was changed", notice.subject)
         self.assertIn("alice.new@example.org", notice.body)
+
+    def test_the_profile_says_where_the_link_went_the_same_whether_or_not_the_address_is_taken(self):
+        pages = {}
+        for address in ("alice.new@example.org", "bob@example.org"):  # bob's: he is mailed a notice
+            self.ask(address)
+            pages[address] = self.client.get(reverse("profile"))
+
+        for address, page in pages.items():
+            self.assertContains(page, f"A link to change it to <strong>{address}</strong> was sent at")
+        self.assertEqual(self.alices_email(), "alice@example.org")
 
     def test_a_link_works_once(self):
         self.ask("alice.new@example.org")
