@@ -142,11 +142,27 @@ def _upload_check(file: UploadedFile) -> str:
     file.seek(0)
     media_type = inference.sniff_media_type(head)
     if media_type is None:
-        raise UploadUnsupported(
-            inference.sniff_refusal(head)
-            or f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
-        )
+        raise UploadUnsupported(inference.sniff_refusal(head) or _unreadable_content(file.name or ""))
     return media_type
+
+
+# What the names of files the site reads end with; a name alone proves nothing (_upload_check).
+NAMED_LIKE_MEDIA = {
+    "photo": (".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".avif"),
+    "video": (".mp4", ".m4v", ".mov", ".avi", ".webm", ".mkv"),
+}
+
+
+def _unreadable_content(name: str) -> str:
+    """Why a file whose content is no photo or video the site reads is refused: one named like
+    one is damaged or something else renamed, which "not a supported type" would not say."""
+    for kind, suffixes in NAMED_LIKE_MEDIA.items():
+        if name.lower().endswith(suffixes):
+            return (
+                f"This file is named like a {kind}, but its content is not one the site can read: it may be "
+                f"damaged or cut short, or another kind of file renamed. Upload {SUPPORTED_FORMATS}."
+            )
+    return f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
 
 
 def _sha256(file: UploadedFile) -> str:

@@ -27,6 +27,9 @@
   form.classList.add("enhanced");
 
   function megabytes(bytes) {
+    if (bytes < 1024) {
+      return bytes + (bytes === 1 ? " byte" : " bytes");
+    }
     if (bytes < 1024 * 1024) {
       return Math.ceil(bytes / 1024) + " KB";
     }
@@ -116,7 +119,9 @@
   }
 
   function showResult(upload, analysis) {
-    upload.bar.value = 100;
+    // from now on the bar is the analysis's, not the upload's: a full bar beside "Queued"
+    // read as if the analysis were done
+    upload.bar.setAttribute("aria-label", "Analysis of " + upload.file.name);
     finish(upload, "upload-sent", "Uploaded.");
     upload.badge = element("span");
     upload.detail = element("span", "meta upload-detail");
@@ -145,6 +150,8 @@
   // progress and the probability the verdict stands on).
   function showStatus(upload, analysis) {
     var done = analysis.status === "done";
+    var running = analysis.status === "running" && analysis.progress !== null && analysis.progress !== undefined;
+    upload.bar.value = done || analysis.status === "failed" ? 100 : running ? Math.round(analysis.progress * 100) : 0;
     // Sent, but the analysis failed: the row turns from "sent" (green) to failed (red).
     upload.item.classList.toggle("upload-analysis-failed", analysis.status === "failed");
     upload.badge.className = "badge badge-" + (done ? analysis.verdict : analysis.status);

@@ -415,10 +415,13 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 415)
         self.assertEqual(
             response.json()["detail"],
-            f"This file is not a supported type. Upload {services.SUPPORTED_FORMATS}.",
+            "This file is named like a photo, but its content is not one the site can read: it may be "
+            f"damaged or cut short, or another kind of file renamed. Upload {services.SUPPORTED_FORMATS}.",
         )
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
+        other = self.upload(text_upload("notes.txt"))
+        self.assertEqual(other.json()["detail"], f"This file is not a supported type. Upload {services.SUPPORTED_FORMATS}.")
 
     def test_it_answers_415_for_a_heic_photo_with_what_to_do_instead(self):
         response = self.upload(heic_upload())
@@ -747,6 +750,7 @@ class AnalysisDetailApiTests(ApiTestCase):
 
         with mock.patch("detection.workers.Stat.get_all", return_value=[]):
             just_queued = self.get(url).json()
+            Analysis.objects.filter(pk=older.pk).update(enqueued_at=timezone.now() - timedelta(minutes=3))
             Analysis.objects.filter(pk=analysis.pk).update(enqueued_at=timezone.now() - timedelta(minutes=2))
             waited = self.get(url).json()
         Analysis.objects.filter(pk=older.pk).update(status=Analysis.Status.RUNNING)

@@ -129,6 +129,10 @@ def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browse
     browser.find_element(By.ID, "id_file").send_keys(f"{photo}\n{wall}")
     WebDriverWait(browser, 20).until(lambda driver: len(driver.find_elements(By.CSS_SELECTOR, "a.upload-result")) == 2)
     assert badges(browser) == ["Queued", "Queued"]
+    bars = lambda driver: driver.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#upload-list progress'), function (b) { return b.value; });"
+    )
+    assert bars(browser) == [0, 0]  # the bar is the analysis's now: queued, not done
 
     first = Analysis.objects.get(owner=alice, original_name="astronaut photo.jpg")
     services.analysis_run(analysis_id=first.pk)
@@ -136,6 +140,7 @@ def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browse
     WebDriverWait(browser, 20).until(lambda driver: badges(driver)[0] == first.verdict_label)
     photo_item, wall_item = browser.find_elements(By.CSS_SELECTOR, "#upload-list .upload-item")
     assert badges(browser) == [first.verdict_label, "Queued"]
+    assert bars(browser) == [100, 0]
     assert f"(fake probability {percent_text(first.verdict_probability)})" in photo_item.text
     screenshot(browser, "upload-followed")
 

@@ -168,7 +168,7 @@ class UploadTests(BaseTestCase):
 
         response = self.client.post(self.url, {"file": text_upload("holiday.jpg")})
 
-        self.assertContains(response, "This file is not a supported type.")
+        self.assertContains(response, "This file is named like a photo, but its content is not one the site can read")
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)
 
@@ -419,6 +419,14 @@ class DetailTests(BaseTestCase):
         self.assertContains(page, "2 more faces were found but not scored")
         self.assertContains(page, "3 boxes from the face finder were rejected as not a face")
 
+    def test_the_stage_times_name_the_stages_and_the_second_model_timed_with_the_first(self):
+        analysis = self.done_analysis_for(self.alice, timings={"decode": 0.01, "faces": 0.02, "classify": 0.03, "synthetic": 0.0})
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertContains(page, "reading the file 0.01 s · finding faces 0.02 s · face-swap model 0.03 s · AI-generated face model run beside the face-swap model, timed with it")
+
     def test_a_verdict_that_leaves_found_faces_unscored_says_so_beside_it(self):
         analysis = self.done_analysis_for(self.alice, verdict=Analysis.Verdict.REAL, fake_probability=0.02)
         self.login(self.alice)
@@ -519,7 +527,7 @@ class SeveralFilesUploadTests(BaseTestCase):
 
         response = self.client.post(self.url, {"file": [photo_upload("a.jpg"), text_upload("notes.jpg")]})
 
-        self.assertContains(response, "notes.jpg: This file is not a supported type.")
+        self.assertContains(response, "notes.jpg: This file is named like a photo, but its content is not one the site can read")
         self.assertContains(response, "a.jpg was uploaded and queued.")
         names = Analysis.objects.filter(owner=self.alice).values_list("original_name", flat=True)
         self.assertEqual(list(names), ["a.jpg"])
@@ -599,6 +607,8 @@ class HistorySearchTests(BaseTestCase):
         response = self.client.get(self.url, {"uploaded_from": "2026-02-01", "uploaded_to": "2026-01-01"})
 
         self.assertContains(response, "This day is before the “from” day.")
+        nothing = self.client.get(self.url, {"q": "mountain", "uploaded_from": "2026-02-01", "uploaded_to": "2026-01-01"})
+        self.assertContains(nothing, "No analysis matches the filters that could be used: the one with a wrong value, marked above, was left out.")
 
     def test_the_menu_marks_the_page_it_is_on(self):
         self.login(self.alice)
