@@ -80,7 +80,9 @@ def user_email_pending(*, user: AbstractBaseUser) -> dict | None:
     on the profile, so that an account made with an address it does not have yet says where the
     link went (the same whether or not another account has that address: nothing leaks)."""
     pending = cache.get(email_pending_key(user=user))
-    if not pending or pending.get("to", "").lower() == (user.email or "").lower():
+    # as the link itself is read (email_change_link_read): the same address, a new password or
+    # another address set since void it
+    if not pending or pending.get("to") == user.email or pending.get("stamp") != email_change_stamp(user=user):
         return None
     changed = cache.get(email_changed_key(user=user))
     if changed is not None and pending.get("at", 0) < changed:

@@ -199,7 +199,8 @@ def user_email_change_request(
         )
         _mail(subject, render_to_string("accounts/email_change_email.txt", context), email)
     # what the profile shows until the link is opened (either way, as the page told the asker)
-    cache.set(email_pending_key(user=user), {"to": email, "at": time.time()}, timeout=EMAIL_CHANGE_LINK_HOURS * HOUR)
+    pending = {"to": email, "at": time.time(), "stamp": email_change_stamp(user=user)}
+    cache.set(email_pending_key(user=user), pending, timeout=EMAIL_CHANGE_LINK_HOURS * HOUR)
 
 
 def user_email_change_confirm(*, user: AbstractBaseUser, token: str) -> str:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.exceptions import BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousMultipartForm,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.utils.cache import patch_cache_control
 from rest_framework import serializers
 from rest_framework.authentication import get_authorization_header
@@ -16,6 +22,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 logger = logging.getLogger("deepfake_site.api")
 
 INTERNAL_ERROR_DETAIL = "Internal server error. It has been logged; please try again later."
+# What Django refuses to read in a request (the client's doing): answered 400, as outside the API.
+# Other SuspiciousOperations (a storage path outside its folder) are the server's: 500.
+UNREADABLE_REQUESTS = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, SuspiciousMultipartForm, BadRequest)
 
 
 class ErrorOutputSerializer(serializers.Serializer):
@@ -49,7 +58,7 @@ def exception_handler(exc, context):
     have one shape, and any other exception answered as a JSON 500 (logged with its
     traceback)."""
     response = drf_exception_handler(exc, context)
-    if response is None and isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, BadRequest)):
+    if response is None and isinstance(exc, UNREADABLE_REQUESTS):
         return _unreadable_request(exc)
     if response is None:
         if settings.DEBUG:

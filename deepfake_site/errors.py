@@ -64,9 +64,9 @@ def api_path_not_found(request, rest: str = ""):
     if analysis_id and not UUID_ROUTE.fullmatch(analysis_id.group(1)):
         # the route exists, but what stands for the id cannot be one: say what is wrong with it
         detail = f"No such analysis: {analysis_id.group(1)[:80]!r} is not an analysis id. " + _id_hint(analysis_id.group(1))
-    elif not request.path.endswith("/"):
+    elif not request.path_info.endswith("/"):
         try:
-            match = resolve(request.path + "/")
+            match = resolve(request.path_info + "/")
         except Resolver404:
             match = None
         if match is not None and match.func is not api_path_not_found:

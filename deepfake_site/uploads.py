@@ -31,7 +31,7 @@ def upload_was_too_large(request) -> bool:
 
 
 def is_api_request(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path_info.startswith("/api/")
 
 
 class BodySizeLimitMiddleware:

@@ -160,7 +160,7 @@ def _unreadable_content(name: str) -> str:
         if name.lower().endswith(suffixes):
             return (
                 f"This file is named like a {kind}, but its content is not one the site can read: it may be "
-                f"damaged or cut short, or another kind of file renamed. Upload {SUPPORTED_FORMATS}."
+                f"damaged, or another kind of file renamed. Upload {SUPPORTED_FORMATS}."
             )
     return f"This file is not a supported type. Upload {SUPPORTED_FORMATS}."
 

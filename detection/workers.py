@@ -74,8 +74,10 @@ def _pid_alive(pid: int) -> bool:
 
 # A live cluster saves its status (Stat: host, pusher and worker pids) every 0.5 s, for 3 s; a
 # sentinel busy with the schedule or a slow store can miss a few. A process another host runs
-# counts as dead only when no reading over HEARTBEAT_WATCH_SECONDS names it: its cluster has
-# then saved nothing for 15 s (12 + the 3 s a status lives), thirty times its refresh period.
+# counts as dead only when no reading over HEARTBEAT_WATCH_SECONDS names it, and readings that
+# succeeded span at least 10 of those 12 s (a store that answers only at one end proves
+# nothing): its cluster has then saved nothing for at least 13 s (10 + the 3 s a status lives),
+# over twenty times its refresh period.
 HEARTBEAT_WATCH_SECONDS = 12.0
 HEARTBEAT_READ_EVERY = 2.0  # below the 3 s a status lives: no save falls between two readings
 
@@ -109,8 +111,9 @@ def _reported(role: str) -> set[str] | None:
 def _processes_judged(names: Iterable[str], *, role: str) -> tuple[set[str], set[str]]:
     """(dead, undecided) among the named processes of `role`. On this host a process is dead
     when its pid is gone. On another, when the shared cluster status has not named it for
-    HEARTBEAT_WATCH_SECONDS; undecided when that status is not shared or could not be read at
-    both ends of that time, and when the name is not host:pid."""
+    HEARTBEAT_WATCH_SECONDS; undecided when that status is not shared, when the readings that
+    succeeded span less than all but one reading period of that time, and when the name is not
+    host:pid."""
     here = socket.gethostname()
     dead, remote, unnamed = set(), set(), set()
     for name in names:
@@ -127,8 +130,8 @@ def _processes_judged(names: Iterable[str], *, role: str) -> tuple[set[str], set
     if not heartbeats_shared():
         return dead, remote | unnamed
     started = time.monotonic()
-    first_read = last_read = None  # when readings succeeded: a gap in the middle is allowed,
-    while remote:                  # but not one at either end of the watch
+    first_read = last_read = None  # when readings succeeded: they must span most of the watch
+    while remote:
         reported = _reported(role)
         if reported is not None:
             first_read = first_read if first_read is not None else time.monotonic()

@@ -654,6 +654,17 @@ class EmailChangeTests(BaseTestCase):
             self.assertContains(page, f"A link to change it to <strong>{address}</strong> was sent at")
         self.assertEqual(self.alices_email(), "alice@example.org")
 
+    def test_a_new_password_takes_the_pending_link_off_the_profile_as_it_voids_the_link(self):
+        self.ask("alice.new@example.org")
+        self.assertContains(self.client.get(reverse("profile")), 'id="email-pending"')
+
+        user = get_user_model().objects.get(pk=self.alice.pk)
+        user.set_password("another-long-pass-phrase-2")
+        user.save()
+        self.client.force_login(user)
+
+        self.assertNotContains(self.client.get(reverse("profile")), 'id="email-pending"')
+
     def test_a_link_works_once(self):
         self.ask("alice.new@example.org")
         link = self.link()

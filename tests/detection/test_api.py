@@ -382,6 +382,12 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertTrue(response.json()["detail"].startswith("Multipart form parse error"), response.json())
         self.assertEqual(response.json()["errors"], {})
 
+    def send_suspicious_multipart(self, url):
+        from django.core.exceptions import SuspiciousMultipartForm
+
+        with mock.patch("django.http.multipartparser.MultiPartParser.parse", side_effect=SuspiciousMultipartForm("loop")):
+            return self.client.post(url, {"file": photo_upload()}, **self.auth())
+
     def test_a_request_django_refuses_to_read_is_a_400_in_json_not_a_500(self):
         url = reverse("detection_api:analyses")
         many_fields = "&".join(f"f{k}=1" for k in range(1001))
@@ -391,6 +397,7 @@ class AnalysisCreateApiTests(ApiTestCase):
             ("fields in a token log-in", lambda: self.client.post("/api/v1/auth/token/", many_fields, content_type="application/x-www-form-urlencoded"), "more than 1000 fields"),
             ("files", lambda: self.client.post(url, too_many_files, **self.auth()), "more than 100 files"),
             ("a large field", lambda: self.client.post(url, {"note": "x" * 3_000_000}, **self.auth()), "file left aside"),
+            ("a looping multipart body", lambda: self.send_suspicious_multipart(url), "could not be read"),
         ]:
             with self.subTest(name), override_settings(DEBUG=False), self.assertLogs("django.security", "WARNING"):
                 response = send()
@@ -416,7 +423,7 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertEqual(
             response.json()["detail"],
             "This file is named like a photo, but its content is not one the site can read: it may be "
-            f"damaged or cut short, or another kind of file renamed. Upload {services.SUPPORTED_FORMATS}.",
+            f"damaged, or another kind of file renamed. Upload {services.SUPPORTED_FORMATS}.",
         )
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
         self.assertEqual(self.stored_files(), files_before)

@@ -608,7 +608,7 @@ class HistorySearchTests(BaseTestCase):
 
         self.assertContains(response, "This day is before the “from” day.")
         nothing = self.client.get(self.url, {"q": "mountain", "uploaded_from": "2026-02-01", "uploaded_to": "2026-01-01"})
-        self.assertContains(nothing, "No analysis matches the filters that could be used: the one with a wrong value, marked above, was left out.")
+        self.assertContains(nothing, "No analysis matches: the filter with a wrong value, marked above, was left out.")
 
     def test_the_menu_marks_the_page_it_is_on(self):
         self.login(self.alice)
