@@ -113,8 +113,9 @@ def test_on_a_phone_the_filters_beyond_the_name_fold_away_unless_one_is_set(brow
     assert not toggle.is_displayed() and verdict.is_displayed()  # a desktop shows them all
     screenshot(browser, "history-filters-1400")
 
-    resize(browser, PHONE)
-    assert toggle.is_displayed() and toggle.get_attribute("aria-expanded") == "false"
+    resize(browser, PHONE)  # the page hears of it a moment later (a media query change)
+    WebDriverWait(browser, 5).until(lambda driver: toggle.is_displayed())
+    assert toggle.get_attribute("aria-expanded") == "false"
     assert not verdict.is_displayed()
     assert browser.find_element(By.ID, "id_q").is_displayed()
     # the first card is on the first screen

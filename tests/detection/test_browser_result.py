@@ -322,11 +322,12 @@ def test_on_a_phone_the_labels_of_faces_side_by_side_cover_no_other_face_or_labe
     desktop = shown_labels(browser)
     assert [item["text"] for item in desktop] == [f"P{k} {10 + 5 * (k - 1)}.0%" for k in range(1, 7)]
 
-    resize(browser, PHONE)
+    resize(browser, PHONE)  # the page hears of it a moment later (a resize event)
+    short = [f"P{k}" for k in range(1, 7)]
+    WebDriverWait(browser, 5).until(lambda d: [item["text"] for item in shown_labels(d)] == short)
     phone = shown_labels(browser)
-    assert len(phone) == 6
     # whole labels would run over the next faces: each is the person's number, above or below
-    assert [item["text"] for item in phone] == [f"P{k}" for k in range(1, 7)], phone
+    assert [item["text"] for item in phone] == short, phone
     labels = [item["label"] for item in phone]
     for k, item in enumerate(phone):
         others = [other["box"] for j, other in enumerate(phone) if j != k]
@@ -338,13 +339,15 @@ def test_on_a_phone_the_labels_of_faces_side_by_side_cover_no_other_face_or_labe
     screenshot(browser, "result-group-labels-390")
 
     resize(browser, DESKTOP)  # back to whole labels
-    assert [item["text"] for item in shown_labels(browser)] == [item["text"] for item in desktop]
+    whole = [item["text"] for item in desktop]
+    WebDriverWait(browser, 5).until(lambda d: [item["text"] for item in shown_labels(d)] == whole)
 
     # The printable report places them the same way.
     resize(browser, PHONE)
     browser.get(f"{live_server.url}/analyses/{analysis.pk}/report/")
     image = browser.find_element(By.ID, "picture-image")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0;", image))
+    WebDriverWait(browser, 5).until(lambda d: [item["text"] for item in shown_labels(d)] == short)
     report = shown_labels(browser)
     assert [item["text"] for item in report] == [f"P{k}" for k in range(1, 7)], report
     for k, item in enumerate(report):
