@@ -379,9 +379,9 @@ Q_CLUSTER = {
     "retry": DETECTION_JOB_TIMEOUT + 120,
     "max_attempts": 1,
     "ack_failures": True,
-    # Take one job ahead at most: a job held by a busy cluster waits, others could run it. On
-    # Redis a cluster holds at most workers + queue_limit messages (django-q2's pusher alone
-    # holds one more, in its hand) and gives them back to the queue when it is stopped; its
+    # Take one job ahead at most: a job held by a busy cluster waits, others could run it. A
+    # cluster holds at most workers + queue_limit messages (django-q2's pusher alone would
+    # hold one more, in its hand) and gives them back to the queue when it is stopped; its
     # workers finish their jobs and start no other (detection/broker.py).
     "queue_limit": 1,
     "recycle": 200,

@@ -9,7 +9,9 @@ acknowledged (the message deleted). A cluster that dies stops renewing: its mess
 delivered again after one lease. The one its worker was running then finds its analysis
 `running` and fails it (`services.analysis_run`); those it had taken ahead run. An idle
 pusher on SQLite waits for the database's files to change (`detection.wakeup`) instead of
-querying five times a second: a new task starts within milliseconds of its upload.
+querying five times a second: a new task starts within milliseconds of its upload. A cluster
+holds at most `most_held()` messages, and gives back those it holds when its pusher stops (as
+on Redis, below): their leases end at once instead of after up to one lease.
 
 Redis queue (`ReliableRedis`): a message a worker takes is not simply popped.
 
@@ -57,12 +59,22 @@ IDLE_CHECK_SECONDS = 2.0
 FULL_CHECK_SECONDS = 0.2
 
 
+def most_held() -> int | None:
+    """How many messages a cluster may hold: one per worker and `queue_limit` ahead."""
+    return Conf.WORKERS + Conf.QUEUE_LIMIT if Conf.QUEUE_LIMIT else None
+
+
 class LeasedORM(ORM):
     def __init__(self, list_key: str | None = None):
         super().__init__(list_key=list_key)
         self._held: dict[int, float] = {}  # message id -> when it was taken (monotonic)
         self._held_lock = threading.Lock()
         self._renewer_pid: int | None = None
+        self._give_back_pid: int | None = None
+        # Held over each write of the held messages' locks, so that a renewal cannot lease
+        # again what the stopping pusher has just given back.
+        self._lease_write = threading.Lock()
+        self._stopped = False
 
     @staticmethod
     def lease_seconds() -> float:
@@ -75,9 +87,15 @@ class LeasedORM(ORM):
         """Take the next message (with a lease) or, when there is none, wait for one: on
         SQLite until the database's files change (a new message is a write), checking at
         least every IDLE_CHECK_SECONDS; elsewhere for Q_CLUSTER's `poll`."""
+        self._give_back_at_exit()
         watch = DatabaseWatch(Conf.ORM)
         mark = watch.mark()
-        taken = self._take()
+        most = most_held()
+        room = Conf.BULK if most is None else min(Conf.BULK, most - self._holding(most))
+        if room <= 0:  # wait for a job to end (its message deleted)
+            watch.wait(mark, IDLE_CHECK_SECONDS if watch.active else FULL_CHECK_SECONDS)
+            return None
+        taken = self._take(room)
         if taken:
             with self._held_lock:
                 self._held.update((pk, time.monotonic()) for pk, _ in taken)
@@ -86,11 +104,11 @@ class LeasedORM(ORM):
         watch.wait(mark, IDLE_CHECK_SECONDS if watch.active else Conf.POLL)
         return None
 
-    def _take(self) -> list[tuple[int, bytes]]:
-        """django-q2's ORM dequeue without its sleep: lock up to BULK waiting messages."""
+    def _take(self, most: int) -> list[tuple[int, bytes]]:
+        """django-q2's ORM dequeue without its sleep: lock up to `most` waiting messages."""
         now = timezone.now()
         taken = []
-        for message in self.get_connection().filter(key=self.list_key, lock__lt=now)[: Conf.BULK]:
+        for message in self.get_connection().filter(key=self.list_key, lock__lt=now)[:most]:
             # Another cluster may have been faster: then the lock has changed.
             locked = self.get_connection().filter(id=message.id, lock=message.lock)
             if locked.update(lock=self.timeout(message)):
@@ -133,14 +151,71 @@ class LeasedORM(ORM):
             held = set(self._held)
         if not held:
             return 0
+        with self._lease_write:
+            if self._stopped:
+                return 0
+            still = self._still_held(held)
+            if still:
+                self.get_connection().filter(pk__in=still).update(lock=self.timeout(None))
+        return len(still)
+
+    def _still_held(self, held: set[int]) -> set[int]:
+        """Which of these held messages are not acknowledged yet; the others are forgotten."""
         messages = self.get_connection().filter(key=self.list_key, pk__in=held)
         still = set(messages.values_list("pk", flat=True))
-        if still:
-            self.get_connection().filter(pk__in=still).update(lock=self.timeout(None))
         with self._held_lock:
             for pk in held - still:
                 self._held.pop(pk, None)
-        return len(still)
+        return still
+
+    def _holding(self, most: int) -> int:
+        """How many messages this pusher holds; the database is asked only when they are
+        `most` or more by its own count (some may have been acknowledged since)."""
+        with self._held_lock:
+            held = set(self._held)
+        return len(held) if len(held) < most else len(self._still_held(held))
+
+    def _give_back_at_exit(self) -> None:
+        """Have the pusher give back what it holds when it returns (the cluster stops)."""
+        if self._give_back_pid == os.getpid():
+            return
+        self._give_back_pid = os.getpid()
+        multiprocessing.util.Finalize(None, self._give_back, exitpriority=10)
+
+    def _give_back(self) -> None:
+        try:
+            given = self.give_back()
+        except Exception:  # the database away: the leases end by themselves
+            logger.exception("could not give the held queue messages back")
+            return
+        if given:
+            logger.info("gave %d held queue messages back to the queue", given)
+
+    def give_back(self) -> int:
+        """End the lease of every message this pusher holds, so that any cluster may take them
+        now; how many. One a worker still runs goes back too: whoever takes it finds its
+        analysis running and leaves it (services.analysis_run), and the messages waiting in
+        this cluster's task queue are not started here (`holds`, `tasks.message_check`)."""
+        with self._lease_write:
+            self._stopped = True
+            with self._held_lock:
+                held = set(self._held)
+                self._held.clear()
+            if not held:
+                return 0
+            ended = timezone.now() - timedelta(microseconds=1)
+            return self.get_connection().filter(key=self.list_key, pk__in=held).update(lock=ended)
+
+    def acknowledge(self, task_id) -> None:
+        """Delete the message of a job that ended, unless its lease ended first: it was given
+        back (its cluster stopped) and waits for another cluster, so the job was skipped here
+        (`tasks.message_check`), or it ran and its analysis is done, which the next run skips."""
+        self.get_connection().filter(pk=task_id, lock__gt=timezone.now()).delete()
+
+    def holds(self, task_id) -> bool:
+        """Whether the message is still leased (to this cluster, unless another took it since
+        it was given back: the analysis itself then guards against a second run)."""
+        return self.get_connection().filter(pk=task_id, lock__gt=timezone.now()).exists()
 
 
 class ReliableRedis(Redis):
@@ -152,15 +227,10 @@ class ReliableRedis(Redis):
     def _held_key(self, host: str, pid: int) -> str:
         return f"{self.list_key}:held:{host}:{pid}"
 
-    @staticmethod
-    def most_held() -> int | None:
-        """How many messages a cluster may hold: one per worker and `queue_limit` ahead."""
-        return Conf.WORKERS + Conf.QUEUE_LIMIT if Conf.QUEUE_LIMIT else None
-
     def dequeue(self):
         held = self._held_key(socket.gethostname(), os.getpid())  # runs in the pusher
         self._give_back_at_exit(held)
-        most = self.most_held()
+        most = most_held()
         if most is not None and self._holding(held) >= most:
             time.sleep(FULL_CHECK_SECONDS)
             return None

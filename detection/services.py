@@ -330,7 +330,9 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
             logger.info("analysis %s: skipping a message that was superseded", analysis_id)
             return None
         if analysis.is_finished:
-            logger.warning("analysis %s delivered again after it finished", analysis_id)
+            # Expected when a stopping cluster gave back the message of the job it was finishing
+            # (detection/broker.py): nothing to do.
+            logger.info("analysis %s delivered again after it finished; skipped", analysis_id)
             return None
         if analysis.status == Analysis.Status.RUNNING:
             # Delivered again while running: the cluster holding the message stopped renewing

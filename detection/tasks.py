@@ -12,7 +12,7 @@ from django_q.exceptions import TimeoutException
 from django_q.signals import pre_execute
 
 from . import inference, workers
-from .broker import ReliableRedis
+from .broker import LeasedORM, ReliableRedis
 from .services import analysis_fail, analysis_run, analysis_sweep, analysis_sweep_dead
 
 logger = logging.getLogger(__name__)
@@ -24,17 +24,17 @@ _message_given_back = False
 
 def message_check(sender, func, task: dict, **kwargs) -> None:
     """django-q2's pre_execute, in the worker: note whether the cluster still holds the
-    message (Redis). The pusher of a stopping cluster gives back what it holds, and the jobs
+    message (either queue, detection/broker.py). The pusher of a stopping cluster gives back what it holds, and the jobs
     already in the cluster's task queue must then not start here."""
     global _message_given_back
     _message_given_back = False
     ack_id = task.get("ack_id")
     broker = get_broker()
-    if not ack_id or not isinstance(broker, ReliableRedis):
+    if not ack_id or not isinstance(broker, (LeasedORM, ReliableRedis)):
         return
     try:
         _message_given_back = not broker.holds(ack_id)
-    except Exception:  # Redis away: run the job, as before
+    except Exception:  # the queue away: run the job, as before
         logger.warning("could not check the queue message of %s", task.get("name"), exc_info=True)
 
 

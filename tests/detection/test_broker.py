@@ -1,6 +1,7 @@
 """The database queue's leases (detection.broker.LeasedORM): a message held by a worker that
-died comes back after one lease, not after django-q2's retry window. The Redis queue's held
-lists (ReliableRedis): bounded, given back when their cluster stops or dies."""
+died comes back after one lease, not after django-q2's retry window; a cluster holds a bounded
+number and gives them back when it stops. The Redis queue's held lists (ReliableRedis):
+bounded, given back when their cluster stops or dies."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis
+from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis, most_held
 from detection.wakeup import DatabaseWatch
 
 from .base import DEAD_PID
@@ -38,6 +39,9 @@ class LeasedQueueTests(TestCase):
         self.broker = get_broker()
         self.broker.purge_queue()
         self.renewing = mock.patch.object(LeasedORM, "_start_renewing").start()
+        self.exit_hook = mock.patch.object(LeasedORM, "_give_back_at_exit")
+        self.exit_hook.start()
+        mock.patch.object(DatabaseWatch, "wait", return_value=False).start()
         self.addCleanup(mock.patch.stopall)
 
     def take(self, broker: LeasedORM, *, at=None):
@@ -79,11 +83,9 @@ class LeasedQueueTests(TestCase):
         self.assertFalse(self.take(get_broker(), at=now + timedelta(seconds=LEASE + 1)))
 
     def test_an_idle_worker_waits_for_the_database_to_change_instead_of_polling_it(self):
-        with (
-            CaptureQueriesContext(connection) as queries,
-            mock.patch.object(DatabaseWatch, "wait", return_value=False) as wait,
-        ):
+        with CaptureQueriesContext(connection) as queries:
             self.assertIsNone(self.broker.dequeue())
+        wait = DatabaseWatch.wait
 
         self.assertEqual(len(queries), 1)  # the one look at the queue
         if DatabaseWatch().active:  # SQLite in a file
@@ -110,6 +112,66 @@ class LeasedQueueTests(TestCase):
         again = self.take(get_broker(), at=now + timedelta(seconds=LEASE + 1))
 
         self.assertEqual([payload for _, payload in again], ["payload"])
+
+
+    def test_a_cluster_holds_no_more_than_its_workers_and_the_jobs_ahead_it_may_take(self):
+        for n in range(4):
+            self.broker.enqueue(f"m{n}")
+
+        taken = [self.broker.dequeue() for _ in range(4)]
+
+        self.assertEqual(most_held(), Conf.WORKERS + Conf.QUEUE_LIMIT)
+        self.assertEqual(sum(len(t) for t in taken if t), most_held())
+        self.assertEqual(len(self.take(get_broker())), 1)  # another cluster takes the rest
+
+    def test_an_acknowledged_message_makes_room_for_the_next(self):
+        for n in range(most_held() + 1):
+            self.broker.enqueue(f"m{n}")
+        firsts = [self.broker.dequeue() for _ in range(most_held())]
+        self.assertIsNone(self.broker.dequeue())
+
+        self.broker.acknowledge(firsts[0][0][0])
+
+        self.assertEqual([payload for _, payload in self.broker.dequeue()], [f"m{most_held()}"])
+
+    def test_a_pusher_that_stops_gives_what_it_holds_back_for_any_cluster_to_take_now(self):
+        self.broker.enqueue("m1")
+        self.broker.enqueue("m2")
+        self.take(self.broker), self.take(self.broker)
+        self.assertFalse(self.take(get_broker()))
+
+        with self.assertLogs("detection.broker", "INFO"):
+            self.broker._give_back()  # what the pusher runs as it exits
+
+        self.assertEqual(self.broker.renew_leases(), 0)  # not leased again by its renewals
+        again = [payload for _ in range(2) for _, payload in self.take(get_broker())]
+        self.assertEqual(sorted(again), ["m1", "m2"])
+
+    def test_a_pusher_arranges_once_to_give_back_what_it_holds_when_it_exits(self):
+        self.exit_hook.stop()
+        with mock.patch("detection.broker.multiprocessing.util.Finalize") as finalize:
+            self.broker.dequeue(), self.broker.dequeue()
+
+        finalize.assert_called_once_with(None, self.broker._give_back, exitpriority=10)
+
+    def test_a_message_given_back_is_no_longer_held(self):
+        self.broker.enqueue("m1")
+        (ack_id, _), = self.broker.dequeue()
+        self.assertTrue(self.broker.holds(ack_id))
+
+        self.broker.give_back()
+
+        self.assertFalse(self.broker.holds(ack_id))
+
+    def test_a_job_that_ends_after_its_message_was_given_back_leaves_the_message_queued(self):
+        """The stopping cluster's worker skipped it (or ran it): another cluster must get it."""
+        self.broker.enqueue("m1")
+        (ack_id, _), = self.broker.dequeue()
+        self.broker.give_back()
+
+        self.broker.acknowledge(ack_id)  # the stopping cluster's monitor
+
+        self.assertEqual([payload for _, payload in self.take(get_broker())], ["m1"])
 
 
 def _take_two_and_stop() -> None:
@@ -143,9 +205,9 @@ class HeldRedisQueueTests(TestCase):
 
         taken = [self.broker.dequeue() for _ in range(4)]
 
-        self.assertEqual(ReliableRedis.most_held(), Conf.WORKERS + Conf.QUEUE_LIMIT)
-        self.assertEqual(sum(1 for t in taken if t), ReliableRedis.most_held())
-        self.assertEqual(self.broker.queue_size(), 4 - ReliableRedis.most_held())
+        self.assertEqual(most_held(), Conf.WORKERS + Conf.QUEUE_LIMIT)
+        self.assertEqual(sum(1 for t in taken if t), most_held())
+        self.assertEqual(self.broker.queue_size(), 4 - most_held())
 
     def test_a_new_pusher_with_a_dead_ones_pid_gives_back_what_that_one_held_first(self):
         # a container restarted: the new pusher has the pid, so the held list, of a dead one
@@ -161,8 +223,8 @@ class HeldRedisQueueTests(TestCase):
         self.assertEqual(self.broker.connection.llen(self.held), 0)
 
     def test_an_acknowledged_message_makes_room_for_the_next(self):
-        self.send(*[b"m%d" % i for i in range(ReliableRedis.most_held() + 1)])
-        firsts = [self.broker.dequeue() for _ in range(ReliableRedis.most_held())]
+        self.send(*[b"m%d" % i for i in range(most_held() + 1)])
+        firsts = [self.broker.dequeue() for _ in range(most_held())]
         self.assertIsNone(self.broker.dequeue())
 
         self.broker.acknowledge(firsts[0][0][0])
@@ -171,8 +233,8 @@ class HeldRedisQueueTests(TestCase):
 
     def test_a_message_held_longer_than_any_job_can_run_is_let_go(self):
         """Its worker died while the cluster lived on: it must not take room forever."""
-        self.send(*[b"m%d" % i for i in range(ReliableRedis.most_held() + 1)])
-        for _ in range(ReliableRedis.most_held()):
+        self.send(*[b"m%d" % i for i in range(most_held() + 1)])
+        for _ in range(most_held()):
             self.broker.dequeue()
         much_later = time.monotonic() + LeasedORM.longest_hold() + 1
 

@@ -11,7 +11,7 @@ from django_q.signals import pre_execute
 from django_q.tasks import async_task
 
 from detection import services, tasks
-from detection.broker import ReliableRedis
+from detection.broker import LeasedORM, ReliableRedis
 from detection.models import Analysis
 
 from .base import DEAD_PID, BaseTestCase
@@ -47,9 +47,11 @@ class MessageGivenBackTests(BaseTestCase):
     """A stopping cluster gives the messages it holds back to the queue (detection.broker);
     the jobs already in its task queue must then not start there."""
 
+    queue = ReliableRedis
+
     def setUp(self) -> None:
         super().setUp()
-        self.broker = mock.create_autospec(ReliableRedis, instance=True)
+        self.broker = mock.create_autospec(self.queue, instance=True)
         mock.patch("detection.tasks.get_broker", return_value=self.broker).start()
         self.addCleanup(mock.patch.stopall)
         self.addCleanup(setattr, tasks, "_message_given_back", False)
@@ -77,6 +79,10 @@ class MessageGivenBackTests(BaseTestCase):
 
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
+
+
+class DatabaseMessageGivenBackTests(MessageGivenBackTests):
+    queue = LeasedORM
 
 
 class WorkerStartTests(BaseTestCase):
