@@ -184,11 +184,12 @@ class AnalysisListCreateApi(APIView):
             raise QuotaFull(str(exc)) from None
         except errors.TooManyPending as exc:
             raise PendingLimitReached(str(exc)) from None
+        except errors.UploadRateLimited as exc:
+            raise UploadLimitReached(wait=exc.wait) from None
         except errors.UploadRefused as exc:
             raise ValidationError({"file": [str(exc)]}) from None
         except errors.StorageFull as exc:
             raise InsufficientStorage(str(exc)) from None
-        UploadRateThrottle().record(request)
 
         analysis = wait.analysis_wait(
             owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
@@ -265,7 +266,8 @@ class AnalysisRerunApi(APIView):
             raise StillRunning(str(exc)) from None
         except errors.TooManyPending as exc:
             raise PendingLimitReached(str(exc)) from None
-        UploadRateThrottle().record(request)
+        except errors.UploadRateLimited as exc:
+            raise UploadLimitReached(wait=exc.wait) from None
         analysis = wait.analysis_wait(
             owner=request.user, analysis_id=analysis.pk, seconds=query.validated_data["wait"]
         )

@@ -29,6 +29,15 @@ class TooManyPending(UploadRefused):
     """The owner has DETECTION_USER_PENDING analyses queued or running (API: 429)."""
 
 
+class UploadRateLimited(UploadRefused):
+    """The owner has sent API_UPLOAD_RATE uploads (runs again included) within its period
+    (API: 429 with Retry-After); `wait` is the seconds until one more is allowed."""
+
+    def __init__(self, message: str, *, wait: float):
+        super().__init__(message)
+        self.wait = wait
+
+
 class NotFinished(Exception):
     """The analysis to run again is still queued or running (API: 409)."""
 

@@ -37,10 +37,12 @@ from .errors import (
     StorageQuotaFull,
     TooManyPending,
     UploadEmpty,
+    UploadRateLimited,
     UploadTooLarge,
     UploadUnsupported,
 )
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
+from .throttles import rate_limit_message, upload_count, upload_uncount
 
 logger = logging.getLogger(__name__)
 
@@ -202,11 +204,20 @@ def _room_check(*, owner: AbstractBaseUser, size: int) -> None:
         )
 
 
+def _rate_count(*, owner: AbstractBaseUser) -> None:
+    """Count one upload of the owner (whose row the caller has locked), or raise
+    UploadRateLimited when the upload rate limit is reached."""
+    wait = upload_count(user=owner)
+    if wait is not None:
+        raise UploadRateLimited(rate_limit_message(wait=wait), wait=wait)
+
+
 def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
     """Store an upload and queue its analysis once the transaction commits.
 
     Raises UploadRefused (nothing is stored) when the file is empty, too large, not a supported
-    image or video, or more than the owner's account may hold.
+    image or video, more than the owner's account may hold, or past the upload rate limit
+    (UploadRateLimited; a stored upload is counted in it).
     """
     media_type = _upload_check(file)
     original_name = _name_cut(PurePosixPath(_form_name(file.name or "upload").replace("\\", "/")).name)
@@ -225,8 +236,13 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
             # IMMEDIATE, one writer at a time anyway.
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             _room_check(owner=owner, size=analysis.size)
-            analysis.file.save(_storage_name(analysis.original_name), file, save=False)
-            analysis.save(force_insert=True)
+            _rate_count(owner=owner)
+            try:
+                analysis.file.save(_storage_name(analysis.original_name), file, save=False)
+                analysis.save(force_insert=True)
+            except BaseException:
+                upload_uncount(user=owner)
+                raise
             transaction.on_commit(partial(analysis_enqueue, analysis_id=analysis.pk))
     except BaseException as exc:
         # Whatever failed (a full disk half-way through the file, the database), nothing of
@@ -254,14 +270,16 @@ KEPT_WHEN_RUN_AGAIN = frozenset(
 def analysis_rerun(*, analysis: Analysis) -> Analysis:
     """Analyse a finished upload again, with the models installed now (a failed run, or a
     result from an earlier model): its result, rows and files, is deleted, the upload is kept,
-    and it is queued as a new upload is. Raises NotFinished while it is queued or running, and
-    TooManyPending when its owner has DETECTION_USER_PENDING analyses waiting."""
+    and it is queued as a new upload is, and counted as one in the upload rate limit. Raises
+    NotFinished while it is queued or running, TooManyPending when its owner has
+    DETECTION_USER_PENDING analyses waiting, and UploadRateLimited past the upload rate limit."""
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=analysis.owner_id).first()  # as analysis_create
         again = Analysis.objects.select_for_update().filter(pk=analysis.pk, status__in=Analysis.FINISHED).first()
         if again is None:
             raise NotFinished("This analysis is still waiting or running; it can be run again once it is done.")
         _pending_check(pending=selectors.analysis_usage(owner=again.owner).pending)
+        _rate_count(owner=again.owner)
         again.tracks.all().delete()
         again.frames.all().delete()  # and their faces
         for field in Analysis._meta.concrete_fields:

@@ -1,8 +1,10 @@
 """The upload rate limit: one count per user, whether the files come through the API (and the
 upload page's script, which sends through it) or through the page's plain form. Only files
-that were stored count (`UploadRateThrottle.record`): a refused upload (empty, unsupported, a
-bad `?wait`) uses up nothing. Two uploads checked at the same moment may both pass the check
-before either is recorded, so a limit can be passed by the uploads in flight at once.
+that are stored count (`upload_count`, called by the services as they store an upload or
+queue a run again, with the owner's row locked): a refused upload (empty, unsupported, a bad
+`?wait`) uses up nothing, and uploads sent at once are counted one after the other, so they
+cannot all take the last place. The API also checks the limit before it reads a request's
+body (`UploadRateThrottle` as a DRF throttle), so a user over it is not made to send the file.
 
 DRF's per-user throttle keeps the times of each user's recent uploads in the cache (shared by
 every web process, see settings.CACHES); the form asks the same throttle once per file. The
@@ -33,8 +35,7 @@ class UploadRateThrottle(UserRateThrottle):
         user = request.user
         if not user.is_authenticated:
             return super().get_cache_key(request, view)  # by address, as DRF does
-        joined = int(user.date_joined.timestamp() * 1_000_000)
-        return self.cache_format % {"scope": self.scope, "ident": f"{user.pk}-{joined}"}
+        return self.cache_format % {"scope": self.scope, "ident": _user_ident(user)}
 
     def allow_request(self, request, view) -> bool:
         if request.method != "POST":
@@ -55,16 +56,42 @@ class UploadRateThrottle(UserRateThrottle):
         blocking = self.history[self.num_requests - 1]  # newest first
         return max(0.0, self.duration - (self.now - blocking))
 
-    def record(self, request) -> None:
-        """Count one stored upload of this request's user."""
-        key = self.get_cache_key(request, None)
-        if key is None:
-            return
+    def count(self, user) -> float | None:
+        """Count one upload of `user` when it is under the limit (None); over it, count nothing
+        and return the seconds to wait."""
+        if self.rate is None:
+            return None
+        self.key = self.cache_format % {"scope": self.scope, "ident": _user_ident(user)}
+        self.now = self.timer()
+        self.history = [moment for moment in self.cache.get(self.key, []) if moment > self.now - self.duration]
+        if len(self.history) >= self.num_requests:
+            return self.wait()
+        self.history.insert(0, self.now)
+        self.cache.set(self.key, self.history, self.duration)
+        return None
+
+    def uncount(self, user) -> None:
+        """Take back the last upload `count` counted (its file could not be stored)."""
+        key = self.cache_format % {"scope": self.scope, "ident": _user_ident(user)}
         history = self.cache.get(key, [])
-        now = self.timer()
-        history = [moment for moment in history if moment > now - self.duration]
-        history.insert(0, now)
-        self.cache.set(key, history, self.duration)
+        if history:
+            self.cache.set(key, history[1:], self.duration)
+
+
+def _user_ident(user) -> str:
+    joined = int(user.date_joined.timestamp() * 1_000_000)
+    return f"{user.pk}-{joined}"
+
+
+def upload_count(*, user) -> float | None:
+    """Count one upload of `user`: None when it is within the limit, else the seconds to wait
+    (nothing counted). Call it with the user's row locked, as the services do."""
+    return UploadRateThrottle().count(user)
+
+
+def upload_uncount(*, user) -> None:
+    """Take back the upload just counted for `user` (with the row still locked)."""
+    UploadRateThrottle().uncount(user)
 
 
 def rate_limit_message(*, wait: float) -> str:

@@ -26,7 +26,6 @@ from .forms import AnalysisFilterForm, AnalysisSelectionForm, AnalysisUploadForm
 from .model_card import card_sections
 from .models import Analysis
 from .serializers import AnalysisDetailOutputSerializer
-from .throttles import UploadRateThrottle, rate_limit_message
 
 HISTORY_PAGE_SIZE = 20
 # At most this many rows are asked about in one status poll (a page of the history).
@@ -55,18 +54,11 @@ def upload(request):
         elif form.is_valid():
             files = form.cleaned_data["file"]
             created = []
-            throttle = UploadRateThrottle()  # the API's count, one per file
-            for file in files:
-                if not throttle.allow_request(request, None):
-                    refusal = rate_limit_message(wait=throttle.wait() or 0)
-                    form.add_error("file", f"{file.name}: {refusal}" if len(files) > 1 else refusal)
-                    continue
+            for file in files:  # each counted in the API's upload rate limit as it is stored
                 try:
                     created.append(services.analysis_create(owner=request.user, file=file))
                 except (errors.UploadRefused, errors.StorageFull) as exc:
                     form.add_error("file", f"{file.name}: {exc}" if len(files) > 1 else str(exc))
-                    continue
-                throttle.record(request)
             for analysis in created:
                 messages.success(request, f"{analysis.original_name} was uploaded and queued.")
             if len(created) == len(files) == 1:
@@ -331,17 +323,12 @@ def rerun(request, analysis_id):
     analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
         raise Http404("No such analysis")
-    throttle = UploadRateThrottle()
-    if not throttle.allow_request(request, None):
-        messages.error(request, rate_limit_message(wait=throttle.wait() or 0))
+    try:
+        services.analysis_rerun(analysis=analysis)
+    except (errors.NotFinished, errors.TooManyPending, errors.UploadRateLimited) as refusal:
+        messages.error(request, str(refusal))
     else:
-        try:
-            services.analysis_rerun(analysis=analysis)
-        except (errors.NotFinished, errors.TooManyPending) as refusal:
-            messages.error(request, str(refusal))
-        else:
-            throttle.record(request)
-            messages.success(request, f"{analysis.original_name} is queued to be analysed again.")
+        messages.success(request, f"{analysis.original_name} is queued to be analysed again.")
     return redirect("detection:detail", analysis_id=analysis.pk)
 
 

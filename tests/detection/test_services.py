@@ -26,7 +26,7 @@ from detection.broker import ReliableRedis
 from detection.inference import MediaError
 from detection.models import Analysis, QueueKey
 
-from .base import DEAD_PID, BaseTestCase, PipelineTestCase, astronaut_jpeg, disk_full
+from .base import DEAD_PID, BaseTestCase, PipelineTestCase, astronaut_jpeg, disk_full, photo_upload, throttle_rates
 
 
 def refresh(analysis: Analysis) -> Analysis:
@@ -250,6 +250,50 @@ class AnalysisRunPipelineTests(PipelineTestCase):
         analysis = refresh(analysis)
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
         self.assertIn("256 x 256 pixels (0.0655 megapixels); the limit is 0.01 megapixels", analysis.error)
+
+
+class UploadRateTests(BaseTestCase):
+    """The upload rate limit is counted where an upload is stored, with its owner's row locked:
+    uploads sent at once are counted one after the other (the API and the page used to check
+    the count, then store, then count, so uploads in flight together all passed)."""
+
+    def test_each_upload_is_counted_as_it_is_stored_and_the_next_past_the_limit_is_refused(self):
+        stored_before = len(self.stored_files())
+        with throttle_rates(uploads="1/hour"):
+            services.analysis_create(owner=self.alice, file=photo_upload())
+            with self.assertRaises(errors.UploadRateLimited) as refused:
+                services.analysis_create(owner=self.alice, file=photo_upload())
+
+        self.assertGreater(refused.exception.wait, 3500)
+        self.assertIn("upload limit of 1 file an hour", str(refused.exception))
+        self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 1)
+        self.assertEqual(len(self.stored_files()), stored_before + 1)
+
+    def test_an_upload_the_disk_could_not_store_uses_up_no_place_in_the_limit(self):
+        with throttle_rates(uploads="1/hour"):
+            with disk_full(self.media_root, fail_on="analyses/"), self.assertLogs("detection.services", "ERROR"):
+                with self.assertRaises(errors.StorageFull):
+                    services.analysis_create(owner=self.alice, file=photo_upload())
+            services.analysis_create(owner=self.alice, file=photo_upload())
+
+        self.assertEqual(Analysis.objects.filter(owner=self.alice).count(), 1)
+
+    def test_a_run_again_is_counted_as_an_upload(self):
+        analysis = self.done_analysis_for(self.alice)
+        with throttle_rates(uploads="1/hour"):
+            services.analysis_rerun(analysis=analysis)
+            Analysis.objects.filter(pk=analysis.pk).update(status=Analysis.Status.FAILED)
+            with self.assertRaises(errors.UploadRateLimited):
+                services.analysis_rerun(analysis=analysis)
+
+        self.assertEqual(refresh(analysis).status, Analysis.Status.FAILED)
+
+    def test_one_users_uploads_do_not_count_against_another(self):
+        with throttle_rates(uploads="1/hour"):
+            services.analysis_create(owner=self.alice, file=photo_upload())
+            bobs = services.analysis_create(owner=self.bob, file=photo_upload())
+
+        self.assertEqual(bobs.owner, self.bob)
 
 
 class AnalysisEnqueueTests(BaseTestCase):
