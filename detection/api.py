@@ -63,6 +63,12 @@ class StillRunning(APIException):
     default_code = "not_finished"
 
 
+class CannotRunAgain(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This analysis failed because of the file itself; running it again would fail the same way."
+    default_code = "file_unreadable"
+
+
 class UnsupportedUpload(APIException):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     default_detail = "The upload is not a supported type."
@@ -249,7 +255,11 @@ class AnalysisRerunApi(APIView):
             200: OpenApiResponse(AnalysisDetailOutputSerializer, "Finished again (done or failed) within `wait`."),
             202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued or running."),
             **ERRORS,
-            409: OpenApiResponse(ErrorOutputSerializer, "Still waiting or running: run it again once it is done."),
+            409: OpenApiResponse(
+                ErrorOutputSerializer,
+                "Still waiting or running (run it again once it is done), or it failed because of the "
+                "file itself (`file_unreadable`), which would fail the same way: upload a fresh copy.",
+            ),
             429: OpenApiResponse(
                 ErrorOutputSerializer,
                 "Too many uploads lately (retry after `Retry-After` seconds), or too many of yours waiting.",
@@ -264,6 +274,8 @@ class AnalysisRerunApi(APIView):
             analysis = services.analysis_rerun(analysis=analysis)
         except errors.NotFinished as exc:
             raise StillRunning(str(exc)) from None
+        except errors.FileUnreadable as exc:
+            raise CannotRunAgain(str(exc)) from None
         except errors.TooManyPending as exc:
             raise PendingLimitReached(str(exc)) from None
         except errors.UploadRateLimited as exc:

@@ -42,5 +42,10 @@ class NotFinished(Exception):
     """The analysis to run again is still queued or running (API: 409)."""
 
 
+class FileUnreadable(Exception):
+    """The analysis to run again failed on its file itself (damaged, cut short, an unknown
+    codec, too large): running it again would fail the same way (API: 409)."""
+
+
 class StorageFull(Exception):
     """The server has no room to store the upload; nothing was kept (API: 507)."""

@@ -24,7 +24,33 @@ class AnalysisCreateInputSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A photo or a video, sent as multipart/form-data.")
 
 
-class AnalysisCreateQuerySerializer(serializers.Serializer):
+class StrictQuerySerializer(serializers.Serializer):
+    """Query parameters where one it does not know, or one given twice, is refused: a script
+    that sent a misspelt name would otherwise be answered as if it had not sent it (`?wiat=30`
+    answered at once; a list filtered by a misspelt name, or the web history's `q`, would hold
+    every analysis, and the script might go on to delete them all)."""
+
+    parameters_of = "this request"  # "Not a parameter of <this>"
+
+    def validate(self, attrs):
+        problems = self.problems(attrs)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
+
+    def problems(self, attrs) -> dict[str, list[str]]:
+        sent = self.initial_data
+        known = ", ".join(self.fields)
+        problems = {
+            key: [f"Not a parameter of {self.parameters_of}, which takes: {known}."]
+            for key in sorted(set(sent) - set(self.fields) - {"format"})  # (format: DRF's own)
+        }
+        return problems | {key: ["Give it once."] for key in self.fields if len(sent.getlist(key)) > 1}
+
+
+class AnalysisCreateQuerySerializer(StrictQuerySerializer):
+    parameters_of = "an upload or a run again"
+
     wait = serializers.IntegerField(
         min_value=0,
         max_value=MAX_WAIT_SECONDS,
@@ -47,10 +73,10 @@ class WholeNumberField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class AnalysisListQuerySerializer(serializers.Serializer):
-    """The list's filters. A parameter it does not know, or one given twice, is refused: a
-    script that filtered with a misspelt name (or the web history's `q`) would otherwise get
-    every analysis back, and might go on to delete them all."""
+class AnalysisListQuerySerializer(StrictQuerySerializer):
+    """The list's filters."""
+
+    parameters_of = "this list"
 
     status = serializers.ChoiceField(choices=Analysis.Status.choices, required=False)
     verdict = serializers.ChoiceField(choices=Analysis.Verdict.choices, required=False)
@@ -67,20 +93,12 @@ class AnalysisListQuerySerializer(serializers.Serializer):
     )
     page = WholeNumberField(min_value=1, required=False, help_text="Page number, from 1.")
 
-    def validate(self, attrs):
-        sent = self.initial_data
-        known = ", ".join(self.fields)
-        problems = {
-            key: [f"Not a parameter of this list, which takes: {known}."]
-            for key in sorted(set(sent) - set(self.fields) - {"format"})  # (format: DRF's own)
-        }
-        problems |= {key: ["Give it once."] for key in self.fields if len(sent.getlist(key)) > 1}
+    def problems(self, attrs) -> dict[str, list[str]]:
+        problems = super().problems(attrs)
         start, end = attrs.get("uploaded_from"), attrs.get("uploaded_to")
         if start and end and end < start:
             problems["uploaded_to"] = ["This day is before uploaded_from."]
-        if problems:
-            raise serializers.ValidationError(problems)
-        return attrs
+        return problems
 
 
 def _absolute(request, name: str, **kwargs) -> str:
@@ -237,6 +255,12 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
         "until one starts (say so to whoever runs the site); else false"
     )
 
+    file_unreadable = serializers.BooleanField(
+        read_only=True,
+        help_text="True when it failed because of the file itself (damaged, cut short, an unknown codec, "
+        "too large): running it again would fail the same way and is refused; upload a fresh copy",
+    )
+
     class Meta(AnalysisSummaryOutputSerializer.Meta):
         fields = [
             *AnalysisSummaryOutputSerializer.Meta.fields,
@@ -256,6 +280,7 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
             "tracks",
             "timings",
             "error",
+            "file_unreadable",
             "started_at",
             "file_url",
             "page_url",

@@ -32,6 +32,7 @@ from django_q.tasks import async_task
 from . import inference, selectors, workers
 from .broker import ReliableRedis
 from .errors import (
+    FileUnreadable,
     NotFinished,
     StorageFull,
     StorageQuotaFull,
@@ -271,13 +272,20 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
     """Analyse a finished upload again, with the models installed now (a failed run, or a
     result from an earlier model): its result, rows and files, is deleted, the upload is kept,
     and it is queued as a new upload is, and counted as one in the upload rate limit. Raises
-    NotFinished while it is queued or running, TooManyPending when its owner has
+    NotFinished while it is queued or running, FileUnreadable when it failed on its file
+    itself (it would fail the same way), TooManyPending when its owner has
     DETECTION_USER_PENDING analyses waiting, and UploadRateLimited past the upload rate limit."""
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=analysis.owner_id).first()  # as analysis_create
         again = Analysis.objects.select_for_update().filter(pk=analysis.pk, status__in=Analysis.FINISHED).first()
         if again is None:
             raise NotFinished("This analysis is still waiting or running; it can be run again once it is done.")
+        if again.file_unreadable:
+            raise FileUnreadable(
+                "This analysis failed because of the file itself, so running it again would fail the "
+                "same way. Upload a fresh copy from where the file came from, or the file saved again "
+                "as JPEG or MP4."
+            )
         _pending_check(pending=selectors.analysis_usage(owner=again.owner).pending)
         _rate_count(owner=again.owner)
         again.tracks.all().delete()

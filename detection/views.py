@@ -325,7 +325,7 @@ def rerun(request, analysis_id):
         raise Http404("No such analysis")
     try:
         services.analysis_rerun(analysis=analysis)
-    except (errors.NotFinished, errors.TooManyPending, errors.UploadRateLimited) as refusal:
+    except (errors.NotFinished, errors.FileUnreadable, errors.TooManyPending, errors.UploadRateLimited) as refusal:
         messages.error(request, str(refusal))
     else:
         messages.success(request, f"{analysis.original_name} is queued to be analysed again.")

@@ -445,6 +445,17 @@ class AnalysisCreateApiTests(ApiTestCase):
         self.assertIn("wait", response.json()["errors"])
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
 
+    def test_it_refuses_a_misspelt_or_repeated_wait_rather_than_answering_at_once(self):
+        misspelt = self.upload(photo_upload(), query="?wiat=30")
+        repeated = self.upload(photo_upload(), query="?wait=1&wait=2")
+
+        self.assertEqual(misspelt.status_code, 400)
+        self.assertEqual(
+            misspelt.json()["errors"]["wiat"], ["Not a parameter of an upload or a run again, which takes: wait."]
+        )
+        self.assertEqual(repeated.json()["errors"]["wait"], ["Give it once."])
+        self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
     def test_it_throttles_uploads_per_user_but_not_reading(self):
         with throttle_rates(uploads="2/minute"):
             statuses = [self.upload(photo_upload()).status_code for _ in range(3)]
@@ -898,6 +909,22 @@ class AnalysisRerunApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 409)
         self.assertIn("still waiting or running", response.json()["detail"])
         enqueue.assert_not_called()
+
+    def test_one_that_failed_on_its_file_itself_gets_409_and_uses_up_no_upload(self):
+        unreadable = self.analysis_for(
+            self.alice, status=Analysis.Status.FAILED, error="cannot decode the image", file_unreadable=True
+        )
+        detail = self.get(reverse("detection_api:analysis-detail", args=[unreadable.pk]))
+
+        with throttle_rates(uploads="1/hour"):
+            response, enqueue = self.rerun(unreadable)
+            upload = self.upload(photo_upload())
+
+        self.assertIs(detail.json()["file_unreadable"], True)
+        self.assertEqual(response.status_code, 409)
+        self.assertIn("because of the file itself", response.json()["detail"])
+        enqueue.assert_not_called()
+        self.assertEqual(upload.status_code, 202)
 
     def test_anothers_analysis_is_not_found(self):
         response, enqueue = self.rerun(self.bobs_analysis)
