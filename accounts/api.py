@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import Throttled, UnsupportedMediaType, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -83,11 +83,22 @@ class TokenApi(APIView):
                 "Missing or wrong credentials, or the account holds as many tokens made on its profile page as it may.",
             ),
             401: OpenApiResponse(ErrorOutputSerializer, "A token was sent, and it is not valid (send none)."),
+            415: OpenApiResponse(ErrorOutputSerializer, "A body that is not form data or JSON."),
             429: OpenApiResponse(ErrorOutputSerializer, "Too many attempts; retry later."),
         },
     )
     def post(self, request):
-        credentials = TokenCreateInputSerializer(data=request.data)
+        try:
+            data = request.data
+        except UnsupportedMediaType:
+            raise UnsupportedMediaType(
+                request.content_type,
+                detail=(
+                    f"Send username and password as form fields (application/x-www-form-urlencoded or "
+                    f"multipart/form-data) or as JSON (application/json), not {request.content_type or 'an untyped body'}."
+                ),
+            ) from None
+        credentials = TokenCreateInputSerializer(data=data)
         credentials.is_valid(raise_exception=True)
         username = credentials.validated_data["username"]
         address = client_network(request)

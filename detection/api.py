@@ -151,6 +151,8 @@ class AnalysisListCreateApi(APIView):
             202: OpenApiResponse(AnalysisCreateOutputSerializer, "Queued or still running."),
             400: ValidationErrorOutputSerializer,
             401: ERRORS[401],
+            404: OpenApiResponse(ErrorOutputSerializer, "The analysis was deleted while the request waited for it."),
+            411: OpenApiResponse(ErrorOutputSerializer, "A chunked body: send a Content-Length."),
             413: OpenApiResponse(ErrorOutputSerializer, "The file is over the size limit."),
             415: OpenApiResponse(
                 ErrorOutputSerializer,
@@ -254,6 +256,7 @@ class AnalysisRerunApi(APIView):
         responses={
             200: OpenApiResponse(AnalysisDetailOutputSerializer, "Finished again (done or failed) within `wait`."),
             202: OpenApiResponse(AnalysisDetailOutputSerializer, "Queued or running."),
+            400: ValidationErrorOutputSerializer,
             **ERRORS,
             409: OpenApiResponse(
                 ErrorOutputSerializer,
