@@ -2,6 +2,7 @@ import uuid
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm, UserCreationForm
@@ -23,6 +24,25 @@ class FocusFirstErrorMixin:
             for field in self.fields.values():
                 field.widget.attrs.pop("autofocus", None)
             self.fields[wrong[0]].widget.attrs["autofocus"] = True
+        elif self._errors and NON_FIELD_ERRORS in self._errors:
+            self._errors_tie_to_fields()
+
+    def _errors_tie_to_fields(self) -> None:
+        """An error about the whole form (a log-in refused) is read out with each field: the
+        cursor starts in the first field, past the error above it, and a screen reader would
+        say only "Username"."""
+        self._errors_tied = True
+        for name, field in self.fields.items():
+            if field.widget.is_hidden:
+                continue
+            described = ["form_error"] + ([f"{self[name].auto_id}_helptext"] if field.help_text else [])
+            field.widget.attrs.update({"aria-invalid": "true", "aria-describedby": " ".join(described)})
+
+    def get_context(self):
+        context = super().get_context()
+        if getattr(self, "_errors_tied", False):
+            context["errors"].field_id = "form"  # the list above the fields gets id="form_error"
+        return context
 
 
 class NewPasswordFieldsMixin:
@@ -63,7 +83,11 @@ class ApiTokenForm(forms.Form):
 class SignupForm(FocusFirstErrorMixin, NewPasswordFieldsMixin, UserCreationForm):
     """Username, email and a password checked by Django's password validators."""
 
-    email = forms.EmailField(required=True, help_text="Only used if you need to recover access.")
+    email = forms.EmailField(
+        required=True,
+        help_text="Only used if you need to recover access.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -173,7 +197,11 @@ class AccountDeleteForm(PasswordCheckForm):
 class EmailChangeForm(PasswordCheckForm):
     """A new e-mail address, and the password."""
 
-    email = forms.EmailField(label="New email address", help_text="Only used if you need to recover access.")
+    email = forms.EmailField(
+        label="New email address",
+        help_text="Only used if you need to recover access.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
     field_order = ["email", "password"]
 
     def clean_email(self) -> str:
@@ -187,7 +215,7 @@ class EmailChangeForm(PasswordCheckForm):
         return email
 
 
-class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+class LoginForm(FocusFirstErrorMixin, ThrottledLoginMixin, AuthenticationForm):
     pass
 
 

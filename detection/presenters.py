@@ -130,6 +130,7 @@ class Timeline:
     x_ticks: list[dict]
     tracks: list[TrackLine]
     frames: list[Frame]
+    summary: list[str] = field(default_factory=list)  # the chart in words, a line per person
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Heatmap:
     image_url: str | None
     crop_view_box: str
     caption: str
+    crop_label: str  # the face beside the heatmap, for screen readers
 
 
 @dataclass
@@ -421,7 +423,32 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
         x_ticks=x_ticks,
         tracks=lines,
         frames=frames,
+        summary=_timeline_summary(frames, numbers),
     )
+
+
+def _timeline_summary(frames: list[Frame], numbers: list[int]) -> list[str]:
+    """What the timeline shows, in words (for screen readers and a printed report, which has
+    no frames table): for each person, their sampled frames in each band and their highest
+    score, and when."""
+    bands = (("fake", "fake"), ("uncertain", "uncertain"), ("real", "real"))
+    lines = []
+    for number in numbers:
+        best = [
+            (frame, max((b for b in frame.boxes if b.track == number), key=lambda b: b.score))
+            for frame in frames
+            if any(b.track == number for b in frame.boxes)
+        ]
+        if not best:
+            continue
+        who = f"Person {number}" if number else "Faces not linked to a person"
+        counts = ", ".join(f"{sum(1 for _, box in best if box.band == band)} {words}" for band, words in bands)
+        top_frame, top = max(best, key=lambda pair: pair[1].score)
+        frames_words = f"{len(best)} sampled frame{'s' if len(best) != 1 else ''}"
+        lines.append(
+            f"{who}: {frames_words} ({counts}); highest {percent_text(top.score)} at {top_frame.time:.2f} s."
+        )
+    return lines
 
 
 def colour_of(number: int) -> int:
@@ -474,6 +501,7 @@ def _heatmaps(analysis: Analysis, frames: list[AnalysisFrame], *, video: bool) -
                 # the region the heatmap covers, so that the two pictures line up
                 crop_view_box=" ".join(str(v) for v in (face.crop or [face.x, face.y, face.w, face.h])),
                 caption=f"{who}{where}: fake probability {percent_text(face.fake_probability)}",
+                crop_label=f"{who}’s face{where}, as the model saw it" if face.track else f"{who}{where}, as the model saw it",
             )
         )
     return heatmaps

@@ -185,8 +185,10 @@
       if (noWorker) {
         noWorker.hidden = !state.no_worker;
       }
-      // Only a new stage is announced, not every percent.
-      if (stageLabel && words !== lastStage) {
+      // Only a new stage is announced, not every percent; nor "Done…" just before the result is
+      // filled in and announced.
+      var finished = state.status === "done" || state.status === "failed";
+      if (stageLabel && words !== lastStage && !finished) {
         stageLabel.textContent = words;
         lastStage = words;
       }
@@ -228,6 +230,7 @@
           }
           result.innerHTML = fresh.innerHTML;
           result.dataset.finished = "true";
+          document.title = page.title; // "(running)" no more: the verdict
           // "… is queued to be analysed again" and the like spoke of the wait, which is over
           Array.prototype.forEach.call(document.querySelectorAll(".messages .message.success"), function (message) {
             message.remove();

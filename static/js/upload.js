@@ -12,6 +12,7 @@
   var zone = document.getElementById("dropzone");
   var list = document.getElementById("upload-list");
   var section = document.getElementById("upload-list-section");
+  var announcer = document.getElementById("upload-announce");
   var storage = document.getElementById("storage-use"); // only where the account has a limit
   var maxBytes = Number(form.dataset.maxBytes);
   var apiUrl = form.dataset.apiUrl;
@@ -25,6 +26,17 @@
   var sending = 0;
 
   form.classList.add("enhanced");
+  // The script checks the files itself; a required empty input is read out as "invalid"
+  // from the moment the page opens.
+  input.required = false;
+
+  // One line for screen readers per milestone of a file (the list itself is not a live
+  // region: it would read out every percent of every upload).
+  function announce(upload, text) {
+    if (announcer) {
+      announcer.textContent = upload.file.name + ": " + text;
+    }
+  }
 
   function megabytes(bytes) {
     if (bytes < 1024) {
@@ -112,17 +124,29 @@
     return { file: file, item: item, bar: bar, state: state, cancel: cancel, xhr: null };
   }
 
+  // The row's end: its Cancel button goes. Returns whether that button had the keyboard focus,
+  // which must then go somewhere near instead of back to the top of the page.
   function finish(upload, className, text) {
+    var focused = document.activeElement === upload.cancel;
     upload.item.classList.add(className);
     upload.state.textContent = text;
     upload.cancel.remove();
+    return focused;
+  }
+
+  function finishWithout(upload, className, text) {
+    if (finish(upload, className, text)) {
+      upload.state.setAttribute("tabindex", "-1");
+      upload.state.focus();
+    }
+    announce(upload, text);
   }
 
   function showResult(upload, analysis) {
     // from now on the bar is the analysis's, not the upload's: a full bar beside "Queued"
     // read as if the analysis were done
     upload.bar.setAttribute("aria-label", "Analysis of " + upload.file.name);
-    finish(upload, "upload-sent", "Uploaded.");
+    var focused = finish(upload, "upload-sent", "Uploaded.");
     upload.badge = element("span");
     upload.detail = element("span", "meta upload-detail");
     upload.state.appendChild(document.createTextNode(" "));
@@ -134,6 +158,9 @@
     link.href = analysis.page_url;
     link.setAttribute("aria-label", "See the result for " + upload.file.name);
     upload.item.querySelector(".upload-row").appendChild(link);
+    if (focused) {
+      link.focus();
+    }
     follow(upload, analysis);
   }
 
@@ -164,6 +191,12 @@
       upload.detail.textContent = analysis.error;
     } else {
       upload.detail.textContent = "";
+    }
+    if (upload.announced !== analysis.status && (analysis.status !== "running" || upload.announced !== "queued")) {
+      // uploaded (queued or running), then finished: its verdict or why it failed
+      upload.announced = analysis.status;
+      var said = upload.badge.textContent + (upload.detail.textContent ? " " + upload.detail.textContent : "");
+      announce(upload, analysis.status === "queued" || analysis.status === "running" ? "uploaded, " + said.toLowerCase() : said);
     }
   }
 
@@ -218,14 +251,14 @@
         showStorage(analysis.account_stored_bytes);
         showResult(upload, analysis);
       } else {
-        finish(upload, "upload-failed", errorText(xhr));
+        finishWithout(upload, "upload-failed", errorText(xhr));
       }
     });
     xhr.addEventListener("error", function () {
-      finish(upload, "upload-failed", "The connection was lost. Try again.");
+      finishWithout(upload, "upload-failed", "The connection was lost. Try again.");
     });
     xhr.addEventListener("abort", function () {
-      finish(upload, "upload-cancelled", "Cancelled");
+      finishWithout(upload, "upload-cancelled", "Cancelled");
     });
     xhr.addEventListener("loadend", function () {
       sending -= 1;
@@ -250,7 +283,7 @@
       var upload = addItem(file);
       var reason = refusal(file);
       if (reason) {
-        finish(upload, "upload-refused", reason);
+        finishWithout(upload, "upload-refused", reason);
         return;
       }
       upload.cancel.addEventListener("click", function () {
@@ -258,7 +291,7 @@
           upload.xhr.abort();
         } else {
           waiting.splice(waiting.indexOf(upload), 1);
-          finish(upload, "upload-cancelled", "Cancelled");
+          finishWithout(upload, "upload-cancelled", "Cancelled");
         }
       });
       waiting.push(upload);

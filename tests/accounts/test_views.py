@@ -251,6 +251,17 @@ class LoginTests(BaseTestCase):
         self.assertRedirects(response, reverse("detection:upload"))
         self.assertEqual(response.context["user"], self.alice)
 
+    def test_a_refused_log_in_is_read_out_with_each_field_and_named_in_the_title(self):
+        response = self.client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+        page = response.content.decode()
+
+        self.assertIn('<ul class="errorlist nonfield" id="form_error">', page)
+        for name in ("username", "password"):
+            field = re.search(rf'<input[^>]*name="{name}"[^>]*>', page).group(0)
+            self.assertIn('aria-invalid="true"', field)
+            self.assertIn('aria-describedby="form_error"', field)
+        self.assertIn("<title>Error: Log in · Deepfake detector</title>", page)
+
     def test_it_goes_back_to_the_page_that_asked_for_a_login(self):
         history = reverse("detection:history")
         response = self.client.post(

@@ -1035,6 +1035,8 @@ class SchemaTests(BaseTestCase):
     def test_the_docs_lead_back_to_the_site_and_to_the_token(self):
         docs = self.client.get(reverse("api-docs"))
 
+        self.assertContains(docs, '<html lang="en">')  # for screen readers' pronunciation
+
         self.assertContains(docs, f'href="{reverse("detection:home")}"')
         self.assertContains(docs, f'href="{reverse("profile")}">Your API token</a>')
 

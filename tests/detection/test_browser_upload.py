@@ -142,6 +142,11 @@ def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browse
     assert badges(browser) == [first.verdict_label, "Queued"]
     assert bars(browser) == [100, 0]
     assert f"(fake probability {percent_text(first.verdict_probability)})" in photo_item.text
+    # screen readers hear the verdict once, not the list's every change
+    assert browser.find_element(By.ID, "upload-list").get_attribute("aria-live") is None
+    assert browser.find_element(By.ID, "upload-announce").get_attribute("textContent") == (
+        f"astronaut photo.jpg: {first.verdict_label} (fake probability {percent_text(first.verdict_probability)})"
+    )
     screenshot(browser, "upload-followed")
 
     second = Analysis.objects.get(owner=alice, original_name="plain wall.png")
@@ -176,12 +181,15 @@ def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, si
 
     browser.find_element(By.ID, "id_file").send_keys(photo)
     WebDriverWait(browser, 10, poll_frequency=0.05).until(first_bar_partly_filled)
-    browser.find_element(By.CSS_SELECTOR, "#upload-list .upload-cancel").click()
+    browser.find_element(By.CSS_SELECTOR, "#upload-list .upload-cancel").send_keys(Keys.ENTER)
 
     item = WebDriverWait(browser, 10).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "#upload-list .upload-cancelled"))
     )
     assert "Cancelled" in item.text
+    # the keyboard focus stays on the row, not thrown back to the top of the page
+    assert browser.switch_to.active_element == item.find_element(By.CSS_SELECTOR, ".upload-state")
+    assert browser.find_element(By.ID, "upload-announce").get_attribute("textContent") == "slow.jpg: Cancelled"
     assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
     assert not Analysis.objects.filter(owner=alice).exists()
 

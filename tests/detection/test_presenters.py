@@ -72,6 +72,25 @@ class ResultViewTests(BaseTestCase):
         [heatmap] = presenters.result_view(analysis).heatmaps
 
         self.assertEqual(heatmap.crop_view_box, "0 22 124 124")
+        self.assertEqual(heatmap.crop_label, "Person 1’s face at 0.00 s (frame 0), as the model saw it")
+
+    def test_the_timeline_is_also_said_in_words_person_by_person(self):
+        """For screen readers and the printed report, which has no frames table."""
+        analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
+        self.login(self.alice)
+
+        summary = presenters.result_view(analysis).timeline.summary
+        report = self.client.get(reverse("detection:report", args=[analysis.pk])).content.decode()
+
+        self.assertEqual(
+            summary,
+            [
+                "Person 1: 3 sampled frames (0 fake, 1 uncertain, 2 real); highest 30.0% at 1.00 s.",
+                "Person 2: 2 sampled frames (1 fake, 1 uncertain, 0 real); highest 80.0% at 1.00 s.",
+            ],
+        )
+        self.assertIn('aria-describedby="timeline-summary"', report)
+        self.assertIn(f"<li>{summary[1]}</li>", report)
 
     def test_the_timeline_has_three_bands_and_a_line_per_person(self):
         view = presenters.result_view(self.video_with_two_people())

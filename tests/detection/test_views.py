@@ -333,6 +333,7 @@ class DetailTests(BaseTestCase):
         response = self.client.get(reverse("detection:detail", args=[self.bobs_analysis.pk]))
 
         self.assertContains(response, "Queued")
+        self.assertContains(response, f"<title>{self.bobs_analysis.original_name} (queued) · Deepfake detector</title>")
         self.assertContains(response, "Waiting in the queue: number 1")
         self.assertContains(response, 'aria-live="polite"')
         self.assertContains(response, "js/detail.js")
@@ -376,6 +377,10 @@ class DetailTests(BaseTestCase):
         self.assertContains(response, reverse("detection:model-card") + "#in-plain-words")
         self.assertContains(response, reverse("detection:result-json", args=[analysis.pk]))
         self.assertContains(response, reverse("detection:report", args=[analysis.pk]))
+        # the browser tab and the screen reader say what the page is and what came of it
+        self.assertContains(response, f"<title>{analysis.original_name} (Fake: face swap) · Deepfake detector</title>")
+        self.assertContains(response, 'aria-label="Person 1’s face, as the model saw it"')
+        self.assertContains(response, "The photo, with the faces the model scored outlined")
 
     def test_the_sentence_says_what_each_verdict_means(self):
         self.login(self.alice)
@@ -408,6 +413,7 @@ class DetailTests(BaseTestCase):
         self.assertNotContains(shown, "no boxes to show")
         self.assertContains(empty, "No face was found, so there are no boxes to show.")
         self.assertNotContains(empty, 'aria-label="Box colours"')
+        self.assertContains(empty, 'alt="The photo (no face found)"')
 
     def test_it_says_how_many_faces_were_left_out_and_boxes_rejected(self):
         analysis = self.done_analysis_for(self.alice)
@@ -1083,7 +1089,11 @@ python -m ml check-search
         self.assertInHTML("<th>Source</th>", page)
         self.assertInHTML('<th align="right">AUC</th>', page)
         self.assertInHTML('<td align="right">0.95</td>', page)
-        self.assertIn('<div class="table-scroll" tabindex="0"><table>', page)
+        # a region named after its heading: a screen reader would stop on an unnamed group
+        self.assertIn(
+            '<div aria-label="Table 1 of “Model card: test-model 1.0”" class="table-scroll" role="region" tabindex="0"><table>',
+            page,
+        )
         self.assertNotIn("|---|", page)
 
     def test_lists_bold_and_code_are_rendered_not_shown_as_source(self):
