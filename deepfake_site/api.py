@@ -7,11 +7,13 @@ import logging
 from django.conf import settings
 from django.core.exceptions import (
     BadRequest,
+    PermissionDenied,
     RequestDataTooBig,
     SuspiciousMultipartForm,
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.http import Http404
 from django.utils.cache import patch_cache_control
 from rest_framework import serializers
 from rest_framework.authentication import get_authorization_header
@@ -29,6 +31,28 @@ UNREADABLE_REQUESTS = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, S
 
 class ErrorOutputSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+    code = serializers.CharField(
+        help_text="The kind of error, for a script to test (the `detail` wording may change): "
+        "not_authenticated, authentication_failed, not_found, method_not_allowed, invalid, "
+        "parse_error, unsupported_media_type, permission_denied, throttled (too many log-ins), "
+        "upload_rate_limited, too_many_pending, too_large, length_required, unsupported_type, "
+        "quota_exceeded, insufficient_storage, not_finished, file_unreadable, internal_error."
+    )
+
+
+def error_data(detail: str, code: str, **extra) -> dict:
+    """An error body outside DRF's views, in the API's shape: detail, code, then the rest."""
+    return {"detail": detail, "code": code, **extra}
+
+
+def _code(exc) -> str:
+    if isinstance(exc, Http404):  # DRF answers these as its NotFound and PermissionDenied
+        return "not_found"
+    if isinstance(exc, PermissionDenied):
+        return "permission_denied"
+    detail = getattr(exc, "detail", None)
+    code = getattr(detail, "code", None)  # an ErrorDetail's own code, else the exception's kind
+    return code if isinstance(code, str) and code else getattr(exc, "default_code", "error")
 
 
 class ValidationErrorOutputSerializer(ErrorOutputSerializer):
@@ -70,23 +94,26 @@ def exception_handler(exc, context):
             getattr(request, "path", "?"),
             exc_info=(type(exc), exc, exc.__traceback__),
         )
-        response = Response({"detail": INTERNAL_ERROR_DETAIL}, status=500)
+        response = Response(error_data(INTERNAL_ERROR_DETAIL, "internal_error"), status=500)
         response._has_been_logged = True  # above, with the traceback; Django's request log would repeat it
         return response
     if isinstance(exc, ValidationError):
         errors = response.data
         if not isinstance(errors, dict):
             errors = {"non_field_errors": errors}
-        response.data = {"detail": " ".join(_messages(errors)), "errors": errors}
+        response.data = error_data(" ".join(_messages(errors)), "invalid", errors=errors)
     elif response.status_code == 400:
-        response.data = {**response.data, "errors": {}}
+        response.data = error_data(response.data["detail"], _code(exc), errors={})
     elif isinstance(exc, NotAuthenticated) and _sent_basic(context.get("request")):
         # a user name and password, as `curl -u` sends them: said only once nothing else let the
         # request in (a proxy's own Basic log-in in front of the site must not lock it out)
-        response.data = {
-            "detail": 'This API takes a token, not a user name and password: send "Authorization: Token <token>". '
-            "Get one with POST /api/v1/auth/token/ or on your profile page."
-        }
+        response.data = error_data(
+            'This API takes a token, not a user name and password: send "Authorization: Token <token>". '
+            "Get one with POST /api/v1/auth/token/ or on your profile page.",
+            _code(exc),
+        )
+    else:
+        response.data = error_data(response.data["detail"], _code(exc))
     return response
 
 
@@ -106,7 +133,7 @@ def _unreadable_request(exc: Exception) -> Response:
     else:
         detail = "The request could not be read."
     logging.getLogger(f"django.security.{type(exc).__name__}").warning("%s", exc)
-    return Response({"detail": detail, "errors": {}}, status=400)
+    return Response(error_data(detail, "bad_request", errors={}), status=400)
 
 
 def _sent_basic(request) -> bool:

@@ -14,19 +14,19 @@ from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
-from .api import INTERNAL_ERROR_DETAIL
+from .api import INTERNAL_ERROR_DETAIL, error_data
 from .uploads import is_api_request
 
 
 def bad_request(request, exception):
     if is_api_request(request):
-        return JsonResponse({"detail": "Bad request.", "errors": {}}, status=400)
+        return JsonResponse(error_data("Bad request.", "bad_request", errors={}), status=400)
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request, exception):
     if is_api_request(request):
-        return JsonResponse({"detail": "You do not have permission to do this."}, status=403)
+        return JsonResponse(error_data("You do not have permission to do this.", "permission_denied"), status=403)
     return defaults.permission_denied(request, exception)
 
 
@@ -44,13 +44,13 @@ def csrf_failure(request, reason: str = ""):
 
 def page_not_found(request, exception):
     if is_api_request(request):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse(error_data("Not found.", "not_found"), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     if is_api_request(request):
-        return JsonResponse({"detail": INTERNAL_ERROR_DETAIL}, status=500)
+        return JsonResponse(error_data(INTERNAL_ERROR_DETAIL, "internal_error"), status=500)
     return defaults.server_error(request)
 
 
@@ -71,7 +71,7 @@ def api_path_not_found(request, rest: str = ""):
             match = None
         if match is not None and match.func is not api_path_not_found:
             detail += f" Did you mean {request.path}/ (API paths end with a slash)?"
-    return JsonResponse({"detail": detail}, status=404)
+    return JsonResponse(error_data(detail, "not_found"), status=404)
 
 
 # how Django's <uuid:> route converter and the API write ids: lower case, with hyphens

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpResponse, JsonResponse
 
+from .api import error_data
+
 # Room for the multipart framing and the form's other fields around the file.
 BODY_OVERHEAD_BYTES = 64 * 1024
 TOO_LARGE_ATTRIBUTE = "upload_too_large"
@@ -44,7 +46,7 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.DETECTION_MAX_UPLOAD_BYTES + BODY_OVERHEAD_BYTES:
-            return _refusal(request, upload_limit_message(), status=413)
+            return _refusal(request, upload_limit_message(), status=413, code="too_large")
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked and request.method in ("POST", "PUT", "PATCH"):
             # Django would read such a body as empty, and the view answer "no file was sent"
@@ -54,13 +56,14 @@ class BodySizeLimitMiddleware:
                 "Send the body with a Content-Length: this server does not read chunked uploads "
                 "(curl -F file=@photo.jpg sends one).",
                 status=411,
+                code="length_required",
             )
         return self.get_response(request)
 
 
-def _refusal(request, message: str, *, status: int) -> HttpResponse:
+def _refusal(request, message: str, *, status: int, code: str) -> HttpResponse:
     if is_api_request(request):
-        response = JsonResponse({"detail": message}, status=status)
+        response = JsonResponse(error_data(message, code), status=status)
     else:
         response = HttpResponse(message, status=status, content_type="text/plain")
     response["Connection"] = "close"  # the unread body must not be taken as a request

@@ -84,6 +84,8 @@ ERRORS = {
 class UploadLimitReached(Throttled):
     """429 with the limit and the time to wait in words; `Retry-After` in seconds."""
 
+    default_code = "upload_rate_limited"
+
     def __init__(self, *, wait: float):
         super().__init__(detail=rate_limit_message(wait=wait))
         self.wait = max(1, math.ceil(wait))

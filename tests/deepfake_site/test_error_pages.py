@@ -83,4 +83,4 @@ class ErrorPageTests(BaseTestCase):
             response = self.client.get(reverse("detection_api:analyses"), HTTP_HOST="not-this-site.example")
 
         self.assertEqual(response.status_code, 400)
-        self.assertEqual(response.json(), {"detail": "Bad request.", "errors": {}})
+        self.assertEqual(response.json(), {"detail": "Bad request.", "code": "bad_request", "errors": {}})

@@ -50,14 +50,14 @@ class AuthenticationTests(ApiTestCase):
         response = self.client.get(reverse("detection_api:analyses"))
 
         self.assertEqual(response.status_code, 401)
-        self.assertEqual(response.json(), {"detail": "Authentication credentials were not provided."})
+        self.assertEqual(response.json(), {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"})
         self.assertEqual(response.headers["WWW-Authenticate"], "Token")
 
     def test_a_bearer_header_is_told_which_scheme_the_api_takes(self):
         response = self.client.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION=f"Bearer {self.alice_key}")
 
         self.assertEqual(response.status_code, 401)
-        self.assertEqual(response.json(), {"detail": 'Send the token as "Authorization: Token <token>", not "Bearer <token>".'})
+        self.assertEqual(response.json(), {"detail": 'Send the token as "Authorization: Token <token>", not "Bearer <token>".', "code": "authentication_failed"})
 
     def test_a_user_name_and_password_are_told_the_api_takes_a_token(self):
         response = self.client.get(reverse("detection_api:analyses"), HTTP_AUTHORIZATION="Basic YWxpY2U6c2VjcmV0")
@@ -72,7 +72,7 @@ class AuthenticationTests(ApiTestCase):
     def test_it_answers_401_with_a_bad_token(self):
         response = self.client.get(reverse("detection_api:analyses"), **self.auth("0" * 40))
         self.assertEqual(response.status_code, 401)
-        self.assertEqual(response.json(), {"detail": "Invalid token."})
+        self.assertEqual(response.json(), {"detail": "Invalid token.", "code": "authentication_failed"})
 
     def test_every_analysis_endpoint_needs_a_valid_token(self):
         analysis = self.done_analysis_for(self.alice)
@@ -212,7 +212,7 @@ class AnalysisCreateApiTests(ApiTestCase):
             )
 
         self.assertEqual(response.status_code, 413)
-        self.assertEqual(response.json(), {"detail": "The file is too large; the limit is 1.0 MB."})
+        self.assertEqual(response.json(), {"detail": "The file is too large; the limit is 1.0 MB.", "code": "too_large"})
         self.assertEqual(response.headers["Connection"], "close")
 
     def test_a_chunked_upload_is_told_to_send_a_length_not_that_no_file_came(self):
@@ -295,7 +295,7 @@ class AnalysisCreateApiTests(ApiTestCase):
                     response = self.get(path)
 
                     self.assertEqual(response.status_code, 404)
-                    self.assertEqual(response.json(), {"detail": "No such API endpoint."})
+                    self.assertEqual(response.json(), {"detail": "No such API endpoint.", "code": "not_found"})
 
     def test_an_address_with_something_else_than_an_analysis_id_says_what_an_id_looks_like(self):
         for debug in (False, True):
@@ -335,7 +335,7 @@ class AnalysisCreateApiTests(ApiTestCase):
 
         self.assertEqual(response.status_code, 404)
         self.assertEqual(response["Content-Type"], "application/json")
-        self.assertEqual(response.json(), {"detail": "No such analysis."})
+        self.assertEqual(response.json(), {"detail": "No such analysis.", "code": "not_found"})
 
     def test_two_files_in_one_request_are_refused_and_neither_is_stored(self):
         url = reverse("detection_api:analyses")
@@ -455,6 +455,38 @@ class AnalysisCreateApiTests(ApiTestCase):
         )
         self.assertEqual(repeated.json()["errors"]["wait"], ["Give it once."])
         self.assertFalse(Analysis.objects.filter(owner=self.alice).exists())
+
+    def test_each_refusal_names_its_kind_in_a_code_a_script_can_test(self):
+        """Two 429s and two 507s differ only in their words otherwise."""
+        with override_settings(DETECTION_USER_STORAGE_BYTES=10), throttle_rates(uploads="1/hour"):
+            quota = self.upload(photo_upload())
+        with override_settings(DETECTION_USER_PENDING=1):
+            self.upload(photo_upload())
+            pending = self.upload(photo_upload())
+        Analysis.objects.filter(owner=self.alice).delete()
+        with throttle_rates(uploads="1/hour"):
+            rate = self.upload(photo_upload())
+        codes = {
+            "quota": quota.json()["code"],
+            "pending": pending.json()["code"],
+            "rate": rate.json()["code"],
+            "type": self.upload(text_upload()).json()["code"],
+            "wait": self.upload(photo_upload(), query="?wait=31").json()["code"],
+            "anonymous": self.client.get(reverse("detection_api:analyses")).json()["code"],
+        }
+
+        self.assertEqual((quota.status_code, pending.status_code, rate.status_code), (507, 429, 429))
+        self.assertEqual(
+            codes,
+            {
+                "quota": "quota_exceeded",
+                "pending": "too_many_pending",
+                "rate": "upload_rate_limited",
+                "type": "unsupported_type",
+                "wait": "invalid",
+                "anonymous": "not_authenticated",
+            },
+        )
 
     def test_it_throttles_uploads_per_user_but_not_reading(self):
         with throttle_rates(uploads="2/minute"):
@@ -858,7 +890,7 @@ class AnalysisDetailApiTests(ApiTestCase):
         response = self.get(reverse("detection_api:analysis-detail", args=[self.bobs_analysis.pk]))
 
         self.assertEqual(response.status_code, 404)
-        self.assertEqual(response.json(), {"detail": "No such analysis."})
+        self.assertEqual(response.json(), {"detail": "No such analysis.", "code": "not_found"})
 
 
 class AnalysisDeleteApiTests(ApiTestCase):
@@ -1122,7 +1154,7 @@ class AnalysisImageApiTests(ApiTestCase):
                 response = self.get(url)
 
                 self.assertEqual(response.status_code, 404)
-                self.assertEqual(response.json(), {"detail": f"The {what} is missing from the server's storage."})
+                self.assertEqual(response.json(), {"detail": f"The {what} is missing from the server's storage.", "code": "not_found"})
 
     def test_it_answers_404_for_another_users_images(self):
         bobs = self.done_analysis_for(self.bob)
