@@ -161,6 +161,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "deepfake_site.head.HeadWithoutBodyMiddleware",
     "deepfake_site.api.PrivateApiAnswersMiddleware",
     "csp.middleware.CSPMiddleware",
     # Before anything reads the body (the CSRF check reads the form).

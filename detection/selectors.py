@@ -35,13 +35,15 @@ def analysis_list(
     name: str | None = None,
     uploaded_from: date | None = None,
     uploaded_to: date | None = None,
+    sha256: str | None = None,
     ordering: str = "-created_at",
 ) -> QuerySet[Analysis]:
     """The owner's analyses, newest first unless `ordering` says otherwise.
 
     `name` matches part of the original file name, in any case and any script (name_folded);
     `uploaded_from` and
-    `uploaded_to` are days in the site's time zone, both included.
+    `uploaded_to` are days in the site's time zone, both included; `sha256` is the upload's
+    digest (has this file been analysed already?).
     """
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering must be one of {ORDERINGS}")
@@ -59,6 +61,8 @@ def analysis_list(
         analyses = analyses.filter(verdict=verdict)
     if media_type:
         analyses = analyses.filter(media_type=media_type)
+    if sha256:
+        analyses = analyses.filter(sha256=sha256.lower())
     return analyses.order_by(ordering, "pk")
 
 

@@ -88,6 +88,12 @@ class AnalysisListQuerySerializer(StrictQuerySerializer):
         required=False, help_text="Uploaded on this day (YYYY-MM-DD, the site's time zone) or later."
     )
     uploaded_to = serializers.DateField(required=False, help_text="Uploaded on this day or earlier.")
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        help_text="The SHA-256 of a file (64 hex digits): its analyses, if it was uploaded before.",
+        error_messages={"invalid": "A SHA-256 digest is 64 hexadecimal digits."},
+    )
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, default="-created_at", help_text="By upload time, newest first by default."
     )
@@ -219,6 +225,7 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
             "fake_kind",
             "fake_probability",
             "synthetic_probability",
+            "sha256",
             "created_at",
             "finished_at",
             "thumbnail_url",
@@ -264,7 +271,6 @@ class AnalysisDetailOutputSerializer(AnalysisSummaryOutputSerializer):
     class Meta(AnalysisSummaryOutputSerializer.Meta):
         fields = [
             *AnalysisSummaryOutputSerializer.Meta.fields,
-            "sha256",
             "threshold",
             "threshold_real",
             "synthetic_threshold",

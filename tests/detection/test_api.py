@@ -784,6 +784,20 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertEqual(newest_first, [str(second.pk), str(first.pk)])
         self.assertEqual(oldest_first, [str(first.pk), str(second.pk)])
 
+    def test_it_finds_the_earlier_analyses_of_the_same_file_by_its_sha256(self):
+        uploaded = self.upload(photo_upload("first.jpg")).json()
+        self.upload(photo_upload("same bytes.jpg"))
+        self.analysis_for(self.alice, sha256="1" * 64)
+        bobs = self.analysis_for(self.bob, sha256=uploaded["sha256"])
+
+        found = self.get(self.url, {"sha256": uploaded["sha256"].upper()}).json()["results"]
+        wrong = self.get(self.url, {"sha256": "abc"})
+
+        self.assertEqual(len(uploaded["sha256"]), 64)
+        self.assertEqual(sorted(a["original_name"] for a in found), ["first.jpg", "same bytes.jpg"])
+        self.assertNotIn(str(bobs.pk), [a["id"] for a in found])
+        self.assertEqual(wrong.json()["errors"]["sha256"], ["A SHA-256 digest is 64 hexadecimal digits."])
+
     def test_it_refuses_an_unknown_filter_value(self):
         response = self.get(self.url, {"status": "sleeping"})
 
