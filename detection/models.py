@@ -212,6 +212,12 @@ class AnalysisFace(models.Model):
         blank=True,
         help_text="[x, y, w, h] of the region the model saw, which the heatmap covers (empty: not recorded)",
     )
+    heatmap_focus = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Where the heatmap is brightest, in words (empty: no heatmap, or made before this was recorded)",
+    )
 
     class Meta:
         ordering = ["frame__index", "index"]

@@ -141,6 +141,7 @@ class Heatmap:
     crop_view_box: str
     caption: str
     crop_label: str  # the face beside the heatmap, for screen readers
+    alt: str  # the heatmap, for screen readers: where it is brightest, when that was recorded
 
 
 @dataclass
@@ -502,6 +503,7 @@ def _heatmaps(analysis: Analysis, frames: list[AnalysisFrame], *, video: bool) -
                 crop_view_box=" ".join(str(v) for v in (face.crop or [face.x, face.y, face.w, face.h])),
                 caption=f"{who}{where}: fake probability {percent_text(face.fake_probability)}",
                 crop_label=f"{who}’s face{where}, as the model saw it" if face.track else f"{who}{where}, as the model saw it",
+                alt=f"Heatmap of {who}{where}: {face.heatmap_focus}" if face.heatmap_focus else f"Heatmap of {who}{where}",
             )
         )
     return heatmaps

@@ -133,7 +133,10 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisFace
-        fields = ["id", "index", "box", "crop", "fake_probability", "synthetic_probability", "track", "heatmap_url"]
+        fields = [
+            "id", "index", "box", "crop", "fake_probability", "synthetic_probability", "track", "heatmap_url", "heatmap_focus"
+        ]
+        extra_kwargs = {"heatmap_focus": {"help_text": "Where its heatmap is brightest, in words; empty without a heatmap"}}
         read_only_fields = fields
 
     @extend_schema_field(serializers.URLField(allow_null=True))

@@ -77,7 +77,7 @@ import numpy as np
 
 from .errors import CheckpointError
 from .faces import FINE_SEARCH, PHOTO_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
-from .heatmaps import heatmap_of, overlay_png
+from .heatmaps import heat_focus, heatmap_of, overlay_png
 from .media import drafted_size, load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
 from .onnx_runtime import threads_set as onnx_threads_set
@@ -641,7 +641,9 @@ class Detector:
 
         started = time.perf_counter()
         explained = faces_to_explain(track_ids, flat, options.heatmaps, people=tracks)
-        heatmaps = {located[k]: overlay_png(crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
+        heats = {located[k]: (crops[k], heatmap_of(cams[k], crops[k].shape[:2])) for k in explained}
+        heatmaps = {at: overlay_png(crop, heat) for at, (crop, heat) in heats.items()}
+        focus = {at: heat_focus(heat) for at, (_, heat) in heats.items()}
         thumbnail = None
         if options.thumbnail_size and digests:
             remembered = digests[_thumbnail_frame(scores)]
@@ -663,6 +665,7 @@ class Detector:
                         track=track_ids[p][j],
                         synthetic_probability=synthetic[p][j] if synthetic is not None else None,
                         heatmap_png=heatmaps.get((p, j)),
+                        heatmap_focus=focus.get((p, j)),
                         crop=_in_frame_pixels(self.crop_region(box, digests[p].size), digests[p].size, (width, height)),
                     )
                     for j, box in enumerate(boxes[p])

@@ -31,3 +31,26 @@ def overlay_png(crop: np.ndarray, heatmap: np.ndarray, *, alpha: float = 0.6) ->
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return encoded.tobytes()
+
+
+# Where in a 3 x 3 grid over the face crop the heat is, as seen on the picture (its left is the
+# picture's left, the person's right).
+_PLACES = (("top left", "top", "top right"), ("left", "centre", "right"), ("bottom left", "bottom", "bottom right"))
+SPREAD_SHARE = 0.45  # heat of half the brightest or more over this share of the crop: "spread"
+
+
+def heat_focus(heatmap: np.ndarray) -> str:
+    """Where a heatmap is brightest, in words, for people who cannot see it (the page's alt
+    text): the ninth of the crop with the most heat on average, and whether the heat spreads
+    over much of the crop instead of one part. For example "brightest at the top right of the
+    face" or "spread over much of the face, brightest at the centre"."""
+    heat = np.clip(heatmap.astype(np.float32), 0, 1)
+    height, width = heat.shape[:2]
+    rows = np.array_split(np.arange(height), 3)
+    cols = np.array_split(np.arange(width), 3)
+    means = np.array([[heat[np.ix_(r, c)].mean() for c in cols] for r in rows])
+    row, col = np.unravel_index(int(means.argmax()), means.shape)
+    where = f"brightest at the {_PLACES[row][col]} of the face"
+    if float((heat >= 0.5).mean()) >= SPREAD_SHARE:
+        return f"spread over much of the face, {where}"
+    return where

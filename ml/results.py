@@ -46,6 +46,7 @@ class FaceResult:
     track: int = 0  # the person (face track) this face belongs to, numbered from 1
     synthetic_probability: float | None = None  # wholly generated face (None: not scored, see ml/detector.py)
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
+    heatmap_focus: str | None = None  # where that heatmap is brightest, in words (ml.heatmaps.heat_focus)
     # The region the face-swap model saw (the box scaled by its margin and moved by its shift,
     # clamped to the frame), which its heatmap covers; None where it is not known.
     crop: Box | None = None
@@ -135,6 +136,7 @@ class AnalysisResult:
                             "fake_probability": face.fake_probability,
                             "synthetic_probability": face.synthetic_probability,
                             "track": face.track,
+                            "heatmap_focus": face.heatmap_focus,
                         }
                         for face in frame.faces
                     ],

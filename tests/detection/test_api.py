@@ -865,6 +865,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                             "track": 1,
                             "heatmap_url": "http://testserver"
                             + reverse("detection_api:analysis-heatmap", args=[analysis.pk, face.pk]),
+                            "heatmap_focus": "",  # made before it was recorded
                         }
                     ],
                 }

@@ -67,9 +67,11 @@ class ResultViewTests(BaseTestCase):
         face = AnalysisFace.objects.filter(frame__analysis=analysis, track=1).first()
         face.heatmap.save("h.png", ContentFile(b"\x89PNG\r\n\x1a\n"), save=False)
         face.crop = [0, 22, 124, 124]
+        face.heatmap_focus = "brightest at the top left of the face"
         face.save()
 
         [heatmap] = presenters.result_view(analysis).heatmaps
+        self.assertEqual(heatmap.alt, "Heatmap of Person 1 at 0.00 s (frame 0): brightest at the top left of the face")
 
         self.assertEqual(heatmap.crop_view_box, "0 22 124 124")
         self.assertEqual(heatmap.crop_label, "Person 1’s face at 0.00 s (frame 0), as the model saw it")

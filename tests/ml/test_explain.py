@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ml.explain import overlay_png
+from ml.heatmaps import heat_focus
 
 
 def decoded(png: bytes) -> np.ndarray:
@@ -30,3 +31,20 @@ def test_the_hottest_parts_are_painted_in_viridis_yellow():
     blue, green, red = image[32, -1].astype(int)
     # Viridis ends in yellow (red and green high, blue low), unlike jet's dark red.
     assert green > blue and red > blue and green > 80
+
+
+def test_where_a_heatmap_is_brightest_is_said_in_words_as_seen_on_the_picture():
+    top_right = np.zeros((224, 224), np.float32)
+    top_right[10:60, 170:220] = 1.0
+    mouth = np.zeros((224, 224), np.float32)
+    mouth[160:200, 80:140] = 1.0
+
+    assert heat_focus(top_right) == "brightest at the top right of the face"
+    assert heat_focus(mouth) == "brightest at the bottom of the face"
+
+
+def test_heat_over_most_of_the_face_is_called_spread():
+    broad = np.full((224, 224), 0.7, np.float32)
+    broad[80:150, 80:150] = 1.0
+
+    assert heat_focus(broad) == "spread over much of the face, brightest at the centre of the face"
