@@ -97,7 +97,12 @@ class AnalysisListQuerySerializer(StrictQuerySerializer):
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, default="-created_at", help_text="By upload time, newest first by default."
     )
-    page = WholeNumberField(min_value=1, required=False, help_text="Page number, from 1.")
+    page = WholeNumberField(
+        min_value=1,
+        required=False,
+        help_text="Page number, from 1.",
+        error_messages={"invalid": "A page number is a whole number from 1."},
+    )
 
     def problems(self, attrs) -> dict[str, list[str]]:
         problems = super().problems(attrs)

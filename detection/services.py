@@ -180,8 +180,8 @@ def _pending_check(*, pending: int) -> None:
     most_pending = settings.DETECTION_USER_PENDING
     if most_pending and pending >= most_pending:
         raise TooManyPending(
-            f"You have {pending} analyses waiting or running, the most one account may have "
-            "at once. Upload more when some are done."
+            f"You have {pending} {'analysis' if pending == 1 else 'analyses'} waiting or running, the "
+            "most one account may have at once. Upload more when some are done."
         )
 
 

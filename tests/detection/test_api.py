@@ -476,6 +476,7 @@ class AnalysisCreateApiTests(ApiTestCase):
         }
 
         self.assertEqual((quota.status_code, pending.status_code, rate.status_code), (507, 429, 429))
+        self.assertIn("You have 1 analysis waiting or running", pending.json()["detail"])
         self.assertEqual(
             codes,
             {
@@ -725,12 +726,14 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertEqual(response.json()["detail"], "There is no page 2: the list has 1 page of at most 20.")
 
     def test_a_page_number_not_in_digits_is_refused_as_invalid_not_missing(self):
-        for page in ("1.0", "abc", "0"):
+        for page in ("1.0", "abc", "0", "-1"):
             with self.subTest(page=page):
                 response = self.get(self.url, {"page": page})
 
                 self.assertEqual(response.status_code, 400)
                 self.assertIn("page", response.json()["errors"])
+                if page != "0":
+                    self.assertEqual(response.json()["errors"]["page"], ["A page number is a whole number from 1."])
 
     def test_it_searches_by_file_name_and_upload_day(self):
         holiday = self.analysis_for(self.alice, original_name="Holiday ÉTÉ.jpg")
