@@ -176,8 +176,10 @@ class LeasedORM(ORM):
         return len(held) if len(held) < most else len(self._still_held(held))
 
     def _give_back_at_exit(self) -> None:
-        """Have the pusher give back what it holds when it returns (the cluster stops)."""
-        if self._give_back_pid == os.getpid():
+        """Have the pusher give back what it holds when it returns (the cluster stops). Only
+        in a cluster's processes (children of the cluster's own): a process that takes a
+        message itself (a test, a shell) keeps its leases, which run out."""
+        if self._give_back_pid == os.getpid() or multiprocessing.parent_process() is None:
             return
         self._give_back_pid = os.getpid()
         multiprocessing.util.Finalize(None, self._give_back, exitpriority=10)

@@ -149,10 +149,16 @@ class LeasedQueueTests(TestCase):
 
     def test_a_pusher_arranges_once_to_give_back_what_it_holds_when_it_exits(self):
         self.exit_hook.stop()
-        with mock.patch("detection.broker.multiprocessing.util.Finalize") as finalize:
+        with (
+            mock.patch("detection.broker.multiprocessing.util.Finalize") as finalize,
+            mock.patch("detection.broker.multiprocessing.parent_process", return_value=object()),  # a cluster's
+        ):
             self.broker.dequeue(), self.broker.dequeue()
+        with mock.patch("detection.broker.multiprocessing.util.Finalize") as not_in_a_cluster:
+            get_broker().dequeue()  # this process was started by no cluster (a shell, a test)
 
         finalize.assert_called_once_with(None, self.broker._give_back, exitpriority=10)
+        not_in_a_cluster.assert_not_called()
 
     def test_a_message_given_back_is_no_longer_held(self):
         self.broker.enqueue("m1")
