@@ -338,6 +338,7 @@ FILE_UPLOAD_HANDLERS = [
 ]
 DETECTION_MAX_FRAMES = envint("DETECTION_MAX_FRAMES", 32, minimum=1)
 DETECTION_MAX_FACES = envint("DETECTION_MAX_FACES", 4, minimum=1)
+DETECTION_MAX_PHOTO_FACES = envint("DETECTION_MAX_PHOTO_FACES", 8, minimum=1)  # ml/faces.py
 DETECTION_HEATMAPS = envint("DETECTION_HEATMAPS", 2)
 # The decoder's pixel budget (ml.media.MediaLimits): a still, an animation's canvas or a video
 # frame larger than DETECTION_MAX_PIXELS is refused from its header; every sampled frame is

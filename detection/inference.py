@@ -104,6 +104,7 @@ def detector_options():
     return DetectorOptions(
         max_frames=settings.DETECTION_MAX_FRAMES,
         max_faces=settings.DETECTION_MAX_FACES,
+        max_photo_faces=settings.DETECTION_MAX_PHOTO_FACES,
         heatmaps=settings.DETECTION_HEATMAPS,
         limits=media_limits(),
     )

@@ -16,8 +16,8 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   (IoU >= 0.5) is that face, moved, and keeps its confirmation: on the 31 videos of
   ../shared/data/videos the verifier confirmed all 639 such boxes (measured 2026-11-26), and
   checking them was a tenth of a video's analysis. Boxes found elsewhere are always checked;
-  at most `max_faces` confirmed faces per frame are scored, largest first (the others are
-  counted as left out);
+  at most `max_faces` confirmed faces per frame of a video are scored, `max_photo_faces` of a
+  photo, largest first (the others are counted as left out);
 - a face's score is the model's calibrated fake probability for its crop (logits divided by the
   checkpoint's temperature);
 - faces are linked across frames into tracks, one per person (ml/tracks.py); a track scores the
@@ -70,6 +70,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -475,11 +476,12 @@ class Detector:
         searched with PHOTO_SEARCH (small faces too), and again with FINE_SEARCH when no face is
         found."""
         first = PHOTO_SEARCH if photo else whole
+        capped = replace(options, max_faces=options.max_photo_faces) if photo else options
 
         def search(image: np.ndarray, near: list[Box] | None) -> tuple[list[Box], int, int]:
-            found = self.find_confirmed_faces(image, options, timings, near=near, search=first)
+            found = self.find_confirmed_faces(image, capped, timings, near=near, search=first)
             if photo and not found[0]:  # small faces: see FINE_SEARCH
-                fine = self.find_confirmed_faces(image, options, timings, search=FINE_SEARCH)
+                fine = self.find_confirmed_faces(image, capped, timings, search=FINE_SEARCH)
                 found = fine if fine[0] else found
             return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .faces import DEFAULT_MAX_FACES
+from .faces import DEFAULT_MAX_FACES, DEFAULT_MAX_PHOTO_FACES
 from .frames import FULL_SEARCH_EVERY
 from .media import DEFAULT_LIMITS, MediaLimits
 from .tracks import MIN_TRACK_FRAMES
@@ -18,7 +18,8 @@ class DetectorOptions:
     """Every knob of an analysis, with the defaults the site, the CLI and the tests share."""
 
     max_frames: int = DEFAULT_FRAMES  # frames sampled from a video
-    max_faces: int = DEFAULT_MAX_FACES  # confirmed faces scored per frame
+    max_faces: int = DEFAULT_MAX_FACES  # confirmed faces scored per frame of a video
+    max_photo_faces: int = DEFAULT_MAX_PHOTO_FACES  # confirmed faces scored in a photo
     full_search_every: int = FULL_SEARCH_EVERY  # sampled frames; between them only near known faces
     heatmaps: int = 2  # faces per file that get a Grad-CAM heatmap (tracks.faces_to_explain)
     verifier: str = DEFAULT_VERIFIER  # how Haar boxes are confirmed (ml/verify.py)

@@ -449,7 +449,7 @@ class DetailTests(BaseTestCase):
         verdict_card = page.content.decode().split('id="verdict"', 1)[1].split("</section>", 1)[0]
         self.assertIn("1 more face was found but not scored", verdict_card)
         self.assertIn("this verdict does not speak for it", verdict_card)
-        self.assertContains(page, "or it was beyond the 4 largest")
+        self.assertContains(page, "or it was beyond the 8 largest")  # a photo's cap (a video's is 4)
 
 
 class DeleteTests(BaseTestCase):

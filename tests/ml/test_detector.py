@@ -292,6 +292,25 @@ def test_a_small_face_beside_a_large_one_in_a_photo_is_judged_too(tmp_path, astr
     assert len(result.tracks) == 2
 
 
+def test_a_group_photo_has_up_to_eight_faces_judged_where_a_video_frame_has_four(tmp_path, astronaut, detector):
+    from skimage.data import chelsea
+
+    canvas = cv2.GaussianBlur(cv2.resize(chelsea()[..., ::-1], (1920, 1080)), (0, 0), 4)
+    face = cv2.resize(astronaut[0:300, 60:390], (330, 300), interpolation=cv2.INTER_AREA)
+    for row in range(2):
+        for col in range(3):  # six people, about 120 px faces
+            canvas[100 + row * 480: 400 + row * 480, 100 + col * 600: 430 + col * 600] = face
+    path = tmp_path / "group.jpg"
+    cv2.imwrite(str(path), canvas)
+
+    photo = detector.analyze(path, DetectorOptions(heatmaps=0))
+    capped = detector.analyze(path, DetectorOptions(heatmaps=0, max_photo_faces=4))
+
+    assert (len(photo.frames[0].faces), photo.frames[0].faces_left_out) == (6, 0)
+    assert (len(capped.frames[0].faces), capped.frames[0].faces_left_out) == (4, 2)
+    assert DetectorOptions().max_faces == 4  # a video's frames: every face costs 32 crops
+
+
 def test_a_face_before_a_plain_white_wall_is_found_by_the_fine_search_without_equalisation(tmp_path, astronaut, detector):
     import dataclasses
 
