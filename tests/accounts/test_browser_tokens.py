@@ -39,6 +39,8 @@ def test_a_person_makes_a_token_sees_it_once_uses_it_and_revokes_it(browser, liv
     browser.find_element(By.NAME, "name").send_keys("newsroom script")
     browser.find_element(By.ID, "make-token").click()
     key = WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "api-token"))).text.strip()
+    # the keyboard and the screen reader start at the new token, not at the top of the page
+    WebDriverWait(browser, 5).until(lambda b: b.switch_to.active_element.get_attribute("id") == "new-token")
     browser.find_element(By.ID, "copy-token").click()  # shown by profile.js; headless Chromium may refuse the clipboard
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "copy-status").text)
     screenshot(browser, "profile-new-token")
