@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -20,22 +21,62 @@ from .training_data import FAKES_MODES, FRAMING_ON
 from .verify import VERIFIERS
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+
+
+def _checked_device(name: str | None) -> str | None:
+    """`--device` as given, after making sure torch can use it (ValueError otherwise, instead of
+    torch's traceback at the first tensor sent there)."""
+    if not name or name == "cpu":
+        return name
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device torch knows; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise ValueError(
+                f"--device {name}: torch sees no CUDA GPU here; leave --device out (a GPU is used when there is one) "
+                "or pass --device cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: torch sees {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    return name
 
 
 def _detector(args):
     from .detector import load_detector
 
     return load_detector(
-        args.checkpoint, device=args.device, synthetic=False if args.no_synthetic else None, runtime=args.runtime
+        args.checkpoint, device=_checked_device(args.device), synthetic=False if args.no_synthetic else None,
+        runtime=args.runtime,
     )
 
 
+def _warn_if_uncalibrated(detector, args) -> None:
+    from .evaluate import uncalibrated_warning
+
+    line = uncalibrated_warning(detector.spec, args.checkpoint or "the installed model")
+    if line:
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def _options(args, **overrides):
-    return DetectorOptions(max_frames=args.frames, max_faces=args.max_faces, verifier=args.verifier, **overrides)
+    return DetectorOptions(
+        max_frames=args.frames,
+        max_faces=args.max_faces,
+        max_photo_faces=args.max_photo_faces,
+        verifier=args.verifier,
+        **overrides,
+    )
 
 
 def cmd_predict(args) -> int:
     detector = _detector(args)
+    _warn_if_uncalibrated(detector, args)
     options = _options(args, heatmaps=0, frame_image_size=0, thumbnail_size=0)
     status = 0
     for name in args.files:
@@ -43,6 +84,8 @@ def cmd_predict(args) -> int:
             result = detector.analyze(name, options)
         except MlError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            if args.json:  # one object per file, whatever became of it
+                print(json.dumps({"file": name, "error": str(exc)}), flush=True)
             status = EXIT_USAGE
             continue
         if args.json:
@@ -109,8 +152,28 @@ def cmd_bench(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (`kill`, a job scheduler's stop) taken as Ctrl-C is, so that a training run says
+    what it saved either way."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_train(args) -> int:
-    from .train import TrainConfig, train
+    from .train import TrainConfig, TrainingInterrupted, run_summary, train
 
     pretrained: bool | str = args.pretrained
     if pretrained in ("imagenet", "yes"):
@@ -124,6 +187,7 @@ def cmd_train(args) -> int:
         sources=tuple(args.source),
         data_root=args.data_root,
         sources_cache=args.sources_cache,
+        group_by=args.group_by or "",
         sbi_landmarks=args.sbi_landmarks,
         init=args.init or "",
         calibrate=not args.no_calibrate,
@@ -145,26 +209,46 @@ def cmd_train(args) -> int:
         max_extra=args.max_extra,
         seed=args.seed,
         workers=args.workers,
-        device=args.device,
+        device=_checked_device(args.device),
     )
-    best = train(config)
-    print(f"best checkpoint: {best}")
+    try:
+        with _sigterm_as_interrupt():
+            best = train(config, restart=args.restart)
+    except TrainingInterrupted as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for line in run_summary(best, calibrate=config.calibrate):
+        print(line)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import EVALUATE_OPTIONS, evaluate, format_summary
+    from .evaluate import EVALUATE_OPTIONS, evaluate, format_summary, warnings_for
 
-    options = replace(EVALUATE_OPTIONS, max_frames=args.frames, max_faces=args.max_faces, verifier=args.verifier)
-    metrics = evaluate(_detector(args), args.data, args.out, cropped=args.cropped, split=args.split, options=options)
+    options = replace(
+        EVALUATE_OPTIONS,
+        max_frames=args.frames,
+        max_faces=args.max_faces,
+        max_photo_faces=args.max_photo_faces,
+        verifier=args.verifier,
+    )
+    detector = _detector(args)
+    _warn_if_uncalibrated(detector, args)
+    metrics = evaluate(
+        detector, args.data, args.out, cropped=args.cropped, split=args.split, options=options, group_by=args.group_by
+    )
     print(format_summary(metrics))
     print(f"written to {args.out}/ (metrics.json, predictions.csv, confusion_matrix.png, roc.png)")
+    for line in warnings_for(metrics):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
 def cmd_check_faces(args) -> int:
+    from .datasets import require_data_root
     from .face_check import measure, read_boxes
 
+    require_data_root(args.data_root, needed_for="for the files of the boxes' CSV")
     report = measure(Path(args.data_root), read_boxes(Path(args.boxes)), tuple(args.verifier or VERIFIERS))
     print(f"{'verifier':<10} {'kept':>5} {'not faces kept':>15} {'precision':>9} {'recall':>7} {'ms/box':>7}")
     for name, r in report.items():
@@ -188,8 +272,10 @@ def cmd_check_faces(args) -> int:
 
 
 def cmd_check_framing(args) -> int:
+    from .datasets import require_data_root
     from .face_check import FRAMING_MOVES, framing_sensitivity, read_boxes
 
+    require_data_root(args.data_root, needed_for="for the files of the boxes' CSV")
     report = framing_sensitivity(_detector(args), Path(args.data_root), read_boxes(Path(args.boxes)))
     print(f"{'faces':<6} {'n':>4} {'median':>7} {'p90':>6} {'max':>6} {'band changed':>13}  verdicts at the box")
     for group, r in report.items():
@@ -284,7 +370,7 @@ def cmd_precision_check(args) -> int:
     from .detector import load_detector
     from .precision_check import compare
 
-    detector = load_detector(args.checkpoint, device=args.device, runtime="torch")
+    detector = load_detector(args.checkpoint, device=_checked_device(args.device), runtime="torch")
     with np.load(args.faces) as data:
         faces = dict(data)
     report = compare(detector, faces, repeats=args.repeats)
@@ -302,7 +388,7 @@ def cmd_precision_check(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .train import calibrate_on_sources
+    from .train import calibrate_on_sources  # which checks --data-root where a source needs preparing
 
     report = calibrate_on_sources(
         Path(args.checkpoint), Path(args.out), sources=tuple(args.source),
@@ -314,7 +400,9 @@ def cmd_calibrate(args) -> int:
 
 def cmd_eval_cross(args) -> int:
     from .cross import cross_source_report, write_report
+    from .datasets import require_data_root
 
+    require_data_root(args.data_root, needed_for="for the sources and videos it scores")
     detector = _detector(args)
     rows = cross_source_report(detector, args.data_root, sources_cache=args.sources_cache, frames=args.frames)
     print(write_report(rows, detector, args.out))
@@ -322,8 +410,10 @@ def cmd_eval_cross(args) -> int:
 
 
 def cmd_compare_recipes(args) -> int:
+    from .datasets import require_data_root
     from .recipes import compare_recipes
 
+    require_data_root(args.data_root, needed_for="for the sources it trains on and the videos it scores")
     budget = Budget(init=args.init, epochs=args.epochs, lr=args.lr, max_per_source=args.max_per_source)
     names = args.recipe or list(RECIPES)
     print(compare_recipes(names, budget, out=args.out, data_root=args.data_root, sources_cache=args.sources_cache, frames=args.frames))
@@ -354,11 +444,18 @@ def cmd_export_onnx(args) -> int:
 
 
 def cmd_prepare(args) -> int:
-    from .datasets import ffpp_samples, folder_samples, is_ffpp_root, prepare_crops
+    from .datasets import MANIFEST_FILE, ffpp_samples, folder_samples, is_ffpp_root, prepare_crops, require_both_classes
 
     root = Path(args.data)
-    samples = ffpp_samples(root, split=args.split) if is_ffpp_root(root) else folder_samples(root)
+    if is_ffpp_root(root):
+        if args.group_by:
+            raise ValueError(f"{root}: --group-by is for folder datasets; FaceForensics++ groups are its split's pairs")
+        samples = ffpp_samples(root, split=args.split)
+    else:
+        samples = folder_samples(root, group_by=args.group_by)
+    require_both_classes(samples, where=str(root))
     crops = prepare_crops(samples, args.out, frames_per_video=args.frames, size=args.size, margin=args.margin)
+    require_both_classes(crops, where=f"{args.out} (the files without a face are listed in its {MANIFEST_FILE})")
     print(f"{len(crops)} face crops in {args.out}/ (index.csv)")
     return 0
 
@@ -397,7 +494,7 @@ def cmd_evaluate_synthetic(args) -> int:
 
     if args.data is None and not args.real:
         raise ValueError("nothing to evaluate: pass --data and/or --real")
-    detector = load_synthetic_detector(args.checkpoint, device=args.device)
+    detector = load_synthetic_detector(args.checkpoint, device=_checked_device(args.device))
     metrics = evaluate_synthetic(
         detector, args.out, data=args.data, real_folders=tuple(args.real), max_per_folder=args.max_per_folder
     )
@@ -426,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_analysis(p):
         p.add_argument("--frames", type=int, default=defaults.max_frames, help="frames sampled per video")
-        p.add_argument("--max-faces", type=int, default=defaults.max_faces, help="largest faces scored per frame")
+        p.add_argument("--max-faces", type=int, default=defaults.max_faces, help="largest faces scored per frame of a video")
+        p.add_argument("--max-photo-faces", type=int, default=defaults.max_photo_faces, help="largest faces scored in a photo")
         p.add_argument("--verifier", default=defaults.verifier, choices=VERIFIERS, help="how Haar boxes are confirmed")
 
     p = sub.add_parser("predict", help="analyse images and videos")
@@ -466,9 +564,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
+    group_by_help = (
+        "the column of DATA/index.csv whose values are the groups a split keeps together "
+        "(default: group, else source_video); e.g. made_from for faceswap_inswapper"
+    )
     p = sub.add_parser("train", help="fine-tune a classifier on face crops")
     p.add_argument("data", nargs="?", help="folder dataset: DIR/real, DIR/fake, optional index.csv")
-    p.add_argument("--out", required=True, help="run folder: checkpoints and train_log.jsonl")
+    p.add_argument(
+        "--out", required=True,
+        help="run folder: best.pt, last_state.pt and train_log.jsonl; a run saved there is resumed (same settings only)",
+    )
+    p.add_argument(
+        "--restart", action="store_true",
+        help="start over in --out: the run saved there is moved to OUT/replaced-<date-time>/",
+    )
+    p.add_argument("--group-by", metavar="COLUMN", help=group_by_help)
     p.add_argument("--source", action="append", default=[], choices=SOURCE_NAMES,
                    help="a known source under --data-root instead of DATA (repeatable; ml/sources.py)")
     p.add_argument("--data-root", default="../shared/data", help="where the known sources live")
@@ -513,6 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--cropped", action="store_true", help="files are face crops: no face search")
     p.add_argument("--split", default="all", choices=SPLITS)
+    p.add_argument(
+        "--group-by", metavar="COLUMN",
+        help=group_by_help + "; val and train take the checkpoint's own",
+    )
     with_analysis(p)
     with_model(p)
     p.set_defaults(func=cmd_evaluate)
@@ -637,6 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=8, help="frames sampled per video")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--margin", type=float, default=1.3)
+    p.add_argument("--group-by", metavar="COLUMN", help=group_by_help + "; the crops' index keeps it as group")
     p.set_defaults(func=cmd_prepare)
     return parser
 
@@ -649,6 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     except (MlError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt as exc:  # Ctrl-C; a training run's message says what it saved
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

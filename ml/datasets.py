@@ -8,9 +8,13 @@ Two layouts are read:
 
 - A folder dataset: `ROOT/real/**` and `ROOT/fake/**` (images, face crops or videos), or an
   `ROOT/index.csv` with columns `file,label,group` (`source_video` is accepted for `group`, as
-  DFDC face crops name it; without either, a file's group is its stem).
+  DFDC face crops name it; without either, a file's group is its stem). `group_by` names another
+  column to split on (`made_from` for the inswapper swaps, whose `group` is each file's own stem).
 - FaceForensics++ as its download script lays it out, with the official split files (lists of
   `[target, source]` id pairs). See `ffpp_samples`.
+
+A validation split holds both classes whenever the data does (`group_split`): an AUC over one
+class means nothing, and no epoch could be kept or calibrated on it.
 
 `prepare_crops` turns any list of samples into JPEG face crops on disk, once, so training epochs
 never decode video or search for faces.
@@ -66,13 +70,18 @@ def parse_label(value: str | int) -> int:
 # --- folder datasets -------------------------------------------------------------------------
 
 
-def folder_samples(root: str | Path) -> list[Sample]:
-    """The samples of a folder dataset: `root/index.csv` if present, else `root/{real,fake}/**`."""
+def folder_samples(root: str | Path, *, group_by: str | None = None) -> list[Sample]:
+    """The samples of a folder dataset: `root/index.csv` if present, else `root/{real,fake}/**`.
+
+    `group_by`: the index column that holds the groups (default: `group`, else `source_video`).
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder")
     if (root / INDEX_FILE).is_file():
-        return read_index(root / INDEX_FILE)
+        return read_index(root / INDEX_FILE, group_by=group_by)
+    if group_by:
+        raise ValueError(f"{root}: --group-by {group_by} needs an {INDEX_FILE} with that column; this folder has none")
     if not (root / "real").is_dir() and not (root / "fake").is_dir():
         raise ValueError(
             f"{root}: not a folder dataset: expected {INDEX_FILE} (file,label,group) "
@@ -98,10 +107,12 @@ def _media_files(folder: Path) -> list[Path]:
     )
 
 
-def read_index(index: str | Path) -> list[Sample]:
+def read_index(index: str | Path, *, group_by: str | None = None) -> list[Sample]:
     """Samples from an index CSV; its `file` paths are relative to the CSV's folder.
 
-    Listed files that do not exist are skipped with a warning that counts them.
+    The group is read from the `group_by` column (default: `group`, else `source_video`); a row
+    with none there is its own group (the file's stem). Listed files that do not exist are
+    skipped with a warning that counts them.
     """
     index = Path(index)
     root = index.parent
@@ -110,7 +121,9 @@ def read_index(index: str | Path) -> list[Sample]:
         columns = [c.strip() for c in reader.fieldnames or []]
         if "file" not in columns or "label" not in columns:
             raise ValueError(f"{index}: needs the columns file,label[,group]; found {','.join(columns)}")
-        group_column = next((c for c in GROUP_COLUMNS if c in columns), None)
+        if group_by and group_by not in columns:
+            raise ValueError(f"{index}: no column {group_by!r} to group by; its columns are {','.join(columns)}")
+        group_column = group_by or next((c for c in GROUP_COLUMNS if c in columns), None)
         samples, missing = [], []
         for line, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
@@ -156,6 +169,9 @@ def group_split(
 
     Groups are ordered by a hash of (seed, group) and the first ones go to validation: the same
     on every machine and Python version, and adding groups to a dataset moves no other group.
+    When the samples hold both classes but those first groups hold one, the next groups in that
+    order that hold the missing class are added to validation (so a split that already held
+    both is never changed); ValueError when that would leave training none of it.
     """
     if not 0 < val_fraction < 1:
         raise ValueError("val_fraction must be between 0 and 1 (exclusive)")
@@ -164,10 +180,60 @@ def group_split(
         raise ValueError(f"cannot split {len(groups)} group(s): need at least two")
     n_val = min(len(groups) - 1, max(1, round(len(groups) * val_fraction)))
     ranked = sorted(groups, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
-    val_groups = set(ranked[:n_val])
+    val_groups = _with_both_classes(samples, ranked, set(ranked[:n_val]))
     train = [s for s in samples if s.group not in val_groups]
     val = [s for s in samples if s.group in val_groups]
     return train, val
+
+
+def _with_both_classes(samples: Sequence[Sample], ranked: list[str], val_groups: set[str]) -> set[str]:
+    """`val_groups` plus, for each class the samples hold and those groups lack, the first
+    group in `ranked` order that holds it, as long as another group keeps it for training."""
+    labels_of: dict[str, set[int]] = {}
+    for s in samples:
+        labels_of.setdefault(s.group, set()).add(s.label)
+    val_groups = set(val_groups)
+    for label in sorted(set().union(*labels_of.values())):
+        if any(label in labels_of[g] for g in val_groups):
+            continue
+        holders = [g for g in ranked if label in labels_of[g]]
+        if len(holders) < 2:
+            raise ValueError(
+                f"cannot make a validation split with both real and fake files: only {len(holders)} group "
+                f"holds {LABEL_NAMES[label]} files, and training needs one too"
+            )
+        val_groups.add(holders[0])
+    return val_groups
+
+
+def class_counts(samples: Iterable[Sample]) -> tuple[int, int]:
+    """(real files, fake files)."""
+    labels = [s.label for s in samples]
+    return labels.count(0), labels.count(1)
+
+
+def require_both_classes(
+    samples: Sequence[Sample], *, where: str, why: str = "training and validation need both real and fake files"
+) -> None:
+    """ValueError, saying which class is missing, unless `samples` hold real and fake files."""
+    real, fake = class_counts(samples)
+    if real and fake:
+        return
+    only = "real" if real else "fake"
+    raise ValueError(f"{where} holds only {only} files ({real + fake}): {why}")
+
+
+def require_data_root(data_root: str | Path, *, needed_for: str) -> Path:
+    """The shared data folder; ValueError saying where it was looked for (a relative path, such
+    as the default ../shared/data, is read from the current folder) and how to name another."""
+    root = Path(data_root)
+    if root.is_dir():
+        return root
+    raise ValueError(
+        f"no data folder at {data_root} (looked in {root.resolve()}), needed {needed_for}: pass --data-root PATH, "
+        "the folder holding the shared data (dfdc_faces, faceswap_inswapper, real_faces, videos); "
+        "a relative path is read from the current folder"
+    )
 
 
 # --- FaceForensics++ -------------------------------------------------------------------------

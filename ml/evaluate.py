@@ -8,7 +8,8 @@ detector loaded without the synthetic model (`--no-synthetic`) gives the face-sw
 With `cropped=True` the files are face crops and are resized and classified by the face-swap
 model directly, as training did. Files in which no face was found, and
 files that cannot be read, are counted and listed in predictions.csv, never silently dropped;
-the metrics are computed over the files that got a score.
+the metrics are computed over the files that got a score, and `warnings_for` says so when they
+leave out many files (face crops evaluated without `cropped` mostly show no face to the search).
 """
 
 from __future__ import annotations
@@ -50,20 +51,38 @@ class Prediction:
         return self.score if self.fake_probability is None else self.fake_probability
 
 
-def select_samples(data: str | Path, *, split: str, detector: Detector) -> list[Sample]:
+# More than this share of files without a face, when the files are searched for faces, earns a
+# warning: face crops evaluated without `cropped` mostly look like this.
+NO_FACE_WARNING_SHARE = 0.25
+
+
+def select_samples(
+    data: str | Path, *, split: str, detector: Detector, group_by: str | None = None
+) -> list[Sample]:
     """The files to evaluate. For a folder dataset, "val"/"train" repeat the group split the
-    checkpoint was trained with (its recorded seed and validation fraction)."""
+    checkpoint was trained with (its recorded seed, validation fraction and group column);
+    `group_by` names the index column of the groups (for "val"/"train" it must be the one the
+    checkpoint was trained with)."""
     data = Path(data)
     if is_ffpp_root(data):
+        if group_by:
+            raise ValueError(f"{data}: --group-by is for folder datasets; FaceForensics++ groups are its split's pairs")
         return ffpp_samples(data, split="test" if split == "all" else split)
-    samples = folder_samples(data)
     if split == "all":
-        return samples
+        return folder_samples(data, group_by=group_by)
     if split == "test":
         raise ValueError("a folder dataset has no test split; use --split all or val")
     training = detector.spec.training
+    trained_by = training.get("group_by") or None
+    if group_by and group_by != trained_by:
+        raise ValueError(
+            f"--split {split} repeats the split this checkpoint was trained with, whose groups came from "
+            f"{repr(trained_by) if trained_by else 'the index default (group or source_video)'}, not {group_by!r}; "
+            "leave --group-by out"
+        )
     train, val = group_split(
-        samples, val_fraction=training.get("val_fraction", 0.1), seed=training.get("seed", 0)
+        folder_samples(data, group_by=trained_by),
+        val_fraction=training.get("val_fraction", 0.1), seed=training.get("seed", 0),
     )
     return val if split == "val" else train
 
@@ -194,7 +213,7 @@ def format_summary(metrics: dict) -> str:
     rows = [
         ("files", metrics["n_files"]),
         ("real / fake scored", f"{metrics['n_real']} / {metrics['n_fake']}"),
-        ("no face / unreadable", f"{metrics['n_no_face']} / {metrics['n_error']}"),
+        ("no face / unreadable (left out)", f"{metrics['n_no_face']} / {metrics['n_error']}"),
         ("thresholds (real below, fake from)", f"{metrics['threshold_real']:.3f} {metrics['threshold']:.3f}"),
     ]
     if "score" in metrics:
@@ -212,6 +231,34 @@ def format_summary(metrics: dict) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
+def warnings_for(metrics: dict) -> list[str]:
+    """What a person should know before trusting `metrics`: files left out of them."""
+    left_out = metrics["n_no_face"] + metrics["n_error"]
+    if not left_out:
+        return []
+    lines = [
+        f"{left_out} of {metrics['n_files']} files are left out of the metrics "
+        f"({metrics['n_no_face']} with no face found, {metrics['n_error']} unreadable; listed in predictions.csv)"
+    ]
+    if not metrics["cropped"] and metrics["n_no_face"] > NO_FACE_WARNING_SHARE * metrics["n_files"]:
+        lines.append(
+            f"no face was found in {metrics['n_no_face'] / metrics['n_files']:.0%} of the files: if they are "
+            "face crops, evaluate them with --cropped (crops are classified as they are, without a face search)"
+        )
+    return lines
+
+
+def uncalibrated_warning(spec, name: str = "this checkpoint") -> str | None:
+    """A line saying that a checkpoint was never calibrated (an interrupted run, --no-calibrate),
+    or None: its probabilities are raw, and it has no uncertain band."""
+    if "calibration" in spec.training or spec.threshold_real is not None or spec.temperature != 1.0:
+        return None
+    return (
+        f"{name} is not calibrated (temperature 1, threshold {spec.threshold:g}, no uncertain band): "
+        "its probabilities are raw; finish its training run or use `python -m ml calibrate`"
+    )
+
+
 def evaluate(
     detector: Detector,
     data: str | Path,
@@ -220,13 +267,14 @@ def evaluate(
     cropped: bool = False,
     split: str = "all",
     options: DetectorOptions = EVALUATE_OPTIONS,
+    group_by: str | None = None,
 ) -> dict:
     """Score every selected file, write metrics.json, predictions.csv and plots to `out`."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    samples = select_samples(data, split=split, detector=detector)
+    samples = select_samples(data, split=split, detector=detector, group_by=group_by)
     predictions = score_samples(detector, samples, cropped=cropped, options=options)
     metrics = summarize(predictions, threshold=detector.threshold, threshold_real=detector.threshold_real)
     metrics.update(

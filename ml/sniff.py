@@ -159,15 +159,20 @@ def refusal(head: bytes) -> str | None:
 
 
 def read_head(path: str | Path) -> bytes:
-    """A file's first HEAD_BYTES bytes; MediaError when it is missing, a folder or empty."""
+    """A file's first HEAD_BYTES bytes; MediaError when it is missing, a folder or empty.
+
+    A missing file is named by the path as given (which folder was looked in is the point; the
+    site logs it and tells its user something else); an empty one by its name alone, as every
+    message about a file's content is, because the site shows those to the person who uploaded it.
+    """
     path = Path(path)
     try:
         with path.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
     except FileNotFoundError:
-        raise MediaMissingError(f"{path.name}: file not found") from None
+        raise MediaMissingError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise MediaMissingError(f"{path.name}: is a directory, not a file") from None
+        raise MediaMissingError(f"{path}: is a directory, not a file") from None
     if not head:
         raise MediaError(f"{path.name}: the file is empty")
     return head

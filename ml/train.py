@@ -6,7 +6,15 @@ real and fake crops equally sharp and equally compressed (so the model cannot wi
 blur or JPEG quality), class-balanced loss, AdamW with a cosine schedule, bf16 autocast on CPUs
 that compute bf16 in hardware (about 3x faster than fp32 there; elsewhere fp32) and AMP on CUDA,
 validation every epoch, the best checkpoint
-kept by validation ROC AUC, resumable, seeded, one JSON line per epoch in `train_log.jsonl`.
+kept by validation ROC AUC, seeded, one JSON line per epoch in `train_log.jsonl`.
+
+Resumable: each epoch ends by saving `last_state.pt` (weights, optimiser, schedule, random
+generators; through a temporary file, then the log line), and a run started again in the same
+folder goes on from there, with the same learning-rate schedule, if its settings are those the
+run was started with (`RESUME_SETTINGS`, the epochs among them: the cosine spans them all);
+otherwise it is refused, naming each setting that differs, and `restart=True` (`--restart`)
+moves the earlier run's files aside. Both the data and the validation split must hold real and
+fake files (an AUC over one class keeps no epoch).
 
 Fakes come from the data ("real"), from self-blended images made of the real faces ("sbi",
 see blend.py), or both mixed ("both").
@@ -40,7 +48,8 @@ from torch.utils.data import DataLoader
 
 from .blend import TIGHT_CROP_BOX, face_box_in_crop
 from .calibration import calibration_report
-from .datasets import folder_samples, group_split, prepare_crops
+from .datasets import folder_samples, group_split, prepare_crops, require_both_classes, require_data_root
+from .errors import CheckpointError
 from .faces import DEFAULT_MARGIN, read_crop
 from .metrics import binary_metrics
 from .model import (
@@ -53,7 +62,8 @@ from .model import (
     scoring_precision,
     select_device,
 )
-from .sources import FRAMING, load_landmarks, source_samples
+from .sources import FRAMING, LANDMARKS, load_landmarks, source_samples
+from .sources import INDEX as SOURCE_INDEX
 from .training_data import FAKES_MODES, FRAMING_ON, CropDataset, Item, build_items, collate, measure_crop_framing, real_face_samples
 
 log = logging.getLogger(__name__)
@@ -90,6 +100,7 @@ class TrainConfig:
     # Several known sources instead of one folder (ml/sources.py), each split by its own groups.
     sources: tuple[str, ...] = ()
     data_root: str = ""
+    group_by: str = ""  # the index column a folder DATA is split by ("": group, else source_video)
     sources_cache: str = "runs/sources"
     sbi_landmarks: bool = False  # self-blended fakes only from faces with landmarks, face-shaped masks
     init: str = ""  # start from this checkpoint's weights instead of ImageNet's
@@ -201,23 +212,238 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(config: TrainConfig) -> Path:
-    """Train, validate every epoch and return the path of the best checkpoint."""
-    from tqdm import tqdm  # the [train] extra: the site's install has none
+# ------------------------------------------------------------------------ resuming a run
 
-    if config.fakes not in FAKES_MODES:
-        raise ValueError(f"fakes must be one of {FAKES_MODES}")
-    if config.framing_on not in FRAMING_ON:  # said now, not at the first batch after the data is ready
-        raise ValueError(f"framing_on must be one of {FRAMING_ON}, not {config.framing_on!r}")
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    _seed_everything(config.seed)
-    device = select_device(config.device)
+# The settings that make a run what it is: the data it draws, its split, its model and its
+# schedule. A run is resumed only with the same ones (`run_settings`); the rest (where it runs,
+# how many loader processes, its name, whether it is calibrated at the end) may differ.
+RESUME_SETTINGS = (
+    "data", "sources", "data_root", "group_by", "extra_real", "cropped", "fakes", "sbi_landmarks",
+    "val_fraction", "seed", "max_train", "max_extra", "arch", "pretrained", "init", "input_size",
+    "batch_size", "lr", "weight_decay", "epochs", "framing_consistency", "framing_on", "shared_copies",
+)
+_FLAGS = {"data": "DATA", "sources": "--source", "weight_decay": "weight_decay"}
+REPLACED_PREFIX = "replaced-"  # where --restart moves an earlier run's files
 
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM, through the command line) stopped a run; the message says what is
+    saved and how to go on."""
+
+
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve()) if path else ""
+
+
+def run_settings(config: TrainConfig) -> dict:
+    """The settings `RESUME_SETTINGS` of a run as plain JSON values, paths made absolute (the
+    same relative path from another folder is other data)."""
+    settings = {name: getattr(config, name) for name in RESUME_SETTINGS}
+    pretrained = config.pretrained
+    settings.update(
+        data=_absolute(config.data),
+        data_root=_absolute(config.data_root) if config.sources else "",
+        extra_real=[_absolute(p) for p in config.extra_real],
+        init=_absolute(config.init),
+        pretrained=_absolute(pretrained) if isinstance(pretrained, str) else pretrained,
+    )
+    return json.loads(json.dumps(settings))
+
+
+def _stored_settings(state: dict) -> dict:
+    """The settings a saved state was trained with (states saved before they were stored keep
+    the whole configuration instead)."""
+    if "settings" in state:
+        return json.loads(state["settings"])
+    stored = json.loads(state["config"])
+    known = {k: v for k, v in stored.items() if k in TrainConfig.__dataclass_fields__}
+    return run_settings(TrainConfig(**{**known, **{k: tuple(v) for k, v in known.items() if isinstance(v, list)}}))
+
+
+def settings_changes(old: dict, new: dict) -> list[str]:
+    """One line per setting that differs, as `--seed: 0 -> 1`."""
+    return [
+        f"{_flag(name)}: {json.dumps(old.get(name))} -> {json.dumps(new.get(name))}"
+        for name in RESUME_SETTINGS
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _ways_out(out: Path) -> str:
+    return (
+        f"Give another --out for a new run, or add --restart to start this one over (its files are moved "
+        f"to {out}/{REPLACED_PREFIX}<date-time>/)."
+    )
+
+
+def _refuse_other_settings(out: Path, old: dict, new: dict) -> None:
+    changes = settings_changes(old, new)
+    if not changes:
+        return
+    lines = [f"{out} holds a run with other settings ({out / STATE_NAME}), so it cannot be resumed with these:"]
+    lines += [f"  {change}" for change in changes]
+    if old.get("epochs") != new.get("epochs"):
+        lines.append(
+            "The learning rate follows one cosine over a run's epochs, so their number cannot change once a "
+            "run has started (the epochs already trained followed the old schedule). To train on from this run, "
+            f"start a new one from its best weights: --init {out / BEST_NAME} --out NEW_FOLDER."
+        )
+    if any(not change.startswith("--epochs:") for change in changes):
+        lines.append("Resuming would mix two runs (another split would move validation files into training).")
+    lines.append(_ways_out(out))
+    raise ValueError("\n".join(lines))
+
+
+def read_state(path: Path) -> dict:
+    """A saved training state; CheckpointError naming the file when it cannot be read."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        missing = [key for key in ("model", "optimizer", "scheduler", "generator", "epoch") if key not in state]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)} in it")
+    except Exception as exc:  # torch raises many types for a cut-short or foreign file
+        raise CheckpointError(
+            f"{path} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); it may have been cut short. "
+            f"Add --restart to start the run over (its files are moved aside), or give another --out."
+        ) from None
+    return state
+
+
+def save_state(path: Path, state: dict) -> None:
+    """Write a training state through a temporary file, so that an interruption leaves the
+    previous one whole."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def set_aside(out: Path) -> Path | None:
+    """Move an earlier run's checkpoint, state and log into `out/replaced-<date-time>/`; its folder,
+    or None when there was nothing to move. Cached face crops stay: they are keyed by their inputs."""
+    found = [out / name for name in (BEST_NAME, STATE_NAME, LOG_NAME) if (out / name).exists()]
+    for name in (BEST_NAME, STATE_NAME):
+        (out / name).with_suffix(".pt.tmp").unlink(missing_ok=True)
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, n = out / f"{REPLACED_PREFIX}{stamp}", 1
+    while folder.exists():
+        n += 1
+        folder = out / f"{REPLACED_PREFIX}{stamp}-{n}"
+    folder.mkdir()
+    for path in found:
+        path.replace(folder / path.name)
+    return folder
+
+
+def _trim_log(log_path: Path, *, epochs_saved: int, record: str | None) -> None:
+    """Keep one line per epoch of the saved state in the log: lines of epochs trained after it
+    (an interruption before their state was saved) go, and its own last line comes back when an
+    interruption came between saving the state and writing the line."""
+    lines: dict[int, str] = {}
+    if log_path.exists():
+        for line in log_path.read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                epoch = int(json.loads(line)["epoch"])
+                if epoch <= epochs_saved:
+                    lines[epoch] = line
+    if record is not None and epochs_saved not in lines:
+        lines[epochs_saved] = record
+    tmp = log_path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(lines[epoch] + "\n" for epoch in sorted(lines)))
+    tmp.replace(log_path)
+
+
+def _open_run(config: TrainConfig, out: Path, *, restart: bool) -> dict | None:
+    """The saved state to resume from, or None for a new run; refuses a run saved with other
+    settings, and a folder holding a log but no state to resume it from."""
+    state_path = out / STATE_NAME
+    if restart:
+        moved = set_aside(out)
+        if moved is not None:
+            print(f"restarting: the earlier run's files are moved to {moved}/", flush=True)
+        return None
+    if not state_path.exists():
+        if (out / LOG_NAME).exists() and (out / LOG_NAME).stat().st_size:
+            raise ValueError(
+                f"{out} holds the log of an earlier run ({LOG_NAME}) but no {STATE_NAME} to resume it from. "
+                + _ways_out(out)
+            )
+        return None
+    state = read_state(state_path)
+    _refuse_other_settings(out, _stored_settings(state), run_settings(config))
+    return state
+
+
+def _refuse_other_data(out: Path, state: dict, counts: dict) -> None:
+    saved = json.loads(state["counts"]) if "counts" in state else counts
+    if saved == counts:
+        return
+    raise ValueError(
+        f"the data changed since the run in {out} started ({out / STATE_NAME}): "
+        f"{saved['train_items']} training items, {saved['val_files']} validation files and "
+        f"{saved['steps_per_epoch']} steps an epoch then; {counts['train_items']}, {counts['val_files']} and "
+        f"{counts['steps_per_epoch']} now. " + _ways_out(out)
+    )
+
+
+def _is_calibrated(best: Path) -> bool:
+    return best.is_file() and "calibration" in load_checkpoint(best, device="cpu")[1].training
+
+
+@dataclass
+class _Progress:
+    """Where a run is, for the message when it is interrupted."""
+
+    out: Path
+    epochs: int
+    saved: int = 0  # epochs finished and saved in last_state.pt
+    doing: str = "preparing"  # "preparing", "training" or "calibrating"
+
+    def interrupted(self) -> str:
+        state = self.out / STATE_NAME
+        if self.doing == "calibrating":
+            return (
+                f"interrupted while calibrating {self.out / BEST_NAME}; every epoch is saved in {state}: "
+                "run the same command again to calibrate it"
+            )
+        where = f"during epoch {self.saved + 1}" if self.doing == "training" else "while preparing the data"
+        if not self.saved:
+            return f"interrupted {where}, before any epoch finished: nothing is saved; run the same command again to start"
+        return (
+            f"interrupted {where}; the last finished epoch ({self.saved} of {self.epochs}) is saved in {state}: "
+            "run the same command again to resume"
+        )
+
+
+# ------------------------------------------------------------------------ the run
+
+
+@dataclass
+class _Data:
+    train_samples: list
+    val_samples: list
+    extra_real: list
+    source_of: dict
+    landmarks: dict
+    train_items: list
+    val_items: list
+
+
+def _load_data(config: TrainConfig, out: Path) -> _Data:
+    """The training and validation items of a run; ValueError when either lacks a class."""
+    why = "training and validation need both real and fake files"
+    if config.fakes != "real":
+        why = "validation needs both, fakes of the data's own (self-blended fakes are made for training only)"
     source_of: dict[Path, str] = {}
     landmarks: dict[str, np.ndarray] = {}
     if config.sources:  # each source split by its own groups, so DFDC's split matches `evaluate`
         found = source_samples(config.sources, config.data_root, config.sources_cache)
+        require_both_classes([f.sample for f in found], where=f"the sources {', '.join(config.sources)}", why=why)
         train_samples, val_samples = [], []
         for name in config.sources:
             mine = [f.sample for f in found if f.source == name]
@@ -228,11 +454,12 @@ def train(config: TrainConfig) -> Path:
             train_samples += train_part
             val_samples += val_part
         landmarks = load_landmarks(config.sources, config.sources_cache)
-        samples = train_samples + val_samples
     else:
-        samples = folder_samples(config.data)
+        samples = folder_samples(config.data, group_by=config.group_by or None)
+        require_both_classes(samples, where=str(config.data), why=why)
         if not config.cropped:  # photos or videos: find faces once, cache crops the detector's way
             samples = prepare_crops(samples, out / "crops", margin=DEFAULT_MARGIN)
+            require_both_classes(samples, where=f"the face crops of {config.data} ({out / 'crops'})", why=why)
         train_samples, val_samples = group_split(samples, val_fraction=config.val_fraction, seed=config.seed)
     if config.max_train and len(train_samples) > config.max_train and not config.sources:
         picker = random.Random(config.seed)
@@ -247,6 +474,110 @@ def train(config: TrainConfig) -> Path:
     val_items = [Item(s.path, s.label, source=source_of.get(s.path, "")) for s in val_samples]
     if not train_items or not val_items:
         raise ValueError("not enough data for a training and a validation split")
+    require_both_classes(val_samples, where="the validation split", why="a validation AUC and calibration need both")
+    if len({item.label for item in train_items}) < 2:
+        raise ValueError(
+            f"the training split holds only {'real' if train_items[0].label == 0 else 'fake'} items "
+            f"(--fakes {config.fakes}): training needs both real and fake ones"
+        )
+    return _Data(train_samples, val_samples, extra_real, source_of, landmarks, train_items, val_items)
+
+
+def epoch_line(epoch: int, epochs: int, loss: float, metrics: dict, seconds: float) -> str:
+    """What an epoch prints: its loss and validation metrics (accuracy and F1 at the fixed
+    threshold, before any calibration)."""
+    auc = "n/a (validation holds one class)" if metrics["roc_auc"] is None else f"{metrics['roc_auc']:.4f}"
+    return (
+        f"epoch {epoch}/{epochs}: loss {loss:.4f}  val AUC {auc}  acc {metrics['accuracy']:.4f}  "
+        f"F1 {metrics['f1']:.4f} (at {metrics['threshold']:g}, before calibration)  ({seconds:.0f} s)"
+    )
+
+
+def run_summary(best: Path, *, calibrate: bool = True) -> list[str]:
+    """What a finished run says at the end: the epoch kept, its validation metrics, the
+    calibration (or why there is none) and where the checkpoint is."""
+    if not best.is_file():
+        return [f"no best checkpoint was written in {best.parent}"]
+    _, spec = load_checkpoint(best, device="cpu")
+    training = spec.training
+    val = training.get("val_metrics", {})
+    auc = "n/a" if val.get("roc_auc") is None else f"{val['roc_auc']:.4f}"
+    lines = [
+        f"best epoch: {training.get('epochs')} of {training.get('of_epochs')}: validation AUC {auc}; "
+        f"accuracy {val.get('accuracy', 0):.4f}, F1 {val.get('f1', 0):.4f} at {val.get('threshold', spec.threshold):g} "
+        f"before calibration ({val.get('n_real')} real, {val.get('n_fake')} fake validation files)"
+    ]
+    report = training.get("calibration")
+    if report:
+        lines.append(
+            f"calibrated on the validation split: temperature {report['temperature']:.3f}; real below "
+            f"{report['threshold_real']:.3f}, fake from {report['threshold']:.3f}, uncertain between "
+            f"({report['real_called_fake']:.1%} of its real files called fake, {report['fake_recall']:.1%} of its fakes caught)"
+        )
+    else:
+        why, how = ("--no-calibrate", "without --no-calibrate") if not calibrate else ("the run stopped before it", "again")
+        lines.append(
+            f"not calibrated ({why}): temperature 1, threshold {spec.threshold:g}, no uncertain band; "
+            f"run the same command {how} to calibrate it"
+        )
+    lines.append(f"best checkpoint: {best}")
+    return lines
+
+
+def check_data_root(sources: tuple[str, ...], *, data_root: str, sources_cache: str) -> None:
+    """ValueError naming the folder looked in, before anything is written (the sources' cache
+    among it), when a source still to be prepared has no data to be prepared from."""
+    cache = Path(sources_cache)
+    waiting = [n for n in sources if not ((cache / n / SOURCE_INDEX).is_file() and (cache / n / LANDMARKS).is_file())]
+    if waiting:
+        require_data_root(data_root, needed_for=f"to prepare {', '.join(waiting)}")
+
+
+def train(config: TrainConfig, *, restart: bool = False) -> Path:
+    """Train, validate every epoch and return the path of the best checkpoint.
+
+    A run saved in `config.out` is resumed where it stopped, if it has the same settings
+    (ValueError naming those that differ otherwise); `restart` moves it aside and starts over.
+    TrainingInterrupted (a KeyboardInterrupt) says what is saved when the run is interrupted.
+    """
+    if config.fakes not in FAKES_MODES:
+        raise ValueError(f"fakes must be one of {FAKES_MODES}")
+    if config.framing_on not in FRAMING_ON:  # said now, not at the first batch after the data is ready
+        raise ValueError(f"framing_on must be one of {FRAMING_ON}, not {config.framing_on!r}")
+    if config.epochs < 1:
+        raise ValueError(f"--epochs must be 1 or more, not {config.epochs}")
+    if config.group_by and config.sources:
+        raise ValueError("--group-by is for a folder DATA; each --source is split by its own groups")
+    check_data_root(config.sources, data_root=config.data_root, sources_cache=config.sources_cache)
+    out = Path(config.out)
+    progress = _Progress(out, config.epochs)
+    try:
+        return _train(config, out, restart=restart, progress=progress)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(progress.interrupted()) from None
+
+
+def _train(config: TrainConfig, out: Path, *, restart: bool, progress: _Progress) -> Path:
+    from tqdm import tqdm  # the [train] extra: the site's install has none
+
+    state = _open_run(config, out, restart=restart) if out.exists() else None
+    best_path = out / BEST_NAME
+    if state is not None:
+        progress.saved = state["epoch"] + 1
+        if progress.saved >= config.epochs:
+            print(f"this run is finished: all {config.epochs} epochs are done ({out / STATE_NAME})", flush=True)
+            if not best_path.is_file():
+                raise ValueError(f"{best_path} is gone: add --restart to train the run again, or give another --out")
+            if not config.calibrate or _is_calibrated(best_path):
+                return best_path
+            print(f"calibrating {best_path}, which is not calibrated yet", flush=True)
+        else:
+            print(f"resuming from epoch {progress.saved + 1} of {config.epochs} ({out / STATE_NAME})", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed)
+    device = select_device(config.device)
+    data = _load_data(config, out)
+    train_samples, train_items, val_items = data.train_samples, data.train_items, data.val_items
 
     margin, shift = DEFAULT_MARGIN, 0.0
     if config.sources:
@@ -279,7 +610,7 @@ def train(config: TrainConfig) -> Path:
     # crops, computed from the margin for crops cut around Haar boxes (`python -m ml prepare`).
     face_box = TIGHT_CROP_BOX if config.cropped or config.sources else face_box_in_crop(margin=margin, shift=shift)
     train_set = CropDataset(
-        train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box, landmarks=landmarks,
+        train_items, size=config.input_size, train=True, seed=config.seed, face_box=face_box, landmarks=data.landmarks,
         shared_copies=config.shared_copies,
     )
     val_set = CropDataset(val_items, size=config.input_size, train=False, seed=config.seed)
@@ -297,37 +628,48 @@ def train(config: TrainConfig) -> Path:
     val_loader = DataLoader(
         val_set, batch_size=64, num_workers=config.workers, collate_fn=lambda b: collate(b, spec)
     )
+    sizes = {"train_items": len(train_items), "val_files": len(val_items), "steps_per_epoch": len(train_loader)}
+    # One cosine over the whole run, fixed when it starts: a resumed run has the same epochs and
+    # steps (checked above and below), so its restored scheduler goes on exactly where it stopped.
     total_steps = config.epochs * len(train_loader)
     warmup = min(100, total_steps // 10)
 
     def lr_factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1 + math.cos(math.pi * progress))
+        done = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * done))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
-    start_epoch, best_auc = 0, -1.0
-    state_path = out / STATE_NAME
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    start_epoch, best_auc = 0, None
+    if state is not None:
+        _refuse_other_data(out, state, sizes)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         if "reframe_generator" in state:
             reframe_generator.set_state(state["reframe_generator"])
-        start_epoch, best_auc = state["epoch"] + 1, state["best_auc"]
-        log.info("resumed after epoch %d (best AUC %.4f)", state["epoch"] + 1, best_auc)
+        if "scaler" in state and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        if "torch_rng" in state:  # dropout draws from it: the resumed epochs draw what they would have
+            torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        start_epoch = state["epoch"] + 1
+        best_auc = state["best_auc"] if state["best_auc"] is not None and state["best_auc"] >= 0 else None
+        _trim_log(out / LOG_NAME, epochs_saved=start_epoch, record=state.get("record"))
+        log.info("resumed after epoch %d (best AUC %s)", start_epoch, best_auc)
 
     data_info = {
         "data": str(config.data),
+        "group_by": config.group_by,
         "extra_real": list(config.extra_real),
         "fakes": config.fakes,
         "n_train_files": len(train_samples),
-        "n_extra_real": len(extra_real),
+        "n_extra_real": len(data.extra_real),
         "n_train_items": len(train_items),
         "n_train_real": int(counts[0]),
         "n_train_fake": int(counts[1]),
@@ -343,8 +685,8 @@ def train(config: TrainConfig) -> Path:
         "framing_on": config.framing_on,
         "shared_copies": config.shared_copies,
     }
-    best_path = out / BEST_NAME
     for epoch in range(start_epoch, config.epochs):
+        progress.doing = "training"
         model.train()
         train_set.epoch = epoch
         started = time.perf_counter()
@@ -383,34 +725,38 @@ def train(config: TrainConfig) -> Path:
             "images_per_second": round(len(train_set) / train_seconds, 1),
             "val": metrics,
         }
-        with (out / LOG_NAME).open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        auc = metrics["roc_auc"] if metrics["roc_auc"] is not None else -1.0
-        print(
-            f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  val AUC {auc:.4f}  "
-            f"acc {metrics['accuracy']:.4f}  F1 {metrics['f1']:.4f}  ({train_seconds:.0f} s)",
-            flush=True,
-        )
-        if auc > best_auc:
+        auc = metrics["roc_auc"]
+        if auc is not None and (best_auc is None or auc > best_auc):
             best_auc = auc
             training = {**data_info, "arch": config.arch, "pretrained": str(config.pretrained),
                         "epochs": epoch + 1, "of_epochs": config.epochs, "batch_size": config.batch_size,
                         "lr": config.lr, "val_metrics": metrics, **config.notes}
             save_checkpoint(model, best_path, replace(spec, training=training))
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "reframe_generator": reframe_generator.get_state(),
-                "epoch": epoch,
-                "best_auc": best_auc,
-                "config": json.dumps(asdict(config)),
-            },
-            state_path,
-        )
-    if config.calibrate and best_path.exists():
+        # The state before the log line: a line in the log is always an epoch that is saved.
+        save_state(out / STATE_NAME, {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "generator": generator.get_state(),
+            "reframe_generator": reframe_generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state_all()} if device.type == "cuda" else {}),
+            "epoch": epoch,
+            "best_auc": best_auc,
+            "settings": json.dumps(run_settings(config)),
+            "counts": json.dumps(sizes),
+            "record": json.dumps(record),
+            "config": json.dumps(asdict(config)),
+        })
+        progress.saved = epoch + 1
+        with (out / LOG_NAME).open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        print(epoch_line(epoch + 1, config.epochs, record["train_loss"], metrics, train_seconds), flush=True)
+    progress.doing = "calibrating"
+    if not best_path.is_file():
+        raise ValueError(f"no epoch gave a validation AUC, so no best checkpoint was written in {out}")
+    if config.calibrate and not _is_calibrated(best_path):
         calibrate_checkpoint(best_path, val_loader, device)
     return best_path
 
@@ -436,6 +782,7 @@ def calibrate_on_sources(
 ) -> dict:
     """Calibrate a checkpoint on the held-out split (its recorded seed and fraction) of each
     named source, pooled, and write the calibrated copy to `target`."""
+    check_data_root(sources, data_root=str(data_root), sources_cache=str(sources_cache))
     _, spec = load_checkpoint(path, device="cpu")
     seed, fraction = spec.training.get("seed", 0), spec.training.get("val_fraction", 0.1)
     found = source_samples(sources, data_root, sources_cache)

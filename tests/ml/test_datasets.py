@@ -22,6 +22,8 @@ from ml.datasets import (
     prepare_crops,
     read_ffpp_split,
     read_manifest,
+    require_both_classes,
+    require_data_root,
 )
 from ml.faces import crop_face, find_faces
 
@@ -164,6 +166,26 @@ class TestGroupSplit:
         assert group_split(many_groups(), seed=1) == group_split(many_groups(), seed=1)
         assert group_split(many_groups(), seed=1)[1] != group_split(many_groups(), seed=2)[1]
 
+    def test_a_validation_split_of_one_class_gets_the_next_group_of_the_other(self):
+        samples = [Sample(Path(f"r{g}.jpg"), 0, f"r{g}") for g in range(10)] + [
+            Sample(Path(f"f{g}.jpg"), 1, f"f{g}") for g in range(2)
+        ]
+        # seed 0 ranks r9 first: asked for one group, validation would hold real files alone
+        train, val = group_split(samples, val_fraction=0.1, seed=0)
+        assert {s.label for s in val} == {0, 1} and {s.label for s in train} == {0, 1}
+        assert len({s.group for s in val}) == 2 and "r9" in {s.group for s in val}
+        assert not {s.group for s in train} & {s.group for s in val}
+
+    def test_it_refuses_a_split_that_cannot_hold_both_classes_on_both_sides(self):
+        samples = [Sample(Path(f"r{g}.jpg"), 0, f"r{g}") for g in range(5)] + [Sample(Path("f.jpg"), 1, "f")]
+        with pytest.raises(ValueError, match="only 1 group holds fake files"):
+            group_split(samples, val_fraction=0.2, seed=0)
+
+    def test_a_source_of_one_class_is_split_as_before(self):
+        reals = [Sample(Path(f"r{g}.jpg"), 0, f"r{g}") for g in range(10)]
+        train, val = group_split(reals, val_fraction=0.2, seed=0)
+        assert len(val) == 2 and len(train) == 8
+
     def test_it_needs_two_groups_and_a_sensible_fraction(self):
         with pytest.raises(ValueError, match="two"):
             group_split([Sample(Path("a.jpg"), 0, "a"), Sample(Path("b.jpg"), 1, "a")])
@@ -202,6 +224,39 @@ class TestFolderDataset:
         touch(tmp_path / "x" / "two.png")
         (tmp_path / "index.csv").write_text("file,label\nx/one.png,0\nx/two.png,1\n")
         assert [(s.label, s.group) for s in folder_samples(tmp_path)] == [(0, "one"), (1, "two")]
+
+    def test_the_groups_can_come_from_another_column(self, tmp_path):
+        touch(tmp_path / "real" / "a.jpg")
+        touch(tmp_path / "fake" / "a_swapped.jpg")
+        (tmp_path / "index.csv").write_text(
+            "file,label,group,made_from\nreal/a.jpg,real,a,a\nfake/a_swapped.jpg,fake,a_swapped,a\n"
+        )
+        assert [s.group for s in folder_samples(tmp_path)] == ["a_swapped", "a"]
+        assert [s.group for s in folder_samples(tmp_path, group_by="made_from")] == ["a", "a"]
+
+    def test_a_group_column_that_is_not_there_is_refused_with_the_columns_that_are(self, tmp_path):
+        touch(tmp_path / "a.jpg")
+        (tmp_path / "index.csv").write_text("file,label,group\na.jpg,real,a\n")
+        with pytest.raises(ValueError, match="no column 'made_from' to group by; its columns are file,label,group"):
+            folder_samples(tmp_path, group_by="made_from")
+        (tmp_path / "index.csv").unlink()
+        touch(tmp_path / "real" / "b.jpg")
+        with pytest.raises(ValueError, match="needs an index.csv"):
+            folder_samples(tmp_path, group_by="made_from")
+
+    def test_data_of_one_class_is_refused_saying_which_class_it_holds(self):
+        reals = [Sample(Path("a.jpg"), 0, "a"), Sample(Path("b.jpg"), 0, "b")]
+        with pytest.raises(ValueError, match="^DATA holds only real files \\(2\\): training and validation need both"):
+            require_both_classes(reals, where="DATA")
+        require_both_classes(reals + [Sample(Path("c.jpg"), 1, "a")], where="DATA")
+
+    def test_a_missing_data_root_is_named_with_the_folder_looked_in(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ValueError) as missing:
+            require_data_root("../shared/data", needed_for="to prepare dfdc")
+        assert f"looked in {(tmp_path / '../shared/data').resolve()}" in str(missing.value)
+        assert "--data-root PATH" in str(missing.value)
+        assert require_data_root(tmp_path, needed_for="x") == tmp_path
 
     def test_an_unknown_label_names_the_line(self, tmp_path):
         touch(tmp_path / "a.jpg")

@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from dataclasses import replace
+
 from ml import load_detector
+from ml.datasets import folder_samples, group_split
 from ml.detector import platform_score
-from ml.evaluate import evaluate
+from ml.evaluate import evaluate, select_samples, uncalibrated_warning, warnings_for
 from ml.faces import read_crop, resize_square
 from ml.model import load_checkpoint, preprocess, save_checkpoint
 from ml.train import BEST_NAME
+
+from .training import write_made_from_dataset
 
 METRIC_KEYS = {
     "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "eer",
@@ -93,3 +98,52 @@ def test_evaluate_counts_the_platforms_own_verdicts_and_can_leave_out_the_second
     alone = load_detector(untrained_checkpoint, device="cpu", synthetic=False)
     assert alone.synthetic is None
     assert alone.analyze(data / "real" / "astronaut.jpg").synthetic_probability is None
+
+
+@pytest.fixture()
+def made_from_data(tmp_path, tiny_dataset):
+    return write_made_from_dataset(tmp_path / "data", tiny_dataset)
+
+
+@pytest.fixture()
+def split_by_made_from(tmp_path, tiny_run):
+    """tiny_run's checkpoint, recorded as trained on groups from the `made_from` column."""
+    model, spec = load_checkpoint(tiny_run / BEST_NAME)
+    training = {**spec.training, "group_by": "made_from"}
+    return load_detector(save_checkpoint(model, tmp_path / "by-made-from.pt", replace(spec, training=training)), device="cpu")
+
+
+def test_evaluate_repeats_a_split_made_by_the_column_the_checkpoint_was_trained_with(made_from_data, split_by_made_from):
+    val = select_samples(made_from_data, split="val", detector=split_by_made_from)
+
+    expected = group_split(folder_samples(made_from_data, group_by="made_from"), val_fraction=0.34, seed=3)[1]
+    assert val == expected and {s.group for s in val} <= {f"person_p{n}" for n in range(12)}
+    assert len(val) == 2 * len({s.group for s in val}), "each person's real and fake file"
+
+
+def test_evaluate_refuses_to_split_by_a_column_other_than_the_checkpoints(made_from_data, split_by_made_from):
+    with pytest.raises(ValueError, match="groups came from 'made_from', not 'group'"):
+        select_samples(made_from_data, split="val", detector=split_by_made_from, group_by="group")
+    assert select_samples(made_from_data, split="all", detector=split_by_made_from, group_by="group")[0].group == "fake_p0"
+
+
+def metrics_of(*, files: int, no_face: int, cropped: bool, errors: int = 0) -> dict:
+    return {"n_files": files, "n_no_face": no_face, "n_error": errors, "cropped": cropped}
+
+
+def test_evaluate_says_how_many_files_are_left_out_of_the_metrics():
+    assert warnings_for(metrics_of(files=10, no_face=0, cropped=False)) == []
+    [line] = warnings_for(metrics_of(files=10, no_face=1, cropped=False, errors=1))
+    assert line == "2 of 10 files are left out of the metrics (1 with no face found, 1 unreadable; listed in predictions.csv)"
+
+
+def test_evaluate_suggests_cropped_when_most_files_show_no_face():
+    left_out, hint = warnings_for(metrics_of(files=8, no_face=3, cropped=False))
+    assert "no face was found in 38% of the files" in hint and "--cropped" in hint
+    assert len(warnings_for(metrics_of(files=8, no_face=2, cropped=False))) == 1, "a quarter is not more than a quarter"
+
+
+def test_an_uncalibrated_checkpoint_is_called_so_and_a_calibrated_one_is_not(untrained_checkpoint, tiny_run):
+    line = uncalibrated_warning(load_checkpoint(untrained_checkpoint)[1], "untrained.pt")
+    assert line.startswith("untrained.pt is not calibrated (temperature 1, threshold 0.5, no uncertain band)")
+    assert uncalibrated_warning(load_checkpoint(tiny_run / BEST_NAME)[1]) is None

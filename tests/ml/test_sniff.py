@@ -6,7 +6,7 @@ import sys
 import pytest
 from PIL import Image
 
-from ml.errors import UnsupportedMediaError
+from ml.errors import MediaError, MediaMissingError, UnsupportedMediaError
 from ml.media import load_image_bgr, media_kind
 from ml.sniff import REFUSED_FORMATS, content_type, read_head, refusal, sniff_format, sniff_media_type
 from tests.media import write_video
@@ -112,3 +112,14 @@ def test_importing_the_sniffer_loads_no_decoder():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_file_is_named_by_the_path_given_and_an_empty_one_by_its_name(tmp_path):
+    with pytest.raises(MediaMissingError, match="^/nonexistent/x.jpg: file not found$"):
+        read_head("/nonexistent/x.jpg")
+    with pytest.raises(MediaMissingError, match=f"^{tmp_path}: is a directory"):
+        read_head(tmp_path)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    # what the site shows the person who uploaded it: never the folder it is stored in
+    with pytest.raises(MediaError, match="^empty.jpg: the file is empty$"):
+        read_head(tmp_path / "empty.jpg")

@@ -40,3 +40,35 @@ def tiny_config(data, out, **changes) -> TrainConfig:
         epochs=2, batch_size=8, lr=1e-3, input_size=64, val_fraction=0.34, seed=3, version="test",
     )
     return TrainConfig(**{**base, **changes})
+
+
+def write_made_from_dataset(root: Path, tiny: Path) -> Path:
+    """The tiny data set again, indexed as faceswap_inswapper is: `group` is each file's own
+    stem and `made_from` the person both of a person's files come from."""
+    rows = ["file,label,group,made_from"]
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for path in sorted((tiny / label).glob("*.png")):
+            (root / label / path.name).write_bytes(path.read_bytes())
+            rows.append(f"{label}/{path.name},{label},{label}_{path.stem},person_{path.stem}")
+    (root / "index.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def interrupt_validation(monkeypatch, *, at: int, action=None) -> None:
+    """Stop a run as Ctrl-C would, at its `at`-th validation (the end of that epoch's training,
+    before the epoch is saved): `action` is called there, and by default raises KeyboardInterrupt."""
+    import ml.train
+
+    real = ml.train.predict_scores
+    calls = []
+
+    def predict_scores(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            if action is None:
+                raise KeyboardInterrupt
+            action()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ml.train, "predict_scores", predict_scores)
