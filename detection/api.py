@@ -29,6 +29,7 @@ from .serializers import (
     AnalysisListQuerySerializer,
     AnalysisPageOutputSerializer,
     AnalysisSummaryOutputSerializer,
+    UsageOutputSerializer,
 )
 
 
@@ -352,3 +353,17 @@ class AnalysisFrameImageApi(APIView):
         if frame is None:
             raise NotFound("No such frame image.")
         return stored_image_response(frame.image, content_type="image/jpeg", what="frame image")
+
+
+class UsageApi(APIView):
+    @extend_schema(
+        operation_id="usage_retrieve",
+        summary="What your account uses of its limits",
+        description=(
+            "Storage, analyses waiting, the largest file taken and the upload rate limit, so that a "
+            "script can pace its uploads instead of running into 429 and 507 answers."
+        ),
+        responses={200: UsageOutputSerializer, 401: ERRORS[401]},
+    )
+    def get(self, request):
+        return Response(UsageOutputSerializer(selectors.account_usage(owner=request.user)).data)

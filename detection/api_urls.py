@@ -8,6 +8,7 @@ from . import api
 app_name = "detection_api"
 
 urlpatterns = [
+    path("usage/", api.UsageApi.as_view(), name="usage"),
     path("analyses/", api.AnalysisListCreateApi.as_view(), name="analyses"),
     path("analyses/<uuid:analysis_id>/", api.AnalysisDetailApi.as_view(), name="analysis-detail"),
     path("analyses/<uuid:analysis_id>/file/", api.AnalysisFileApi.as_view(), name="analysis-file"),

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
@@ -19,6 +20,7 @@ from django_q.signing import BadSignature, SignedPackage
 from . import workers
 from .broker import ReliableRedis
 from .models import Analysis, AnalysisFace, AnalysisFrame, name_folded
+from .throttles import upload_rate_usage
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,20 @@ def analysis_usage(*, owner: AbstractBaseUser) -> Usage:
         pending=Count("pk", filter=Q(status__in=(Analysis.Status.QUEUED, Analysis.Status.RUNNING))),
     )
     return Usage(stored_bytes=totals["stored"], pending=totals["pending"])
+
+
+def account_usage(*, owner: AbstractBaseUser) -> dict:
+    """What an account uses of each of its limits, for scripts to plan their uploads (0 in a
+    setting is no limit: null)."""
+    usage = analysis_usage(owner=owner)
+    return {
+        "stored_bytes": usage.stored_bytes,
+        "storage_limit_bytes": settings.DETECTION_USER_STORAGE_BYTES or None,
+        "pending": usage.pending,
+        "pending_limit": settings.DETECTION_USER_PENDING or None,
+        "max_upload_bytes": settings.DETECTION_MAX_UPLOAD_BYTES,
+        "uploads": upload_rate_usage(user=owner),
+    }
 
 
 def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> QuerySet[Analysis]:

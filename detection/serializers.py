@@ -346,3 +346,21 @@ class AnalysisPageOutputSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = AnalysisSummaryOutputSerializer(many=True)
+
+
+class UploadRateUsageOutputSerializer(serializers.Serializer):
+    used = serializers.IntegerField(help_text="Uploads (runs again included) counted in the current window")
+    limit = serializers.IntegerField(allow_null=True, help_text="Uploads allowed per window (API_UPLOAD_RATE); null: no limit")
+    period_seconds = serializers.IntegerField(allow_null=True, help_text="The window, in seconds")
+    retry_after = serializers.IntegerField(
+        allow_null=True, help_text="At the limit: seconds until one more upload is allowed; else null"
+    )
+
+
+class UsageOutputSerializer(serializers.Serializer):
+    stored_bytes = serializers.IntegerField(help_text="What your uploaded originals take in all")
+    storage_limit_bytes = serializers.IntegerField(allow_null=True, help_text="What your account may keep; null: no limit")
+    pending = serializers.IntegerField(help_text="Your analyses queued or running")
+    pending_limit = serializers.IntegerField(allow_null=True, help_text="How many may wait at once; null: no limit")
+    max_upload_bytes = serializers.IntegerField(help_text="The largest file the site takes")
+    uploads = UploadRateUsageOutputSerializer()

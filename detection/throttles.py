@@ -78,6 +78,17 @@ class UploadRateThrottle(UserRateThrottle):
             self.cache.set(key, history[1:], self.duration)
 
 
+    def usage(self, user) -> tuple[int, float | None]:
+        """How many uploads of `user` are in the window now, and the seconds until one more is
+        allowed when they are at the limit (else None). Counts nothing."""
+        if self.rate is None:
+            return 0, None
+        self.key = self.cache_format % {"scope": self.scope, "ident": _user_ident(user)}
+        self.now = self.timer()
+        self.history = [moment for moment in self.cache.get(self.key, []) if moment > self.now - self.duration]
+        return len(self.history), (self.wait() if len(self.history) >= self.num_requests else None)
+
+
 def _user_ident(user) -> str:
     joined = int(user.date_joined.timestamp() * 1_000_000)
     return f"{user.pk}-{joined}"
@@ -103,3 +114,18 @@ def rate_limit_message(*, wait: float) -> str:
     later = f"{wait_s} second{'s' if wait_s != 1 else ''}" if wait_s < 120 else f"{math.ceil(wait_s / 60)} minutes"
     files = f"{allowed} file{'s' if allowed != 1 else ''} {PERIODS.get(period_s, f'in {period_s} seconds')}"
     return f"You have reached the upload limit of {files}. Try again in {later}."
+
+
+def upload_rate_usage(*, user) -> dict:
+    """The upload rate limit as it stands for `user`: uploads counted in the window, the limit
+    and its period (None without a limit), and the seconds until one more is allowed (None
+    while some are left)."""
+    throttle = UploadRateThrottle()
+    used, wait = throttle.usage(user)
+    limited = throttle.rate is not None
+    return {
+        "used": used,
+        "limit": throttle.num_requests if limited else None,
+        "period_seconds": throttle.duration if limited else None,
+        "retry_after": math.ceil(wait) if wait is not None else None,
+    }

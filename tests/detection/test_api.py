@@ -1190,3 +1190,26 @@ class AnalysisImageApiTests(ApiTestCase):
         self.assertIsNone(body["thumbnail_url"])
         self.assertEqual(self.get(reverse("detection_api:analysis-thumbnail", args=[queued.pk])).status_code, 404)
         self.assertEqual(self.get(reverse("detection_api:analysis-frame-image", args=[queued.pk, 0])).status_code, 404)
+
+
+class UsageApiTests(ApiTestCase):
+    def test_it_says_what_the_account_uses_of_each_limit_so_a_script_can_pace_itself(self):
+        url = reverse("detection_api:usage")
+        with override_settings(DETECTION_USER_STORAGE_BYTES=10_000_000, DETECTION_USER_PENDING=5):
+            with throttle_rates(uploads="2/hour"):
+                before = self.get(url).json()
+                self.upload(photo_upload())
+                self.upload(photo_upload())
+                after = self.get(url).json()
+            unlimited = self.get(url).json()
+
+        self.assertEqual(before["uploads"], {"used": 0, "limit": 2, "period_seconds": 3600, "retry_after": None})
+        self.assertEqual((after["uploads"]["used"], after["pending"]), (2, 2))
+        self.assertGreater(after["uploads"]["retry_after"], 3500)  # at the limit: when to send the next
+        self.assertEqual(after["stored_bytes"], 2 * len(astronaut_jpeg()))
+        self.assertEqual((after["storage_limit_bytes"], after["pending_limit"]), (10_000_000, 5))
+        self.assertEqual(unlimited["uploads"]["limit"], 60)  # the default rate
+        self.assertEqual(self.get(url, **self.auth(self.bob_key)).json()["uploads"]["used"], 0)  # one's own only
+
+    def test_it_needs_a_token(self):
+        self.assertEqual(self.client.get(reverse("detection_api:usage")).status_code, 401)
