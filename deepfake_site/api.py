@@ -34,7 +34,7 @@ class ErrorOutputSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="The kind of error, for a script to test (the `detail` wording may change): "
         "not_authenticated, authentication_failed, not_found, method_not_allowed, invalid, "
-        "parse_error, unsupported_media_type, permission_denied, throttled (too many log-ins), "
+        "bad_request, parse_error, unsupported_media_type, permission_denied, throttled (too many log-ins), "
         "upload_rate_limited, too_many_pending, too_large, length_required, unsupported_type, "
         "quota_exceeded, insufficient_storage, not_finished, file_unreadable, internal_error."
     )

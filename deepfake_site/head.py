@@ -15,6 +15,7 @@ class HeadWithoutBodyMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if request.method == "HEAD" and response.streaming:
-            response.close()  # the open file, unread
+            # unread; the file itself is closed with the response, by the server (closing the
+            # response here would send request_finished twice)
             response.streaming_content = []
         return response

@@ -208,6 +208,10 @@ CACHES = {
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(Path(os.environ.get("CACHE_DIR", BASE_DIR / "var" / "cache"))),
+            # Past MAX_ENTRIES files Django deletes a third of them at random, the upload-rate
+            # and failed-log-in counts among them (Django's default is 300: a few hundred
+            # active users). Each entry is a small file; a larger site sets CACHE_URL (Redis).
+            "OPTIONS": {"MAX_ENTRIES": envint("CACHE_MAX_ENTRIES", 20_000, minimum=300)},
         }
     )
 }

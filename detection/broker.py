@@ -39,6 +39,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -57,6 +58,16 @@ logger = logging.getLogger(__name__)
 IDLE_CHECK_SECONDS = 2.0
 # A Redis pusher holding all it may looks again this often for a message acknowledged.
 FULL_CHECK_SECONDS = 0.2
+
+
+def _owner_tag() -> int:
+    """Which cluster a lease is: written in its end's microseconds (0-999999), the same for a
+    cluster's pusher, which takes and renews leases, and its workers, which ask whether their
+    cluster still holds a job's message (both children of the cluster's own process). So a
+    stopping cluster neither starts nor deletes a message another cluster has leased since."""
+    parent = multiprocessing.parent_process()
+    cluster = parent.pid if parent is not None else os.getpid()
+    return zlib.crc32(f"{socket.gethostname()}:{cluster}".encode()) % 1_000_000
 
 
 def most_held() -> int | None:
@@ -81,7 +92,9 @@ class LeasedORM(ORM):
         return settings.DETECTION_QUEUE_LEASE
 
     def timeout(self, task):
-        return timezone.now() + timedelta(seconds=self.lease_seconds())
+        """The end of a lease this cluster takes or renews, marked as this cluster's (`_owner_tag`)."""
+        ends = timezone.now() + timedelta(seconds=self.lease_seconds())
+        return ends.replace(microsecond=_owner_tag())
 
     def dequeue(self):
         """Take the next message (with a lease) or, when there is none, wait for one: on
@@ -209,15 +222,31 @@ class LeasedORM(ORM):
             return self.get_connection().filter(key=self.list_key, pk__in=held).update(lock=ended)
 
     def acknowledge(self, task_id) -> None:
-        """Delete the message of a job that ended, unless its lease ended first: it was given
-        back (its cluster stopped) and waits for another cluster, so the job was skipped here
-        (`tasks.message_check`), or it ran and its analysis is done, which the next run skips."""
-        self.get_connection().filter(pk=task_id, lock__gt=timezone.now()).delete()
+        """Delete the message of a job that ended, unless this cluster no longer holds it: it
+        was given back (the cluster is stopping) and waits for another cluster or is leased by
+        one, so the job was skipped here (`tasks.message_check`), or it ran and its analysis is
+        done, which the next run skips. Never another cluster's lease."""
+        for _ in range(3):  # again if this cluster's own renewal moved the lease meanwhile
+            lock = self._own_live_lock(task_id)
+            if lock is None or self.get_connection().filter(pk=task_id, lock=lock).delete()[0]:
+                return
+
+    def drop(self, unwanted) -> int:
+        """Delete every message whose payload `unwanted(payload)` is true, held or not; how many.
+        A held one's pusher then has room for another (`_holding`)."""
+        messages = self.get_connection().filter(key=self.list_key).values_list("pk", "payload")
+        doomed = [pk for pk, payload in messages if unwanted(payload)]
+        return self.get_connection().filter(pk__in=doomed).delete()[0] if doomed else 0
 
     def holds(self, task_id) -> bool:
-        """Whether the message is still leased (to this cluster, unless another took it since
-        it was given back: the analysis itself then guards against a second run)."""
-        return self.get_connection().filter(pk=task_id, lock__gt=timezone.now()).exists()
+        """Whether this cluster still holds the message: leased, and by this cluster."""
+        return self._own_live_lock(task_id) is not None
+
+    def _own_live_lock(self, task_id):
+        lock = self.get_connection().filter(pk=task_id).values_list("lock", flat=True).first()
+        if lock is None or lock <= timezone.now() or lock.microsecond != _owner_tag():
+            return None
+        return lock
 
 
 class ReliableRedis(Redis):
@@ -293,6 +322,16 @@ class ReliableRedis(Redis):
     def acknowledge(self, task_id) -> None:
         held, payload = task_id
         self.connection.lrem(held, 1, payload)
+
+    def drop(self, unwanted) -> int:
+        """Remove every message whose payload `unwanted(payload)` is true, waiting or held; how
+        many. A held one's pusher then has room for another (`_holding`)."""
+        dropped = 0
+        for queue in [self.list_key, *self._held_lists().values()]:
+            for payload in set(self.connection.lrange(queue, 0, -1)):
+                if unwanted(payload):
+                    dropped += self.connection.lrem(queue, 0, payload)
+        return dropped
 
     def fail(self, task_id) -> None:
         self.acknowledge(task_id)  # unreadable: dropped (the sweep queues its analysis again)

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ml import sniff
-from ml.errors import CheckpointError, MediaError, MediaMissingError
+from ml.errors import CheckpointError, MediaError, MediaMissingError, MediaTooLargeError
 from ml.results import AnalysisResult
 
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointError",
     "MediaError",
     "MediaMissingError",
+    "MediaTooLargeError",
     "SNIFF_BYTES",
     "ResultRows",
     "analyze",

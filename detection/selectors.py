@@ -220,14 +220,18 @@ def _payloads_waiting() -> list:
 
 def queue_tokens_waiting() -> set[str]:
     """The queue tokens of the analysis messages a live worker can still run."""
-    tokens = set()
-    for payload in _payloads_waiting():
-        try:
-            task = SignedPackage.loads(payload)
-        except (BadSignature, TypeError, ValueError):
-            logger.warning("the queue holds a message this process cannot read")
-            continue
-        args = task.get("args") or ()
-        if task.get("func") == RUN_TASK and len(args) >= 2:
-            tokens.add(args[1])
-    return tokens
+    tokens = {queue_token_of(payload) for payload in _payloads_waiting()}
+    return tokens - {None}
+
+
+def queue_token_of(payload) -> str | None:
+    """The queue token an analysis run's message carries; None for any other message."""
+    try:
+        task = SignedPackage.loads(payload)
+    except (BadSignature, TypeError, ValueError):
+        logger.warning("the queue holds a message this process cannot read")
+        return None
+    args = task.get("args") or ()
+    if task.get("func") == RUN_TASK and len(args) >= 2:
+        return args[1]
+    return None

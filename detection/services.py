@@ -229,6 +229,7 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
         size=file.size,
         sha256=_sha256(file),
     )
+    counted = False
     try:
         with transaction.atomic():
             # One upload of an account at a time past this point, so two at once cannot both
@@ -238,16 +239,15 @@ def analysis_create(*, owner: AbstractBaseUser, file: UploadedFile) -> Analysis:
             get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
             _room_check(owner=owner, size=analysis.size)
             _rate_count(owner=owner)
-            try:
-                analysis.file.save(_storage_name(analysis.original_name), file, save=False)
-                analysis.save(force_insert=True)
-            except BaseException:
-                upload_uncount(user=owner)
-                raise
+            counted = True
+            analysis.file.save(_storage_name(analysis.original_name), file, save=False)
+            analysis.save(force_insert=True)
             transaction.on_commit(partial(analysis_enqueue, analysis_id=analysis.pk))
     except BaseException as exc:
-        # Whatever failed (a full disk half-way through the file, the database), nothing of
-        # this upload stays: not a partial file, not its folder.
+        # Whatever failed (a full disk half-way through the file, the database, the commit),
+        # nothing of this upload stays: not a partial file, not its folder, not its count.
+        if counted:
+            upload_uncount(user=owner)
         _folder_delete(folder=_analysis_folder(analysis.pk))
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             logger.error("no space left to store an upload of %d bytes", analysis.size)
@@ -275,29 +275,36 @@ def analysis_rerun(*, analysis: Analysis) -> Analysis:
     NotFinished while it is queued or running, FileUnreadable when it failed on its file
     itself (it would fail the same way), TooManyPending when its owner has
     DETECTION_USER_PENDING analyses waiting, and UploadRateLimited past the upload rate limit."""
-    with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=analysis.owner_id).first()  # as analysis_create
-        again = Analysis.objects.select_for_update().filter(pk=analysis.pk, status__in=Analysis.FINISHED).first()
-        if again is None:
-            raise NotFinished("This analysis is still waiting or running; it can be run again once it is done.")
-        if again.file_unreadable:
-            raise FileUnreadable(
-                "This analysis failed because of the file itself, so running it again would fail the "
-                "same way. Upload a fresh copy from where the file came from, or the file saved again "
-                "as JPEG or MP4."
-            )
-        _pending_check(pending=selectors.analysis_usage(owner=again.owner).pending)
-        _rate_count(owner=again.owner)
-        again.tracks.all().delete()
-        again.frames.all().delete()  # and their faces
-        for field in Analysis._meta.concrete_fields:
-            if field.name not in KEPT_WHEN_RUN_AGAIN:
-                setattr(again, field.attname, field.get_default())
-        again.queue_token = uuid.uuid4().hex  # replaced again when it is queued
-        again.save()
-        folder, upload = _analysis_folder(again.pk), again.file.name
-        transaction.on_commit(partial(_folder_delete, folder=folder, keep={upload}))
-        transaction.on_commit(partial(analysis_enqueue, analysis_id=again.pk))
+    counted = False
+    try:
+        with transaction.atomic():
+            get_user_model().objects.select_for_update().filter(pk=analysis.owner_id).first()  # as analysis_create
+            again = Analysis.objects.select_for_update().filter(pk=analysis.pk, status__in=Analysis.FINISHED).first()
+            if again is None:
+                raise NotFinished("This analysis is still waiting or running; it can be run again once it is done.")
+            if again.file_unreadable:
+                raise FileUnreadable(
+                    "This analysis failed because of the file itself, so running it again would fail the "
+                    "same way. Upload a fresh copy from where the file came from, or the file saved again "
+                    "as JPEG or MP4."
+                )
+            _pending_check(pending=selectors.analysis_usage(owner=again.owner).pending)
+            _rate_count(owner=again.owner)
+            counted = True
+            again.tracks.all().delete()
+            again.frames.all().delete()  # and their faces
+            for field in Analysis._meta.concrete_fields:
+                if field.name not in KEPT_WHEN_RUN_AGAIN:
+                    setattr(again, field.attname, field.get_default())
+            again.queue_token = uuid.uuid4().hex  # replaced again when it is queued
+            again.save()
+            folder, upload = _analysis_folder(again.pk), again.file.name
+            transaction.on_commit(partial(_folder_delete, folder=folder, keep={upload}))
+            transaction.on_commit(partial(analysis_enqueue, analysis_id=again.pk))
+    except BaseException:
+        if counted:  # counted, but the run again did not happen (a write or the commit failed)
+            upload_uncount(user=analysis.owner)
+        raise
     return again
 
 
@@ -435,8 +442,13 @@ def _analysis_run_failed(*, analysis: Analysis, token: str, exc: Exception) -> N
         logger.error("analysis %s: its upload is gone from storage", analysis.pk, exc_info=exc)
         analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=token)
     elif isinstance(exc, inference.MediaError):
+        # too large for the pixel budget: a setting the operator may raise, after which running
+        # it again works; any other unreadable file would fail the same way for ever
         analysis_fail(
-            analysis_id=analysis.pk, message=_in_users_words(str(exc), analysis=analysis), token=token, file_unreadable=True
+            analysis_id=analysis.pk,
+            message=_in_users_words(str(exc), analysis=analysis),
+            token=token,
+            file_unreadable=not isinstance(exc, inference.MediaTooLargeError),
         )
     elif isinstance(exc, inference.CheckpointError):
         logger.error("analysis %s: the detector could not be loaded", analysis.pk, exc_info=exc)
@@ -519,12 +531,24 @@ def analysis_fail_stale(*, now: datetime | None = None) -> int:
     for pk, worker, token in runs:
         if worker in dead:
             stale[pk] = token
-    failed = 0
+    failed = []
     for pk, token in stale.items():
         if analysis_fail(analysis_id=pk, message=INTERRUPTED_MESSAGE, token=token):
             logger.warning("analysis %s was left running by a dead worker", pk)
-            failed += 1
-    return failed
+            failed.append(token)
+    if failed:
+        queue_runs_drop(tokens=set(failed) - {None, ""})
+    return len(failed)
+
+
+def queue_runs_drop(*, tokens: set[str]) -> int:
+    """Delete the queue messages of these runs (failed: their worker died). A cluster whose
+    worker was killed while the cluster lived on (out of memory) still holds that run's
+    message and renews it; it would count against the cluster's hold limit for up to
+    LeasedORM.longest_hold, and two such kills would leave it taking no job at all."""
+    if not tokens:
+        return 0
+    return get_broker().drop(lambda payload: selectors.queue_token_of(payload) in tokens)
 
 
 def queue_release_dead() -> int:

@@ -46,6 +46,10 @@ def heat_focus(heatmap: np.ndarray) -> str:
     face" or "spread over much of the face, brightest at the centre"."""
     heat = np.clip(heatmap.astype(np.float32), 0, 1)
     height, width = heat.shape[:2]
+    if heat.size == 0 or float(heat.max()) < 1e-3 or min(height, width) < 3:
+        # a face the model found nothing fake in often has no heat at all (the map is zero
+        # after Grad-CAM's ReLU): no place to name
+        return "no part pushed the score towards fake"
     rows = np.array_split(np.arange(height), 3)
     cols = np.array_split(np.arange(width), 3)
     means = np.array([[heat[np.ix_(r, c)].mean() for c in cols] for r in rows])

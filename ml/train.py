@@ -221,6 +221,7 @@ RESUME_SETTINGS = (
     "data", "sources", "data_root", "group_by", "extra_real", "cropped", "fakes", "sbi_landmarks",
     "val_fraction", "seed", "max_train", "max_extra", "arch", "pretrained", "init", "input_size",
     "batch_size", "lr", "weight_decay", "epochs", "framing_consistency", "framing_on", "shared_copies",
+    "threshold",  # the per-epoch metrics' threshold: one log measured at one threshold
 )
 _FLAGS = {"data": "DATA", "sources": "--source", "weight_decay": "weight_decay"}
 REPLACED_PREFIX = "replaced-"  # where --restart moves an earlier run's files

@@ -31,10 +31,15 @@
   input.required = false;
 
   // One line for screen readers per milestone of a file (the list itself is not a live
-  // region: it would read out every percent of every upload).
+  // region: it would read out every percent of every upload). Lines are added, not replaced,
+  // so that several files refused at once are each heard; the last few are kept.
   function announce(upload, text) {
-    if (announcer) {
-      announcer.textContent = upload.file.name + ": " + text;
+    if (!announcer) {
+      return;
+    }
+    announcer.appendChild(element("p", "", upload.file.name + ": " + text));
+    while (announcer.children.length > 5) {
+      announcer.removeChild(announcer.firstChild);
     }
   }
 

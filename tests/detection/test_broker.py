@@ -22,7 +22,7 @@ from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis, most_held
+from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis, _owner_tag, most_held
 from detection.wakeup import DatabaseWatch
 
 from .base import DEAD_PID
@@ -58,7 +58,9 @@ class LeasedQueueTests(TestCase):
         taken = self.take(self.broker, at=now)
 
         self.assertEqual([payload for _, payload in taken], ["payload"])
-        self.assertEqual(OrmQ.objects.get().lock, now + timedelta(seconds=LEASE))
+        lock = OrmQ.objects.get().lock
+        self.assertEqual(lock.replace(microsecond=0), (now + timedelta(seconds=LEASE)).replace(microsecond=0))
+        self.assertEqual(lock.microsecond, _owner_tag())  # this cluster's mark
         self.renewing.assert_called_once()
 
     def test_a_message_whose_holder_stopped_renewing_is_delivered_again_after_its_lease(self):
@@ -168,6 +170,20 @@ class LeasedQueueTests(TestCase):
         self.broker.give_back()
 
         self.assertFalse(self.broker.holds(ack_id))
+
+    def test_a_stopping_cluster_neither_starts_nor_deletes_a_message_another_cluster_took_since(self):
+        self.broker.enqueue("m1")
+        (ack_id, _), = self.broker.dequeue()
+        self.broker.give_back()  # cluster A stops
+        with mock.patch("detection.broker._owner_tag", return_value=(_owner_tag() + 1) % 1_000_000):
+            other = get_broker()  # cluster B takes the message
+            self.assertEqual([payload for _, payload in other.dequeue()], ["m1"])
+
+            self.assertTrue(other.holds(ack_id))
+        self.assertFalse(self.broker.holds(ack_id))  # A's worker skips it
+        self.broker.acknowledge(ack_id)  # A's monitor, after the skip
+
+        self.assertEqual(OrmQ.objects.filter(pk=ack_id).count(), 1)  # B's to run and acknowledge
 
     def test_a_job_that_ends_after_its_message_was_given_back_leaves_the_message_queued(self):
         """The stopping cluster's worker skipped it (or ran it): another cluster must get it."""

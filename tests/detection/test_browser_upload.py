@@ -144,9 +144,12 @@ def test_each_upload_follows_its_analysis_to_the_verdict_without_a_reload(browse
     assert f"(fake probability {percent_text(first.verdict_probability)})" in photo_item.text
     # screen readers hear the verdict once, not the list's every change
     assert browser.find_element(By.ID, "upload-list").get_attribute("aria-live") is None
-    assert browser.find_element(By.ID, "upload-announce").get_attribute("textContent") == (
-        f"astronaut photo.jpg: {first.verdict_label} (fake probability {percent_text(first.verdict_probability)})"
-    )
+    heard = [line.get_attribute("textContent") for line in browser.find_elements(By.CSS_SELECTOR, "#upload-announce p")]
+    assert heard == [
+        "astronaut photo.jpg: uploaded, queued",
+        "plain wall.png: uploaded, queued",
+        f"astronaut photo.jpg: {first.verdict_label} (fake probability {percent_text(first.verdict_probability)})",
+    ]
     screenshot(browser, "upload-followed")
 
     second = Analysis.objects.get(owner=alice, original_name="plain wall.png")
@@ -189,7 +192,7 @@ def test_a_person_cancels_an_upload_and_nothing_is_kept(browser, live_server, si
     assert "Cancelled" in item.text
     # the keyboard focus stays on the row, not thrown back to the top of the page
     assert browser.switch_to.active_element == item.find_element(By.CSS_SELECTOR, ".upload-state")
-    assert browser.find_element(By.ID, "upload-announce").get_attribute("textContent") == "slow.jpg: Cancelled"
+    assert browser.find_element(By.CSS_SELECTOR, "#upload-announce p:last-child").get_attribute("textContent") == "slow.jpg: Cancelled"
     assert not item.find_elements(By.CSS_SELECTOR, "a.upload-result")
     assert not Analysis.objects.filter(owner=alice).exists()
 

@@ -21,7 +21,7 @@ from django_q import core_signing
 from django_q.signing import BadSignature, PickleSerializer, SignedPackage
 from django_q.tasks import async_task
 
-from detection import errors, services, workers
+from detection import errors, selectors, services, workers
 from detection.broker import ReliableRedis
 from detection.inference import MediaError
 from detection.models import Analysis, QueueKey
@@ -220,6 +220,8 @@ class AnalysisRunPipelineTests(PipelineTestCase):
                 analysis = refresh(analysis)
                 self.assertEqual(analysis.status, Analysis.Status.FAILED)
                 self.assertRegex(analysis.error, r"\.gif: the picture is .* the limit (is|of) 50 megapixels$")
+                # a limit the operator may raise: it may be run again then, unlike a damaged file
+                self.assertFalse(analysis.file_unreadable)
 
     def test_a_disk_full_while_writing_heatmaps_fails_the_analysis_and_leaves_no_heatmap(self):
         analysis = self.analysis_for(self.alice, content=astronaut_jpeg(), original_name="face.jpg")
@@ -287,6 +289,18 @@ class UploadRateTests(BaseTestCase):
                 services.analysis_rerun(analysis=analysis)
 
         self.assertEqual(refresh(analysis).status, Analysis.Status.FAILED)
+
+    def test_a_run_again_that_could_not_start_uses_up_no_place_in_the_limit(self):
+        from django.db import DatabaseError
+
+        analysis = self.done_analysis_for(self.alice)
+        with throttle_rates(uploads="1/hour"):
+            with mock.patch.object(Analysis, "save", side_effect=DatabaseError("connection lost")):
+                with self.assertRaises(DatabaseError):
+                    services.analysis_rerun(analysis=analysis)
+            services.analysis_rerun(analysis=analysis)  # not refused: the first was taken back
+
+        self.assertEqual(refresh(analysis).status, Analysis.Status.QUEUED)
 
     def test_one_users_uploads_do_not_count_against_another(self):
         with throttle_rates(uploads="1/hour"):
@@ -543,6 +557,25 @@ class QueuedSweepTests(BaseTestCase):
 
         self.assertEqual(report.requeued, 0)
         sent.assert_not_called()
+
+    def test_the_message_of_a_run_whose_worker_died_goes_so_that_its_cluster_has_room_again(self):
+        """A worker killed (out of memory) while its cluster lives on: the cluster's pusher still
+        holds that run's message, which counted against the cluster's hold limit."""
+        broker = get_broker()
+        dying = self.analysis_for(
+            self.alice, status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{DEAD_PID}",
+            queue_token="d" * 32, started_at=timezone.now(),
+        )
+        waiting = self.queued(token="e" * 32, enqueued_at=timezone.now())
+        self.send_message(dying, "d" * 32)
+        broker.dequeue()  # this process plays the live cluster's pusher
+        self.send_message(waiting, "e" * 32)
+
+        with self.assertLogs("detection.services", "WARNING"):
+            self.assertEqual(services.analysis_fail_stale(), 1)
+
+        self.assertEqual(refresh(dying).status, Analysis.Status.FAILED)
+        self.assertEqual(selectors.queue_tokens_waiting(), {"e" * 32})  # the other message stays
 
     def test_a_message_held_by_a_live_cluster_waits_and_one_held_by_a_dead_cluster_goes_back_to_the_queue(self):
         broker = get_broker()

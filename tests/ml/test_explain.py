@@ -48,3 +48,8 @@ def test_heat_over_most_of_the_face_is_called_spread():
     broad[80:150, 80:150] = 1.0
 
     assert heat_focus(broad) == "spread over much of the face, brightest at the centre of the face"
+
+
+def test_a_heatmap_without_heat_names_no_place():
+    """A confidently real face often gives an all-zero map: "top left" would be made up."""
+    assert heat_focus(np.zeros((224, 224), np.float32)) == "no part pushed the score towards fake"
