@@ -1,5 +1,6 @@
-"""django-q2's qcluster, refusing to start a worker that could not read the site's tasks, and
-warning when it does not see the uploads the site stored."""
+"""django-q2's qcluster, refusing to start a worker on a database not migrated for its code or
+that could not read the site's tasks, and warning when it does not see the uploads the site
+stored."""
 
 from django.core.management.base import CommandError
 from django_q.management.commands.qcluster import Command as QclusterCommand
@@ -14,6 +15,13 @@ class Command(QclusterCommand):
     )
 
     def handle(self, *args, **options):
+        missing = workers.migrations_missing()
+        if missing:  # refused: its analyses wait in the queue instead of failing one by one
+            raise CommandError(
+                f"The database lacks {len(missing)} migration{'s' if len(missing) != 1 else ''} this code "
+                f"needs ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): run `manage.py "
+                "migrate` first. Until then uploads wait in the queue."
+            )
         try:
             workers.queue_key_check()
         except workers.QueueKeyMismatch as exc:
