@@ -1,7 +1,8 @@
 """`/health/`: what a load balancer or an orchestrator asks before sending a web machine traffic.
 
-200 when this process can reach everything an upload needs (the database, the cache, and the
-Redis queue where there is one), 503 naming what it cannot reach. Open to anyone, as probes do
+200 when this process can reach everything an upload needs (the database, migrated for this
+code, the cache, and the Redis queue where there is one), 503 naming what it cannot reach (or
+"behind": `manage.py migrate` has not been run for this release). Open to anyone, as probes do
 not log in, so it says which part failed but never why (the reason goes to the log). It does not
 ask whether a worker is up: the site takes uploads without one (they wait, and the result page
 says so), and taking a web machine out of service would not start one.
@@ -22,6 +23,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from .safety import migrations_missing
+
 logger = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 2.0  # a Redis that does not answer in this long counts as down
@@ -31,6 +34,23 @@ def _database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+
+
+class Behind(Exception):
+    """The database lacks migrations this code has."""
+
+
+_migrated = False  # once the database was found migrated, this process does not ask again
+
+
+def _migrations() -> None:
+    global _migrated
+    if _migrated:
+        return
+    missing = migrations_missing()
+    if missing:
+        raise Behind(f"the database lacks migrations: {', '.join(missing)}")
+    _migrated = True
 
 
 def _cache() -> None:
@@ -60,7 +80,7 @@ def _queue() -> None:
 
 def checks() -> dict:
     """What `/health/` looks at, by name. The database queue is the database."""
-    found = {"database": _database, "cache": _cache}
+    found = {"database": _database, "migrations": _migrations, "cache": _cache}
     if settings.Q_BROKER == "redis":
         found["queue"] = _queue
     return found
@@ -74,6 +94,9 @@ def health(request):
         try:
             check()
             results[name] = "ok"
+        except Behind as exc:  # `manage.py migrate` not run for this release yet
+            logger.error("health check: %s", exc)
+            results[name] = "behind"
         except Exception:  # a probe answers; the reason goes to the log
             logger.exception("health check: the %s cannot be reached", name)
             results[name] = "unreachable"

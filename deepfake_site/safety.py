@@ -84,3 +84,15 @@ class DebugBehindProxyMiddleware:
                 content_type="text/plain; charset=utf-8",
             )
         return self.get_response(request)
+
+
+def migrations_missing() -> list[str]:
+    """The migrations this code has that the database has not been given ("app.name"): a
+    process on new code and an old database fails at its first write to a new column (a
+    worker refuses to start, `/health/` answers 503)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards]

@@ -226,17 +226,6 @@ def storage_check() -> str | None:
     )
 
 
-def migrations_missing() -> list[str]:
-    """The migrations this code has that the database has not been given ("app.name"): a
-    worker on new code and an old database would fail every analysis at its first write."""
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
-
-    executor = MigrationExecutor(connection)
-    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    return [f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards]
-
-
 def queue_key_check() -> None:
     """Raise QueueKeyMismatch when the site recorded a different queue key from this
     process's: such a worker could read none of the site's messages."""

@@ -17,6 +17,7 @@ class HealthTests(TestCase):
         self.assertEqual(response.json()["status"], "ok")
         self.assertEqual(response.json()["checks"]["database"], "ok")
         self.assertEqual(response.json()["checks"]["cache"], "ok")
+        self.assertEqual(response.json()["checks"]["migrations"], "ok")
         self.assertIn("no-store", response["Cache-Control"])
 
     def test_it_answers_503_naming_the_database_when_the_database_is_down_and_logs_why(self):
@@ -32,6 +33,18 @@ class HealthTests(TestCase):
         self.assertEqual(response.json()["checks"]["cache"], "ok")
         self.assertNotIn("refused", response.content.decode())  # why goes to the log only
         self.assertIn("connection refused", "\n".join(logs.output))
+
+    def test_it_answers_503_while_the_database_lacks_a_migration_of_this_code(self):
+        with (
+            mock.patch("deepfake_site.health._migrated", False),
+            mock.patch("deepfake_site.health.migrations_missing", return_value=["detection.0099_new_column"]),
+            self.assertLogs("deepfake_site.health", "ERROR") as logs,
+        ):
+            response = self.client.get("/health/")
+
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(response.json()["checks"]["migrations"], "behind")
+        self.assertIn("detection.0099_new_column", "\n".join(logs.output))
 
     def test_it_answers_503_when_the_cache_loses_what_it_was_given(self):
         with mock.patch("deepfake_site.health.cache.get", return_value=None), self.assertLogs("deepfake_site.health", "ERROR"):

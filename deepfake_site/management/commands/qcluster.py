@@ -5,6 +5,7 @@ stored."""
 from django.core.management.base import CommandError
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
+from deepfake_site.safety import migrations_missing
 from detection import services, workers
 
 
@@ -15,7 +16,7 @@ class Command(QclusterCommand):
     )
 
     def handle(self, *args, **options):
-        missing = workers.migrations_missing()
+        missing = migrations_missing()
         if missing:  # refused: its analyses wait in the queue instead of failing one by one
             raise CommandError(
                 f"The database lacks {len(missing)} migration{'s' if len(missing) != 1 else ''} this code "
