@@ -52,6 +52,23 @@ class ResultViewTests(BaseTestCase):
                     f"found in only 2 of the {frames_analysed} sampled frames" in sentence, expected, sentence
                 )
 
+    def test_a_verdict_close_to_its_threshold_says_another_copy_may_fall_on_the_other_side(self):
+        analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
+        cases = {
+            (Analysis.Verdict.FAKE, 0.72): True,
+            (Analysis.Verdict.FAKE, 0.90): False,
+            (Analysis.Verdict.REAL, 0.27): True,
+            (Analysis.Verdict.REAL, 0.05): False,
+            (Analysis.Verdict.UNCERTAIN, 0.69): False,  # uncertain says so already
+        }
+        for (verdict, score), expected in cases.items():
+            with self.subTest(verdict=verdict, score=score):
+                analysis.verdict, analysis.fake_probability = verdict, score
+
+                sentence = presenters.result_view(analysis).sentence
+
+                self.assertEqual("close to the threshold" in sentence, expected, sentence)
+
     def test_a_verdict_resting_on_a_small_face_says_what_that_does_and_a_large_one_does_not(self):
         analysis = self.video_with_two_people()  # person 2, who decides, is 80 px across
         small = presenters.result_view(analysis).sentence

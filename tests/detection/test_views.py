@@ -387,7 +387,7 @@ class DetailTests(BaseTestCase):
         cases = {
             "fake": (0.91, "likely manipulated"),
             "uncertain": (0.45, "The model is unsure"),
-            "real": (0.05, "not proof that it is authentic"),
+            "real": (0.05, "not proof that the file is authentic"),
             "no_face": (None, "nothing was judged"),
         }
         for verdict, (probability, words) in cases.items():
