@@ -70,6 +70,20 @@ def _owner_tag() -> int:
     return zlib.crc32(f"{socket.gethostname()}:{cluster}".encode()) % 1_000_000
 
 
+def _run_token(payload) -> str | None:
+    from .selectors import queue_token_of  # (selectors imports this module)
+
+    return queue_token_of(payload)
+
+
+def _running_on_this_machine() -> set[str]:
+    """The queue tokens of the analyses a worker of this machine is running."""
+    from .models import Analysis
+
+    running = Analysis.objects.filter(status=Analysis.Status.RUNNING, worker__startswith=f"{socket.gethostname()}:")
+    return set(running.values_list("queue_token", flat=True))
+
+
 def most_held() -> int | None:
     """How many messages a cluster may hold: one per worker and `queue_limit` ahead."""
     return Conf.WORKERS + Conf.QUEUE_LIMIT if Conf.QUEUE_LIMIT else None
@@ -118,10 +132,12 @@ class LeasedORM(ORM):
         return None
 
     def _take(self, most: int) -> list[tuple[int, bytes]]:
-        """django-q2's ORM dequeue without its sleep: lock up to `most` waiting messages."""
+        """django-q2's ORM dequeue without its sleep: lock up to `most` waiting messages, the
+        oldest first (django-q2 asks for them in no order: PostgreSQL handed newer ones out
+        before two that were given back)."""
         now = timezone.now()
         taken = []
-        for message in self.get_connection().filter(key=self.list_key, lock__lt=now)[:most]:
+        for message in self.get_connection().filter(key=self.list_key, lock__lt=now).order_by("pk")[:most]:
             # Another cluster may have been faster: then the lock has changed.
             locked = self.get_connection().filter(id=message.id, lock=message.lock)
             if locked.update(lock=self.timeout(message)):
@@ -207,10 +223,13 @@ class LeasedORM(ORM):
             logger.info("gave %d held queue messages back to the queue", given)
 
     def give_back(self) -> int:
-        """End the lease of every message this pusher holds, so that any cluster may take them
-        now; how many. One a worker still runs goes back too: whoever takes it finds its
-        analysis running and leaves it (services.analysis_run), and the messages waiting in
-        this cluster's task queue are not started here (`holds`, `tasks.message_check`)."""
+        """End the lease of every message this pusher holds that no worker of this machine is
+        running, so that any cluster may take them now; how many. The messages waiting in this
+        cluster's task queue are then not started here (`holds`, `tasks.message_check`). The
+        one a worker is finishing keeps its lease (no longer renewed) for that worker to
+        acknowledge: given back, it went to a cluster on another machine, which without a cache
+        shared with this one cannot see the worker and failed the analysis as interrupted while
+        it was being finished (a QA pass, 2026-11-27)."""
         with self._lease_write:
             self._stopped = True
             with self._held_lock:
@@ -218,8 +237,11 @@ class LeasedORM(ORM):
                 self._held.clear()
             if not held:
                 return 0
+            messages = self.get_connection().filter(key=self.list_key, pk__in=held).values_list("pk", "payload")
+            running = _running_on_this_machine()
+            back = [pk for pk, payload in messages if _run_token(payload) not in running]
             ended = timezone.now() - timedelta(microseconds=1)
-            return self.get_connection().filter(key=self.list_key, pk__in=held).update(lock=ended)
+            return self.get_connection().filter(pk__in=back).update(lock=ended) if back else 0
 
     def acknowledge(self, task_id) -> None:
         """Delete the message of a job that ended, unless this cluster no longer holds it: it

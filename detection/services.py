@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -429,11 +430,35 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
     except Exception as exc:
-        if not Analysis.objects.filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=run).exists():
-            # deleted (its upload with it) or stopped while it ran: not a fault of the site
-            logger.info("analysis %s was deleted or stopped while it ran (%s)", analysis.pk, type(exc).__name__)
-            return
-        _analysis_run_failed(analysis=analysis, token=run, exc=exc)
+        _database_retried(lambda: _analysis_run_ended_badly(analysis=analysis, run=run, exc=exc))
+
+
+def _analysis_run_ended_badly(*, analysis: Analysis, run: str, exc: Exception) -> None:
+    if not Analysis.objects.filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=run).exists():
+        # deleted (its upload with it) or stopped while it ran: not a fault of the site
+        logger.info("analysis %s was deleted or stopped while it ran (%s)", analysis.pk, type(exc).__name__)
+        return
+    _analysis_run_failed(analysis=analysis, token=run, exc=exc)
+
+
+# Seconds to wait before each new try while the database is away: a cut of up to 15 s.
+DATABASE_RETRY_WAITS = (1, 2, 4, 8)
+
+
+def _database_retried(work):
+    """`work()`, tried again after a wait while the database is away. A run that failed in a
+    database cut could not record its failure either, and stayed "running" until the stale
+    sweep (32 minutes) in a QA pass (2026-11-27, a 3 s cut)."""
+    for wait in (*DATABASE_RETRY_WAITS, None):
+        try:
+            return work()
+        except (OperationalError, InterfaceError):
+            if wait is None:
+                raise
+            logger.warning("the database cannot be reached; trying again in %d s", wait)
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()  # the next query connects afresh
+            time.sleep(wait)
 
 
 def _analysis_run_failed(*, analysis: Analysis, token: str, exc: Exception) -> None:

@@ -29,12 +29,12 @@ def message_check(sender, func, task: dict, **kwargs) -> None:
     global _message_given_back
     _message_given_back = False
     ack_id = task.get("ack_id")
-    broker = get_broker()
-    if not ack_id or not isinstance(broker, (LeasedORM, ReliableRedis)):
-        return
     try:
-        _message_given_back = not broker.holds(ack_id)
-    except Exception:  # the queue away: run the job, as before
+        broker = get_broker()
+        if ack_id and isinstance(broker, (LeasedORM, ReliableRedis)):
+            _message_given_back = not broker.holds(ack_id)
+    except Exception:  # the queue away (a database cut: a worker that died here was replaced
+        # in a loop, 20 times in 10 s): run the job, as before
         logger.warning("could not check the queue message of %s", task.get("name"), exc_info=True)
 
 

@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.conf import Conf
 from django_q.models import OrmQ
+from django_q.tasks import async_task
 
 from detection.broker import IDLE_CHECK_SECONDS, LeasedORM, ReliableRedis, _owner_tag, most_held
 from detection.wakeup import DatabaseWatch
@@ -184,6 +186,34 @@ class LeasedQueueTests(TestCase):
         self.broker.acknowledge(ack_id)  # A's monitor, after the skip
 
         self.assertEqual(OrmQ.objects.filter(pk=ack_id).count(), 1)  # B's to run and acknowledge
+
+    def test_a_stopping_pusher_keeps_the_lease_of_the_job_its_worker_is_finishing(self):
+        """Given back, it went to a cluster on another machine, which (without a shared cache)
+        could not see the worker and failed the analysis while it was being finished."""
+        from detection.models import Analysis
+
+        owner = get_user_model().objects.create_user("finisher")
+        running = Analysis.objects.create(
+            owner=owner, original_name="a.mp4", media_type="video", size=1, sha256="0" * 64,
+            status=Analysis.Status.RUNNING, worker=f"{socket.gethostname()}:{os.getpid()}", queue_token="r" * 32,
+        )
+        async_task("detection.tasks.analysis_run_task", running.pk, "r" * 32, sync=False)
+        async_task("detection.tasks.analysis_run_task", running.pk, "w" * 32, sync=False)  # one waiting
+        (finishing, _), = self.broker.dequeue()
+        (waiting, _), = self.broker.dequeue()
+
+        self.assertEqual(self.broker.give_back(), 1)
+
+        self.assertTrue(self.broker.holds(finishing))  # for its worker to acknowledge
+        self.assertFalse(self.broker.holds(waiting))
+
+    def test_messages_given_back_are_taken_again_before_newer_ones(self):
+        for n in range(1, 4):
+            self.broker.enqueue(f"m{n}")
+        self.broker.dequeue(), self.broker.dequeue()  # m1 and m2
+        self.broker.give_back()
+
+        self.assertEqual([payload for _, payload in self.take(get_broker())], ["m1"])
 
     def test_a_job_that_ends_after_its_message_was_given_back_leaves_the_message_queued(self):
         """The stopping cluster's worker skipped it (or ran it): another cluster must get it."""

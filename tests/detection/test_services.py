@@ -59,6 +59,31 @@ class AnalysisRunTests(BaseTestCase):
         self.assertNotIn("tensor", analysis.error)
         self.assertIn("tensor shapes", "\n".join(logs.output))
 
+    def test_a_run_that_fails_in_a_database_cut_still_records_its_failure_once_it_is_back(self):
+        """It stayed "running" until the stale sweep (32 minutes) in a QA pass."""
+        from django.db import OperationalError
+
+        analysis = self.analysis_for(self.alice)
+        real_fail = services.analysis_fail
+        calls = []
+
+        def fail_while_cut(**kwargs):
+            calls.append(kwargs)
+            if len(calls) < 3:
+                raise OperationalError("server closed the connection unexpectedly")
+            return real_fail(**kwargs)
+
+        with (
+            mock.patch("detection.inference.analyze", side_effect=OperationalError("server closed the connection")),
+            mock.patch("detection.services.analysis_fail", side_effect=fail_while_cut),
+            mock.patch("detection.services.time.sleep") as slept,
+            self.assertLogs("detection.services", "WARNING"),
+        ):
+            services.analysis_run(analysis_id=analysis.pk)
+
+        self.assertEqual(refresh(analysis).status, Analysis.Status.FAILED)
+        self.assertEqual([c.args[0] for c in slept.call_args_list], [1, 2])
+
     def test_a_missing_model_fails_the_analysis_with_a_message_for_the_user(self):
         analysis = self.analysis_for(self.alice)
         missing = self.media_root / "no-such-model.pt"

@@ -4,6 +4,7 @@ from unittest import mock
 
 from django.conf import settings
 from django.utils import timezone
+from django.db import OperationalError
 from django_q.conf import Conf
 from django_q.exceptions import TimeoutException
 from django_q.models import Schedule
@@ -79,6 +80,19 @@ class MessageGivenBackTests(BaseTestCase):
 
         analysis.refresh_from_db()
         self.assertEqual(analysis.status, Analysis.Status.FAILED)
+
+
+class MessageCheckWithoutTheQueueTests(BaseTestCase):
+    def test_a_job_starts_when_the_queue_cannot_be_asked_rather_than_killing_its_worker(self):
+        """A database cut: a worker that died here was replaced in a loop, 20 times in 10 s."""
+        self.addCleanup(setattr, tasks, "_message_given_back", False)
+        with (
+            mock.patch("detection.tasks.get_broker", side_effect=OperationalError("server closed the connection")),
+            self.assertLogs("detection.tasks", "WARNING"),
+        ):
+            tasks.message_check(sender="django_q", func=tasks.analysis_run_task, task={"ack_id": 7, "name": "x"})
+
+        self.assertFalse(tasks._message_given_back)
 
 
 class DatabaseMessageGivenBackTests(MessageGivenBackTests):
