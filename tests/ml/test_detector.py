@@ -129,7 +129,8 @@ def test_it_analyses_sampled_frames_of_a_video(tmp_path, astronaut, detector):
     assert sum(face.heatmap_png is not None for f in result.frames for face in f.faces) == 1
     # where the heatmap is brightest, said in words for those who cannot see it; only with a heatmap
     focus = [face.heatmap_focus for f in result.frames for face in f.faces if face.heatmap_png is not None]
-    assert len(focus) == 1 and "brightest at the " in focus[0]
+    # (the untrained test model's heatmap may hold no heat at all: then it says so)
+    assert len(focus) == 1 and ("brightest at the " in focus[0] or focus[0] == "no part pushed the score towards fake")
     assert all(face.heatmap_focus is None for f in result.frames for face in f.faces if face.heatmap_png is None)
     sizes = {cv2.imdecode(np.frombuffer(f.image_jpeg, np.uint8), cv2.IMREAD_COLOR).shape for f in result.frames}
     assert sizes == {(128, 128, 3)}
