@@ -2,8 +2,9 @@
 
 Django leaves it to the server to drop a HEAD answer's body; gunicorn sends none but has read
 it first: a HEAD of a 200 MB original read the whole file from storage, and gunicorn logged
-"WSGI app sent body bytes on a no-body response". A streamed answer (a stored file) is closed
-here instead, unread; its headers (Content-Length included) are kept."""
+"WSGI app sent body bytes on a no-body response". A streamed answer (a stored file) is emptied
+here instead, unread; its headers (Content-Length included) are kept, and its file is closed
+with the response."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ delivered again after one lease. The one its worker was running then finds its a
 `running` and fails it (`services.analysis_run`); those it had taken ahead run. An idle
 pusher on SQLite waits for the database's files to change (`detection.wakeup`) instead of
 querying five times a second: a new task starts within milliseconds of its upload. A cluster
-holds at most `most_held()` messages, and gives back those it holds when its pusher stops (as
-on Redis, below): their leases end at once instead of after up to one lease.
+holds at most `most_held()` messages, and gives back those waiting when its pusher stops (as
+on Redis, below): their leases end at once instead of after up to one lease. Each lease is
+marked with its cluster (`_owner_tag`), so a cluster starts and deletes only what it holds.
 
 Redis queue (`ReliableRedis`): a message a worker takes is not simply popped.
 

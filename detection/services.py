@@ -364,8 +364,8 @@ def _analysis_start(*, analysis_id, token: str | None) -> Analysis | None:
             logger.info("analysis %s: skipping a message that was superseded", analysis_id)
             return None
         if analysis.is_finished:
-            # Expected when a stopping cluster gave back the message of the job it was finishing
-            # (detection/broker.py): nothing to do.
+            # Expected when a message outlived its job: its lease ran out while the job was
+            # being finished, or the message was sent again (detection/broker.py): nothing to do.
             logger.info("analysis %s delivered again after it finished; skipped", analysis_id)
             return None
         if analysis.status == Analysis.Status.RUNNING:
@@ -430,15 +430,12 @@ def analysis_run(*, analysis_id, token: str | None = None) -> None:
         result = inference.analyze(analysis.file.path, progress=_progress_recorder(analysis.pk, run))
         _analysis_save_result(analysis=analysis, result=result)
     except Exception as exc:
-        _database_retried(lambda: _analysis_run_ended_badly(analysis=analysis, run=run, exc=exc))
-
-
-def _analysis_run_ended_badly(*, analysis: Analysis, run: str, exc: Exception) -> None:
-    if not Analysis.objects.filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=run).exists():
-        # deleted (its upload with it) or stopped while it ran: not a fault of the site
-        logger.info("analysis %s was deleted or stopped while it ran (%s)", analysis.pk, type(exc).__name__)
-        return
-    _analysis_run_failed(analysis=analysis, token=run, exc=exc)
+        still_this_run = Analysis.objects.filter(pk=analysis.pk, status=Analysis.Status.RUNNING, queue_token=run)
+        if not _database_retried(still_this_run.exists):
+            # deleted (its upload with it) or stopped while it ran: not a fault of the site
+            logger.info("analysis %s was deleted or stopped while it ran (%s)", analysis.pk, type(exc).__name__)
+            return
+        _analysis_run_failed(analysis=analysis, token=run, exc=exc)
 
 
 # Seconds to wait before each new try while the database is away: a cut of up to 15 s.
@@ -446,9 +443,9 @@ DATABASE_RETRY_WAITS = (1, 2, 4, 8)
 
 
 def _database_retried(work):
-    """`work()`, tried again after a wait while the database is away. A run that failed in a
-    database cut could not record its failure either, and stayed "running" until the stale
-    sweep (32 minutes) in a QA pass (2026-11-27, a 3 s cut)."""
+    """`work()` (a database read or write), tried again after a wait while the database is
+    away. A run that failed in a database cut could not record its failure either, and stayed
+    "running" until the stale sweep (32 minutes) in a QA pass (2026-11-27, a 3 s cut)."""
     for wait in (*DATABASE_RETRY_WAITS, None):
         try:
             return work()
@@ -465,11 +462,11 @@ def _analysis_run_failed(*, analysis: Analysis, token: str, exc: Exception) -> N
     """Fail the run with the message its exception calls for, logged where the site is at fault."""
     if isinstance(exc, inference.MediaMissingError):
         logger.error("analysis %s: its upload is gone from storage", analysis.pk, exc_info=exc)
-        analysis_fail(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=token)
+        _failure_recorded(analysis_id=analysis.pk, message=INTERNAL_ERROR_MESSAGE, token=token)
     elif isinstance(exc, inference.MediaError):
         # too large for the pixel budget: a setting the operator may raise, after which running
         # it again works; any other unreadable file would fail the same way for ever
-        analysis_fail(
+        _failure_recorded(
             analysis_id=analysis.pk,
             message=_in_users_words(str(exc), analysis=analysis),
             token=token,
@@ -477,11 +474,17 @@ def _analysis_run_failed(*, analysis: Analysis, token: str, exc: Exception) -> N
         )
     elif isinstance(exc, inference.CheckpointError):
         logger.error("analysis %s: the detector could not be loaded", analysis.pk, exc_info=exc)
-        analysis_fail(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=token)
+        _failure_recorded(analysis_id=analysis.pk, message=MODEL_MISSING_MESSAGE, token=token)
     else:
         logger.error("analysis %s failed", analysis.pk, exc_info=exc)
         disk_full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-        analysis_fail(analysis_id=analysis.pk, message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE, token=token)
+        _failure_recorded(analysis_id=analysis.pk, message=DISK_FULL_MESSAGE if disk_full else INTERNAL_ERROR_MESSAGE, token=token)
+
+
+def _failure_recorded(**fail) -> None:
+    """analysis_fail(**fail), tried again while the database is away (the log line is written
+    once, before)."""
+    _database_retried(lambda: analysis_fail(**fail))
 
 
 def _analysis_save_result(*, analysis: Analysis, result) -> None:

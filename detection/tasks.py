@@ -24,8 +24,8 @@ _message_given_back = False
 
 def message_check(sender, func, task: dict, **kwargs) -> None:
     """django-q2's pre_execute, in the worker: note whether the cluster still holds the
-    message (either queue, detection/broker.py). The pusher of a stopping cluster gives back what it holds, and the jobs
-    already in the cluster's task queue must then not start here."""
+    message (either queue, detection/broker.py). The pusher of a stopping cluster gives back
+    what it holds, and the jobs already in the cluster's task queue must then not start here."""
     global _message_given_back
     _message_given_back = False
     ack_id = task.get("ack_id")
