@@ -137,6 +137,7 @@ def result_fields(result: AnalysisResult) -> dict:
         "threshold": result.threshold,
         "threshold_real": result.threshold_real,
         "fake_kind": result.fake_kind,
+        "uncertain_reason": result.uncertain_reason,
         "synthetic_probability": result.synthetic_probability,
         "synthetic_threshold": result.synthetic_threshold,
         "synthetic_model_version": result.synthetic_model_version,

@@ -98,6 +98,15 @@ class Analysis(models.Model):
         blank=True,
         help_text="For a fake verdict: face_swap or ai_generated (the values of ml.results.FAKE_KINDS)",
     )
+    uncertain_reason = models.CharField(
+        max_length=24,
+        blank=True,
+        help_text=(
+            "Why a video's verdict is uncertain though its score would say more: few_frames, "
+            "fake_moments or ai_generated_video (ml.results.UNCERTAIN_REASONS; ml/caution.py); "
+            "empty where the score decided"
+        ),
+    )
     synthetic_probability = models.FloatField(
         null=True, blank=True, help_text="Probability that a face was wholly generated (second detector)"
     )
@@ -145,6 +154,12 @@ class Analysis(models.Model):
         return self.verdict == self.Verdict.FAKE and self.fake_kind == "ai_generated"
 
     @property
+    def stands_on_ai_check(self) -> bool:
+        """Whether the verdict rests on the AI-generated-face model: it called the file
+        AI-generated, or called a video so and the call was held at uncertain."""
+        return self.is_ai_generated or self.uncertain_reason == "ai_generated_video"
+
+    @property
     def verdict_label(self) -> str:
         """The verdict as people read it, with the kind of fake: "Fake: face swap"."""
         if self.verdict == self.Verdict.FAKE and self.fake_kind == "face_swap":
@@ -159,7 +174,7 @@ class Analysis(models.Model):
         when a face was found to be AI-generated (its face-swap probability is then usually
         near 0, and a red "fake" beside "0.0 %" reads as a contradiction), else the face-swap
         probability."""
-        return self.synthetic_probability if self.is_ai_generated else self.fake_probability
+        return self.synthetic_probability if self.stands_on_ai_check else self.fake_probability
 
 
 class AnalysisFrame(models.Model):

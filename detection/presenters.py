@@ -211,7 +211,7 @@ def verdict_sentence(
     """One plain sentence: what the verdict means and what it does not; for a video whose
     verdict rests on a face seen in few of its sampled frames (`seen_in`), a second one saying so;
     and when that face is small (`face_side`, px), one saying what that does to the model."""
-    sentence = _verdict_sentence(analysis, threshold=threshold, threshold_real=threshold_real, track=track)
+    sentence = _verdict_sentence(analysis, threshold=threshold, threshold_real=threshold_real, track=track, seen_in=seen_in)
     if analysis.verdict != Analysis.Verdict.NO_FACE and face_side is not None and face_side < SMALL_FACE_PX:
         sentence += (
             f" The face it rests on is small, about {face_side} px across (the model looks at 224 px): "
@@ -222,6 +222,7 @@ def verdict_sentence(
     if (
         analysis.media_type == Analysis.MediaType.VIDEO
         and analysis.verdict != Analysis.Verdict.NO_FACE
+        and analysis.uncertain_reason != "few_frames"  # its own sentence says so
         and seen_in is not None
         and examined >= 8
         and seen_in < max(3, examined // 4)
@@ -256,7 +257,9 @@ def _near_threshold(analysis: Analysis, *, threshold: float, threshold_real: flo
     )
 
 
-def _verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None) -> str:
+def _verdict_sentence(
+    analysis: Analysis, *, threshold: float, threshold_real: float, track: int | None, seen_in: int | None = None
+) -> str:
     trained_on = settings.DEEPFAKE_MODEL_TRAINED_ON
     who = f"person {track}" if track and analysis.faces_count > 1 else "the face"
     if analysis.verdict == Analysis.Verdict.NO_FACE:
@@ -282,6 +285,8 @@ def _verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: f
             f"{percent_text(threshold)} threshold). It learned {trained_on}; this is a statistical "
             "estimate, not proof, and a person should check it."
         )
+    if analysis.verdict == Analysis.Verdict.UNCERTAIN and analysis.uncertain_reason:
+        return _held_sentence(analysis, who=who, threshold=threshold, threshold_real=threshold_real, seen_in=seen_in)
     if analysis.verdict == Analysis.Verdict.UNCERTAIN:
         return (
             f"The model is unsure: {who} scores {score}, between {percent_text(threshold_real)} "
@@ -293,6 +298,60 @@ def _verdict_sentence(analysis: Analysis, *, threshold: float, threshold_real: f
         f"examined: it scores them {score}, below {percent_text(threshold_real)}. That is not proof "
         "that the file is authentic: other kinds of manipulation can pass unnoticed."
     ) + _near_ai_generated(analysis)
+
+
+def _held_sentence(analysis: Analysis, *, who: str, threshold: float, threshold_real: float, seen_in: int | None) -> str:
+    """Why a video whose score says "real" (or whose second model says "AI-generated") is
+    called uncertain (ml/caution.py holds it there)."""
+    score = percent_text(analysis.fake_probability)
+    reason = analysis.uncertain_reason
+    if reason == "few_frames":
+        seen = f"in only {seen_in} of the {analysis.frames_analysed} sampled frames" if seen_in else "in too few frames"
+        return (
+            f"Not called real: {who} scores {score}, below {percent_text(threshold_real)}, but was found "
+            f"{seen}, too little of the video to clear it. Check that the boxes above are on a face; "
+            "a person should make the call."
+        )
+    if reason == "fake_moments":
+        moments = _fake_moments(analysis, threshold=threshold)
+        if moments is not None:
+            person, faces, of, mean = moments
+            who = f"person {person}" if analysis.faces_count > 1 else who
+            return (
+                f"Not called real: {who} scores {percent_text(mean)} on average, below {percent_text(threshold_real)}, "
+                f"but {faces} of {of} of their faces score at or above the {percent_text(threshold)} fake threshold "
+                "(the timeline shows where). An average can hide a short manipulated passage: a person should "
+                "watch those moments and make the call."
+            )
+        return (
+            f"Not called real: {who} scores {score} on average, below {percent_text(threshold_real)}, but "
+            f"some faces score at or above the {percent_text(threshold)} fake threshold (the timeline shows "
+            "where). An average can hide a short manipulated passage: a person should watch those moments "
+            "and make the call."
+        )
+    return (
+        f"Not called fake: the second model rates {who} as likely AI-generated "
+        f"({percent_text(analysis.synthetic_probability)}, at or above {percent_text(analysis.synthetic_threshold)}), "
+        "but it learned still StyleGAN2 photos and has not been tested on generated videos: on video "
+        "its score swings from frame to frame, and it flagged a real clip that had been cropped. Treat "
+        "it as a lead, not a finding; a person should make the call."
+    )
+
+
+def _fake_moments(analysis: Analysis, *, threshold: float) -> tuple[int, int, int, float] | None:
+    """(person, faces in the fake band, their faces, their mean score) of the counted person with
+    the most faces at or above the fake threshold; None when no counted person has one."""
+    counted = {track.number: track for track in analysis.tracks.all() if track.counted}
+    in_band: dict[int, int] = {}
+    for frame in analysis.frames.all():
+        for face in frame.faces.all():
+            if face.track in counted and face.fake_probability >= threshold:
+                in_band[face.track] = in_band.get(face.track, 0) + 1
+    if not in_band:
+        return None
+    person = max(in_band, key=lambda number: (in_band[number], -number))
+    track = counted[person]
+    return person, in_band[person], track.frames, track.fake_probability
 
 
 def _near_ai_generated(analysis: Analysis) -> str:
@@ -612,7 +671,7 @@ def result_view(analysis: Analysis) -> ResultView:
         for frame in stored
     ]
     counted = [track for track in tracks if track.counted]
-    if analysis.is_ai_generated:  # the person the AI-generated verdict stands on
+    if analysis.stands_on_ai_check:  # the person the AI-generated call stands on
         deciding = max(
             (track for track in counted if track.synthetic_probability is not None),
             key=lambda track: track.synthetic_probability,
@@ -655,7 +714,7 @@ def result_view(analysis: Analysis) -> ResultView:
         people=len(tracks),
         ai_flagged_too=[
             (track.number, flagged[track.number], track.counted) for track in tracks if track.number in flagged
-        ] if not analysis.is_ai_generated else [],
+        ] if not analysis.stands_on_ai_check else [],
         person_cards=_person_cards(
             analysis, stored, tracks, threshold=threshold, threshold_real=threshold_real,
             ai_generated=ai_generated, deciding=deciding.number if deciding else None,

@@ -92,8 +92,9 @@ def cmd_predict(args) -> int:
             print(json.dumps({"file": name, **result.to_json_dict()}), flush=True)
         else:
             probability = "-" if result.fake_probability is None else f"{result.fake_probability:.3f}"
+            held = f" ({result.uncertain_reason})" if result.uncertain_reason else ""
             print(
-                f"{name}: {result.verdict}  fake probability {probability}  "
+                f"{name}: {result.verdict}{held}  fake probability {probability}  "
                 f"({len(result.frames)} frames, {result.faces_count} faces)",
                 flush=True,
             )

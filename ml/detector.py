@@ -49,6 +49,9 @@ counted people. Combination rule:
   model's own "uncertain" band does not change the verdict (it covers most real photos), but its
   probability is always reported;
 - no face: "no_face" for both.
+A video's verdict is then held at "uncertain", with its reason, in three cases (ml/caution.py):
+"real" from a person seen in too few frames to count, "real" on average with several faces in
+the fake band, and "Fake: AI-generated face" by the second model alone. The score is unchanged.
 Runtimes: on a CPU the models' ONNX exports score the faces (ml/onnx_runtime.py), so a worker
 never loads torch; torch scores them on a GPU, for a checkpoint without a matching export (one
 just trained), or when asked (`load_detector(runtime=...)`). Both give the same probabilities
@@ -58,7 +61,7 @@ One number for ranking files (the ROC AUC of `evaluate`): the platform score, th
 probability or the synthetic probability mapped onto the face-swap scale, whichever is higher.
 The map sends the synthetic threshold to the face-swap threshold and everything below it under
 the face-swap "real" threshold, so the platform score read with the face-swap thresholds gives
-exactly the combined verdict.
+exactly the combined verdict (before a video's verdict is held at "uncertain": ml/caution.py).
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ from .results import (
     FrameResult,
 )
 from .options import DetectorOptions
+from .caution import uncertain_reason
 from .tracks import (
     SYNTHETIC_FACES_PER_TRACK,
     evenly_spaced_faces,
@@ -703,11 +707,18 @@ class Detector:
             for p, (index, time_s) in enumerate(zip(indices, times))
         )
         report(1.0)
+        held = uncertain_reason(
+            media_type=media_type, verdict=verdict, fake_kind=kind, tracks=tracks, frames=frame_results,
+            threshold=self.threshold, min_track_frames=options.min_track_frames,
+        )
+        if held:
+            verdict, kind = VERDICT_UNCERTAIN, ""
 
         return AnalysisResult(
             media_type=media_type,
             verdict=verdict,
             fake_kind=kind,
+            uncertain_reason=held,
             fake_probability=score,
             synthetic_probability=synthetic_file,
             synthetic_threshold=synthetic_threshold,

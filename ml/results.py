@@ -25,6 +25,13 @@ KIND_FACE_SWAP = "face_swap"
 KIND_AI_GENERATED = "ai_generated"
 FAKE_KINDS = (KIND_FACE_SWAP, KIND_AI_GENERATED)
 
+# Why a video's verdict is "uncertain" though its score would say more (ml/caution.py); ""
+# where the score's own band decided.
+UNCERTAIN_FEW_FRAMES = "few_frames"  # "real" from a person seen in too few frames to count
+UNCERTAIN_FAKE_MOMENTS = "fake_moments"  # "real" on average, with faces in the fake band
+UNCERTAIN_AI_VIDEO = "ai_generated_video"  # the AI-generated model alone, on a video
+UNCERTAIN_REASONS = (UNCERTAIN_FEW_FRAMES, UNCERTAIN_FAKE_MOMENTS, UNCERTAIN_AI_VIDEO)
+
 
 @dataclass(frozen=True)
 class Box:
@@ -101,6 +108,7 @@ class AnalysisResult:
     frame_count: int  # frames in the whole file (1 for an image)
     duration: float  # seconds (0.0 for an image)
     fake_kind: str = ""  # one of FAKE_KINDS when the verdict is fake, else ""
+    uncertain_reason: str = ""  # one of UNCERTAIN_REASONS when held at uncertain (ml/caution.py)
     synthetic_probability: float | None = None  # the most suspicious counted person's
     synthetic_threshold: float | None = None  # at or above: "fake: AI-generated face"
     synthetic_model_version: str = ""
@@ -119,6 +127,7 @@ class AnalysisResult:
             "threshold": self.threshold,
             "threshold_real": self.threshold_real,
             "fake_kind": self.fake_kind,
+            "uncertain_reason": self.uncertain_reason,
             "synthetic_probability": self.synthetic_probability,
             "synthetic_threshold": self.synthetic_threshold,
             "synthetic_model_version": self.synthetic_model_version,

@@ -14,7 +14,7 @@ from accounts.services import api_token_create
 from detection import services, wait
 from detection.models import Analysis
 from detection.wakeup import DatabaseWatch
-from ml.results import FAKE_KINDS
+from ml.results import FAKE_KINDS, UNCERTAIN_REASONS
 
 from .base import (
     BaseTestCase,
@@ -703,6 +703,19 @@ class AnalysisListApiTests(ApiTestCase):
             ("fake", "ai_generated", 0.0001, 0.99),
         )
 
+    def test_a_verdict_held_at_uncertain_says_why_and_one_left_to_its_score_says_nothing(self):
+        held = self.done_analysis_for(
+            self.alice, verdict="uncertain", fake_kind="", fake_probability=0.31, uncertain_reason="few_frames"
+        )
+        plain = self.done_analysis_for(self.alice)
+
+        rows = {row["id"]: row for row in self.get(self.url).json()["results"]}
+        detail = self.get(reverse("detection_api:analysis-detail", args=[held.pk])).json()
+
+        self.assertEqual((rows[str(held.pk)]["verdict"], rows[str(held.pk)]["uncertain_reason"]), ("uncertain", "few_frames"))
+        self.assertEqual(rows[str(plain.pk)]["uncertain_reason"], "")
+        self.assertEqual(detail["uncertain_reason"], "few_frames")
+
     def test_it_pages_by_twenty(self):
         for _ in range(21):
             self.analysis_for(self.alice)
@@ -1134,6 +1147,9 @@ class SchemaTests(BaseTestCase):
         kinds = components["AnalysisSummaryOutput"]["properties"]["fake_kind"]["oneOf"]
         values = [value for kind in kinds for value in components[kind["$ref"].rsplit("/", 1)[1]]["enum"]]
         self.assertEqual(sorted(values), sorted([*FAKE_KINDS, ""]))
+        reasons = components["AnalysisSummaryOutput"]["properties"]["uncertain_reason"]["oneOf"]
+        values = [value for reason in reasons for value in components[reason["$ref"].rsplit("/", 1)[1]]["enum"]]
+        self.assertEqual(sorted(values), sorted([*UNCERTAIN_REASONS, ""]))
 
     def test_the_schema_says_what_the_upload_takes_and_the_download_and_errors_give(self):
         schema = self.schema()

@@ -52,6 +52,39 @@ class ResultViewTests(BaseTestCase):
                     f"found in only 2 of the {frames_analysed} sampled frames" in sentence, expected, sentence
                 )
 
+    def test_a_video_held_at_uncertain_says_why_in_its_own_words(self):
+        analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7; person 2 has 1 face at 0.8
+        analysis.verdict, analysis.fake_probability, analysis.frames_analysed = Analysis.Verdict.UNCERTAIN, 0.25, 32
+        analysis.synthetic_probability, analysis.synthetic_threshold = 0.97, 0.714
+        expected = {
+            "few_frames": "Not called real: person 2 scores 25.0%, below 30.0%, but was found in only 2 of the 32 sampled frames",
+            "fake_moments": "Not called real: person 2 scores 60.0% on average, below 30.0%, but 1 of 2 of their faces score at or above the 70.0% fake threshold",
+            "ai_generated_video": "Not called fake: the second model rates the face as likely AI-generated (97.0%",
+        }
+        for reason, start in expected.items():
+            with self.subTest(reason=reason):
+                analysis.uncertain_reason = reason
+
+                sentence = presenters.result_view(analysis).sentence
+
+                self.assertTrue(sentence.startswith(start), sentence)
+                self.assertNotIn("The model is unsure", sentence)
+                self.assertLessEqual(sentence.count("found in only"), 1, sentence)  # said once, not twice
+
+    def test_a_video_held_for_the_ai_check_shows_that_probability_and_names_the_person_it_rests_on(self):
+        analysis = self.video_with_two_people()
+        analysis.verdict, analysis.fake_probability, analysis.uncertain_reason = Analysis.Verdict.UNCERTAIN, 0.2, "ai_generated_video"
+        analysis.synthetic_probability, analysis.synthetic_threshold = 0.97, 0.714
+        AnalysisTrack.objects.filter(analysis=analysis, number=1).update(synthetic_probability=0.97)
+        AnalysisTrack.objects.filter(analysis=analysis, number=2).update(synthetic_probability=0.1)
+
+        view = presenters.result_view(analysis)
+
+        self.assertEqual(analysis.verdict_probability, 0.97)
+        self.assertEqual(view.deciding_track, 1)
+        self.assertEqual(view.ai_flagged_too, [])  # the sentence says it; no second line
+        self.assertIn("person 1 as likely AI-generated (97.0%", view.sentence)
+
     def test_a_verdict_close_to_its_threshold_says_another_copy_may_fall_on_the_other_side(self):
         analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
         cases = {

@@ -1183,7 +1183,7 @@ class TwoDetectorsOnThePageTests(BaseTestCase):
         self.assertIn(">P1 AI 93.0%</text>", page)
         self.assertIn("Person 1: AI-generated face 93.0% (face swap 0.1%).", page)
         self.assertIn("“AI” and the person’s probability of an AI-generated face", page)
-        self.assertIn("These are the face-swap model’s heatmaps; the model that judged the face AI-generated draws none.", page)
+        self.assertIn("These are the face-swap model’s heatmaps; the model that rated the face AI-generated draws none.", page)
 
     def test_the_headline_names_the_person_judged_ai_generated_not_the_most_face_swapped_one(self):
         analysis = self.done_analysis_for(

@@ -657,3 +657,39 @@ def test_a_photo_is_called_ai_generated_only_when_every_view_of_the_face_agrees(
     never_swapped = dataclasses.replace(detector.spec, threshold=2.0)  # a face-swap "fake" would stand first
     result = Detector(detector.model, never_swapped, version=detector.version, synthetic=sure).analyze(path, DetectorOptions(heatmaps=0))
     assert result.verdict == "fake" and result.fake_kind == "ai_generated"
+
+
+def test_a_video_called_ai_generated_by_the_second_model_alone_is_held_at_uncertain(tmp_path, astronaut, detector):
+    """The second model learned still photos and was never tested on generated video
+    (ml/caution.py): its call on a video is shown as a lead, the score kept."""
+    from ml.synthetic import SyntheticDetector, load_synthetic_detector
+
+    shipped = load_synthetic_detector(device="cpu")
+    sure = SyntheticDetector(_OneViewSynthetic(shipped.model, np.zeros(1)), version="test")
+    sure.model.probabilities = lambda crops: np.full(len(crops), 0.99)
+    never_swapped = dataclasses.replace(detector.spec, threshold=2.0, threshold_real=1.5)
+    judge = Detector(detector.model, never_swapped, version=detector.version, synthetic=sure)
+    video = write_video(tmp_path / "clip.mp4", moving_face_frames(astronaut, 12), fps=12)
+
+    result = judge.analyze(video, DetectorOptions(max_frames=4, heatmaps=0))
+
+    assert (result.verdict, result.fake_kind, result.uncertain_reason) == ("uncertain", "", "ai_generated_video")
+    assert result.synthetic_probability == pytest.approx(0.99)
+    assert result.to_json_dict()["uncertain_reason"] == "ai_generated_video"
+
+
+def test_a_video_whose_only_face_shows_in_two_of_its_frames_is_not_called_real(tmp_path, astronaut, detector):
+    always_real = dataclasses.replace(detector.spec, threshold=3.0, threshold_real=2.0)  # every score "real"
+    judge = Detector(detector.model, always_real, version=detector.version)
+    faces = moving_face_frames(astronaut, 12)
+    blank = np.full_like(faces[0], 90)
+    video = write_video(tmp_path / "clip.mp4", [faces[k] if k in (0, 1) else blank for k in range(12)], fps=12)
+    everywhere = write_video(tmp_path / "all.mp4", faces, fps=12)
+
+    result = judge.analyze(video, DetectorOptions(max_frames=12, heatmaps=0))
+    seen_throughout = judge.analyze(everywhere, DetectorOptions(max_frames=12, heatmaps=0))
+
+    assert sum(1 for frame in result.frames if frame.faces) == 2
+    assert (result.verdict, result.uncertain_reason) == ("uncertain", "few_frames")
+    assert result.fake_probability < 2.0  # the score is kept as it was
+    assert (seen_throughout.verdict, seen_throughout.uncertain_reason) == ("real", "")
