@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, Throttled, ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -107,6 +107,28 @@ class AnalysisPagination(PageNumberPagination):
             ) from None
 
 
+class AnalysisCursorPagination(CursorPagination):
+    """The list walked by position (`?cursor=`): each `next` marks where its page ended (the
+    last upload time read), so deleting what was read, or new uploads, moves nothing. Numbered
+    pages shift by one for every analysis deleted before them, and a script deleting as it reads
+    skipped a page's worth each time. Same answer's shape as the numbered pages, `count` too."""
+
+    page_size = AnalysisPagination.page_size
+
+    def __init__(self, *, ordering: str):
+        self.ordering = (ordering, "pk")  # the position is the upload time; pk only breaks ties
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.count = queryset.count()
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            raise ValidationError({"cursor": ["Not a cursor this list gave: send it empty to start, then follow next."]}) from None
+
+    def get_paginated_response(self, data):
+        return Response({"count": self.count, "next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
+
+
 def _analysis_or_404(request, analysis_id):
     analysis = selectors.analysis_get(viewer=request.user, analysis_id=analysis_id)
     if analysis is None:
@@ -135,9 +157,12 @@ class AnalysisListCreateApi(APIView):
     def get(self, request):
         query = AnalysisListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        filters = {key: value for key, value in query.validated_data.items() if key != "page"}
+        filters = {key: value for key, value in query.validated_data.items() if key not in ("page", "cursor")}
         analyses = selectors.analysis_list(owner=request.user, **filters)
-        paginator = AnalysisPagination()
+        if "cursor" in query.validated_data:
+            paginator = AnalysisCursorPagination(ordering=filters["ordering"])
+        else:
+            paginator = AnalysisPagination()
         page = paginator.paginate_queryset(analyses, request, view=self)
         data = AnalysisSummaryOutputSerializer(page, many=True, context={"request": request}).data
         return paginator.get_paginated_response(data)

@@ -109,12 +109,24 @@ class AnalysisListQuerySerializer(StrictQuerySerializer):
         help_text="Page number, from 1.",
         error_messages={"invalid": "A page number is a whole number from 1."},
     )
+    cursor = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=(
+            "Walk the list by position instead of by page number: send it empty for the first page, "
+            "then follow `next`, whose cursor marks where the page ended. Deleting analyses already "
+            "read (or new uploads) moves no page, where numbered pages shift."
+        ),
+    )
 
     def problems(self, attrs) -> dict[str, list[str]]:
         problems = super().problems(attrs)
         start, end = attrs.get("uploaded_from"), attrs.get("uploaded_to")
         if start and end and end < start:
             problems["uploaded_to"] = ["This day is before uploaded_from."]
+        if "page" in self.initial_data and "cursor" in self.initial_data:
+            problems["cursor"] = ["Give page or cursor, not both."]
         return problems
 
 
@@ -358,8 +370,8 @@ class AnalysisCreateOutputSerializer(AnalysisDetailOutputSerializer):
 
 
 class AnalysisPageOutputSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
+    count = serializers.IntegerField(help_text="Analyses in the whole list (every page)")
+    next = serializers.URLField(allow_null=True, help_text="The next page (by number, or by cursor when one was sent); null on the last")
     previous = serializers.URLField(allow_null=True)
     results = AnalysisSummaryOutputSerializer(many=True)
 

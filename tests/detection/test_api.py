@@ -730,6 +730,45 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertIsNone(second["next"])
         self.assertEqual(len({a["id"] for a in first["results"] + second["results"]}), 21)
 
+    def test_a_script_deleting_what_it_reads_page_by_page_reads_every_analysis_once_by_cursor(self):
+        made = {str(self.analysis_for(self.alice).pk) for _ in range(45)}
+        self.analysis_for(self.bob)
+
+        seen, url, counts = [], self.url + "?cursor=", []
+        while url:
+            page = self.get(url).json()
+            counts.append(page["count"])
+            seen += [item["id"] for item in page["results"]]
+            for item in page["results"]:
+                self.assertEqual(self.client.delete(item["url"], **self.auth()).status_code, 204)
+            url = page["next"]
+
+        self.assertEqual(sorted(seen), sorted(made))  # every one once; numbered pages skipped 20 of them
+        self.assertEqual(counts, [45, 25, 5])
+
+    def test_a_cursor_walk_keeps_the_filters_and_the_order_asked_for(self):
+        first = self.analysis_for(self.alice, media_type=Analysis.MediaType.VIDEO)
+        self.analysis_for(self.alice)
+        later = [self.analysis_for(self.alice, media_type=Analysis.MediaType.VIDEO) for _ in range(21)]
+
+        page = self.get(self.url, {"cursor": "", "media_type": "video", "ordering": "created_at"}).json()
+        rest = self.get(page["next"]).json()
+
+        self.assertEqual([item["id"] for item in page["results"] + rest["results"]], [str(a.pk) for a in [first, *later]])
+        self.assertIn("media_type=video", page["next"])
+        self.assertIsNone(rest["next"])
+
+    def test_a_page_with_a_cursor_or_a_cursor_the_list_never_gave_is_refused(self):
+        self.analysis_for(self.alice)
+
+        both = self.get(self.url, {"cursor": "", "page": 1})
+        made_up = self.get(self.url, {"cursor": "not-a-cursor"})
+
+        self.assertEqual((both.status_code, both.json()["code"]), (400, "invalid"))
+        self.assertEqual(both.json()["errors"]["cursor"], ["Give page or cursor, not both."])
+        self.assertEqual(made_up.status_code, 400)
+        self.assertIn("Not a cursor this list gave", made_up.json()["errors"]["cursor"][0])
+
     def test_it_answers_404_for_a_page_past_the_end_and_says_how_many_there_are(self):
         self.analysis_for(self.alice)
 
