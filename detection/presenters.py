@@ -188,6 +188,9 @@ class ResultView:
     # probability, counted for the verdict)
     ai_flagged_too: list[tuple[int, float, bool]] = field(default_factory=list)
     person_cards: list[PersonCard] = field(default_factory=list)  # when there are two or more
+    # The most faces scored in one frame when others were left out: the cap this analysis ran
+    # under (a setting that may have changed since), as its frames with left-out faces show it.
+    max_faces: int = 0
 
 
 # The shipped model looks at a 224 px crop of 0.9 times a face's box (its spec's face_margin),
@@ -706,6 +709,7 @@ def result_view(analysis: Analysis) -> ResultView:
         timeline=timeline,
         heatmaps=_heatmaps(analysis, stored, video=video),
         faces_left_out=sum(frame.faces_left_out for frame in frames),
+        max_faces=max((len(frame.faces.all()) for frame in stored if frame.faces_left_out), default=0),
         boxes_rejected=sum(frame.boxes_rejected for frame in frames),
         frames_with_images=sum(1 for frame in frames if frame.image_url),
         bands_present=sorted({box.band for frame in frames for box in frame.boxes}),

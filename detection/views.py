@@ -192,7 +192,6 @@ def _result_context(request, analysis) -> dict:
         "queue_position": selectors.analysis_queue_position(analysis=analysis),
         "no_worker": selectors.analysis_waits_for_no_worker(analysis=analysis),
         "stage_steps": presenters.stage_steps(),
-        "max_faces": settings.DETECTION_MAX_FACES if analysis.media_type == "video" else settings.DETECTION_MAX_PHOTO_FACES,
     }
 
 

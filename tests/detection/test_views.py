@@ -449,7 +449,22 @@ class DetailTests(BaseTestCase):
         verdict_card = page.content.decode().split('id="verdict"', 1)[1].split("</section>", 1)[0]
         self.assertIn("1 more face was found but not scored", verdict_card)
         self.assertIn("this verdict does not speak for it", verdict_card)
-        self.assertContains(page, "or it was beyond the 8 largest")  # a photo's cap (a video's is 4)
+        self.assertContains(page, "or it was beyond the 1 largest")  # the cap the frame shows: 1 scored, 1 left out
+
+    def test_faces_left_out_are_told_with_the_cap_the_analysis_ran_under_not_todays(self):
+        """A photo analysed when 4 faces were scored at most (8 since 2026-11-27)."""
+        analysis = self.done_analysis_for(self.alice)
+        frame = analysis.frames.get()
+        for index in range(1, 4):
+            AnalysisFace.objects.create(frame=frame, index=index, x=10 * index, y=0, w=20, h=20, fake_probability=0.1, track=index + 1)
+        analysis.frames.update(faces_left_out=2)
+        self.login(self.alice)
+
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
+
+        self.assertContains(page, "only the 4 largest are scored")
+        self.assertContains(page, "or it was beyond the 4 largest")
+        self.assertNotContains(page, "8 largest")
 
 
 class DeleteTests(BaseTestCase):
