@@ -102,9 +102,9 @@ class Analysis(models.Model):
         max_length=24,
         blank=True,
         help_text=(
-            "Why a video's verdict is uncertain though its score would say more: few_frames, "
-            "fake_moments or ai_generated_video (ml.results.UNCERTAIN_REASONS; ml/caution.py); "
-            "empty where the score decided"
+            "Why a verdict is uncertain though its score would say more: few_frames, "
+            "fake_moments, ai_generated_video or ai_generated_hint (ml.results.UNCERTAIN_REASONS; "
+            "ml/caution.py); empty where the score decided"
         ),
     )
     synthetic_probability = models.FloatField(
@@ -156,17 +156,55 @@ class Analysis(models.Model):
     @property
     def stands_on_ai_check(self) -> bool:
         """Whether the verdict rests on the AI-generated-face model: it called the file
-        AI-generated, or called a video so and the call was held at uncertain."""
-        return self.is_ai_generated or self.uncertain_reason == "ai_generated_video"
+        AI-generated, or its call (on a video) or its half-way score held the verdict at
+        uncertain (ml/caution.py)."""
+        return self.is_ai_generated or self.uncertain_reason in ("ai_generated_video", "ai_generated_hint")
+
+    # A verdict this close to the threshold it passed can change with the copy: in this project's
+    # tests (2026-11-27, the 31 videos of ../shared/data re-saved, mirrored, cropped, with black
+    # bars, a news banner or more compression), a DFDC fake at 86.9 % against an 86.4 %
+    # threshold fell to uncertain in 9 of 10 such copies, and a real clip went from 69.0 % to
+    # 85.1 % on a plain re-save (and to 89.4 %, "fake", cropped to 80 %).
+    NEAR_THRESHOLD = 0.05
+
+    @property
+    def is_borderline(self) -> bool:
+        """A face-swap "fake" or a "real" within NEAR_THRESHOLD of the threshold it passed."""
+        score, threshold = self.fake_probability, self.threshold
+        if score is None or threshold is None or self.is_ai_generated:
+            return False
+        real_below = self.threshold_real if self.threshold_real is not None else threshold
+        if self.verdict == self.Verdict.FAKE:
+            return score - threshold < self.NEAR_THRESHOLD
+        return self.verdict == self.Verdict.REAL and real_below - score <= self.NEAR_THRESHOLD
 
     @property
     def verdict_label(self) -> str:
-        """The verdict as people read it, with the kind of fake: "Fake: face swap"."""
+        """The verdict as people read it, with the kind of fake: "Fake: face swap", and
+        "(borderline)" where another copy may fall on the other side of the threshold."""
+        if self.is_borderline:
+            return f"{'Fake: face swap' if self.verdict == self.Verdict.FAKE else 'Real'} (borderline)"
         if self.verdict == self.Verdict.FAKE and self.fake_kind == "face_swap":
             return "Fake: face swap"
         if self.is_ai_generated:
             return "Fake: AI-generated face"
+        if self.verdict == self.Verdict.UNCERTAIN and self.uncertain_reason in self.HELD_LABELS:
+            return self.HELD_LABELS[self.uncertain_reason]
         return self.get_verdict_display()
+
+    # A video held at uncertain (ml/caution.py), as badges name it: the reason in a few words,
+    # so a history row does not read "Uncertain" beside a high probability with nothing else.
+    HELD_LABELS = {
+        "few_frames": "Uncertain: face seen briefly",
+        "fake_moments": "Uncertain: fake-looking moments",
+        "ai_generated_video": "Uncertain: AI-generated?",
+        "ai_generated_hint": "Uncertain: AI-generated?",
+    }
+
+    @property
+    def probability_label(self) -> str:
+        """What `verdict_probability` measures, in a word or two."""
+        return "AI-generated" if self.stands_on_ai_check else "fake"
 
     @property
     def verdict_probability(self) -> float | None:

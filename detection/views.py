@@ -166,6 +166,7 @@ def statuses(request):
                     "verdict": analysis.verdict,
                     "verdict_label": analysis.verdict_label,
                     "probability": analysis.verdict_probability,
+                    "probability_label": analysis.probability_label,
                     "error": analysis.error if analysis.status == Analysis.Status.FAILED else "",
                 }
                 for analysis in analyses

@@ -49,9 +49,10 @@ counted people. Combination rule:
   model's own "uncertain" band does not change the verdict (it covers most real photos), but its
   probability is always reported;
 - no face: "no_face" for both.
-A video's verdict is then held at "uncertain", with its reason, in three cases (ml/caution.py):
-"real" from a person seen in too few frames to count, "real" on average with several faces in
-the fake band, and "Fake: AI-generated face" by the second model alone. The score is unchanged.
+A verdict is then held at "uncertain", with its reason, in four cases (ml/caution.py): in a
+video, "real" from a person seen in too few frames to count, "real" on average with several
+faces in the fake band, and "Fake: AI-generated face" by the second model alone; in any file,
+"real" while the second model gives at least half its threshold. The score is unchanged.
 Runtimes: on a CPU the models' ONNX exports score the faces (ml/onnx_runtime.py), so a worker
 never loads torch; torch scores them on a GPU, for a checkpoint without a matching export (one
 just trained), or when asked (`load_detector(runtime=...)`). Both give the same probabilities
@@ -61,7 +62,7 @@ One number for ranking files (the ROC AUC of `evaluate`): the platform score, th
 probability or the synthetic probability mapped onto the face-swap scale, whichever is higher.
 The map sends the synthetic threshold to the face-swap threshold and everything below it under
 the face-swap "real" threshold, so the platform score read with the face-swap thresholds gives
-exactly the combined verdict (before a video's verdict is held at "uncertain": ml/caution.py).
+exactly the combined verdict (before a verdict is held at "uncertain": ml/caution.py).
 """
 
 from __future__ import annotations
@@ -710,6 +711,7 @@ class Detector:
         held = uncertain_reason(
             media_type=media_type, verdict=verdict, fake_kind=kind, tracks=tracks, frames=frame_results,
             threshold=self.threshold, min_track_frames=options.min_track_frames,
+            synthetic_probability=synthetic_file, synthetic_threshold=synthetic_threshold,
         )
         if held:
             verdict, kind = VERDICT_UNCERTAIN, ""

@@ -30,7 +30,8 @@ FAKE_KINDS = (KIND_FACE_SWAP, KIND_AI_GENERATED)
 UNCERTAIN_FEW_FRAMES = "few_frames"  # "real" from a person seen in too few frames to count
 UNCERTAIN_FAKE_MOMENTS = "fake_moments"  # "real" on average, with faces in the fake band
 UNCERTAIN_AI_VIDEO = "ai_generated_video"  # the AI-generated model alone, on a video
-UNCERTAIN_REASONS = (UNCERTAIN_FEW_FRAMES, UNCERTAIN_FAKE_MOMENTS, UNCERTAIN_AI_VIDEO)
+UNCERTAIN_AI_HINT = "ai_generated_hint"  # "real", while the AI-generated model is half-way to its threshold
+UNCERTAIN_REASONS = (UNCERTAIN_FEW_FRAMES, UNCERTAIN_FAKE_MOMENTS, UNCERTAIN_AI_VIDEO, UNCERTAIN_AI_HINT)
 
 
 @dataclass(frozen=True)

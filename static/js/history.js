@@ -80,7 +80,11 @@
     } else if (progress) {
       progress.remove();
     }
-    row.querySelector("[data-probability]").textContent = percent(analysis.probability);
+    var probability = percent(analysis.probability);
+    if (analysis.probability !== null && analysis.probability !== undefined && analysis.probability_label) {
+      probability += " " + analysis.probability_label;  // as the page writes it: what the number measures
+    }
+    row.querySelector("[data-probability]").textContent = probability;
     var cell = row.querySelector("[data-thumbnail]");
     if (analysis.status === "done" && cell && !cell.querySelector("img")) {
       // the worker stores a thumbnail with the result: put it in place of the icon once it loads

@@ -191,7 +191,7 @@
     if (analysis.status === "running" && analysis.progress !== null && analysis.progress !== undefined) {
       upload.detail.textContent = Math.round(analysis.progress * 100) + "% done";
     } else if (done && analysis.probability !== null && analysis.probability !== undefined) {
-      upload.detail.textContent = "(fake probability " + percent(analysis.probability) + ")";
+      upload.detail.textContent = "(" + (analysis.probability_label || "fake") + " probability " + percent(analysis.probability) + ")";
     } else if (analysis.status === "failed" && analysis.error) {
       upload.detail.textContent = analysis.error;
     } else {

@@ -58,7 +58,7 @@ class ResultViewTests(BaseTestCase):
         analysis.synthetic_probability, analysis.synthetic_threshold = 0.97, 0.714
         expected = {
             "few_frames": "Not called real: person 2 scores 25.0%, below 30.0%, but was found in only 2 of the 32 sampled frames",
-            "fake_moments": "Not called real: person 2 scores 60.0% on average, below 30.0%, but 1 of 2 of their faces score at or above the 70.0% fake threshold",
+            "fake_moments": "Not called real: person 2 scores 60.0% on average, below 30.0%, but 1 of their 2 faces, at 1.0 s, scores at or above the 70.0% fake threshold",
             "ai_generated_video": "Not called fake: the second model rates the face as likely AI-generated (97.0%",
         }
         for reason, start in expected.items():
@@ -70,6 +70,38 @@ class ResultViewTests(BaseTestCase):
                 self.assertTrue(sentence.startswith(start), sentence)
                 self.assertNotIn("The model is unsure", sentence)
                 self.assertLessEqual(sentence.count("found in only"), 1, sentence)  # said once, not twice
+
+    def test_a_real_score_held_by_a_half_way_ai_generated_score_says_both_and_draws_that_person_uncertain(self):
+        analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
+        analysis.verdict, analysis.fake_probability, analysis.uncertain_reason = Analysis.Verdict.UNCERTAIN, 0.2, "ai_generated_hint"
+        analysis.synthetic_probability, analysis.synthetic_threshold = 0.471, 0.714
+        AnalysisTrack.objects.filter(analysis=analysis, number=1).update(synthetic_probability=0.471)
+
+        view = presenters.result_view(analysis)
+
+        self.assertTrue(view.sentence.startswith("Not called real: the face-swap model found no sign of a swap (20.0%, below 30.0%)"), view.sentence)
+        self.assertIn("gives 47.1%: under its 71.4% threshold but above half of it", view.sentence)
+        self.assertEqual((analysis.verdict_label, analysis.verdict_probability, view.deciding_track), ("Uncertain: AI-generated?", 0.471, 1))
+        person_1 = [box for frame in view.frames for box in frame.boxes if box.track == 1]
+        self.assertEqual({(box.band, box.label) for box in person_1}, {("uncertain", "P1 AI 47.1%")})
+
+    def test_a_video_tells_how_many_checked_faces_reached_the_ai_threshold_when_no_person_did(self):
+        analysis = self.video_with_two_people()
+        analysis.verdict, analysis.synthetic_probability, analysis.synthetic_threshold = Analysis.Verdict.UNCERTAIN, 0.001, 0.714
+        analysis.save()
+        faces = list(AnalysisFace.objects.filter(frame__analysis=analysis, track=1).order_by("frame__index"))
+        for face, value in zip(faces, (0.999, 0.001, 0.98)):
+            face.synthetic_probability = value
+            face.save()
+        self.login(self.alice)
+
+        view = presenters.result_view(analysis)
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertEqual(view.ai_faces_reached, (2, 3))
+        self.assertIn("2 of the 3 faces checked reached the threshold on their own", page)
+        analysis.synthetic_probability = 0.99  # a person reached it: the verdict's own line says so
+        self.assertIsNone(presenters.result_view(analysis).ai_faces_reached)
 
     def test_a_video_held_for_the_ai_check_shows_that_probability_and_names_the_person_it_rests_on(self):
         analysis = self.video_with_two_people()
@@ -101,6 +133,8 @@ class ResultViewTests(BaseTestCase):
                 sentence = presenters.result_view(analysis).sentence
 
                 self.assertEqual("close to the threshold" in sentence, expected, sentence)
+                # and the badge says so wherever it is shown (history, upload list, report)
+                self.assertEqual(analysis.verdict_label.endswith("(borderline)"), expected, analysis.verdict_label)
 
     def test_a_verdict_resting_on_a_small_face_says_what_that_does_and_a_large_one_does_not(self):
         analysis = self.video_with_two_people()  # person 2, who decides, is 80 px across

@@ -757,10 +757,28 @@ class StatusPollTests(BaseTestCase):
                     "verdict": "fake",
                     "verdict_label": "Fake: face swap",
                     "probability": 0.91,
+                    "probability_label": "fake",
                     "error": "",
                 }
             ],
         )
+
+    def test_a_video_held_at_uncertain_is_polled_with_its_reason_and_what_its_probability_measures(self):
+        held = self.done_analysis_for(
+            self.alice, media_type="video", verdict="uncertain", fake_kind="", fake_probability=0.01,
+            synthetic_probability=0.998, uncertain_reason="ai_generated_video",
+        )
+        self.login(self.alice)
+
+        [row] = self.client.get(self.url, {"id": [held.pk]}).json()["analyses"]
+        history = self.client.get(reverse("detection:history")).content.decode()
+
+        self.assertEqual(
+            (row["verdict_label"], row["probability"], row["probability_label"]),
+            ("Uncertain: AI-generated?", 0.998, "AI-generated"),
+        )
+        self.assertIn("Uncertain: AI-generated?</span>", history)
+        self.assertIn(">99.8% AI-generated</td>", history)
 
     def test_a_failed_analysis_comes_with_the_reason(self):
         failed = self.analysis_for(self.alice, status="failed", error="clip.mp4: cannot open the video")

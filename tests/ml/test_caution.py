@@ -92,7 +92,7 @@ def test_a_video_called_ai_generated_by_the_second_model_alone_is_held():
     assert reason(tracks, frames, verdict=VERDICT_FAKE, kind=KIND_AI_GENERATED) == "ai_generated_video"
 
 
-def test_photos_are_never_held():
+def test_photos_are_never_held_for_what_only_a_video_shows():
     tracks, frames = clip([0.05])
     assert reason(tracks, frames, verdict=VERDICT_FAKE, kind=KIND_AI_GENERATED, media_type=MEDIA_IMAGE) == ""
     assert reason(tracks, frames, media_type=MEDIA_IMAGE) == ""
@@ -102,3 +102,17 @@ def test_uncertain_and_face_swap_verdicts_are_left_as_they_are():
     scores = [0.2] * 26 + [0.9] * 6
     assert reason(*clip(scores), verdict=VERDICT_UNCERTAIN) == ""
     assert reason(*clip(scores), verdict=VERDICT_FAKE, kind=KIND_FACE_SWAP) == ""
+
+
+def test_a_real_verdict_while_the_ai_generated_model_is_half_way_to_its_threshold_is_held_photo_or_video():
+    for media_type, scores in ((MEDIA_IMAGE, [0.05]), (MEDIA_VIDEO, [0.05] * 32)):
+        tracks, frames = clip(scores)
+        held = uncertain_reason(
+            media_type=media_type, verdict=VERDICT_REAL, fake_kind="", tracks=tracks, frames=frames,
+            threshold=THRESHOLD, min_track_frames=3, synthetic_probability=0.36, synthetic_threshold=0.714,
+        )
+        under_half = uncertain_reason(
+            media_type=media_type, verdict=VERDICT_REAL, fake_kind="", tracks=tracks, frames=frames,
+            threshold=THRESHOLD, min_track_frames=3, synthetic_probability=0.35, synthetic_threshold=0.714,
+        )
+        assert (held, under_half) == ("ai_generated_hint", ""), media_type
