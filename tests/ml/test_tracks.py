@@ -36,8 +36,8 @@ def test_a_face_far_away_or_of_another_size_starts_a_new_track():
 
 
 def test_a_track_survives_a_short_gap_but_not_a_long_one():
-    assert link_tracks([[box(100)], [], [], [box(102)]]) == [[1], [], [], [1]]
-    assert link_tracks([[box(100)], [], [], [], [box(102)]]) == [[1], [], [], [], [2]]
+    assert link_tracks([[box(100)], [], [], [], [], [box(102)]]) == [[1], [], [], [], [], [1]]  # 4 frames missed
+    assert link_tracks([[box(100)], [], [], [], [], [], [box(102)]]) == [[1], [], [], [], [], [], [2]]
 
 
 def face_of(colour: tuple[int, int, int], seed: int = 0) -> np.ndarray:
