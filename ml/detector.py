@@ -10,6 +10,10 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   when that finds fewer faces than both sides had (someone moved away). A face that appears
   and leaves between two full searches is missed (measured against a full search of every
   frame by `python -m ml check-search`, numbers in ml/weights/MODEL_CARD.md).
+  A whole frame (a photo, a video's frame searched whole) in which no face is confirmed is
+  searched once more on a copy padded with its own edge pixels, for a face that fills the frame
+  (a profile picture, a face-aligned clip; `find_faces_padded`): its boxes are clamped to the
+  frame and confirmed and cropped like any other; a frame with a face never pays for it.
   Each box is confirmed by a second
   detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face.
   A box found by the search around known faces that overlaps one of them by at least half
@@ -81,7 +85,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError
-from .faces import FINE_SEARCH, PHOTO_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near
+from .faces import FINE_SEARCH, PHOTO_SEARCH, FaceSearch, crop_box, crop_face, find_faces, find_faces_near, find_faces_padded
 from .heatmaps import heat_focus, heatmap_of, overlay_png
 from .media import drafted_size, load_image_bgr, media_kind
 from .onnx_runtime import OnnxFaceSwap, OnnxSyntheticModel, export_path_for, file_sha256, load_export
@@ -352,6 +356,7 @@ class Detector:
         self.runtime = "onnx" if isinstance(model, OnnxFaceSwap) else "torch"
         self.device = None if self.runtime == "onnx" else next(model.parameters()).device  # torch's only
         self.side_by_side = True  # off: the models always one after the other (for measuring)
+        self.padded_retry = True  # off: no second search for a face that fills the frame (for measuring)
 
     @property
     def runtimes(self) -> str:
@@ -468,14 +473,18 @@ class Detector:
         *,
         near: list[Box] | None = None,
         search: FaceSearch = FaceSearch(),
+        padded: bool = False,
     ) -> tuple[list[Box], int, int]:
         """(confirmed faces to score, confirmed faces left out by the cap, boxes rejected), from
-        a search of the whole frame (with `search`) or, given `near`, of the regions around those
+        a search of the whole frame (with `search`; `padded`: of a copy with its edges repeated
+        beyond it, for a face that fills the frame) or, given `near`, of the regions around those
         boxes.
         Seconds spent are added to `timings["faces"]` (Haar) and `timings["verify"]`."""
         timings = {} if timings is None else timings
         started = time.perf_counter()
-        if near is None:
+        if padded:
+            boxes = find_faces_padded(image, max_faces=HAAR_MAX_BOXES)
+        elif near is None:
             boxes = find_faces(image, max_faces=HAAR_MAX_BOXES, search=search)
         else:
             boxes = find_faces_near(image, near, search=search)[:HAAR_MAX_BOXES]
@@ -500,10 +509,13 @@ class Detector:
         progress=None,
         photo: bool = False,
         whole: FaceSearch = FaceSearch(),
+        padded: bool = True,
     ) -> FrameDigester:
         """`whole`: how a whole frame of a video is searched; `photo`: the frame is a photo,
         searched with PHOTO_SEARCH (small faces too), and again with FINE_SEARCH when no face is
-        found."""
+        found. A whole frame (a photo, a video's frame) in which no face is confirmed is searched
+        once more padded, for a face that fills it (`find_faces_padded`), unless `padded` is off
+        (a video's second, finer reading: its frames were searched padded in the first)."""
         first = PHOTO_SEARCH if photo else whole
         capped = replace(options, max_faces=options.max_photo_faces) if photo else options
 
@@ -512,6 +524,9 @@ class Detector:
             if photo and not found[0]:  # small faces: see FINE_SEARCH
                 fine = self.find_confirmed_faces(image, capped, timings, search=FINE_SEARCH)
                 found = fine if fine[0] else found
+            if padded and near is None and not found[0] and self.padded_retry:  # a face filling the frame
+                filling = self.find_confirmed_faces(image, capped, timings, padded=True)
+                found = filling if filling[0] else found
             return found
 
         return FrameDigester(
@@ -612,7 +627,8 @@ class Detector:
             # No face in any frame: the faces may be small (see FINE_SEARCH). The video is read
             # again and its whole-frame searches made finer; only such videos pay for it.
             digester = self._digester(  # the bar goes on from where the first reading left it
-                options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 + 0.14 * done), whole=FINE_SEARCH
+                options, timings, digest=self._digest_frame(options), progress=lambda done: report(0.7 + 0.14 * done),
+                whole=FINE_SEARCH, padded=False,
             )
             sample_frames(path, options.max_frames, options.limits, sink=digester)
             fine = digester.finish()

@@ -23,6 +23,14 @@ region spanning both, so a face that moved fast between two full searches is sti
 on the bench's panning clip the face moves 1.8 widths between full searches 6 frames apart, and
 5 of its 25 frames fell back to a full search before.
 
+A whole frame in which no face is confirmed (a photo after its fine search, a video's frame
+searched whole) is searched once more on a copy with its edge pixels repeated beyond every side
+(`find_faces_padded`, PAD_BORDER): a face that fills the frame (a profile picture, a cropped
+screenshot, a face-aligned clip) leaves the cascade no room around it; 44 % of the UTKFace crops
+showed no face before, 3 % with this search. Its boxes are mapped back into the frame and
+clamped to it, confirmed like any other and cropped like any box at the frame's edge (`crop_box`
+clamps). A frame with a face never pays for it.
+
 A crop is the face box enlarged `margin` times around its centre (1.3, as FaceForensics++ does),
 clamped to the frame, resized to the model's square input.
 """
@@ -120,6 +128,35 @@ FINE_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.04, unequalised_t
 # are searched exactly as before, unscaled.
 PHOTO_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.05)
 
+# A face that fills the frame (a profile picture, a cropped screenshot, a face-aligned clip)
+# leaves the cascade no room around it; where a whole-frame search confirms nothing, the frame is
+# searched again with its edges repeated beyond it (`find_faces_padded`). Measured 2026-11-27
+# (runs/padded, not committed) on the crops the photo searches above left without a confirmed
+# face, faces confirmed by BlazeFace in the frame (of 270 seeded UTKFace crops of 600, 239 and
+# 233 DFDC real and fake of 300 each), a border of 25 / 35 / 50 %:
+#   edges repeated  UTKFace 249 / 251 / 248, DFDC real 197 / 200 / 199, fake 195 / 202 / 199;
+#   mirrored        UTKFace 246 / 252 / 251, DFDC real 192 / 194 / 194, fake 198 / 198 / 196,
+#                   but with 15-53 boxes BlazeFace rejected (mirrored half faces) against 0-2,
+#                   and 33 ms against 24 (median, UTKFace, 35 %);
+#   grey (128)      UTKFace 225 / 215 / 199, DFDC real 149 / 125 / 105, fake 152 / 134 / 99.
+# Faces from 8 % instead of 30 % found the same 251 on UTKFace at 52 ms against 24; every face
+# found was at least 0.86 of the frame's width. On 320 face-free pictures (scikit-image's
+# samples, whole and cut into 200 px squares) it confirmed one box, on a head struck on a coin.
+# Verdicts with the shipped models (runs/padded/measure_photos.py): UTKFace, no face 1,323 ->
+# 101 of 3,000; of the 1,222 faces only this search found 10 fake (0.8 %) and 26 uncertain,
+# against 11 (0.7 %) and 22 of the 1,677 the others found (held out from training: 0 and 4 of
+# 112, against 1 and 1 of 163). DFDC's validation split (never trained on): no face 761 -> 119
+# of 992 reals and 785 -> 121 of 1,010 fakes; of the faces only this search found, 41 of 642
+# reals called fake (6.4 %, against 22 of 231: 9.5 %) and 467 of 664 fakes (70 %, against 141
+# of 225: 63 %). Celeb-DF: its 5 of 484 crops without a face stay so. No verdict of the 31
+# videos of ../shared/data/videos changed; two StyleTalk clips gain frames with a face (2 -> 3
+# and 9 -> 14 of 32): their other frames hold a tilted or turned face, not a tight one.
+# What it costs where it runs (runs/padded/timing.py, analyze(), median of 7, 2-core EPYC):
+# 12 ms on a DFDC crop that still shows no face, 32 ms on a face-free 1080p photo, 0.38 s on a
+# face-free 32-frame 1080p clip (6.0 s before), 0.1-0.23 s on the two StyleTalk clips it helps.
+PAD_BORDER = 0.35  # added beyond each side, in frame widths (left, right) and heights (top, bottom)
+PAD_MIN_FACE = 0.3  # the smallest face looked for there, in the frame's shorter side
+
 
 @lru_cache(maxsize=1)
 def _cascade() -> cv2.CascadeClassifier:
@@ -160,6 +197,43 @@ def _cascade_boxes(grey: np.ndarray, search: FaceSearch, *, smallest: int, large
         boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])]
         found += [box for box in boxes if all(iou(box, known) <= 0.5 for known in found)]
     return found
+
+
+def find_faces_padded(
+    image: np.ndarray,
+    *,
+    max_faces: int = DEFAULT_MAX_FACES,
+    search: FaceSearch = FaceSearch(),
+    border: float = PAD_BORDER,
+    min_face: float = PAD_MIN_FACE,
+) -> list[Box]:
+    """Faces that fill the frame, largest first: searched on a grey copy with its edge pixels
+    repeated `border` of its size beyond every side, for faces from `min_face` of the frame's
+    shorter side. Boxes in the frame's coordinates, clamped to it; a box mostly off the frame
+    (on the repeated edges alone) is dropped."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    height, width = grey.shape[:2]
+    scale = min(1.0, search.search_size / ((1 + 2 * border) * max(height, width)))
+    if scale < 1.0:  # scaled down before padding: the padded copy is never made at full size
+        grey = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    top, left = round(grey.shape[0] * border), round(grey.shape[1] * border)
+    padded = cv2.copyMakeBorder(grey, top, top, left, left, cv2.BORDER_REPLICATE)
+    smallest = max(24, round(min(grey.shape[:2]) * min_face))
+    found = _cascade_boxes(padded, search, smallest=smallest)
+    in_frame = [Box(round((b.x - left) / scale), round((b.y - top) / scale), round(b.w / scale), round(b.h / scale)) for b in found]
+    boxes = [box for box in (_clamped(b, width, height) for b in in_frame) if box is not None]
+    boxes.sort(key=lambda b: b.w * b.h, reverse=True)
+    return boxes[:max_faces]
+
+
+def _clamped(box: Box, width: int, height: int) -> Box | None:
+    """The part of `box` inside a width x height frame, or None where that is less than half of
+    it or under the cascade's 24 px window."""
+    x0, y0 = max(0, box.x), max(0, box.y)
+    x1, y1 = min(width, box.x + box.w), min(height, box.y + box.h)
+    if x1 - x0 < 24 or y1 - y0 < 24 or (x1 - x0) * (y1 - y0) < box.w * box.h / 2:
+        return None
+    return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def find_faces_near(image: np.ndarray, around: list[Box], *, search: FaceSearch = FaceSearch()) -> list[Box]:

@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 
-from ml.faces import crop_box, crop_face, find_faces, find_faces_near
+from ml.faces import FINE_SEARCH, PHOTO_SEARCH, crop_box, crop_face, find_faces, find_faces_near, find_faces_padded
 from ml.tracks import iou
 from ml.training_data import measure_crop_framing
 from ml.results import Box
@@ -65,6 +65,49 @@ def test_a_face_that_moved_fast_between_its_two_sightings_is_found_on_the_way(as
     found = find_faces_near(canvas, [before, after])
 
     assert len(found) == 1 and iou(found[0], face) > 0.6
+
+
+def tight_crop(astronaut, side=256):
+    """The astronaut's face cut to her brows and chin, as a profile picture is, `side` px square."""
+    return cv2.resize(astronaut[75:175, 180:270], (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def test_a_face_that_fills_the_frame_is_missed_by_every_plain_search_but_found_padded(astronaut):
+    tight = tight_crop(astronaut)
+    assert find_faces(tight) == find_faces(tight, search=PHOTO_SEARCH) == find_faces(tight, search=FINE_SEARCH) == []
+
+    [box] = find_faces_padded(tight)
+
+    assert box.x >= 0 and box.y >= 0 and box.x + box.w <= 256 and box.y + box.h <= 256  # clamped to the frame
+    assert box.w >= 0.8 * 256 and box.h >= 0.8 * 256  # the face, not a part of it
+    assert box.x <= 128 <= box.x + box.w and box.y <= 128 <= box.y + box.h
+
+
+def test_padded_boxes_of_a_large_frame_are_in_its_own_coordinates(astronaut):
+    small = find_faces_padded(tight_crop(astronaut))[0]
+    big = cv2.resize(tight_crop(astronaut), (1536, 1536), interpolation=cv2.INTER_CUBIC)  # searched scaled down
+
+    [box] = find_faces_padded(big)
+
+    assert abs(box.x - 6 * small.x) <= 30 and abs(box.y - 6 * small.y) <= 30
+    assert abs(box.w - 6 * small.w) <= 60 and box.x + box.w <= 1536 and box.y + box.h <= 1536
+
+
+def test_a_close_up_running_off_a_wide_frame_is_found_padded(astronaut):
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    frame[:, 420:1500] = cv2.resize(tight_crop(astronaut), (1080, 1080))  # the face runs off the top and bottom
+    assert find_faces(frame) == []
+
+    [box] = find_faces_padded(frame)
+
+    assert 420 <= box.x + box.w / 2 <= 1500 and box.w >= 540 and box.y >= 0 and box.y + box.h <= 1080
+
+
+def test_the_padded_search_finds_nothing_in_a_frame_without_a_face():
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (360, 480, 3), dtype=np.uint8), (0, 0), 3)
+    assert find_faces_padded(noise) == []
+    assert find_faces_padded(np.full((200, 200, 3), 128, np.uint8)) == []
 
 
 def test_the_crop_is_the_box_enlarged_by_the_margin_around_its_centre():
