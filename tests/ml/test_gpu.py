@@ -8,7 +8,8 @@ conftest files, so it also runs where Django is not installed). Faces are confir
 eye cascade here: the verifier runs on the CPU on both sides and is not what is compared.
 It needs OpenCV 4 (`opencv-python-headless==4.14.0.94`): OpenCV 5 has no Haar cascades, and a
 machine image that ships 5 fails the photo test with "no attribute 'CascadeClassifier'".
-Last run: 5 passed on an NVIDIA H200 (torch 2.11.0+cu130, OpenCV 4.14 carried), 2026-11-26.
+Last run: 5 passed on an NVIDIA H200 (torch 2.11.0+cu130, OpenCV 4.14 carried: the image's is
+5.0.0), 2026-11-27, with the face search's padded retry and the verdict holds of ml/caution.py.
 """
 
 from __future__ import annotations
