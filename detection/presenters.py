@@ -521,14 +521,15 @@ def _timeline(analysis: Analysis, frames: list[Frame], *, threshold: float, thre
         x_ticks=x_ticks,
         tracks=lines,
         frames=frames,
-        summary=_timeline_summary(frames, numbers),
+        summary=_timeline_summary(frames, numbers, threshold=threshold, threshold_real=threshold_real),
     )
 
 
-def _timeline_summary(frames: list[Frame], numbers: list[int]) -> list[str]:
+def _timeline_summary(frames: list[Frame], numbers: list[int], *, threshold: float, threshold_real: float) -> list[str]:
     """What the timeline shows, in words (for screen readers and a printed report, which has
-    no frames table): for each person, their sampled frames in each band and their highest
-    score, and when."""
+    no frames table): for each person, their sampled frames in each band of the fake
+    probability (as the chart draws them; a box drawn for the AI-generated model's call has
+    another colour) and their highest score, and when."""
     bands = (("fake", "fake"), ("uncertain", "uncertain"), ("real", "real"))
     lines = []
     for number in numbers:
@@ -540,7 +541,8 @@ def _timeline_summary(frames: list[Frame], numbers: list[int]) -> list[str]:
         if not best:
             continue
         who = f"Person {number}" if number else "Faces not linked to a person"
-        counts = ", ".join(f"{sum(1 for _, box in best if box.band == band)} {words}" for band, words in bands)
+        in_band = [band_for(box.score, threshold=threshold, threshold_real=threshold_real) for _, box in best]
+        counts = ", ".join(f"{in_band.count(band)} {words}" for band, words in bands)
         top_frame, top = max(best, key=lambda pair: pair[1].score)
         frames_words = f"{len(best)} sampled frame{'s' if len(best) != 1 else ''}"
         lines.append(

@@ -35,6 +35,14 @@ def test_the_pages_fit_a_phone_screen(browser, live_server):
             )
             analysis.file.save("photo.jpg", ContentFile(astronaut_jpeg()), save=False)
             analysis.save()
+            for reason, verdict, score in (("fake_moments", "uncertain", 0.40), ("", "fake", 0.87)):  # the longest badges
+                held = Analysis(
+                    owner=alice, original_name="clip.mp4", media_type="video", size=1, sha256="1" * 64,
+                    status="done", verdict=verdict, fake_kind="face_swap" if verdict == "fake" else "",
+                    uncertain_reason=reason, fake_probability=score, threshold=0.864, threshold_real=0.437,
+                )
+                held.file.save("clip.mp4", ContentFile(b"not needed"), save=False)
+                held.save()
 
             log_in(browser, live_server.url, username="alice", password=PASSWORD)
             WebDriverWait(browser, 10).until(EC.url_contains("/upload/"))

@@ -116,6 +116,9 @@ class ResultViewTests(BaseTestCase):
         self.assertEqual(view.deciding_track, 1)
         self.assertEqual(view.ai_flagged_too, [])  # the sentence says it; no second line
         self.assertIn("person 1 as likely AI-generated (97.0%", view.sentence)
+        # the timeline's words count the fake probability's bands, as its chart draws them, not
+        # the colour of a box drawn for the AI-generated call
+        self.assertEqual(view.timeline.summary[0], "Person 1: 3 sampled frames (0 fake, 1 uncertain, 2 real); highest 30.0% at 1.00 s.")
 
     def test_a_verdict_close_to_its_threshold_says_another_copy_may_fall_on_the_other_side(self):
         analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
