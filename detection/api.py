@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -122,7 +123,7 @@ class AnalysisCursorPagination(CursorPagination):
         self.count = queryset.count()
         try:
             return super().paginate_queryset(queryset, request, view)
-        except NotFound:
+        except (NotFound, DjangoValidationError, ValueError, TypeError):  # made up, or a forged position
             raise ValidationError({"cursor": ["Not a cursor this list gave: send it empty to start, then follow next."]}) from None
 
     def get_paginated_response(self, data):

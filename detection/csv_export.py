@@ -24,7 +24,6 @@ COLUMNS = (
     "status",
     "verdict",
     "fake_kind",
-    "uncertain_reason",
     "probability",
     "face_swap_probability",
     "ai_generated_probability",
@@ -40,6 +39,9 @@ COLUMNS = (
     "finished",
     "error",
     "page",
+    # added 2026-11-27, at the end so that a sheet reading columns by position still reads them
+    "uncertain_reason",  # why a verdict was held at uncertain (ml/caution.py)
+    "probability_of",  # what `probability` measures: "fake" (face swap) or "AI-generated"
 )
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BYTE_ORDER_MARK = "\ufeff"
@@ -70,7 +72,6 @@ def analysis_row(analysis: Analysis, *, page_url: str) -> list:
         analysis.status,
         analysis.verdict,
         analysis.fake_kind,
-        analysis.uncertain_reason,
         _blank(analysis.verdict_probability),
         _blank(analysis.fake_probability),
         _blank(analysis.synthetic_probability),
@@ -86,6 +87,8 @@ def analysis_row(analysis: Analysis, *, page_url: str) -> list:
         _moment(analysis.finished_at),
         analysis.error,
         page_url,
+        analysis.uncertain_reason,
+        analysis.probability_label if analysis.verdict_probability is not None else "",
     ]
     return [spreadsheet_safe(cell) for cell in cells]
 

@@ -8,6 +8,7 @@ coordinate system (its viewBox), so the boxes scale with the image.
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from dataclasses import dataclass, field
@@ -192,6 +193,8 @@ class ResultView:
     # when some did but no person's lowest did (a person's probability is the lowest of theirs):
     # (reached, checked), else None
     ai_faces_reached: tuple[int, int] | None = None
+    # the person whose probability the headline shows (None: no one person's, or not known)
+    headline_track: int | None = None
     # The most faces scored in one frame when others were left out: the cap this analysis ran
     # under (a setting that may have changed since), as its frames with left-out faces show it.
     max_faces: int = 0
@@ -311,7 +314,7 @@ def _held_sentence(analysis: Analysis, *, who: str, threshold: float, threshold_
         if moments is not None:
             person, times, of, mean = moments
             who = f"person {person}" if analysis.faces_count > 1 else who
-            when = f"at {times[0]:.1f} s" if times[0] == times[-1] else f"between {times[0]:.1f} and {times[-1]:.1f} s"
+            when = _times_text(times)
             return (
                 f"Not called real: {who} scores {percent_text(mean)} on average, below {percent_text(threshold_real)}, "
                 f"but {len(times)} of their {of} faces, {when}, {'scores' if len(times) == 1 else 'score'} at or "
@@ -341,20 +344,51 @@ def _held_sentence(analysis: Analysis, *, who: str, threshold: float, threshold_
     )
 
 
+# ml/caution.py's rule for a "real" held for its fake moments (tests/detection/test_presenters.py
+# holds them equal; this module does not import ml): at least 3 of a counted person's faces, and
+# a tenth of them, at or above the fake threshold.
+FAKE_MOMENTS_FACES = 3
+FAKE_MOMENTS_SHARE = 0.10
+
+
+def _headline_track(analysis: Analysis, deciding: AnalysisTrack | None) -> int | None:
+    """The deciding person, where the headline's probability is theirs: a verdict held for one
+    person's fake moments rests on them, while the file's score may be another's higher mean."""
+    if deciding is None:
+        return None
+    own = deciding.synthetic_probability if analysis.stands_on_ai_check else deciding.fake_probability
+    shown = analysis.verdict_probability
+    return deciding.number if own is not None and shown is not None and abs(own - shown) < 1e-9 else None
+
+
 def _fake_moments(analysis: Analysis, *, threshold: float) -> tuple[int, list[float], int, float] | None:
     """(person, the times of their faces at or above the fake threshold, their faces, their mean
-    score) of the counted person with the most such faces; None when no counted person has one."""
+    score) of the counted person the hold rests on: of those with enough such faces (the rule
+    above), the one with the most; None when there is none (an analysis stored under another rule)."""
     counted = {track.number: track for track in analysis.tracks.all() if track.counted}
     in_band: dict[int, list[float]] = {}
     for frame in analysis.frames.all():
         for face in frame.faces.all():
             if face.track in counted and face.fake_probability >= threshold:
                 in_band.setdefault(face.track, []).append(frame.time)
-    if not in_band:
+    enough = {
+        number: times for number, times in in_band.items()
+        if len(times) >= max(FAKE_MOMENTS_FACES, math.ceil(FAKE_MOMENTS_SHARE * counted[number].frames))
+    }
+    if not enough:
         return None
-    person = max(in_band, key=lambda number: (len(in_band[number]), -number))
+    person = max(enough, key=lambda number: (len(enough[number]), -number))
     track = counted[person]
-    return person, sorted(in_band[person]), track.frames, track.fake_probability
+    return person, sorted(enough[person]), track.frames, track.fake_probability
+
+
+def _times_text(times: list[float]) -> str:
+    """"at 1.0 s", "at 1.0, 1.5 and 10.0 s", or for many "at 9 moments from 1.0 to 15.0 s"."""
+    if len(times) == 1:
+        return f"at {times[0]:.1f} s"
+    if len(times) <= 6:
+        return f"at {', '.join(f'{t:.1f}' for t in times[:-1])} and {times[-1]:.1f} s"
+    return f"at {len(times)} moments from {times[0]:.1f} to {times[-1]:.1f} s"
 
 
 def _ai_faces_reached(analysis: Analysis, frames: list[AnalysisFrame]) -> tuple[int, int] | None:
@@ -705,6 +739,10 @@ def result_view(analysis: Analysis) -> ResultView:
         )
     else:
         deciding = max(counted, key=lambda track: track.fake_probability, default=None)
+        if analysis.uncertain_reason == "fake_moments":  # the person whose fake moments held it
+            moments = _fake_moments(analysis, threshold=threshold)
+            if moments is not None:
+                deciding = next(track for track in counted if track.number == moments[0])
     scored = [frame for frame in frames if frame.score is not None]
     selected = max(scored, key=lambda frame: frame.score, default=frames[0] if frames else None)
     video = analysis.media_type == Analysis.MediaType.VIDEO
@@ -726,6 +764,7 @@ def result_view(analysis: Analysis) -> ResultView:
             face_side=_face_side(stored, deciding.number) if deciding else None,
         ),
         deciding_track=deciding.number if deciding else None,
+        headline_track=_headline_track(analysis, deciding),
         frames=frames,
         selected=selected,
         font_size=font,

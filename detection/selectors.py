@@ -101,7 +101,8 @@ def account_usage(*, owner: AbstractBaseUser) -> dict:
 def analysis_list_statuses(*, owner: AbstractBaseUser, analysis_ids: list) -> QuerySet[Analysis]:
     """The owner's analyses among `analysis_ids` (others' are left out), for status polling."""
     return Analysis.objects.filter(owner=owner, pk__in=analysis_ids).only(
-        "id", "status", "progress", "error", "verdict", "fake_kind", "uncertain_reason", "fake_probability", "synthetic_probability"
+        "id", "status", "progress", "error", "verdict", "fake_kind", "uncertain_reason", "fake_probability",
+        "synthetic_probability", "threshold", "threshold_real",  # (verdict_label: borderline)
     )
 
 

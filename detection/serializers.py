@@ -242,8 +242,9 @@ class AnalysisSummaryOutputSerializer(serializers.ModelSerializer):
         allow_blank=True,
         read_only=True,
         help_text=(
-            "Why a video's verdict is uncertain though its fake_probability would say more (see the "
-            "README's verdict policy); empty where that probability's band decided"
+            "Why a verdict is uncertain though its scores would say more (fake_probability, or for the "
+            "ai_generated_* reasons synthetic_probability; see the README's verdict policy); empty "
+            "where the fake probability's band decided"
         ),
     )
 

@@ -49,7 +49,11 @@ def row(name: str, predictions: list[Prediction], detector: Detector, trained_on
     scored = [p for p in predictions if p.score is not None]
     labels = np.array([p.sample.label for p in scored])
     scores = np.array([p.score for p in scored])
-    verdicts = [verdict_for(s, threshold=detector.threshold, threshold_real=detector.threshold_real) for s in scores]
+    # the verdict the detector gave (holds included: ml/caution.py), else the score's band (crops
+    # classified as they are carry no verdict)
+    verdicts = [
+        p.verdict or verdict_for(p.score, threshold=detector.threshold, threshold_real=detector.threshold_real) for p in scored
+    ]
 
     def share(label: int, verdict: str) -> float | None:
         picked = [v for v, y in zip(verdicts, labels) if y == label]

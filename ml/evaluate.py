@@ -127,7 +127,10 @@ def summarize(predictions: list[Prediction], *, threshold: float, threshold_real
     """Metrics of the files' scores (the platform score, see the module's docstring) at the fake threshold over every scored file (`uncertain`
     counts as not fake); the three-way verdict counts per true label, which are the platform's
     own verdicts (both detectors) where the whole detector ran; and the metrics over the files
-    given a definite verdict (`decided`: real or fake, leaving the uncertain ones out)."""
+    given a definite verdict (`decided`: real or fake, leaving the uncertain ones out). The
+    verdict counts and the choice of `decided` files include the holds of ml/caution.py (a
+    verdict held at uncertain is uncertain there); the metrics at the threshold are of the
+    scores, before any hold."""
     scored = [p for p in predictions if p.score is not None]
     if not scored:
         raise ValueError("no file got a score (no faces found or unreadable files)")

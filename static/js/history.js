@@ -82,7 +82,7 @@
     }
     var probability = percent(analysis.probability);
     if (analysis.probability !== null && analysis.probability !== undefined && analysis.probability_label) {
-      probability += " " + analysis.probability_label;  // as the page writes it: what the number measures
+      probability = analysis.probability_label + " probability " + probability;  // as the page writes it
     }
     row.querySelector("[data-probability]").textContent = probability;
     var cell = row.querySelector("[data-thumbnail]");

@@ -1,7 +1,9 @@
+import base64
 import itertools
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
+from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -768,6 +770,11 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertEqual(both.json()["errors"]["cursor"], ["Give page or cursor, not both."])
         self.assertEqual(made_up.status_code, 400)
         self.assertIn("Not a cursor this list gave", made_up.json()["errors"]["cursor"][0])
+        for position in ("garbage", "2026-13-45"):  # well-formed cursors holding no upload time
+            forged = base64.b64encode(urlencode({"p": position}).encode()).decode()
+            with self.subTest(position=position):
+                response = self.get(self.url, {"cursor": forged})
+                self.assertEqual((response.status_code, response.json()["code"]), (400, "invalid"))
 
     def test_it_answers_404_for_a_page_past_the_end_and_says_how_many_there_are(self):
         self.analysis_for(self.alice)

@@ -58,7 +58,6 @@ class ResultViewTests(BaseTestCase):
         analysis.synthetic_probability, analysis.synthetic_threshold = 0.97, 0.714
         expected = {
             "few_frames": "Not called real: person 2 scores 25.0%, below 30.0%, but was found in only 2 of the 32 sampled frames",
-            "fake_moments": "Not called real: person 2 scores 60.0% on average, below 30.0%, but 1 of their 2 faces, at 1.0 s, scores at or above the 70.0% fake threshold",
             "ai_generated_video": "Not called fake: the second model rates the face as likely AI-generated (97.0%",
         }
         for reason, start in expected.items():
@@ -70,6 +69,34 @@ class ResultViewTests(BaseTestCase):
                 self.assertTrue(sentence.startswith(start), sentence)
                 self.assertNotIn("The model is unsure", sentence)
                 self.assertLessEqual(sentence.count("found in only"), 1, sentence)  # said once, not twice
+
+    def test_a_hold_for_fake_moments_names_the_person_whose_faces_held_it_everywhere_on_the_page(self):
+        """Person 1 has six faces in the fake band at a mean of 33 %; person 2, never in it, has
+        the file's highest mean (40 %). The hold rests on person 1 (ml/caution.py's rule)."""
+        analysis = self.analysis_for(
+            self.alice, original_name="two.mp4", media_type=Analysis.MediaType.VIDEO, status=Analysis.Status.DONE,
+            verdict=Analysis.Verdict.UNCERTAIN, uncertain_reason="fake_moments", fake_probability=0.4,
+            threshold=0.864, threshold_real=0.437, width=640, height=360, duration=3.2, faces_count=64, frames_analysed=32,
+        )
+        for k in range(32):
+            frame = AnalysisFrame.objects.create(analysis=analysis, index=k, time=k / 10, fake_probability=0.9 if 1 <= k <= 6 else 0.4)
+            AnalysisFace.objects.create(frame=frame, index=0, x=10, y=40, w=150, h=150, fake_probability=0.9 if 1 <= k <= 6 else 0.2, track=1)
+            AnalysisFace.objects.create(frame=frame, index=1, x=300, y=40, w=150, h=150, fake_probability=0.4, track=2)
+        AnalysisTrack.objects.create(analysis=analysis, number=1, fake_probability=0.33125, frames=32, first_time=0, last_time=3.1, counted=True)
+        AnalysisTrack.objects.create(analysis=analysis, number=2, fake_probability=0.4, frames=32, first_time=0, last_time=3.1, counted=True)
+        self.login(self.alice)
+
+        view = presenters.result_view(analysis)
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertTrue(view.sentence.startswith(
+            "Not called real: person 1 scores 33.1% on average, below 43.7%, but 6 of their 32 faces, "
+            "at 0.1, 0.2, 0.3, 0.4, 0.5 and 0.6 s, score at or above the 86.4% fake threshold"
+        ), view.sentence)
+        self.assertEqual((view.deciding_track, view.headline_track), (1, None))  # 40 % is person 2's, not theirs
+        self.assertNotIn("fake probability of person", page)
+        cards = {card.number: card.deciding for card in view.person_cards}
+        self.assertEqual(cards, {1: True, 2: False})
 
     def test_a_real_score_held_by_a_half_way_ai_generated_score_says_both_and_draws_that_person_uncertain(self):
         analysis = self.video_with_two_people()  # thresholds 0.3 and 0.7
@@ -312,3 +339,9 @@ class PersonCardTests(BaseTestCase):
         AnalysisTrack.objects.filter(analysis=analysis, number=2).delete()
 
         self.assertEqual(presenters.result_view(analysis).person_cards, [])
+
+
+def test_the_pages_rule_for_fake_moments_is_the_engines():
+    from ml import caution
+
+    assert (presenters.FAKE_MOMENTS_FACES, presenters.FAKE_MOMENTS_SHARE) == (caution.FAKE_MOMENTS_FACES, caution.FAKE_MOMENTS_SHARE)
