@@ -296,7 +296,9 @@ class AnalysisTrack(models.Model):
     first_time = models.FloatField()
     last_time = models.FloatField()
     counted = models.BooleanField(help_text="Long enough to decide the verdict")
-    synthetic_probability = models.FloatField(null=True, blank=True, help_text="Mean over its scored faces")
+    synthetic_probability = models.FloatField(
+        null=True, blank=True, help_text="The lowest over its scored faces (one frame's score is unsteady; ml/tracks.py)"
+    )
 
     class Meta:
         ordering = ["number"]

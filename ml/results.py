@@ -89,7 +89,7 @@ class TrackResult:
     first_time: float
     last_time: float
     counted: bool  # long enough to decide the verdict
-    synthetic_probability: float | None = None  # mean over its scored faces
+    synthetic_probability: float | None = None  # the lowest over its scored faces (ml/tracks.py)
 
 
 @dataclass(frozen=True)
