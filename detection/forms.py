@@ -4,6 +4,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from .models import Analysis
+from .selectors import HELD_ANY
 
 
 class MultipleFileInput(forms.FileInput):
@@ -44,6 +45,18 @@ class AnalysisFilterForm(forms.Form):
     )
     verdict = forms.ChoiceField(
         label="Result", choices=[("", "Any result"), *Analysis.Verdict.choices], required=False
+    )
+    uncertain_reason = forms.ChoiceField(  # the verdicts held at uncertain (ml/caution.py)
+        label="Held at uncertain",
+        choices=[
+            ("", "Held or not"),
+            (HELD_ANY, "Held, any reason"),
+            ("few_frames", "Face seen briefly"),
+            ("fake_moments", "Fake-looking moments"),
+            ("ai_generated_video", "AI-generated video?"),
+            ("ai_generated_hint", "Real, with an AI-generated hint"),
+        ],
+        required=False,
     )
     media_type = forms.ChoiceField(
         label="Type", choices=[("", "Photos and videos"), *Analysis.MediaType.choices], required=False

@@ -25,6 +25,7 @@ from .throttles import upload_rate_usage
 logger = logging.getLogger(__name__)
 
 ORDERINGS = ("-created_at", "created_at")
+HELD_ANY = "any"  # analysis_list's uncertain_reason for every held verdict, whatever its reason
 RUN_TASK = "detection.tasks.analysis_run_task"
 
 
@@ -38,6 +39,7 @@ def analysis_list(
     uploaded_from: date | None = None,
     uploaded_to: date | None = None,
     sha256: str | None = None,
+    uncertain_reason: str | None = None,
     ordering: str = "-created_at",
 ) -> QuerySet[Analysis]:
     """The owner's analyses, newest first unless `ordering` says otherwise.
@@ -45,7 +47,9 @@ def analysis_list(
     `name` matches part of the original file name, in any case and any script (name_folded);
     `uploaded_from` and
     `uploaded_to` are days in the site's time zone, both included; `sha256` is the upload's
-    digest (has this file been analysed already?).
+    digest (has this file been analysed already?); `uncertain_reason` selects the verdicts held at
+    uncertain for that reason (ml/caution.py), or for any reason (HELD_ANY): a desk that reviews
+    the held ones first.
     """
     if ordering not in ORDERINGS:
         raise ValueError(f"ordering must be one of {ORDERINGS}")
@@ -65,6 +69,10 @@ def analysis_list(
         analyses = analyses.filter(media_type=media_type)
     if sha256:
         analyses = analyses.filter(sha256=sha256.lower())
+    if uncertain_reason == HELD_ANY:
+        analyses = analyses.filter(verdict=Analysis.Verdict.UNCERTAIN).exclude(uncertain_reason="")
+    elif uncertain_reason:
+        analyses = analyses.filter(verdict=Analysis.Verdict.UNCERTAIN, uncertain_reason=uncertain_reason)
     return analyses.order_by(ordering, "pk")
 
 

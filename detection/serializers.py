@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from . import selectors
 from .models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
-from .selectors import ORDERINGS
+from .selectors import HELD_ANY, ORDERINGS
 
 MAX_WAIT_SECONDS = 30
 
@@ -100,6 +100,14 @@ class AnalysisListQuerySerializer(StrictQuerySerializer):
         required=False,
         help_text="The SHA-256 of a file (64 hex digits): its analyses, if it was uploaded before.",
         error_messages={"invalid": "A SHA-256 digest is 64 hexadecimal digits."},
+    )
+    uncertain_reason = serializers.ChoiceField(
+        choices=[*UNCERTAIN_REASONS, (HELD_ANY, "Any of these reasons")],
+        required=False,
+        help_text=(
+            "Only verdicts held at uncertain for this reason (see the analyses' `uncertain_reason`), "
+            f"or `{HELD_ANY}` for every held verdict: the ones to review first."
+        ),
     )
     ordering = serializers.ChoiceField(
         choices=ORDERINGS, default="-created_at", help_text="By upload time, newest first by default."

@@ -118,6 +118,7 @@ def _history_selection(request):
         name=chosen.get("q"),
         status=chosen.get("status"),
         verdict=chosen.get("verdict"),
+        uncertain_reason=chosen.get("uncertain_reason"),
         media_type=chosen.get("media_type"),
         uploaded_from=chosen.get("uploaded_from"),
         uploaded_to=chosen.get("uploaded_to"),

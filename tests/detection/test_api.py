@@ -835,6 +835,22 @@ class AnalysisListApiTests(ApiTestCase):
         self.assertEqual(ids(media_type="video"), [str(real_video.pk)])
         self.assertEqual(ids(status="done", verdict="real"), [str(real_video.pk)])
 
+    def test_it_lists_the_verdicts_held_at_uncertain_by_their_reason_or_all_of_them(self):
+        held = lambda reason: dict(verdict="uncertain", fake_probability=0.3, uncertain_reason=reason)  # noqa: E731
+        brief = self.done_analysis_for(self.alice, media_type="video", **held("few_frames"))
+        moments = self.done_analysis_for(self.alice, media_type="video", **held("fake_moments"))
+        self.done_analysis_for(self.alice, verdict="uncertain", fake_probability=0.6)  # by its score: not held
+        self.done_analysis_for(self.alice)  # a fake
+        self.done_analysis_for(self.bob, media_type="video", **held("few_frames"))
+
+        def ids(**filters):
+            return sorted(a["id"] for a in self.get(self.url, filters).json()["results"])
+
+        self.assertEqual(ids(uncertain_reason="few_frames"), [str(brief.pk)])
+        self.assertEqual(ids(uncertain_reason="any"), sorted([str(brief.pk), str(moments.pk)]))
+        self.assertEqual(ids(uncertain_reason="any", verdict="fake"), [])
+        self.assertEqual(self.get(self.url, {"uncertain_reason": "because"}).status_code, 400)
+
     def test_it_orders_by_upload_time(self):
         first = self.analysis_for(self.alice)
         second = self.analysis_for(self.alice)

@@ -10,7 +10,9 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from detection.forms import AnalysisFilterForm
 from detection.models import Analysis, AnalysisFace, AnalysisTrack
+from ml.results import UNCERTAIN_REASONS
 
 from accounts.services import user_create
 
@@ -299,6 +301,29 @@ class HistoryTests(BaseTestCase):
 
         self.assertEqual([a.original_name for a in done_fake.context["page"]], ["fake.jpg"])
         self.assertEqual([a.original_name for a in queued.context["page"]], ["waiting.jpg"])
+
+    def test_it_shows_the_verdicts_held_at_uncertain_and_exports_the_same_ones(self):
+        held = dict(verdict="uncertain", fake_probability=0.3, media_type="video")
+        self.done_analysis_for(self.alice, original_name="brief.mp4", uncertain_reason="few_frames", **held)
+        self.done_analysis_for(self.alice, original_name="moments.mp4", uncertain_reason="fake_moments", **held)
+        self.done_analysis_for(self.alice, original_name="scored.mp4", **held)  # uncertain by its score
+        self.login(self.alice)
+
+        every_held = self.client.get(self.url, {"uncertain_reason": "any"})
+        moments = self.client.get(self.url, {"uncertain_reason": "fake_moments"})
+        exported = self.client.get(reverse("detection:history-export"), {"uncertain_reason": "any"})
+
+        self.assertEqual(sorted(a.original_name for a in every_held.context["page"]), ["brief.mp4", "moments.mp4"])
+        self.assertEqual([a.original_name for a in moments.context["page"]], ["moments.mp4"])
+        self.assertContains(moments, '<option value="fake_moments" selected>Fake-looking moments</option>', html=True)
+        rows = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")))
+        self.assertEqual(sorted((row["file"], row["uncertain_reason"]) for row in rows), [
+            ("brief.mp4", "few_frames"), ("moments.mp4", "fake_moments"),
+        ])
+
+    def test_every_reason_a_verdict_is_held_for_can_be_picked_in_the_history(self):
+        offered = {value for value, _ in AnalysisFilterForm.base_fields["uncertain_reason"].choices}
+        self.assertEqual(offered - {"", "any"}, set(UNCERTAIN_REASONS))
 
     def test_it_paginates_by_twenty_and_keeps_the_filters_in_the_page_links(self):
         for i in range(21):
