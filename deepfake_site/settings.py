@@ -371,6 +371,10 @@ DETECTION_SWEEP_MINUTES = envint("DETECTION_SWEEP_MINUTES", 10, minimum=1)
 # Database queue: a worker's hold on a message lasts this many seconds and is renewed while the
 # worker lives; the messages of a worker that died are delivered again after one lease.
 DETECTION_QUEUE_LEASE = envint("DETECTION_QUEUE_LEASE", 60, minimum=1)
+# A job that waits this many seconds in a cluster's task queue while the queue's read lock stays
+# taken is waiting for a worker that died holding the lock: the cluster frees it (detection/
+# queue_lock.py; a live worker takes a waiting job at once).
+DETECTION_QUEUE_STUCK_AFTER = envint("DETECTION_QUEUE_STUCK_AFTER", 30, minimum=1)
 Q_WORKERS = envint("Q_WORKERS", 1, minimum=1)
 # Threads for the models and OpenCV in each worker process: the machine's cores shared among the
 # cluster's workers (one worker on two cores: 2), one inter-op thread.

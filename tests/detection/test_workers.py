@@ -6,6 +6,7 @@ open) and the Redis queue on PostgreSQL (`make test-scale`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,6 +39,7 @@ REQUEUE_AFTER = 3  # seconds: DETECTION_REQUEUE_AFTER for these tests
 DEADLINE = 300  # seconds for every analysis to finish, on a busy 2-core machine
 
 LEASE = 2  # seconds: DETECTION_QUEUE_LEASE of the database queue for these tests
+STUCK_AFTER = 2  # seconds: DETECTION_QUEUE_STUCK_AFTER for these tests
 
 
 def database_url() -> str:
@@ -79,6 +81,7 @@ class TwoClustersTests(TransactionTestCase):
             "DEEPFAKE_MODEL_PATH": str(self.model),
             "DETECTION_REQUEUE_AFTER": str(REQUEUE_AFTER),
             "DETECTION_HEATMAPS": "0",
+            "DETECTION_QUEUE_STUCK_AFTER": str(STUCK_AFTER),
         }
         log = open(self.media_root / f"{name}.log", "wb")
         self.addCleanup(log.close)
@@ -183,6 +186,34 @@ class TwoClustersTests(TransactionTestCase):
         runs = self.runs_per_analysis()
         self.assertTrue(all(count == 1 for count in runs.values()), runs)
         self.assertLessEqual(set(runs), {str(a.pk) for a in analyses})
+
+
+    def log_of(self, name: str) -> str:
+        return (self.media_root / f"{name}.log").read_text(errors="replace")
+
+    def test_a_worker_killed_while_waiting_for_a_job_leaves_its_cluster_working_and_stoppable(self):
+        # django-q2's idle worker holds the task queue's read lock while it waits; killed, it
+        # never gives it back (detection/queue_lock.py). Killed here before the cluster's
+        # scheduler first runs (30 s after start), while the worker has nothing to do.
+        cluster = self.start_cluster("cluster")
+        self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 1, deadline=60)
+        [worker] = [int(pid) for pid in re.findall(r"ready for work at (\d+)", self.log_of("cluster"))]
+        time.sleep(0.5)  # from its start-up hook into the queue's get
+        os.kill(worker, signal.SIGKILL)
+        self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 2, deadline=60)
+
+        [analysis] = self.upload(1)
+        self.wait_until(self.all_finished, deadline=120)
+
+        analysis.refresh_from_db()
+        self.assertEqual(analysis.status, Analysis.Status.DONE)
+        self.assertIn("the lock is released for the others", self.log_of("cluster"))
+        [replacement] = [int(pid) for pid in re.findall(r"ready for work at (\d+)", self.log_of("cluster"))][1:]
+        time.sleep(0.5)
+        os.kill(replacement, signal.SIGKILL)  # killed waiting again, then the cluster is stopped
+        self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 3, deadline=60)
+        cluster.send_signal(signal.SIGTERM)
+        self.assertEqual(cluster.wait(timeout=60), 0)  # it hung before: nobody read the stop message
 
 
 class Clock:

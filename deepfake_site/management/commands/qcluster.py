@@ -1,12 +1,15 @@
 """django-q2's qcluster, refusing to start a worker on a database not migrated for its code or
-that could not read the site's tasks, and warning when it does not see the uploads the site
-stored."""
+that could not read the site's tasks, warning when it does not see the uploads the site
+stored, and with its task queue watched for a worker that died holding it (detection/
+queue_lock.py)."""
 
+import django_q.cluster
 from django.core.management.base import CommandError
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from deepfake_site.safety import migrations_missing
 from detection import services, workers
+from detection.queue_lock import WatchedSentinel
 
 
 class Command(QclusterCommand):
@@ -31,4 +34,5 @@ class Command(QclusterCommand):
         if problem:  # a warning, not a refusal: the web may be the one misconfigured
             self.stderr.write(self.style.WARNING(f"Warning: {problem}."))
         services.sweep_schedule_update()
+        django_q.cluster.Sentinel = WatchedSentinel  # what django-q2's Cluster.start runs
         return super().handle(*args, **options)
