@@ -192,6 +192,7 @@ def result_rows(analysis: Analysis, result: AnalysisResult) -> ResultRows:
                 track=face_result.track,
                 synthetic_probability=face_result.synthetic_probability,
                 crop=face_result.crop.as_list() if face_result.crop is not None else None,
+                crop_angle=face_result.crop_angle,
                 heatmap_focus=face_result.heatmap_focus or "",
             )
             rows.faces.append((frame, face))

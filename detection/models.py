@@ -265,6 +265,13 @@ class AnalysisFace(models.Model):
         blank=True,
         help_text="[x, y, w, h] of the region the model saw, which the heatmap covers (empty: not recorded)",
     )
+    crop_angle = models.FloatField(
+        default=0.0,
+        help_text=(
+            "For a tilted face (found on a turned copy of the frame): the degrees counter-clockwise "
+            "the frame is turned about the crop's centre for the model to see the crop upright; 0 otherwise"
+        ),
+    )
     heatmap_focus = models.CharField(
         max_length=100,
         blank=True,

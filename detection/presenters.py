@@ -142,6 +142,9 @@ class Heatmap:
     crop_view_box: str
     caption: str
     crop_label: str  # the face beside the heatmap, for screen readers
+    # SVG transform of the frame for a tilted face's crop (AnalysisFace.crop_angle): the frame
+    # turned about the crop's centre as the model saw it, so the face stands as in the heatmap
+    crop_transform: str
     alt: str  # the heatmap, for screen readers: where it is brightest, when that was recorded
 
 
@@ -634,12 +637,22 @@ def _heatmaps(analysis: Analysis, frames: list[AnalysisFrame], *, video: bool) -
                 image_url=reverse("detection:frame-image", args=[analysis.pk, frame.index]) if frame.image else None,
                 # the region the heatmap covers, so that the two pictures line up
                 crop_view_box=" ".join(str(v) for v in (face.crop or [face.x, face.y, face.w, face.h])),
+                crop_transform=_crop_transform(face),
                 caption=f"{who}{where}: fake probability {percent_text(face.fake_probability)}",
                 crop_label=f"{who}’s face{where}, as the model saw it" if face.track else f"{who}{where}, as the model saw it",
                 alt=f"Heatmap of {who}{where}: {face.heatmap_focus}" if face.heatmap_focus else f"Heatmap of {who}{where}",
             )
         )
     return heatmaps
+
+
+def _crop_transform(face: AnalysisFace) -> str:
+    """'' for an upright crop; for a tilted face's, the frame turned crop_angle degrees
+    counter-clockwise about the crop's centre (SVG turns clockwise for a positive angle)."""
+    if not face.crop_angle or not face.crop:
+        return ""
+    x, y, w, h = face.crop
+    return f"rotate({-face.crop_angle:g} {x + w / 2:g} {y + h / 2:g})"
 
 
 def _face_side(frames: list[AnalysisFrame], track: int) -> int | None:

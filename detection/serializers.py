@@ -162,11 +162,18 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="[x, y, width, height] of the region the model saw (the box scaled and moved as the model was trained), which the heatmap covers; null if not recorded",
     )
+    crop_angle = serializers.FloatField(
+        read_only=True,
+        help_text=(
+            "0, or for a tilted face found on a turned copy of the frame: the degrees counter-clockwise the "
+            "frame is turned about the centre of `crop` for the model to see that region upright"
+        ),
+    )
 
     class Meta:
         model = AnalysisFace
         fields = [
-            "id", "index", "box", "crop", "fake_probability", "synthetic_probability", "track", "heatmap_url", "heatmap_focus"
+            "id", "index", "box", "crop", "crop_angle", "fake_probability", "synthetic_probability", "track", "heatmap_url", "heatmap_focus"
         ]
         extra_kwargs = {"heatmap_focus": {"help_text": "Where its heatmap is brightest, in words; empty without a heatmap"}}
         read_only_fields = fields

@@ -11,7 +11,8 @@ shows, and the AI-generated model was trained and measured on photos.
   (`MIN_TRACK_FRAMES`, 3) and the most-seen person decided instead (ml/tracks.py). A real
   verdict claims nothing was found in the whole video, and a face seen in 2 of 32 frames
   examined little of it: the real StyleTalk close-up `styletalk_furious_talk1_clip2` was "real
-  0.315" from two boxes. A "fake" verdict stands on what was seen and is not held.
+  0.315" from two boxes (before the turned face search of ml/faces.py found his tilted head in
+  all 32 frames). A "fake" verdict stands on what was seen and is not held.
 - `fake_moments`: a "real" verdict while a counted person has at least `FAKE_MOMENTS_FACES`
   (3) faces, and at least `FAKE_MOMENTS_SHARE` (10 %) of theirs, at or above the fake
   threshold. A person's score is the mean of their faces, which would average a short swapped

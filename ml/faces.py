@@ -31,8 +31,17 @@ showed no face before, 3 % with this search. Its boxes are mapped back into the 
 clamped to it, confirmed like any other and cropped like any box at the frame's edge (`crop_box`
 clamps). A frame with a face never pays for it.
 
+A whole frame in which neither search confirms a face is then searched on grey copies turned 15
+degrees each way, and where that confirms nothing 30 degrees each way (`find_faces_rotated`,
+ROTATIONS): the frontal cascade misses a head tilted more than about 15-20 degrees (a vlogger
+leaning into the camera: 3 of the 32 sampled frames of `styletalk_furious_talk1_clip2` showed a
+face, 32 with this search). A box found on a turned copy comes back as the bounding box of the
+turned box, clamped to the frame (`TurnedBox`): that is what is confirmed (BlazeFace must find
+the whole face in it, and be surer of it, ml/verify.py), tracked and shown. Its crops are cut
+upright, from the frame turned about the face: the classifier saw upright faces only.
+
 A crop is the face box enlarged `margin` times around its centre (1.3, as FaceForensics++ does),
-clamped to the frame, resized to the model's square input.
+clamped to the frame, resized to the model's square input; a tilted face's is cut upright.
 """
 
 from __future__ import annotations
@@ -157,6 +166,41 @@ PHOTO_SEARCH = FaceSearch(search_size=1024, min_face_fraction=0.05)
 PAD_BORDER = 0.35  # added beyond each side, in frame widths (left, right) and heights (top, bottom)
 PAD_MIN_FACE = 0.3  # the smallest face looked for there, in the frame's shorter side
 
+# A head tilted more than about 15-20 degrees is missed by the frontal cascade; where the padded
+# search confirms nothing either, the frame is turned both ways and searched again
+# (`find_faces_rotated`), a step at a time, stopping at the first step with a confirmed face.
+# Measured 2026-11-27 (runs/rotated, not committed; faces confirmed as ml/verify.py confirms a
+# turned box), three designs: one step of 25 degrees each way, 15 then 30, one step of 20:
+#   frames_found.py: of the 992 sampled frames of the 31 videos of ../shared/data/videos, 52 show
+#     no face after the upright and padded searches (51 a tilted head in StyleTalk close-ups);
+#     faces found in 51 / 51 / 48 (15 alone finds 40, the 30 step the other 11; the one left,
+#     a LivePortrait frame, gives no box at any angle from 15 to 35).
+#   face_free.py: 535 face-free pictures (scikit-image's 21 face-free data images, whole, turned
+#     20, -20 and 35 degrees, scaled to 1080p and cut into 160 and 256 px squares; the three
+#     FaceForensics++ masks of ../shared/data, whole and turned), 527 of them with no face after
+#     the other searches: 0 / 0 / 0 turned boxes confirmed, of 101 / 230 / 98 Haar boxes examined
+#     (the rule for upright boxes would have confirmed 0 / 1 / 1).
+#   verdicts_photos.py, the shipped models: 240 real photos (120 Celeb-DF, 120 FFHQ) with half
+#     their size of repeated edge added round them, turned 25 or 30 degrees either way: 149 show
+#     no face without this search; it finds 131 / 136 / 125 of them, called fake 0 / 0 / 0 and
+#     uncertain 5 / 1 / 1 (of these, 3 / 1 / 1 were real upright). 1,878 real photos (800
+#     UTKFace, 484 Celeb-DF, 594 FFHQ) with 44 showing no face: 6 / 9 / 7 found, 0 fake, 0 / 1 / 1
+#     uncertain. verdicts_videos.py: no verdict of the 31 videos worse, one
+#     better (`styletalk_furious_talk1_clip2` uncertain, 3 of 32 frames, two people -> real, 32
+#     frames, one person), the DFDC fakes fake as before; faces_videos.py: of the 55 faces only
+#     this search finds in six StyleTalk clips 0 are called fake, 10 (25) and 9 uncertain (of the
+#     137 found either way: 0 fake, 4 uncertain; the vlogger pulling faces in talk1_clip2).
+#   astronaut_angles.py: the astronaut's photo turned -45 to 45 degrees in steps of 5 is found
+#     at every angle (upright searches: -15 to 20); one step of 25 misses -45, of 20 -45, -40, 45.
+# 15 then 30: as many frames as 25, more photos and fewer uncertain, at twice its cost where no
+# face is found (timing.py, analyze(), median of 7, 2-core EPYC, ONNX): a face-free 1080p photo
+# 0.52 s + 0.14 s (25: + 0.07), a face-free 1080p clip (32 frames sampled, read twice as no face
+# was found) 3.57 s + 1.28 s (25: + 0.58).
+# A frame with a face never pays for it. ROTATED_SEARCH was not varied: the frame scaled to 384
+# px, faces from 15 % of its shorter side.
+ROTATIONS = ((15, -15), (30, -30))  # degrees, counter-clockwise: the steps, each searched both ways
+ROTATED_SEARCH = FaceSearch(search_size=384, min_face_fraction=0.15)
+
 
 @lru_cache(maxsize=1)
 def _cascade() -> cv2.CascadeClassifier:
@@ -224,6 +268,68 @@ def find_faces_padded(
     boxes = [box for box in (_clamped(b, width, height) for b in in_frame) if box is not None]
     boxes.sort(key=lambda b: b.w * b.h, reverse=True)
     return boxes[:max_faces]
+
+
+@dataclass(frozen=True)
+class TurnedBox(Box):
+    """A tilted face found by `find_faces_rotated`. The box itself (x, y, w, h) is the bounding
+    box of the tilted face's box in the frame, clamped to it: what is confirmed, tracked and
+    shown. The face is `face_w` x `face_h` around (`cx`, `cy`) and upright in the frame turned
+    `angle` degrees counter-clockwise about that centre; its crops are cut so (`crop_face`)."""
+
+    angle: float
+    cx: float
+    cy: float
+    face_w: float
+    face_h: float
+
+
+def find_faces_rotated(
+    image: np.ndarray,
+    angles: tuple[float, ...] = ROTATIONS[0],
+    *,
+    max_faces: int = DEFAULT_MAX_FACES,
+    search: FaceSearch = ROTATED_SEARCH,
+) -> list[TurnedBox]:
+    """Tilted faces, largest first: a grey copy of the frame turned by each of `angles`
+    (degrees, counter-clockwise) on a canvas that holds all of it, its corners filled with its
+    edge pixels, searched upright. A box found there is turned back: the box in the frame's
+    coordinates is the bounding box of the turned box (so it holds the whole tilted face, and
+    some of what surrounds it), clamped to the frame, and it keeps the upright face's geometry
+    for its crops (`TurnedBox`); a box mostly off the frame is dropped, and a face found at two
+    angles is returned once."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    height, width = grey.shape[:2]
+    scale = min(1.0, search.search_size / max(height, width))
+    if scale < 1.0:  # scaled down before turning: the turned copy is never made at full size
+        grey = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    smallest = max(24, round(min(grey.shape[:2]) * search.min_face_fraction))
+    found: list[Box] = []
+    for angle in angles:
+        turned, back = _turned(grey, angle)
+        for b in _cascade_boxes(turned, search, smallest=smallest):
+            corners = np.array([[b.x, b.y], [b.x + b.w, b.y], [b.x, b.y + b.h], [b.x + b.w, b.y + b.h]], np.float64)
+            points = (corners @ back[:, :2].T + back[:, 2]) / scale
+            (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+            box = _clamped(Box(round(x0), round(y0), round(x1 - x0), round(y1 - y0)), width, height)
+            if box is not None and all(iou(box, known) <= 0.5 for known in found):
+                (cx, cy), side = points.mean(axis=0), (b.w / scale, b.h / scale)
+                found.append(TurnedBox(box.x, box.y, box.w, box.h, angle, float(cx), float(cy), *side))
+    found.sort(key=lambda b: b.w * b.h, reverse=True)
+    return found[:max_faces]
+
+
+def _turned(grey: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """`grey` turned `angle` degrees counter-clockwise on a canvas that holds all of it, the
+    corners filled with its edge pixels; and the 2x3 matrix taking the canvas's pixels back to
+    `grey`'s."""
+    height, width = grey.shape[:2]
+    cos, sin = abs(np.cos(np.radians(angle))), abs(np.sin(np.radians(angle)))
+    canvas = (int(np.ceil(width * cos + height * sin)), int(np.ceil(width * sin + height * cos)))
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    matrix[:, 2] += (canvas[0] / 2 - width / 2, canvas[1] / 2 - height / 2)
+    turned = cv2.warpAffine(grey, matrix, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return turned, cv2.invertAffineTransform(matrix)
 
 
 def _clamped(box: Box, width: int, height: int) -> Box | None:
@@ -318,10 +424,36 @@ def crop_box(
 def crop_face(
     image: np.ndarray, box: Box, *, size: int, margin: float = DEFAULT_MARGIN, shift: float = 0.0
 ) -> np.ndarray:
-    """The face crop (BGR uint8, size x size) the classifier sees for this box."""
+    """The face crop (BGR uint8, size x size) the classifier sees for this box; a tilted face's
+    (`TurnedBox`) is cut upright."""
+    if isinstance(box, TurnedBox):
+        return resize_square(_upright_region(image, box, margin, shift), size)
     height, width = image.shape[:2]
     c = crop_box(box, width, height, margin, shift)
     return resize_square(image[c.y : c.y + c.h, c.x : c.x + c.w], size)
+
+
+def turned_crop_region(box: TurnedBox, margin: float = DEFAULT_MARGIN, shift: float = 0.0) -> Box:
+    """Where `crop_face` cuts a tilted face, in the frame's coordinates: a region of the crop's
+    size centred where the crop's centre lies in the frame, which the crop shows upright once the
+    frame is turned `box.angle` degrees counter-clockwise about that centre (the result page
+    turns the frame so to set the picture beside its heatmap). Not clamped: beyond the frame the
+    crop repeats the frame's edges."""
+    width, height = max(1, round(box.face_w * margin)), max(1, round(box.face_h * margin))
+    down, angle = shift * box.face_h, np.radians(box.angle)
+    # the crop's centre is `down` below the face's centre in the turned frame; turned back:
+    cx, cy = box.cx - down * np.sin(angle), box.cy + down * np.cos(angle)
+    return Box(round(cx - width / 2), round(cy - height / 2), width, height)
+
+
+def _upright_region(image: np.ndarray, box: TurnedBox, margin: float, shift: float) -> np.ndarray:
+    """The region `crop_box` cuts around an upright face, cut from the frame turned about the
+    tilted face's centre so that the face is upright: its box enlarged `margin` times, moved down
+    `shift` of its height; pixels beyond the frame repeat its edges."""
+    width, height = max(1, round(box.face_w * margin)), max(1, round(box.face_h * margin))
+    matrix = cv2.getRotationMatrix2D((box.cx, box.cy), box.angle, 1.0)
+    matrix[:, 2] += (width / 2 - box.cx, height / 2 - box.cy - shift * box.face_h)
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def read_crop(path: Path) -> np.ndarray:

@@ -56,8 +56,11 @@ class FaceResult:
     heatmap_png: bytes | None = field(default=None, repr=False, compare=False)  # Grad-CAM overlay
     heatmap_focus: str | None = None  # where that heatmap is brightest, in words (ml.heatmaps.heat_focus)
     # The region the face-swap model saw (the box scaled by its margin and moved by its shift,
-    # clamped to the frame), which its heatmap covers; None where it is not known.
+    # clamped to the frame), which its heatmap covers; None where it is not known. For a tilted
+    # face (ml/faces.py TurnedBox) the region is upright in the frame turned `crop_angle`
+    # degrees counter-clockwise about the region's centre (ml.faces.turned_crop_region).
     crop: Box | None = None
+    crop_angle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class AnalysisResult:
                         {
                             "box": face.box.as_list(),
                             "crop": face.crop.as_list() if face.crop is not None else None,
+                            "crop_angle": face.crop_angle,
                             "fake_probability": face.fake_probability,
                             "synthetic_probability": face.synthetic_probability,
                             "track": face.track,

@@ -7,7 +7,9 @@ Haar box is therefore checked by a second, independent detector:
 - `blazeface` (the default): MediaPipe's short-range BlazeFace model (it ships inside the
   `mediapipe==0.10.14` wheel, so nothing is downloaded) runs on a square region around the box,
   twice the box's size; the box is confirmed when BlazeFace finds a face whose centre lies inside
-  the Haar box and whose size is within a factor of two of it.
+  the Haar box and whose size is within a factor of two of it. A box from the search of a turned
+  copy (a tilted head, ml/faces.py) must hold the whole face (at most 1.25 times its width) and
+  BlazeFace must score it 0.75 or more (TURNED_FACE_MOST, TURNED_MIN_SCORE).
 - `eyes`: OpenCV's own eye cascade must find at least one eye in the upper half of the box
   (equalised, 120 px wide). Cheaper, no extra dependency, weaker on small or turned faces.
 - `none`: every Haar box is accepted (for measurements only).
@@ -34,6 +36,19 @@ from .results import Box
 VERIFIERS = ("blazeface", "eyes", "none")
 DEFAULT_VERIFIER = "blazeface"
 BLAZEFACE_MIN_SCORE = 0.5
+# A box from the turned search (ml/faces.py, `find_faces_rotated`) is the bounding box of a tilted
+# face's box, so it holds the whole face: BlazeFace's face in it may be at most TURNED_FACE_MOST
+# times its width (not 2), which drops a box on a chin, a cheek or half a face; and BlazeFace
+# must be surer of it (TURNED_MIN_SCORE, not BLAZEFACE_MIN_SCORE). Measured 2026-11-27
+# (runs/rotated/frames_found.py and face_free.py, not committed) on what the turned search finds
+# where no other search confirmed a face (ROTATIONS, 15 then 30 degrees), confirmed by the rule
+# for upright boxes -> by this one:
+#   52 sampled frames of ../shared/data/videos (51 hold a tilted head)     51 -> 51
+#   527 face-free pictures (scikit-image's, whole, cut, turned, at 1080p;  1 -> 0
+#   230 Haar boxes)
+# The two values were not varied again (chosen by an earlier, unrecorded measurement).
+TURNED_FACE_MOST = 1.25
+TURNED_MIN_SCORE = 0.75
 _REGION_SCALE = 2.0  # the region BlazeFace sees: the box enlarged this many times
 _REGION_SIZE = 256
 
@@ -96,7 +111,9 @@ def _region(image: np.ndarray, box: Box) -> tuple[np.ndarray, float, float, floa
     return cv2.resize(region, (_REGION_SIZE, _REGION_SIZE), interpolation=cv2.INTER_AREA), x0, y0, scale
 
 
-def blazeface_confirms(image: np.ndarray, box: Box) -> bool:
+def blazeface_confirms(image: np.ndarray, box: Box, *, most: float = 2.0, min_score: float = BLAZEFACE_MIN_SCORE) -> bool:
+    """Whether BlazeFace finds a face centred in the box, from half to `most` times its width,
+    at a score of at least `min_score`."""
     region, x0, y0, scale = _region(image, box)
     with _lock, warnings.catch_warnings():  # the MediaPipe graph is not safe to share between threads
         warnings.simplefilter("ignore", UserWarning)  # protobuf deprecation notice on every call
@@ -107,7 +124,7 @@ def blazeface_confirms(image: np.ndarray, box: Box) -> bool:
         cx = x0 + (rel.xmin + rel.width / 2) * _REGION_SIZE * scale
         cy = y0 + (rel.ymin + rel.height / 2) * _REGION_SIZE * scale
         inside = box.x <= cx <= box.x + box.w and box.y <= cy <= box.y + box.h
-        if inside and 0.5 <= w / box.w <= 2.0:
+        if inside and 0.5 <= w / box.w <= most and detection.score[0] >= min_score:
             return True
     return False
 
@@ -123,11 +140,17 @@ def eyes_confirm(image: np.ndarray, box: Box) -> bool:
     return len(eyes) > 0
 
 
-def confirm_faces(image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER) -> list[bool]:
-    """For each Haar box, whether the verifier confirms it is a face."""
+def confirm_faces(
+    image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER, turned: bool = False
+) -> list[bool]:
+    """For each Haar box, whether the verifier confirms it is a face. `turned`: the boxes come
+    from the search of a turned copy (ml/faces.py, `find_faces_rotated`) and BlazeFace is held
+    to TURNED_FACE_MOST and TURNED_MIN_SCORE."""
     if verifier not in VERIFIERS:
         raise ValueError(f"unknown face verifier {verifier!r}; choose from {', '.join(VERIFIERS)}")
     if verifier == "none":
         return [True] * len(boxes)
-    check = blazeface_confirms if verifier == "blazeface" else eyes_confirm
-    return [check(image, box) for box in boxes]
+    if verifier == "eyes":
+        return [eyes_confirm(image, box) for box in boxes]
+    held = {"most": TURNED_FACE_MOST, "min_score": TURNED_MIN_SCORE} if turned else {}
+    return [blazeface_confirms(image, box, **held) for box in boxes]

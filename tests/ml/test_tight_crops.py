@@ -32,6 +32,7 @@ def test_a_tight_crop_of_a_face_is_judged_where_it_was_no_face(tmp_path, astrona
     path = tmp_path / "profile-picture.png"
     cv2.imwrite(str(path), tight_crop(astronaut))
     options = DetectorOptions(heatmaps=0)
+    monkeypatch.setattr(detector, "rotated_retry", False)  # the padded search alone (the turned one finds it too)
     monkeypatch.setattr(detector, "padded_retry", False)
     assert detector.analyze(path, options).verdict == "no_face"  # the plain searches miss it
     monkeypatch.setattr(detector, "padded_retry", True)
@@ -63,6 +64,7 @@ def test_a_face_aligned_video_has_its_face_in_every_sampled_frame(tmp_path, astr
     frames = [base[4 * step : 4 * step + 256, 16 - 2 * step : 272 - 2 * step].copy() for step in range(8)]  # a little motion
     path = write_video(tmp_path / "aligned.mp4", frames, fps=8)
     options = DetectorOptions(heatmaps=0, full_search_every=4)
+    monkeypatch.setattr(detector, "rotated_retry", False)  # the padded search alone
     monkeypatch.setattr(detector, "padded_retry", False)
     before = detector.analyze(path, options)
     monkeypatch.setattr(detector, "padded_retry", True)
