@@ -938,6 +938,7 @@ class AnalysisDetailApiTests(ApiTestCase):
                             "index": 0,
                             "box": [80, 40, 100, 100],
                             "crop": None,
+                            "crop_angle": 0.0,
                             "fake_probability": 0.91,
                             "synthetic_probability": 0.02,
                             "track": 1,

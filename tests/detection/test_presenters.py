@@ -9,7 +9,7 @@ from django.urls import reverse
 from detection import presenters
 from detection.models import Analysis, AnalysisFace, AnalysisFrame, AnalysisTrack
 
-from .base import BaseTestCase
+from .base import BaseTestCase, astronaut_jpeg
 
 
 class ResultViewTests(BaseTestCase):
@@ -189,6 +189,25 @@ class ResultViewTests(BaseTestCase):
 
         self.assertEqual(heatmap.crop_view_box, "0 22 124 124")
         self.assertEqual(heatmap.crop_label, "Person 1’s face at 0.00 s (frame 0), as the model saw it")
+
+    def test_a_tilted_face_beside_its_heatmap_is_shown_turned_upright_as_the_model_saw_it(self):
+        analysis = self.video_with_two_people()
+        face = AnalysisFace.objects.filter(frame__analysis=analysis, track=1).first()
+        face.heatmap.save("h.png", ContentFile(b"\x89PNG\r\n\x1a\n"), save=False)
+        face.crop, face.crop_angle = [40, 20, 100, 120], -15.0  # found on the frame turned 15 degrees clockwise
+        face.save()
+        face.frame.image.save("frame.jpg", ContentFile(astronaut_jpeg()))  # the picture beside the heatmap
+        self.login(self.alice)
+
+        [heatmap] = presenters.result_view(analysis).heatmaps
+        page = self.client.get(reverse("detection:detail", args=[analysis.pk])).content.decode()
+
+        self.assertEqual(heatmap.crop_view_box, "40 20 100 120")
+        self.assertEqual(heatmap.crop_transform, "rotate(15 90 80)")  # SVG turns clockwise for a positive angle
+        self.assertIn('transform="rotate(15 90 80)"', page)
+        face.crop_angle = 0.0
+        face.save()
+        self.assertEqual(presenters.result_view(analysis).heatmaps[0].crop_transform, "")
 
     def test_the_timeline_is_also_said_in_words_person_by_person(self):
         """For screen readers and the printed report, which has no frames table."""
