@@ -374,7 +374,7 @@ DETECTION_QUEUE_LEASE = envint("DETECTION_QUEUE_LEASE", 60, minimum=1)
 # A job that waits this many seconds in a cluster's task queue while the queue's read lock stays
 # taken is waiting for a worker that died holding the lock: the cluster frees it (detection/
 # queue_lock.py; a live worker takes a waiting job at once).
-DETECTION_QUEUE_STUCK_AFTER = envint("DETECTION_QUEUE_STUCK_AFTER", 30, minimum=1)
+DETECTION_QUEUE_STUCK_AFTER = envint("DETECTION_QUEUE_STUCK_AFTER", 30, minimum=2)
 Q_WORKERS = envint("Q_WORKERS", 1, minimum=1)
 # Threads for the models and OpenCV in each worker process: the machine's cores shared among the
 # cluster's workers (one worker on two cores: 2), one inter-op thread.

@@ -166,7 +166,8 @@ class AnalysisFaceOutputSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text=(
             "0, or for a tilted face found on a turned copy of the frame: the degrees counter-clockwise the "
-            "frame is turned about the centre of `crop` for the model to see that region upright"
+            "frame is turned about the centre of `crop` for the model to see that region upright (such a "
+            "`crop` may reach beyond the frame, where the model saw the frame's edges repeated)"
         ),
     )
 

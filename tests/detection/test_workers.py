@@ -193,12 +193,11 @@ class TwoClustersTests(TransactionTestCase):
 
     def test_a_worker_killed_while_waiting_for_a_job_leaves_its_cluster_working_and_stoppable(self):
         # django-q2's idle worker holds the task queue's read lock while it waits; killed, it
-        # never gives it back (detection/queue_lock.py). Killed here before the cluster's
-        # scheduler first runs (30 s after start), while the worker has nothing to do.
+        # never gives it back (detection/queue_lock.py). Killed here while it waits so.
         cluster = self.start_cluster("cluster")
         self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 1, deadline=60)
         [worker] = [int(pid) for pid in re.findall(r"ready for work at (\d+)", self.log_of("cluster"))]
-        time.sleep(0.5)  # from its start-up hook into the queue's get
+        self.wait_until(lambda: waiting_for_a_job(worker), deadline=60)
         os.kill(worker, signal.SIGKILL)
         self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 2, deadline=60)
 
@@ -209,11 +208,17 @@ class TwoClustersTests(TransactionTestCase):
         self.assertEqual(analysis.status, Analysis.Status.DONE)
         self.assertIn("the lock is released for the others", self.log_of("cluster"))
         [replacement] = [int(pid) for pid in re.findall(r"ready for work at (\d+)", self.log_of("cluster"))][1:]
-        time.sleep(0.5)
+        self.wait_until(lambda: waiting_for_a_job(replacement), deadline=60)
         os.kill(replacement, signal.SIGKILL)  # killed waiting again, then the cluster is stopped
         self.wait_until(lambda: self.log_of("cluster").count("ready for analyses") == 3, deadline=60)
         cluster.send_signal(signal.SIGTERM)
         self.assertEqual(cluster.wait(timeout=60), 0)  # it hung before: nobody read the stop message
+
+
+def waiting_for_a_job(pid: int) -> bool:
+    """Whether a worker process is blocked reading its cluster's task queue (holding the queue's
+    read lock), as the kernel says where its main thread sleeps."""
+    return "pipe_read" in Path(f"/proc/{pid}/wchan").read_text()
 
 
 class Clock:

@@ -177,7 +177,7 @@ def test_a_tilted_face_is_judged_where_it_was_no_face(tmp_path, astronaut, detec
     assert result.verdict != "no_face" and result.faces_count == 1
     box = face.box  # in the frame, as the result page draws it
     assert box.x >= 0 and box.y >= 0 and box.x + box.w <= 512 and box.y + box.h <= 512
-    assert face.crop_angle == face.box.angle != 0  # the page turns the frame to show the crop
+    assert face.crop_angle in {angle for step in ROTATIONS for angle in step}  # the page turns the frame by it
 
 
 def test_the_region_a_tilted_faces_crop_shows_is_where_the_frame_turned_about_it_shows_it(astronaut):
@@ -257,3 +257,18 @@ def test_a_face_free_videos_finer_second_reading_is_not_searched_turned_again(tm
     first, second = searched[: searched.index("fine")], searched[searched.index("fine") :]
     assert first.count("turned") == len(ROTATIONS) * first.count("whole") > 0  # every whole search, each step
     assert "turned" not in second
+
+
+def test_the_frames_between_two_whole_searches_find_a_tilted_head_near_where_it_was_still_turned(
+    tmp_path, astronaut, detector, monkeypatch
+):
+    image = tilted(astronaut)[0]
+    frames = [np.roll(image, 4 * step, axis=1) for step in range(9)]  # a little motion
+    path = write_video(tmp_path / "tilted.mp4", frames, fps=9)
+    searched = logged_searches(monkeypatch)
+
+    result = detector.analyze(path, DetectorOptions(heatmaps=0, full_search_every=4))
+
+    faces = [face for frame in result.frames for face in frame.faces]
+    assert len(faces) == 9 and all(face.crop_angle != 0 for face in faces)  # each cut upright
+    assert searched.count("whole") == 3  # frames 0, 4 and 8: those between are searched near the head
