@@ -225,8 +225,10 @@ def _in_frame_pixels(box: Box | None, searched: tuple[int, int] | None, frame: t
     """A box found on a frame scaled down for the search (a 4K video's frames are read at
     1080p, see MediaLimits.frame_pixels; a JPEG over the pixel budget is decoded at 1/2 to 1/8)
     in the pixels of the frame the result reports."""
-    if box is None or searched is None or searched == frame:
-        return box
+    if box is None:
+        return None
+    if searched is None or searched == frame:
+        return Box(box.x, box.y, box.w, box.h)  # (a tilted face's TurnedBox: its rectangle only)
     sx, sy = frame[0] / searched[0], frame[1] / searched[1]
     return Box(round(box.x * sx), round(box.y * sy), round(box.w * sx), round(box.h * sy))
 

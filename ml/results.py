@@ -58,7 +58,8 @@ class FaceResult:
     # The region the face-swap model saw (the box scaled by its margin and moved by its shift,
     # clamped to the frame), which its heatmap covers; None where it is not known. For a tilted
     # face (ml/faces.py TurnedBox) the region is upright in the frame turned `crop_angle`
-    # degrees counter-clockwise about the region's centre (ml.faces.turned_crop_region).
+    # degrees counter-clockwise about the region's centre (ml.faces.turned_crop_region), and
+    # not clamped: where it reaches beyond the frame the model saw the frame's edges repeated.
     crop: Box | None = None
     crop_angle: float = 0.0
 

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError
+from .faces import TurnedBox
 from .results import Box
 
 VERIFIERS = ("blazeface", "eyes", "none")
@@ -143,14 +144,15 @@ def eyes_confirm(image: np.ndarray, box: Box) -> bool:
 def confirm_faces(
     image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER, turned: bool = False
 ) -> list[bool]:
-    """For each Haar box, whether the verifier confirms it is a face. `turned`: the boxes come
-    from the search of a turned copy (ml/faces.py, `find_faces_rotated`) and BlazeFace is held
-    to TURNED_FACE_MOST and TURNED_MIN_SCORE."""
+    """For each Haar box, whether the verifier confirms it is a face. A box from the search of a
+    turned copy (a TurnedBox, ml/faces.py; or every box, with `turned`) is held by BlazeFace
+    to TURNED_FACE_MOST and TURNED_MIN_SCORE (the `eyes` check looks at such a box as it lies,
+    tilted, and rarely confirms it; `none`, for measuring only, accepts it as any other)."""
     if verifier not in VERIFIERS:
         raise ValueError(f"unknown face verifier {verifier!r}; choose from {', '.join(VERIFIERS)}")
     if verifier == "none":
         return [True] * len(boxes)
     if verifier == "eyes":
         return [eyes_confirm(image, box) for box in boxes]
-    held = {"most": TURNED_FACE_MOST, "min_score": TURNED_MIN_SCORE} if turned else {}
-    return [blazeface_confirms(image, box, **held) for box in boxes]
+    held = {"most": TURNED_FACE_MOST, "min_score": TURNED_MIN_SCORE}
+    return [blazeface_confirms(image, box, **(held if turned or isinstance(box, TurnedBox) else {})) for box in boxes]
