@@ -22,6 +22,8 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   ml/faces.py): faces in 51 of the 52 sampled frames of the 31 videos of ../shared/data/videos
   that the other searches left without one, no box on 527 face-free pictures, no face it found
   called fake, no video verdict worse. A video's second, finer reading runs neither retry again.
+  Between two whole searches, a tilted face is looked for near where it was on a copy of its
+  region turned by its angle (`find_faces_near`), and found there as a tilted face again.
   Each box is confirmed by a second
   detector (ml/verify.py) and a box that is not confirmed is never scored or shown as a face.
   A box found by the search around known faces that overlaps one of them by at least half
@@ -522,7 +524,7 @@ class Detector:
         # a box on a face confirmed in a neighbouring searched frame is that face, moved: only
         # the others are checked again (see the policy above)
         carried = [near is not None and any(iou(box, known) >= CARRY_CONFIRMED_IOU for known in near) for box in boxes]
-        checked = iter(confirm_faces(image, [b for b, c in zip(boxes, carried) if not c], verifier=options.verifier, turned=bool(turned)))
+        checked = iter(confirm_faces(image, [b for b, c in zip(boxes, carried) if not c], verifier=options.verifier))
         confirmed = [True if c else next(checked) for c in carried]
         timings["faces"] = timings.get("faces", 0.0) + searched - started
         timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - searched

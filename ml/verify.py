@@ -141,12 +141,9 @@ def eyes_confirm(image: np.ndarray, box: Box) -> bool:
     return len(eyes) > 0
 
 
-def confirm_faces(
-    image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER, turned: bool = False
-) -> list[bool]:
+def confirm_faces(image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER) -> list[bool]:
     """For each Haar box, whether the verifier confirms it is a face. A box from the search of a
-    turned copy (a TurnedBox, ml/faces.py; or every box, with `turned`) is held by BlazeFace
-    to TURNED_FACE_MOST and TURNED_MIN_SCORE (the `eyes` check looks at such a box as it lies,
+    turned copy (a TurnedBox, ml/faces.py) is held by BlazeFace to TURNED_FACE_MOST and TURNED_MIN_SCORE (the `eyes` check looks at such a box as it lies,
     tilted, and rarely confirms it; `none`, for measuring only, accepts it as any other)."""
     if verifier not in VERIFIERS:
         raise ValueError(f"unknown face verifier {verifier!r}; choose from {', '.join(VERIFIERS)}")
@@ -155,4 +152,4 @@ def confirm_faces(
     if verifier == "eyes":
         return [eyes_confirm(image, box) for box in boxes]
     held = {"most": TURNED_FACE_MOST, "min_score": TURNED_MIN_SCORE}
-    return [blazeface_confirms(image, box, **(held if turned or isinstance(box, TurnedBox) else {})) for box in boxes]
+    return [blazeface_confirms(image, box, **(held if isinstance(box, TurnedBox) else {})) for box in boxes]
