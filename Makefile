@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check framing-check degradation-check finetune-all-sources recipe-comparison framing-comparison shared-copies-comparison synthetic-model
+.PHONY: run test test-scale load load-scale bench export-onnx install browser train-deps migrate clean model-comparison base-model default-model eval-cross face-check framing-check degradation-check edits-check finetune-all-sources recipe-comparison framing-comparison shared-copies-comparison synthetic-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -197,6 +197,11 @@ framing-check: $(INSTALLED) $(EXPORTS)
 # more compressed, as shared copies are (ml/degradation.py; the model card's known limits).
 degradation-check: $(INSTALLED) $(EXPORTS)
 	$(BIN)/python -m ml check-degradation $(DATA)/videos --out $(RUNS)/degradation-videos.json
+
+# The same videos edited as re-posts edit them: turned vertical or landscape with a blurred fill,
+# mirrored, captioned, colour graded (ml/edits.py; the model card's "A video shared around").
+edits-check: $(INSTALLED) $(EXPORTS)
+	$(BIN)/python -m ml check-degradation $(DATA)/videos --edits --out $(RUNS)/edits-videos.json
 
 # How the shipped model was chosen (2026-11-27; the model card's known limits): the second step of
 # default-model (reals-224 from $(BASE_MODEL), 2 epochs, at most 6,000 files per source) with and

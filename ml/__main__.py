@@ -296,7 +296,7 @@ def cmd_check_degradation(args) -> int:
     import tempfile
 
     from .datasets import MEDIA_SUFFIXES
-    from .degradation import degradation_report, format_summary
+    from .degradation import DEGRADATIONS, EDITED, degradation_report, format_summary
 
     files = []
     for given in map(Path, args.files):
@@ -304,7 +304,7 @@ def cmd_check_degradation(args) -> int:
     if not files:
         raise SystemExit("check-degradation: no photo or video among the files given")
     with tempfile.TemporaryDirectory(prefix="degraded-") as folder:
-        report = degradation_report(_detector(args), files, Path(folder))
+        report = degradation_report(_detector(args), files, Path(folder), EDITED if args.edits else DEGRADATIONS)
     print(format_summary(report))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -656,6 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", help="photos and videos, or folders of them (a file under a folder named fake is a fake)")
     p.add_argument("--out", default=None, help="also write every verdict here (JSON)")
+    p.add_argument(
+        "--edits", action="store_true",
+        help="instead of smaller, blockier copies: copies edited as re-posts are (a blurred fill, mirrored, a caption, a colour filter: ml/edits.py)",
+    )
     with_model(p)
     p.set_defaults(func=cmd_check_degradation)
 

@@ -10,6 +10,11 @@ own MPEG-4 part 2 writer (`cv2.VideoWriter`, mp4v) at 480p, as a script that sav
 makes it (photos have no such copy). "480p" means at most 480 px high, whatever the
 frame's shape, so a portrait clip is scaled further than a site's 480p (which counts the shorter
 side) would. A file is never made larger than it was.
+
+`EDITED` is a second set: the changes a re-post makes to the picture itself (a blurred fill
+around a clip turned vertical or landscape, a mirror image, a caption, a colour filter:
+ml/edits.py), each re-encoded at x264's default quality, beside a copy only re-encoded so, to
+tell the edit's effect from the encoder's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import cv2
 import numpy as np
 
 from .datasets import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .edits import EDITS
 
 
 @dataclass(frozen=True)
@@ -30,13 +36,19 @@ class Degradation:
     """A re-encoding: to at most `height` px high (None: the file's own), with x264's `crf` for
     a video and JPEG `quality` for a photo. `codec` "mp4v": the video written by OpenCV's own
     MPEG-4 part 2 writer instead (its defaults, as a script that saves frames with
-    cv2.VideoWriter does), scaled with area averaging."""
+    cv2.VideoWriter does), scaled with area averaging. `edit`: one of ml.edits.EDITS, made to
+    every frame (upright) before it is scaled and encoded; x264 only."""
 
     name: str
     height: int | None
     crf: int
     quality: int
     codec: str = "libx264"
+    edit: str = ""
+
+    def __post_init__(self):
+        if self.edit and (self.edit not in EDITS or self.codec != "libx264"):
+            raise ValueError(f"{self.name}: an edit is one of {', '.join(EDITS)}, re-encoded with libx264")
 
 
 DEGRADATIONS = (
@@ -46,6 +58,16 @@ DEGRADATIONS = (
     Degradation("240p, CRF 38", 240, 38, 30),
     Degradation("own size, CRF 40", None, 40, 20),
     Degradation("480p, OpenCV mp4v", 480, 0, 75, codec="mp4v"),
+)
+
+EDITED = (
+    DEGRADATIONS[0],
+    Degradation("own size, CRF 23", None, 23, 90),  # the encoder alone, for the edits below
+    Degradation("vertical, blurred fill", None, 23, 90, edit="vertical_blurred_fill"),
+    Degradation("landscape, blurred fill", None, 23, 90, edit="landscape_blurred_fill"),
+    Degradation("mirrored", None, 23, 90, edit="mirrored"),
+    Degradation("caption burnt in", None, 23, 90, edit="captioned"),
+    Degradation("colour graded", None, 23, 90, edit="graded"),
 )
 
 
@@ -77,8 +99,11 @@ def degrade_video(src: Path, dst: Path, degradation: Degradation) -> Path:
             stream.codec_context.time_base = 1 / Fraction(rate)
             for index, frame in enumerate(source.decode(video)):
                 turns = (frame.rotation // 90) % 4  # PyAV: degrees counter-clockwise to show it upright
-                if turns:
-                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), turns)), format="bgr24")
+                if turns or degradation.edit:
+                    image = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="bgr24"), turns))
+                    if degradation.edit:
+                        image = EDITS[degradation.edit](image, index)
+                    frame = av.VideoFrame.from_ndarray(image, format="bgr24")
                 if index == 0:
                     width, height = _scaled(frame.width, frame.height, degradation.height)
                     stream.width, stream.height = max(2, width - width % 2), max(2, height - height % 2)
@@ -116,10 +141,12 @@ def _opencv_mp4v(src: Path, dst: Path, degradation: Degradation) -> Path:
 
 
 def degrade_image(src: Path, dst: Path, degradation: Degradation) -> Path:
-    """`src` scaled and saved as a JPEG (`dst`) at the degradation's quality."""
+    """`src` edited, scaled and saved as a JPEG (`dst`) at the degradation's quality."""
     image = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"{src}: OpenCV cannot read it")
+    if degradation.edit:
+        image = EDITS[degradation.edit](image, 0)
     height, width = image.shape[:2]
     size = _scaled(width, height, degradation.height)
     if size != (width, height):
@@ -138,7 +165,8 @@ def degraded(src: Path, folder: Path, degradation: Degradation) -> Path:
         return src
     suffix = src.suffix.lower()
     codec = "" if degradation.codec == "libx264" else f"-{degradation.codec}"
-    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}{codec}"
+    edit = f"-{degradation.edit}" if degradation.edit else ""
+    stem = f"{src.stem}-{degradation.height or 'own'}-{degradation.crf}{codec}{edit}"
     if suffix in VIDEO_SUFFIXES:
         return degrade_video(src, folder / f"{stem}.mp4", degradation)
     if suffix in IMAGE_SUFFIXES:
@@ -231,15 +259,16 @@ def deciding_face_side(result) -> int | None:
 
 
 def format_summary(report: dict) -> str:
-    lines = [f"{'re-encoded':<18} {'files':<10} {'real':>5} {'uncert.':>8} {'fake':>5} {'no face':>8} {'median move':>12} {'largest rise':>13}"]
+    width = max([18, *(len(s["degradation"]) for s in report["summary"])])
+    lines = [f"{'copy':<{width}} {'files':<10} {'real':>5} {'uncert.':>8} {'fake':>5} {'no face':>8} {'median move':>12} {'largest rise':>13}"]
     for s in report["summary"]:
         median = "-" if s["median_moved"] is None else f"{s['median_moved']:+.3f}"
         rise = "-" if s["largest_rise"] is None else f"{s['largest_rise']:+.3f}"
         lines.append(
-            f"{s['degradation']:<18} {s['files']:>3} {s['group']:<6} {s['real']:>5} {s['uncertain']:>8} {s['fake']:>5} "
+            f"{s['degradation']:<{width}} {s['files']:>3} {s['group']:<6} {s['real']:>5} {s['uncertain']:>8} {s['fake']:>5} "
             f"{s['no_face']:>8} {median:>12} {rise:>13}"
         )
-    lines.append("(verdicts of the real and of the fake files at each re-encoding; moves of the file's fake probability from its own)")
+    lines.append("(verdicts of the real and of the fake files in each copy; moves of the file's fake probability from its own)")
     lines.append("")
     lines.append(f"{'deciding face':<18} {'copies':<10} {'real':>5} {'uncert.':>8} {'fake':>5} {'median probability':>19}")
     for s in report.get("by_face_size", []):

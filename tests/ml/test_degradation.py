@@ -12,7 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
-from ml.degradation import DEGRADATIONS, Degradation, degradation_report, degrade_image, degrade_video, frames_of
+from ml.degradation import (
+    DEGRADATIONS,
+    EDITED,
+    Degradation,
+    degradation_report,
+    degraded,
+    degrade_image,
+    degrade_video,
+    frames_of,
+)
 from tests.media import astronaut_bgr, ffmpeg_rotate, write_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +126,31 @@ def test_the_command_reads_a_folder_and_writes_its_table_and_json(tmp_path, untr
     assert done.returncode == 0, done.stderr
     assert "240p, CRF 38" in done.stdout and "fake" in done.stdout
     assert len(json.loads(out.read_text())["rows"]) == sum(d.codec == "libx264" for d in DEGRADATIONS)  # a photo has no mp4v copy
+
+
+def test_an_edited_copy_is_edited_frame_by_frame_then_re_encoded_with_every_frame_kept(clip, tmp_path):
+    vertical = EDITED[[d.edit for d in EDITED].index("vertical_blurred_fill")]
+    mirror = EDITED[[d.edit for d in EDITED].index("mirrored")]
+
+    tall = frames_of(degraded(clip, tmp_path, vertical))
+    flipped = frames_of(degraded(clip, tmp_path, mirror))
+
+    source = frames_of(clip)
+    assert len(tall) == len(flipped) == 40
+    assert tall[0].shape == (1280, 720, 3)
+    assert float(np.abs(tall[5][280:1000].astype(int) - cv2.resize(source[5], (720, 720)).astype(int)).mean()) < 10
+    assert float(np.abs(flipped[5].astype(int) - source[5][:, ::-1].astype(int)).mean()) < 10
+    assert float(np.abs(flipped[5].astype(int) - source[5].astype(int)).mean()) > 20
+
+
+def test_an_edit_must_be_known_and_made_by_x264():
+    with pytest.raises(ValueError, match="an edit is one of"):
+        Degradation("sideways", None, 23, 90, edit="sideways")
+    with pytest.raises(ValueError, match="an edit is one of"):
+        Degradation("mirrored mp4v", 480, 0, 75, codec="mp4v", edit="mirrored")
+
+
+def test_the_edits_are_judged_beside_the_file_and_a_copy_only_re_encoded():
+    assert EDITED[0] == DEGRADATIONS[0]  # as uploaded: the probabilities move from there
+    plain = [d for d in EDITED if not d.edit and d.crf]
+    assert len(plain) == 1 and {d.crf for d in EDITED if d.edit} == {plain[0].crf}
