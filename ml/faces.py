@@ -236,7 +236,13 @@ def _search_boxes(grey: np.ndarray, search: FaceSearch) -> list[Box]:
 
 def _cascade_boxes(grey: np.ndarray, search: FaceSearch, *, smallest: int, largest: int | None = None) -> list[Box]:
     """Haar's boxes in a grey image, searched histogram-equalised and, when the search says so,
-    as it is too; a box overlapping one found already by more than half is that face again."""
+    as it is too; a box overlapping one found already by more than half is that face again.
+
+    Each look's boxes are put in one order, largest first (then top to bottom, left to right):
+    OpenCV collects them from threads, in whatever order the threads finish, and the callers
+    keep the first of two boxes on one face. Left in OpenCV's order, the same frame searched
+    twice on a busy machine gave two different boxes (the turned search of a StyleTalk frame,
+    1 time in 20 with both cores taken), and the same video two fake probabilities."""
     looks = [cv2.equalizeHist(grey), grey] if search.unequalised_too else [cv2.equalizeHist(grey)]
     sizes = {"minSize": (smallest, smallest)} | ({"maxSize": (largest, largest)} if largest else {})
     found: list[Box] = []
@@ -244,7 +250,10 @@ def _cascade_boxes(grey: np.ndarray, search: FaceSearch, *, smallest: int, large
         hits = _cascade().detectMultiScale(
             looked_at, scaleFactor=search.scale_factor, minNeighbors=search.min_neighbors, **sizes
         )
-        boxes = [Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])]
+        boxes = sorted(
+            (Box(int(x), int(y), int(w), int(h)) for (x, y, w, h) in (hits if len(hits) else [])),
+            key=lambda b: (-b.w * b.h, b.y, b.x),
+        )
         found += [box for box in boxes if all(iou(box, known) <= 0.5 for known in found)]
     return found
 

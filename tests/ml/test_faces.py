@@ -1,6 +1,7 @@
 import cv2
 import numpy as np
 
+import ml.faces as faces_module
 from ml.faces import FINE_SEARCH, PHOTO_SEARCH, crop_box, crop_face, find_faces, find_faces_near, find_faces_padded
 from ml.tracks import iou
 from ml.training_data import measure_crop_framing
@@ -135,3 +136,27 @@ def test_it_measures_how_tightly_precut_crops_are_framed(astronaut):
     margin, shift, found = measure_crop_framing([tight])
     assert found == 1 and abs(margin - 0.9) < 0.1 and abs(shift - 0.1) < 0.08
     assert abs(measure_crop_framing([loose])[0] - 1.3) < 0.12
+
+
+class _CascadeHandingBack:
+    """Stands in for Haar's cascade: hands back the same boxes in the order given, as OpenCV's
+    threads do in whatever order they finish."""
+
+    def __init__(self, hits):
+        self.hits = np.array(hits, dtype=np.int32)
+
+    def detectMultiScale(self, image, **options):
+        return self.hits
+
+
+def test_the_faces_found_do_not_hang_on_the_order_opencvs_threads_hand_the_boxes_back(monkeypatch):
+    frame = np.full((256, 256, 3), 128, np.uint8)
+    two_boxes_on_one_face = [(94, 104, 143, 143), (19, 81, 196, 196)]  # IoU 0.53: one face
+    found = {}
+    for order in ("as found", "reversed"):
+        hits = two_boxes_on_one_face if order == "as found" else two_boxes_on_one_face[::-1]
+        monkeypatch.setattr(faces_module, "_cascade", lambda: _CascadeHandingBack(hits))
+        found[order] = faces_module.find_faces_rotated(frame, (15,))
+
+    assert found["as found"] == found["reversed"]
+    assert len(found["as found"]) == 1 and found["as found"][0].face_w == 196  # the larger of the two, both times
