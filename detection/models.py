@@ -228,7 +228,7 @@ class AnalysisFrame(models.Model):
         default=0, help_text="Confirmed faces beyond the per-frame limit, not scored"
     )
     boxes_rejected = models.PositiveIntegerField(
-        default=0, help_text="Face-finder boxes that were not confirmed as faces, not scored"
+        default=0, help_text="Face-finder boxes not confirmed as faces, or too blurred to judge: not scored"
     )
     image = models.FileField(
         upload_to=frame_image_path, max_length=300, blank=True, help_text="Web-sized JPEG of the frame"

@@ -14,6 +14,9 @@ Haar box is therefore checked by a second, independent detector:
   (equalised, 120 px wide). Cheaper, no extra dependency, weaker on small or turned faces.
 - `none`: every Haar box is accepted (for measurements only).
 
+A confirmed face is also left unscored when its crop, as the model would see it, is too blurred to
+judge (`too_blurred`, whatever the verifier): see MIN_FACE_DETAIL.
+
 Measured on a hand-labelled set of Haar boxes (`python -m ml check-faces`, numbers in
 ml/weights/MODEL_CARD.md).
 """
@@ -50,6 +53,31 @@ BLAZEFACE_MIN_SCORE = 0.5
 # The two values were not varied again (chosen by an earlier, unrecorded measurement).
 TURNED_FACE_MOST = 1.25
 TURNED_MIN_SCORE = 0.75
+# A face too blurred to show its features is not judged: the face-swap model learned from DFDC,
+# whose fakes are softer than its reals, so its score on a face blurred past recognition says
+# nothing about a swap, and such a face is rarely the person the file is about. The case met: a
+# clip re-posted as a vertical video with a blurred, enlarged copy of itself filling the bars
+# (ml/edits.py) shows each face a second time, blurred; on the DFDC fake
+# `dfdc_abqwwspghj` that copy was confirmed in 27 of 32 sampled frames and counted as a second
+# person (0.69). Detail is the spread of the crop's grey levels between two blurs (sigma 1.5
+# and 6 px of the model's 224 px crop, the middle three quarters), over the spread of the
+# coarser one, so a dim or flat face is not taken for a blurred one. Measured 2026-11-27
+# (runs/edits/band_*.py, not committed), the faces the model scored:
+#   those 27 blurred copies                                                     0.043-0.077
+#   1,409 faces: the 31 videos of ../shared/data, 121 Celeb-DF, 300 DFDC crops  lowest 0.1 %: 0.139
+#     (real and fake) and 22 small DFDC crops (70-140 px)
+#   the 31 videos at 360p CRF 33 (966 faces), 240p CRF 38 (936)                 lowest 0.099, 0.119
+#     (the 0.099: a DFDC fake's face 43 px wide)
+# The threshold lies between the blurred copies and the softest real footage; a face under it
+# is counted with the boxes rejected. Run over everything at hand (runs/edits/gate_count.py),
+# it stopped none of the 5,899 faces of those 31 videos and their six re-encodings
+# (ml/degradation.py), and 2 of the 6,067 faces confirmed in 6,343 photos (UTKFace, Celeb-DF,
+# FFHQ, inswapper, StyleGAN2, 2,000 DFDC crops, the frames): a second box on a Celeb-DF face
+# (verdict unchanged) and a box on the cheek of a DFDC fake crop (detail 0.085), after which
+# the padded search found the whole face (uncertain 0.58 -> fake 1.00).
+MIN_FACE_DETAIL = 0.09
+_DETAIL_BLURS = (1.5, 6.0)
+
 _REGION_SCALE = 2.0  # the region BlazeFace sees: the box enlarged this many times
 _REGION_SIZE = 256
 
@@ -139,6 +167,20 @@ def eyes_confirm(image: np.ndarray, box: Box) -> bool:
     top = cv2.equalizeHist(cv2.resize(top, (120, max(1, round(top.shape[0] * scale))), interpolation=cv2.INTER_AREA))
     eyes = _eye_cascade().detectMultiScale(top, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12), maxSize=(60, 60))
     return len(eyes) > 0
+
+
+def face_detail(crop: np.ndarray) -> float:
+    """How much of a face crop's contrast lies in its fine features (see MIN_FACE_DETAIL)."""
+    grey = (crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)).astype(np.float32)
+    fine, coarse = (cv2.GaussianBlur(grey, (0, 0), sigma) for sigma in _DETAIL_BLURS)
+    height, width = grey.shape
+    middle = (slice(height // 8, height - height // 8), slice(width // 8, width - width // 8))
+    return float(np.std((fine - coarse)[middle]) / (np.std(coarse[middle]) + 1.0))
+
+
+def too_blurred(crop: np.ndarray) -> bool:
+    """Whether a face crop (the model's framing and size) is too blurred to judge."""
+    return face_detail(crop) < MIN_FACE_DETAIL
 
 
 def confirm_faces(image: np.ndarray, boxes: Sequence[Box], *, verifier: str = DEFAULT_VERIFIER) -> list[bool]:

@@ -448,7 +448,7 @@ class DetailTests(BaseTestCase):
         page = self.client.get(reverse("detection:detail", args=[analysis.pk]))
 
         self.assertContains(page, "2 more faces were found but not scored")
-        self.assertContains(page, "3 boxes from the face finder were rejected as not a face")
+        self.assertContains(page, "3 boxes from the face finder were rejected and not scored: not a face, or a face too blurred to judge")
 
     def test_the_stage_times_name_the_stages_and_the_second_model_timed_with_the_first(self):
         analysis = self.done_analysis_for(self.alice, timings={"decode": 0.01, "faces": 0.02, "classify": 0.03, "synthetic": 0.0})

@@ -2,8 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
+from ml.detector import DetectorOptions
 from ml.faces import find_faces
-from ml.verify import confirm_faces
+from ml.verify import MIN_FACE_DETAIL, confirm_faces, face_detail, too_blurred
 
 
 def haar_fooling_texture() -> np.ndarray:
@@ -62,3 +63,35 @@ def test_a_missing_face_verifier_is_an_error_not_a_pass(monkeypatch, astronaut):
             confirm_faces(astronaut, find_faces(astronaut))
     finally:
         verify._blazeface.cache_clear()
+
+
+def test_a_face_blurred_past_its_features_is_too_blurred_to_judge(detector, astronaut):
+    box = find_faces(astronaut)[0]
+
+    sharp = detector.crop(astronaut, box)
+    blurred = detector.crop(cv2.GaussianBlur(astronaut, (0, 0), 0.075 * box.w), box)  # a re-post's blurred fill
+
+    assert not too_blurred(sharp) and face_detail(sharp) > 3 * MIN_FACE_DETAIL
+    assert too_blurred(blurred)
+
+
+def test_a_small_or_dim_face_is_not_taken_for_a_blurred_one(detector, astronaut):
+    small = cv2.resize(astronaut, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)  # a face 44 px wide, blown up
+    dim = (astronaut * 0.25).astype(np.uint8)
+    compressed = cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 30])[1], cv2.IMREAD_COLOR)
+
+    for image in (small, dim, compressed):
+        box = find_faces(image)[0]
+        assert not too_blurred(detector.crop(image, box))
+
+
+def test_a_photo_of_a_face_too_blurred_to_judge_is_not_scored_whatever_the_verifier(tmp_path, detector, astronaut):
+    box = find_faces(astronaut)[0]
+    path = tmp_path / "out_of_focus.png"
+    cv2.imwrite(str(path), cv2.GaussianBlur(astronaut, (0, 0), 0.075 * box.w))
+    assert find_faces(cv2.imread(str(path))), "Haar no longer finds the blurred face: the test shows nothing"
+
+    result = detector.analyze(path, DetectorOptions(verifier="none"))  # BlazeFace, too, would reject it
+
+    assert result.verdict == "no_face" and result.fake_probability is None
+    assert result.frames[0].faces == () and result.frames[0].boxes_rejected == 1
