@@ -269,7 +269,8 @@ def _verdict_sentence(
             "\u201creal\u201d verdict, and the file may still have been manipulated. The face "
             "finder looks for faces seen from the front with some of the head and background "
             "around them: a face cropped tight to its edges, turned away, very small or partly "
-            "hidden can be missed. A wider or larger copy may do."
+            "hidden can be missed, and a face too blurred to judge is left out. A wider, larger "
+            "or sharper copy may do."
         )
     score = percent_text(analysis.fake_probability)
     if analysis.verdict == Analysis.Verdict.FAKE and analysis.fake_kind == "ai_generated":

@@ -9,12 +9,15 @@ scaled and saved as JPEG at a lower quality. One more copy of each video is writ
 own MPEG-4 part 2 writer (`cv2.VideoWriter`, mp4v) at 480p, as a script that saves frames back
 makes it (photos have no such copy). "480p" means at most 480 px high, whatever the
 frame's shape, so a portrait clip is scaled further than a site's 480p (which counts the shorter
-side) would. A file is never made larger than it was.
+side) would. A re-encoding never makes a file larger than it was.
 
 `EDITED` is a second set: the changes a re-post makes to the picture itself (a blurred fill
 around a clip turned vertical or landscape, a mirror image, a caption, a colour filter:
 ml/edits.py), each re-encoded at x264's default quality, beside a copy only re-encoded so, to
-tell the edit's effect from the encoder's.
+tell the edit's effect from the encoder's. A blurred fill's canvas is 720p whatever the clip's
+size (a 256 px clip is scaled up, a 1080p one down), as an app's is, so those two rows mix the
+fill with that scaling; a landscape 1080p clip on a landscape canvas gets no fill at all, only
+the scaling, and so does a 720x1280 clip on a vertical one.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def degrade_image(src: Path, dst: Path, degradation: Degradation) -> Path:
 def degraded(src: Path, folder: Path, degradation: Degradation) -> Path:
     """The file to analyse for `degradation`: `src` itself for "as uploaded", else a copy
     re-encoded into `folder`."""
-    if degradation.height is None and not degradation.crf:
+    if degradation.height is None and not degradation.crf and not degradation.edit:
         return src
     suffix = src.suffix.lower()
     codec = "" if degradation.codec == "libx264" else f"-{degradation.codec}"

@@ -31,7 +31,8 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   ../shared/data/videos the verifier confirmed all 639 such boxes (measured 2026-11-26), and
   checking them was a tenth of a video's analysis. Boxes found elsewhere are always checked.
   A face whose crop is too blurred to judge (a re-post's blurred fill, a face out of focus:
-  `too_blurred`, ml/verify.py) is not scored either and counts with the boxes rejected; at most `max_faces` confirmed faces per frame of a video are scored, `max_photo_faces` of a
+  `too_blurred`, ml/verify.py) is not scored either and counts with the boxes rejected; at
+  most `max_faces` confirmed faces per frame of a video are scored, `max_photo_faces` of a
   photo, largest first (the others are counted as left out);
 - a face's score is the model's calibrated fake probability for its crop (logits divided by the
   checkpoint's temperature);

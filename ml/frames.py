@@ -32,7 +32,7 @@ class FrameDigest:
     time: float
     boxes: list[Box]  # confirmed faces to score, largest first
     faces_left_out: int  # confirmed faces over the per-frame cap
-    boxes_rejected: int  # Haar boxes the verifier did not confirm, or too blurred to judge
+    boxes_rejected: int  # Haar boxes not confirmed, too blurred to judge, or a second box on a face
     crops: list[np.ndarray] = field(default_factory=list)  # the face-swap model's, one per box
     synthetic_crops: list[np.ndarray] = field(default_factory=list)  # the synthetic model's, one per box
     # a photo's: the other views of each box's face (SyntheticDetector.views), one list per box

@@ -72,7 +72,7 @@ class FrameResult:
     time: float
     faces: tuple[FaceResult, ...]
     faces_left_out: int = 0  # confirmed faces beyond the per-frame cap, not scored
-    boxes_rejected: int = 0  # Haar boxes not confirmed as faces, or too blurred to judge: not scored
+    boxes_rejected: int = 0  # Haar boxes not confirmed as faces, too blurred to judge, or a second box on a face: not scored
     image_jpeg: bytes | None = field(default=None, repr=False, compare=False)  # web-sized copy
 
     @property

@@ -68,15 +68,17 @@ TURNED_MIN_SCORE = 0.75
 #     (real and fake) and 22 small DFDC crops (70-140 px)
 #   the 31 videos at 360p CRF 33 (966 faces), 240p CRF 38 (936)                 lowest 0.099, 0.119
 #     (the 0.099: a DFDC fake's face 43 px wide)
-# The threshold lies between the blurred copies and the softest real footage; a face under it
-# is counted with the boxes rejected. Run over everything at hand (runs/edits/gate_count.py),
-# it stopped none of the 5,899 faces of those 31 videos and their six re-encodings
-# (ml/degradation.py), and 2 of the 6,067 faces confirmed in 6,343 photos (UTKFace, Celeb-DF,
-# FFHQ, inswapper, StyleGAN2, 2,000 DFDC crops, the frames): a second box on a Celeb-DF face
-# (verdict unchanged) and a box on the cheek of a DFDC fake crop (detail 0.085), after which
-# the padded search found the whole face (uncertain 0.58 -> fake 1.00).
+# The threshold lies between the blurred copies and the softest whole face of unedited footage
+# in those sets; a face under it is counted with the boxes rejected. Run over everything at
+# hand (runs/edits/gate_count.py), it stopped none of the 5,899 faces of those 31 videos as
+# uploaded and in their five re-encodings (ml/degradation.py), and 2 of the 6,067 faces
+# confirmed in 6,343 photos (UTKFace, Celeb-DF, FFHQ, inswapper, StyleGAN2, 2,000 DFDC crops,
+# the frames): a second box on a Celeb-DF face (0.052; verdict unchanged) and a box on the
+# cheek of a DFDC fake crop (0.085), after which the padded search found the whole face
+# (uncertain 0.58 -> fake 1.00).
 MIN_FACE_DETAIL = 0.09
 _DETAIL_BLURS = (1.5, 6.0)
+_DETAIL_SIZE = 224  # the crop is measured at this size, whatever the model's input size
 
 _REGION_SCALE = 2.0  # the region BlazeFace sees: the box enlarged this many times
 _REGION_SIZE = 256
@@ -170,8 +172,13 @@ def eyes_confirm(image: np.ndarray, box: Box) -> bool:
 
 
 def face_detail(crop: np.ndarray) -> float:
-    """How much of a face crop's contrast lies in its fine features (see MIN_FACE_DETAIL)."""
-    grey = (crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)).astype(np.float32)
+    """How much of a face crop's contrast lies in its fine features (see MIN_FACE_DETAIL), the
+    crop scaled to 224 px first: the blurs are in pixels, so a model with another input size
+    would otherwise be gated at another blur."""
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if grey.shape[:2] != (_DETAIL_SIZE, _DETAIL_SIZE):
+        grey = cv2.resize(grey, (_DETAIL_SIZE, _DETAIL_SIZE), interpolation=cv2.INTER_AREA if grey.shape[0] > _DETAIL_SIZE else cv2.INTER_LINEAR)
+    grey = grey.astype(np.float32)
     fine, coarse = (cv2.GaussianBlur(grey, (0, 0), sigma) for sigma in _DETAIL_BLURS)
     height, width = grey.shape
     middle = (slice(height // 8, height - height // 8), slice(width // 8, width - width // 8))

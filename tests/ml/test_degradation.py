@@ -154,3 +154,13 @@ def test_the_edits_are_judged_beside_the_file_and_a_copy_only_re_encoded():
     assert EDITED[0] == DEGRADATIONS[0]  # as uploaded: the probabilities move from there
     plain = [d for d in EDITED if not d.edit and d.crf]
     assert len(plain) == 1 and {d.crf for d in EDITED if d.edit} == {plain[0].crf}
+
+
+def test_an_edit_is_made_even_where_nothing_is_re_encoded_smaller(tmp_path):
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), astronaut_bgr())
+
+    copy = degraded(photo, tmp_path, Degradation("mirrored only", None, 0, 95, edit="mirrored"))
+
+    assert copy != photo
+    assert float(np.abs(cv2.imread(str(copy)).astype(int) - astronaut_bgr()[:, ::-1].astype(int)).mean()) < 3

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ml.detector import DetectorOptions
-from ml.faces import find_faces
+from ml.edits import vertical_blurred_fill
+from ml.faces import FINE_SEARCH, crop_face, find_faces
 from ml.verify import MIN_FACE_DETAIL, confirm_faces, face_detail, too_blurred
 
 
@@ -95,3 +96,25 @@ def test_a_photo_of_a_face_too_blurred_to_judge_is_not_scored_whatever_the_verif
 
     assert result.verdict == "no_face" and result.fake_probability is None
     assert result.frames[0].faces == () and result.frames[0].boxes_rejected == 1
+
+
+def test_the_blur_check_measures_every_models_crop_at_one_size(astronaut):
+    box = find_faces(astronaut)[0]
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 0.075 * box.w)
+
+    for size in (64, 160, 224, 299):  # the input sizes of the models made here and of others
+        assert not too_blurred(crop_face(astronaut, box, size=size)), size
+        assert too_blurred(crop_face(blurred, box, size=size)), size
+
+
+def test_the_blurred_fill_around_a_re_posted_clip_is_not_taken_for_a_second_face(detector, astronaut):
+    box = find_faces(astronaut)[0]
+    landscape = np.full((720, 1280, 3), 90, np.uint8)  # a clip with the astronaut near its top
+    head = astronaut[box.y - 60 : box.y + box.h + 60, box.x - 60 : box.x + box.w + 60]
+    landscape[10:270, 510:770] = cv2.resize(head, (260, 260))
+    vertical = vertical_blurred_fill(landscape, 0)  # her face again, enlarged and blurred, above it
+
+    faces, _, rejected = detector.find_confirmed_faces(vertical, DetectorOptions(verifier="none"), search=FINE_SEARCH)
+
+    assert len(faces) == 1 and faces[0].y > 437  # the clip's own face, in the middle band
+    assert rejected == 1  # the copy in the fill: Haar finds it, the blur check drops it
