@@ -31,7 +31,8 @@ Policy (tested in tests/ml/test_detector.py and tests/ml/test_tracks.py):
   ../shared/data/videos the verifier confirmed all 639 such boxes (measured 2026-11-26), and
   checking them was a tenth of a video's analysis. Boxes found elsewhere are always checked.
   A face whose crop is too blurred to judge (a re-post's blurred fill, a face out of focus:
-  `too_blurred`, ml/verify.py) is not scored either and counts with the boxes rejected; at
+  `too_blurred`, ml/verify.py; checked where the verifier is, a carried box keeping its
+  answer) is not scored either and counts with the boxes rejected; at
   most `max_faces` confirmed faces per frame of a video are scored, `max_photo_faces` of a
   photo, largest first (the others are counted as left out);
 - a face's score is the model's calibrated fake probability for its crop (logits divided by the
@@ -528,8 +529,9 @@ class Detector:
         carried = [near is not None and any(iou(box, known) >= CARRY_CONFIRMED_IOU for known in near) for box in boxes]
         checked = iter(confirm_faces(image, [b for b, c in zip(boxes, carried) if not c], verifier=options.verifier))
         confirmed = [True if c else next(checked) for c in carried]
-        # before the nesting below: a blurred copy of a face around a sharp one must not hide it
-        confirmed = [ok and not too_blurred(self.crop(image, box)) for box, ok in zip(boxes, confirmed)]
+        # the blur check, before the nesting below (a blurred copy of a face around a sharp one
+        # must not hide it); a carried box keeps that check's answer too (1 ms a face)
+        confirmed = [ok and (c or not too_blurred(self.crop(image, box))) for box, ok, c in zip(boxes, confirmed, carried)]
         timings["faces"] = timings.get("faces", 0.0) + searched - started
         timings["verify"] = timings.get("verify", 0.0) + time.perf_counter() - searched
         faces = without_nested([box for box, ok in zip(boxes, confirmed) if ok])
