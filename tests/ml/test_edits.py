@@ -69,7 +69,7 @@ def test_a_caption_is_written_near_the_bottom_and_changes_over_time():
     assert np.array_equal(frame, np.full((360, 640, 3), 128, np.uint8))  # the frame itself untouched
 
 
-def test_a_colour_graded_frame_is_warmer_more_saturated_and_still_the_same_picture():
+def test_a_colour_graded_frame_is_warmer_more_saturated_more_contrasted_and_still_the_same_picture():
     frame = astronaut_bgr()
 
     out = graded(frame, 0)
@@ -80,6 +80,7 @@ def test_a_colour_graded_frame_is_warmer_more_saturated_and_still_the_same_pictu
     assert red > blue
     grey = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(float).ravel()
     assert np.corrcoef(grey(out), grey(frame))[0, 1] > 0.95
+    assert grey(out).std() > 1.1 * grey(frame).std()  # the filter's contrast, not the tint alone
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
